@@ -1,0 +1,181 @@
+"""The routing choice: which agent gets which chat.
+
+Policy (documented in ``docs/routing.md``):
+
+1. **Eligible** agents are available (online, connected, not away, not disabled), have free
+   capacity, have not declined or let lapse an offer of this chat, and hold every skill the
+   chat needs at or above its minimum proficiency.  A chat needs its topic's required skills
+   and, until it has waited ``relax_after_s``, its optional skills too.  A skill held
+   without a stated proficiency counts as :data:`DEFAULT_PROFICIENCY`.
+2. Among eligible agents the one with the **most free capacity** wins; ties go to the one
+   **idle longest** since their last assignment; remaining ties to the higher **proficiency**
+   summed over the needed skills, then to the smaller agent id (deterministic).
+3. Chats are served in queue order (priority, then oldest).  A chat nobody can take is
+   skipped, not blocking the chats behind it that need other skills.
+
+The functions here decide; ``store/routing.py`` commits the plan in one Lua script that
+re-checks every condition, so a stale plan can lose a race but never break an invariant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+DEFAULT_PROFICIENCY = 5
+MIN_PROFICIENCY = 1
+MAX_PROFICIENCY = 10
+
+
+@dataclass(frozen=True)
+class AgentView:
+    id: str
+    skills: Mapping[str, int]
+    """skill -> proficiency (0 = not stated, counts as DEFAULT_PROFICIENCY)."""
+    capacity: int
+    load: int
+    idle_since_ms: int
+    available: bool = True
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.load)
+
+
+@dataclass(frozen=True)
+class ChatView:
+    id: str
+    required: Mapping[str, int] = field(default_factory=dict)
+    """skill -> minimum proficiency (0 = any)."""
+    optional: Mapping[str, int] = field(default_factory=dict)
+    relaxed: bool = False
+    declined: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    chat_id: str
+    agent_id: str
+
+
+def proficiency(agent: AgentView, skill: str) -> int:
+    level = agent.skills.get(skill)
+    if level is None:
+        return -1
+    return level or DEFAULT_PROFICIENCY
+
+
+def needs(chat: ChatView) -> dict[str, int]:
+    """The skills (with minimum levels) the chat needs now."""
+    wanted = dict(chat.required)
+    if not chat.relaxed:
+        for skill, level in chat.optional.items():
+            wanted[skill] = max(level, wanted.get(skill, 0))
+    return wanted
+
+
+def has_skills(agent: AgentView, wanted: Mapping[str, int]) -> bool:
+    for skill, minimum in wanted.items():
+        level = proficiency(agent, skill)
+        if level < 0 or level < minimum:
+            return False
+    return True
+
+
+def is_eligible(agent: AgentView, chat: ChatView) -> bool:
+    return (
+        agent.available
+        and agent.free > 0
+        and agent.id not in chat.declined
+        and has_skills(agent, needs(chat))
+    )
+
+
+def rank(agent: AgentView, wanted: Mapping[str, int]) -> tuple[int, int, int, str]:
+    """Sort key: smaller is better."""
+    score = sum(max(proficiency(agent, s), 0) for s in wanted)
+    return (-agent.free, agent.idle_since_ms, -score, agent.id)
+
+
+def choose_agent(agents: Iterable[AgentView], chat: ChatView) -> AgentView | None:
+    """The best eligible agent for ``chat``, or None."""
+    wanted = needs(chat)
+    best: AgentView | None = None
+    best_key: tuple[int, int, int, str] | None = None
+    for agent in agents:
+        if not is_eligible(agent, chat):
+            continue
+        key = rank(agent, wanted)
+        if best_key is None or key < best_key:
+            best, best_key = agent, key
+    return best
+
+
+def plan(queue: Sequence[ChatView], agents: Iterable[AgentView], now_ms: int) -> list[Assignment]:
+    """Assign as many queued chats as possible, in queue order.
+
+    ``queue`` must already be in service order.  Each assignment uses one unit of the
+    agent's capacity and makes them the most recently assigned, exactly as the commit will.
+    """
+    pool: dict[str, AgentView] = {a.id: a for a in agents if a.available and a.free > 0}
+    by_skill: dict[str, set[str]] = {}
+    for agent in pool.values():
+        for skill in agent.skills:
+            by_skill.setdefault(skill, set()).add(agent.id)
+    result: list[Assignment] = []
+    for chat in queue:
+        if not pool:
+            break
+        wanted = needs(chat)
+        if wanted:
+            sets = [by_skill.get(s, set()) for s in wanted]
+            sets.sort(key=len)
+            candidate_ids: Iterable[str] = set.intersection(*sets) if sets[0] else ()
+            candidates: Iterable[AgentView] = (pool[i] for i in candidate_ids if i in pool)
+        else:
+            candidates = pool.values()
+        chosen = choose_agent(candidates, chat)
+        if chosen is None:
+            continue
+        result.append(Assignment(chat.id, chosen.id))
+        updated = AgentView(
+            id=chosen.id,
+            skills=chosen.skills,
+            capacity=chosen.capacity,
+            load=chosen.load + 1,
+            idle_since_ms=now_ms,
+            available=chosen.available,
+        )
+        if updated.free > 0:
+            pool[chosen.id] = updated
+        else:
+            del pool[chosen.id]
+    return result
+
+
+def parse_skill_spec(spec: str) -> tuple[str, int]:
+    """``"billing"`` -> ("billing", 0); ``"billing:7"`` -> ("billing", 7).  Raises ValueError."""
+    name, _, level_text = spec.strip().partition(":")
+    name = name.strip().lower()
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        raise ValueError(f"bad skill name {spec!r}: use letters, digits, '-', '_' or '.'")
+    if not level_text:
+        return name, 0
+    level = int(level_text)
+    if not MIN_PROFICIENCY <= level <= MAX_PROFICIENCY:
+        raise ValueError(f"proficiency of {name!r} must be 1-10, not {level}")
+    return name, level
+
+
+def encode_skills(skills: Mapping[str, int]) -> str:
+    """Compact form stored in Redis and read by Lua: ``"billing:7,sales:0"``."""
+    return ",".join(f"{k}:{v}" for k, v in sorted(skills.items()))
+
+
+def decode_skills(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        if part:
+            name, _, level = part.partition(":")
+            out[name] = int(level or 0)
+    return out

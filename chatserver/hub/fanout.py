@@ -1,0 +1,132 @@
+"""Pub/sub fan-out between hub processes.
+
+One pub/sub connection per process.  Channels are subscribed while at least one local
+listener wants them.  ``subscribe`` returns only once Redis has confirmed the subscription,
+so a caller that then reads the chat log cannot miss a message published in between.
+After the pub/sub connection is lost and restored, ``on_reconnect`` runs so that every
+connection catches up from the log (pub/sub is a hint; the log is the truth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+
+class Listener(Protocol):
+    def on_publish(self, channel: str, data: bytes) -> None: ...
+
+
+class Fanout:
+    def __init__(
+        self,
+        redis: Redis,
+        home_channel: str,
+        on_reconnect: Callable[[], Coroutine[None, None, None]],
+    ) -> None:
+        self._redis = redis
+        self._pubsub = redis.pubsub(ignore_subscribe_messages=False)
+        self._home = home_channel
+        self._listeners: dict[str, set[Listener]] = {}
+        self._confirms: dict[str, asyncio.Future[None]] = {}
+        self._on_reconnect = on_reconnect
+        self._task: asyncio.Task[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._pubsub.subscribe(self._home)
+        self._task = asyncio.create_task(self._run(), name="fanout")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        listeners = self._listeners.get(channel)
+        if listeners is not None:
+            listeners.add(listener)
+            confirm = self._confirms.get(channel)
+            if confirm is not None:
+                await asyncio.shield(confirm)
+            return
+        self._listeners[channel] = {listener}
+        confirm = asyncio.get_running_loop().create_future()
+        self._confirms[channel] = confirm
+        try:
+            await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(asyncio.shield(confirm), timeout=5)
+        except (TimeoutError, RedisConnectionError, RedisTimeoutError):
+            # the reader re-subscribes every channel after reconnecting; callers catch up
+            log.warning("subscription to %s not confirmed yet", channel)
+        finally:
+            if self._confirms.get(channel) is confirm:
+                del self._confirms[channel]
+
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
+        listeners = self._listeners.get(channel)
+        if listeners is None:
+            return
+        listeners.discard(listener)
+        if not listeners:
+            del self._listeners[channel]
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                await self._pubsub.unsubscribe(channel)
+
+    def listeners(self, channel: str) -> int:
+        return len(self._listeners.get(channel, ()))
+
+    async def _run(self) -> None:
+        lost = False
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if not lost:
+                    log.warning("pub/sub connection lost: %s", exc)
+                lost = True
+                self.connected.clear()
+                await asyncio.sleep(0.2)
+                try:
+                    await self._resubscribe()
+                except (RedisConnectionError, RedisTimeoutError, OSError):
+                    continue
+                continue
+            if lost:
+                lost = False
+                self.connected.set()
+                log.info("pub/sub connection restored")
+                self._reconnect_task = asyncio.create_task(self._on_reconnect())
+            if message is None:
+                continue
+            kind = message["type"]
+            channel = message["channel"].decode()
+            if kind == "subscribe":
+                confirm = self._confirms.get(channel)
+                if confirm is not None and not confirm.done():
+                    confirm.set_result(None)
+                continue
+            if kind != "message":
+                continue
+            for listener in tuple(self._listeners.get(channel, ())):
+                try:
+                    listener.on_publish(channel, message["data"])
+                except Exception:
+                    log.exception("listener failed on %s", channel)
+
+    async def _resubscribe(self) -> None:
+        await self._pubsub.reset()
+        channels = [self._home, *self._listeners]
+        await self._pubsub.subscribe(*channels)

@@ -1,0 +1,499 @@
+"""The node: one hub process.  It owns the Redis client, the stores, the pub/sub fan-out,
+this process's connections, and the background loops (drainer, timers, heartbeats).
+
+Actions that change routing state go through here so that each one is followed by the
+same notifications: the agent's channel, the chat's channel, the queue channel, and a
+drain whenever capacity may have appeared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from chatserver.auth import Credentials
+from chatserver.clock import Clock, new_id, wall_ms
+from chatserver.core import routing as policy
+from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.core.queueing import estimate_wait_s, update_average
+from chatserver.hub.connection import Connection
+from chatserver.hub.fanout import Fanout
+from chatserver.protocol import encode
+from chatserver.settings import Settings
+from chatserver.store.codec import text
+from chatserver.store.directory import Directory, Topic
+from chatserver.store.embedded import EmbeddedRedis
+from chatserver.store.keys import Keys
+from chatserver.store.messages import MessageStore, participant
+from chatserver.store.redis_conn import connect, resolve_url
+from chatserver.store.routing import RoutingStore
+from chatserver.store.scripts import Scripts
+
+log = logging.getLogger(__name__)
+_ctl_decoder = msgspec.msgpack.Decoder(dict[str, Any])
+
+
+class Node:
+    def __init__(self, settings: Settings, clock: Clock = wall_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.keys = Keys(settings.key_prefix)
+        self.node_id = new_id("n")
+        self.credentials = Credentials(settings)
+        self.embedded: EmbeddedRedis | None = None
+        self.redis: Redis
+        self.directory: Directory
+        self.routing: RoutingStore
+        self.messages: MessageStore
+        self.fanout: Fanout
+        self.agents: dict[str, set[Connection]] = {}
+        self.visitors: dict[str, set[Connection]] = {}
+        self.waiting: dict[str, tuple[str, int]] = {}
+        """Local visitors' queued chats: chat id -> (topic, last position sent)."""
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._drain = asyncio.Event()
+        self._positions = asyncio.Event()
+        self._topics: dict[str, Topic] = {}
+        self._topics_at = 0.0
+        self.stats = {"assigned": 0, "drains": 0}
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def start(self, serve: bool = True) -> None:
+        """Connect and, when ``serve``, start fan-out and the background loops (an admin
+        command uses the node without them)."""
+        url, self.embedded = resolve_url(self.settings)
+        self.redis = connect(url)
+        scripts = Scripts(self.redis)
+        self.directory = Directory(self.redis, self.keys)
+        self.routing = RoutingStore(self.redis, self.keys, scripts, self.settings)
+        self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
+        await self.messages.refresh_epoch()
+        await self.directory.ensure_default_topic(self.settings.default_topic)
+        self.fanout = Fanout(self.redis, self.keys.queue_channel, self._after_reconnect)
+        if not serve:
+            return
+        await self.fanout.start()
+        await self.fanout.subscribe(self.keys.queue_channel, _QueueListener(self))
+        self._loops = [
+            asyncio.create_task(self._drain_loop(), name="drainer"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self._positions_loop(), name="positions"),
+            asyncio.create_task(self._health_loop(), name="health"),
+        ]
+        if self.settings.background_jobs:
+            self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
+        self._drain.set()
+
+    async def stop(self, code: int = 1001) -> None:
+        """Close every local socket with ``code`` (1001: reconnect elsewhere), stop the
+        loops, and stop the embedded server if this process started it."""
+        for conns in [*self.agents.values(), *self.visitors.values()]:
+            for conn in list(conns):
+                conn.close(code, "server shutting down")
+        await asyncio.sleep(0.05)
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.fanout.stop()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def now(self) -> int:
+        return self.clock()
+
+    def keys_chat_of_channel(self, channel: str) -> str:
+        # "<prefix>:{c:<chat>}:ch"
+        return channel[channel.index("{c:") + 3 : channel.rindex("}")]
+
+    async def topics(self) -> dict[str, Topic]:
+        if time.monotonic() - self._topics_at > 1.0:
+            self._topics = await self.directory.topics()
+            self._topics_at = time.monotonic()
+        return self._topics
+
+    def forget_topics(self) -> None:
+        self._topics_at = 0.0
+
+    # ---- registries ----------------------------------------------------------------------
+    async def add_connection(self, conn: Connection) -> None:
+        table = self.agents if conn.role == "agent" else self.visitors
+        conns = table.setdefault(conn.subject, set())
+        conns.add(conn)
+        if len(conns) == 1:
+            channel = (
+                self.keys.agent_channel(conn.subject)
+                if conn.role == "agent"
+                else self.keys.visitor_channel(conn.subject)
+            )
+            await self.fanout.subscribe(channel, _SubjectListener(self, conn.role, conn.subject))
+
+    async def remove_connection(self, conn: Connection) -> int:
+        """Returns how many local connections the subject still has."""
+        table = self.agents if conn.role == "agent" else self.visitors
+        conns = table.get(conn.subject, set())
+        conns.discard(conn)
+        await conn.unfollow_all()
+        if not conns:
+            table.pop(conn.subject, None)
+            channel = (
+                self.keys.agent_channel(conn.subject)
+                if conn.role == "agent"
+                else self.keys.visitor_channel(conn.subject)
+            )
+            for listener in list(self.fanout._listeners.get(channel, ())):
+                await self.fanout.unsubscribe(channel, listener)
+        return len(conns)
+
+    def local(self, role: str, subject: str) -> set[Connection]:
+        table = self.agents if role == "agent" else self.visitors
+        return table.get(subject, set())
+
+    async def _after_reconnect(self) -> None:
+        await self.messages.refresh_epoch()
+        for conns in [*self.agents.values(), *self.visitors.values()]:
+            for conn in list(conns):
+                await conn.catch_up_all()
+        self.request_drain()
+        self._positions.set()
+
+    # ---- notifications -------------------------------------------------------------------
+    async def notify_agent(
+        self, agent_id: str, frame: dict[str, Any] | None = None, **ctl: Any
+    ) -> None:
+        payload: dict[str, Any] = {"ctl": ctl}
+        if frame is not None:
+            payload["frame"] = frame
+        await self.redis.publish(self.keys.agent_channel(agent_id), encode(payload))
+
+    async def notify_visitor(
+        self, visitor_id: str, frame: dict[str, Any] | None = None, **ctl: Any
+    ) -> None:
+        payload: dict[str, Any] = {"ctl": ctl}
+        if frame is not None:
+            payload["frame"] = frame
+        await self.redis.publish(self.keys.visitor_channel(visitor_id), encode(payload))
+
+    async def queues_changed(self) -> None:
+        await self.redis.publish(self.keys.queue_channel, b"changed")
+
+    async def chat_info(self, chat_id: str, *, for_agent: bool) -> dict[str, Any] | None:
+        chat = await self.routing.get_chat(chat_id)
+        if chat is None:
+            return None
+        info = chat.public()
+        meta = await self.messages.meta(chat_id)
+        info["seq"] = int(meta.get("seq", 0))
+        info["read"] = {
+            k[5:]: int(v) for k, v in meta.items() if k.startswith("read:")
+        }
+        if chat.agent:
+            agent = await self.directory.get_agent(chat.agent)
+            info["agent"] = {"id": chat.agent, "name": agent.name if agent else chat.agent}
+        if chat.state is ChatState.QUEUED:
+            info.update(await self.position_of(chat_id, chat.topic))
+        if for_agent:
+            info["visitor"] = {"id": chat.visitor, **chat.details}
+            if "offer_deadline" in chat.raw:
+                info["offer_expires"] = int(chat.raw["offer_deadline"])
+        if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
+            info["ended_by"] = chat.raw.get("ended_by", "")
+            info["outcome"] = chat.raw.get("outcome", "")
+        return info
+
+    async def position_of(self, chat_id: str, topic: str) -> dict[str, int]:
+        position = await self.routing.queue_position(topic, chat_id) or 0
+        serving = int(await self.redis.scard(self.keys.available))
+        avg = float(await self.redis.hget(self.keys.handle_time, topic) or 300.0)
+        return {"position": position, "eta_s": estimate_wait_s(position, serving, avg)}
+
+    # ---- routing -------------------------------------------------------------------------
+    def request_drain(self) -> None:
+        self._drain.set()
+
+    async def _drain_loop(self) -> None:
+        while True:
+            await self._drain.wait()
+            self._drain.clear()
+            try:
+                await self.drain()
+            except RedisError as exc:
+                log.warning("drain failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                self._drain.set()
+            except Exception:
+                log.exception("drain failed")
+                await asyncio.sleep(0.5)
+                self._drain.set()
+
+    async def drain(self) -> int:
+        """Offer queued chats to eligible agents until nothing more can be assigned."""
+        assigned = 0
+        failures = 0
+        topics = await self.topics()
+        for _ in range(50):
+            self.stats["drains"] += 1
+            chats, agents = await self.routing.snapshot(topics)
+            if not chats or not agents:
+                break
+            now = self.now()
+            plan = policy.plan(chats, agents, now)
+            if not plan:
+                break
+            topics_of = await self.routing.chat_topics([a.chat_id for a in plan])
+            results = await self.routing.commit(plan, topics_of, now)
+            ok = [a for a, reason in results if reason == "ok"]
+            assigned += len(ok)
+            self.stats["assigned"] += len(ok)
+            await asyncio.gather(*(self._after_assign(a.chat_id, a.agent_id) for a in ok))
+            if ok:
+                await self.queues_changed()
+            if not ok:
+                # every pair lost a race with another process; re-read and try again
+                failures += 1
+                if failures >= 3:
+                    break
+        return assigned
+
+    async def _after_assign(self, chat_id: str, agent_id: str) -> None:
+        info = await self.chat_info(chat_id, for_agent=True)
+        if info is None:
+            return
+        if info["state"] == ChatState.ACTIVE.value:
+            await self.messages.set_participants(chat_id, add=[participant("agent", agent_id)])
+            await self.notify_agent(agent_id, {"type": "assigned", "chat": info}, follow=chat_id)
+            await self.publish_chat_state(chat_id)
+        else:
+            await self.notify_agent(agent_id, {"type": "offer", "chat": info}, follow=chat_id)
+
+    async def publish_chat_state(self, chat_id: str) -> None:
+        info = await self.chat_info(chat_id, for_agent=False)
+        if info is not None:
+            await self.messages.publish(chat_id, {"type": "chat", "chat": info})
+
+    async def release(self, chat_id: str, agent_id: str, reason: str) -> None:
+        """Tell an agent a chat is no longer theirs."""
+        await self.messages.set_participants(chat_id, remove=[participant("agent", agent_id)])
+        await self.notify_agent(
+            agent_id, {"type": "revoked", "chat": chat_id, "reason": reason}, unfollow=chat_id
+        )
+
+    async def requeue(self, chat_id: str, event: ChatEvent, **kw: Any) -> bool:
+        outcome = await self.routing.requeue(chat_id, event, self.now(), **kw)
+        if not outcome.ok:
+            return False
+        if outcome.agent:
+            await self.release(chat_id, outcome.agent, event.value)
+        await self.publish_chat_state(chat_id)
+        await self.queues_changed()
+        self.request_drain()
+        return True
+
+    async def end_chat(
+        self,
+        chat_id: str,
+        event: ChatEvent,
+        *,
+        by: str,
+        outcome: str = "",
+        tags: list[str] | None = None,
+        required_agent: str = "",
+    ) -> str:
+        """Close, abandon or miss a chat; returns 'ok' or why not."""
+        now = self.now()
+        record = await self.routing.get_chat(chat_id)
+        result = await self.routing.end_chat(
+            chat_id, event, now, by=by, outcome=outcome, tags=tags or [],
+            required_agent=required_agent,
+        )
+        if not result.ok:
+            return result.reason
+        await self.messages.close_chat(chat_id)
+        await self.publish_chat_state(chat_id)
+        if result.agent:
+            await self.notify_agent(
+                result.agent, {"type": "ended", "chat": chat_id, "by": by}, unfollow=chat_id
+            )
+            self.request_drain()
+            accepted = record.raw.get("accepted_at") if record else None
+            if accepted:
+                seconds = max(0.0, (now - int(accepted)) / 1000)
+                old = float(await self.redis.hget(self.keys.handle_time, result.topic) or 0)
+                await self.redis.hset(
+                    self.keys.handle_time, result.topic, update_average(old, seconds)
+                )
+        if result.visitor:
+            await self.notify_visitor(result.visitor, unfollow=chat_id)
+        await self.queues_changed()
+        return "ok"
+
+    async def agent_went_offline(self, agent_id: str) -> None:
+        for chat_id in await self.routing.agent_chat_ids(agent_id):
+            await self.requeue(chat_id, ChatEvent.REQUEUE, expected_agent=agent_id)
+        await self.notify_agent(agent_id, {"type": "status", "status": "offline"})
+
+    # ---- loops ---------------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+            try:
+                now = self.now()
+                conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
+                await self.routing.heartbeat(conns, now)
+                if self.visitors:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for visitor_id in self.visitors:
+                            pipe.hset(self.keys.visitor(visitor_id), "seen", now)
+                        await pipe.execute()
+            except RedisError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                before = self.messages.epoch
+                if await self.messages.refresh_epoch() != before:
+                    log.warning("Redis restarted: message epoch is now %s", self.messages.epoch)
+            except RedisError:
+                pass
+
+    async def _positions_loop(self) -> None:
+        while True:
+            await self._positions.wait()
+            self._positions.clear()
+            try:
+                for chat_id, (_topic, last) in list(self.waiting.items()):
+                    chat = await self.routing.get_chat(chat_id)
+                    if chat is None or chat.state is not ChatState.QUEUED:
+                        self.waiting.pop(chat_id, None)
+                        continue
+                    pos = await self.position_of(chat_id, chat.topic)
+                    if pos["position"] != last:
+                        self.waiting[chat_id] = (chat.topic, pos["position"])
+                        frame = {"type": "queue", "chat": chat_id, **pos}
+                        for conn in self.local("visitor", chat.visitor):
+                            conn.send(frame)
+            except RedisError as exc:
+                log.warning("position update failed: %s", exc)
+            await asyncio.sleep(0.05)
+
+    def watch_position(self, chat_id: str, topic: str) -> None:
+        self.waiting.setdefault(chat_id, (topic, -1))
+        self._positions.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.timer_interval_s)
+            try:
+                await self.run_timers()
+            except RedisError as exc:
+                log.warning("timers failed: %s", exc)
+            except Exception:
+                log.exception("timers failed")
+
+    async def run_timers(self) -> None:
+        now = self.now()
+        due = await self.routing.due(now)
+        for chat_id in due["offers"]:
+            await self.requeue(chat_id, ChatEvent.LAPSE)
+        relaxed = False
+        for chat_id in due["relax"]:
+            relaxed |= await self.routing.relax(chat_id, now)
+        if relaxed:
+            self.request_drain()
+        for chat_id in due["missed"]:
+            await self.end_chat(chat_id, ChatEvent.MISS, by="system", outcome="missed")
+        for chat_id in due["idle"]:
+            last = int((await self.messages.meta(chat_id)).get("last_ts", 0))
+            deadline = last + int(self.settings.chat_idle_timeout_s * 1000)
+            if last and deadline > now:
+                await self.routing.reschedule_idle(chat_id, deadline)
+            else:
+                await self.end_chat(chat_id, ChatEvent.CLOSE, by="system", outcome="timeout")
+        for agent_id in due["presence"]:
+            await self.routing.sweep_agent(agent_id, now, grace_due=False)
+        for agent_id in due["graces"]:
+            if await self.routing.sweep_agent(agent_id, now, grace_due=True) == "offline":
+                await self.agent_went_offline(agent_id)
+        await self._visitors_gone(now)
+
+    async def _visitors_gone(self, now: int) -> None:
+        key = self.keys.visitor_gone
+        for raw in await self.redis.zrangebyscore(key, "-inf", now, start=0, num=100):
+            chat_id = text(raw)
+            chat = await self.routing.get_chat(chat_id)
+            if chat is None or chat.state not in (ChatState.QUEUED, ChatState.OFFERED):
+                await self.redis.zrem(key, chat_id)
+                continue
+            seen = int(await self.redis.hget(self.keys.visitor(chat.visitor), "seen") or 0)
+            if now - seen < self.settings.presence_ttl_s * 1000:
+                await self.redis.zadd(
+                    key, {chat_id: now + int(self.settings.visitor_leave_grace_s * 1000)}
+                )
+                continue
+            await self.redis.zrem(key, chat_id)
+            await self.end_chat(chat_id, ChatEvent.ABANDON, by="system", outcome="abandoned")
+
+
+class _SubjectListener:
+    """Control messages for one agent or visitor, applied to their local connections."""
+
+    def __init__(self, node: Node, role: str, subject: str) -> None:
+        self.node, self.role, self.subject = node, role, subject
+
+    def on_publish(self, channel: str, data: bytes) -> None:
+        payload = _ctl_decoder.decode(data)
+        self.node.spawn(self._apply(payload))
+
+    async def _apply(self, payload: dict[str, Any]) -> None:
+        ctl = payload.get("ctl", {})
+        frame = payload.get("frame")
+        for conn in list(self.node.local(self.role, self.subject)):
+            if "revoke_below" in ctl and conn.version < ctl["revoke_below"]:
+                conn.close(4401, "credentials revoked")
+                continue
+            if frame is not None:
+                conn.send(frame)
+            if "follow" in ctl:
+                await conn.follow(ctl["follow"], 0)
+            if "unfollow" in ctl:
+                await conn.unfollow(ctl["unfollow"])
+            if "status" in ctl:
+                conn.send({"type": "status", "status": ctl["status"]})
+
+
+class _QueueListener:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def on_publish(self, channel: str, data: bytes) -> None:
+        if data == b"drain":
+            self.node.request_drain()
+        if self.node.waiting:
+            self.node._positions.set()

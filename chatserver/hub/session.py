@@ -1,0 +1,235 @@
+"""What a connected visitor or agent may do: one method per frame type.
+
+A session reads frames, validates them into typed structs (``protocol``), checks that the
+sender may act on the chat, and calls the node.  Refusals become ``error`` frames; the
+connection stays open unless a limit says otherwise (see ``docs/protocol.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocketDisconnect
+
+from chatserver.core.limits import Throttle, WindowCounter
+from chatserver.hub.connection import Connection
+from chatserver.hub.node import Node
+from chatserver.protocol import (
+    PROTOCOL_VERSION,
+    CloseCode,
+    ErrorCode,
+    History,
+    Ping,
+    ProtocolError,
+    Read,
+    Resume,
+    Send,
+    Typing,
+    error_frame,
+    peek_rid,
+)
+from chatserver.store.messages import AGENTS_ONLY, EVERYONE
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[dict[str, Any] | None]]
+
+
+class Session:
+    role = ""
+
+    def __init__(self, node: Node, conn: Connection) -> None:
+        self.node = node
+        self.conn = conn
+        s = node.settings
+        self.message_rate = WindowCounter(s.messages_per_10s, 10_000)
+        self.frame_rate = WindowCounter(s.messages_per_10s * 5, 10_000)
+        self.typing = Throttle(int(s.typing_interval_s * 1000))
+        self.bad_frames = WindowCounter(20, 10_000)
+        self.handlers: dict[type[Any], Handler] = {
+            Ping: self.on_ping,
+            Send: self.on_send,
+            Typing: self.on_typing,
+            Read: self.on_read,
+            Resume: self.on_resume,
+            History: self.on_history,
+        }
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    async def welcome(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def limits(self) -> dict[str, Any]:
+        s = self.node.settings
+        return {
+            "max_frame_bytes": s.max_frame_bytes,
+            "max_text_chars": s.max_text_chars,
+            "messages_per_10s": s.messages_per_10s,
+            "typing_interval_s": s.typing_interval_s,
+            "heartbeat_s": s.ws_ping_interval_s,
+        }
+
+    # ---- the read loop --------------------------------------------------------------------
+    async def run(self) -> None:
+        ws = self.conn.ws
+        self.conn.send(await self.welcome())
+        while not self.conn.closed:
+            try:
+                message = await ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                break
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            now = self.node.now()
+            if not self.frame_rate.allow(now):
+                self.conn.close(CloseCode.FLOODING, "too many frames")
+                break
+            if data is None:
+                self.refuse(ProtocolError(ErrorCode.BAD_FRAME, "frames must be binary msgpack"))
+                continue
+            if len(data) > self.node.settings.max_frame_bytes:
+                self.refuse(ProtocolError(ErrorCode.TOO_LARGE, "frame too large"))
+                continue
+            await self.handle(data)
+
+    def refuse(self, exc: ProtocolError, rid: str | None = None) -> None:
+        self.conn.send(error_frame(exc, rid))
+        if exc.code is ErrorCode.BAD_FRAME and not self.bad_frames.allow(self.node.now()):
+            self.conn.close(CloseCode.POLICY, "too many bad frames")
+
+    async def handle(self, data: bytes) -> None:
+        try:
+            frame = self.decode(data)
+        except ProtocolError as exc:
+            self.refuse(exc, peek_rid(data))
+            return
+        try:
+            reply = await self.handlers[type(frame)](frame)
+        except ProtocolError as exc:
+            self.refuse(exc, frame.rid)
+            return
+        except RedisError as exc:
+            log.warning("storage error on %s: %s", type(frame).__name__, exc)
+            self.refuse(ProtocolError(ErrorCode.INTERNAL, "storage unavailable, retry"), frame.rid)
+            return
+        if reply is not None:
+            if frame.rid is not None:
+                reply["rid"] = frame.rid
+            self.conn.send(reply)
+
+    # ---- checks ---------------------------------------------------------------------------
+    async def may_read(self, chat_id: str) -> bool:
+        raise NotImplementedError
+
+    async def require_reader(self, chat_id: str) -> None:
+        if not await self.may_read(chat_id):
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
+
+    def check_text(self, text: str) -> None:
+        if not text.strip():
+            raise ProtocolError(ErrorCode.BAD_FRAME, "text must not be empty")
+        if len(text) > self.node.settings.max_text_chars:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"text longer than {self.node.settings.max_text_chars} characters",
+            )
+
+    # ---- frames of both roles -------------------------------------------------------------
+    async def on_ping(self, frame: Ping) -> dict[str, Any]:
+        return {"type": "pong", "ts": self.node.now()}
+
+    async def post(
+        self, chat_id: str, cid: str, text: str, *, kind: str, audience: str, system: bool = False
+    ) -> dict[str, Any]:
+        self.check_text(text)
+        if not self.message_rate.allow(self.node.now()):
+            raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+        messages = self.node.messages
+        args = dict(
+            role=self.conn.role, sender_id=self.conn.subject, sender_name=self.conn.name,
+            cid=cid, text=text, kind=kind, audience=audience, system=system,
+        )
+        result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
+        if result.status == "forbidden" and await self.repair_participation(chat_id):
+            result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
+        if result.status == "forbidden":
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you cannot write in this chat", chat=chat_id)
+        if result.status == "closed":
+            raise ProtocolError(ErrorCode.INVALID_STATE, "the chat is not open", chat=chat_id)
+        return {
+            "type": "ack", "chat": chat_id, "cid": cid, "seq": result.seq,
+            "dup": result.status == "dup",
+        }
+
+    async def repair_participation(self, chat_id: str) -> bool:
+        """The participant list is written after the routing step; if this process died
+        in between, rebuild it from the routing state."""
+        return False
+
+    async def on_send(self, frame: Send) -> dict[str, Any]:
+        if frame.internal:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "visitors cannot write internal notes")
+        return await self.post(frame.chat, frame.cid, frame.text, kind="message", audience=EVERYONE)
+
+    async def on_typing(self, frame: Typing) -> None:
+        if not self.typing.allow(self.node.now()) and frame.on:
+            return None
+        meta = await self.node.messages.meta(frame.chat)
+        if meta.get(f"p:{self.conn.participant}") != "1" or meta.get("open") != "1":
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
+        await self.node.messages.publish(
+            frame.chat,
+            {
+                "type": "typing",
+                "chat": frame.chat,
+                "from": {"role": self.conn.role, "id": self.conn.subject, "name": self.conn.name},
+                "on": frame.on,
+            },
+        )
+        return None
+
+    async def on_read(self, frame: Read) -> None:
+        who = self.conn.participant
+        event = {
+            "type": "read", "chat": frame.chat,
+            "by": {"role": self.conn.role, "id": self.conn.subject}, "seq": frame.seq,
+        }
+        stored = await self.node.messages.mark_read(frame.chat, who, frame.seq, event)
+        if stored < 0:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
+        return None
+
+    async def on_resume(self, frame: Resume) -> None:
+        await self.require_reader(frame.chat)
+        info = await self.node.chat_info(frame.chat, for_agent=self.conn.role == "agent")
+        if info is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such chat", chat=frame.chat)
+        # the reply goes out before the missed messages, which follow in order
+        reply = {"type": "chat", "chat": info}
+        if frame.rid is not None:
+            reply["rid"] = frame.rid
+        self.conn.send(reply)
+        await self.conn.follow(frame.chat, frame.after, reset=True)
+        return None
+
+    async def on_history(self, frame: History) -> dict[str, Any]:
+        await self.require_reader(frame.chat)
+        complete, entries = await self.node.messages.read_before(
+            frame.chat, frame.before, frame.limit
+        )
+        msgs = [
+            msgspec.Raw(e.frame)
+            for e in entries
+            if e.audience == EVERYONE or self.conn.sees_internal
+        ]
+        return {"type": "history", "chat": frame.chat, "msgs": msgs, "complete": complete}
+
+
+__all__ = ["AGENTS_ONLY", "EVERYONE", "PROTOCOL_VERSION", "Session"]

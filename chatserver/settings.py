@@ -1,0 +1,178 @@
+"""One typed settings object, read once from the environment at start-up.
+
+Every option is listed in ``docs/configuration.md``.  Code below the entry points receives
+a :class:`Settings` instance and never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- network ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    """Base URL browsers use to reach the product; derived from host/port when empty."""
+
+    # --- storage ---------------------------------------------------------------------------
+    redis_url: str = ""
+    """Empty: start the embedded Valkey server under ``data_dir``."""
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    secret_key: str = ""
+    """Signs visitor and agent tokens; all processes must share it.  Empty: a key is
+    generated once and kept in ``data_dir/secret.key``."""
+    key_prefix: str = "lc"
+
+    # --- origins ---------------------------------------------------------------------------
+    agent_origins: tuple[str, ...] = ()
+    """Origins allowed on the agent socket and for cookie-authenticated REST calls.
+    Empty: the product's own origin (public_url) only."""
+    widget_origins: tuple[str, ...] = ("*",)
+    """Origins allowed on the visitor socket ("*" = any site)."""
+
+    # --- presence --------------------------------------------------------------------------
+    heartbeat_interval_s: float = 10.0
+    presence_ttl_s: float = 30.0
+    offline_grace_s: float = 30.0
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
+
+    # --- routing ---------------------------------------------------------------------------
+    offer_timeout_s: float = 20.0
+    auto_accept: bool = False
+    relax_after_s: float = 60.0
+    queue_timeout_s: float = 900.0
+    """A chat still queued after this long is marked missed."""
+    default_capacity: int = 3
+    default_topic: str = "general"
+    timer_interval_s: float = 0.25
+    background_jobs: bool = True
+    """Run timers and the presence sweeper inside ``serve`` (safe with several processes)."""
+
+    # --- chats -----------------------------------------------------------------------------
+    visitor_leave_grace_s: float = 60.0
+    """A queued visitor with no connection for this long has left: the chat is abandoned."""
+    chat_idle_timeout_s: float = 1800.0
+    """An active chat with no message for this long is closed (reason ``timeout``)."""
+    log_max_messages: int = 5000
+    """Messages kept per chat for resume; older ones need a history reload."""
+    chat_retention_s: float = 86400.0
+    """How long a finished chat's live keys stay in Redis."""
+
+    # --- limits ----------------------------------------------------------------------------
+    max_frame_bytes: int = 65536
+    max_text_chars: int = 4000
+    max_tags: int = 20
+    messages_per_10s: int = 30
+    typing_interval_s: float = 1.0
+    max_connections_per_visitor: int = 10
+    new_visitors_per_minute: int = 60
+    logins_per_minute: int = 10
+    send_queue_frames: int = 1000
+    """Frames buffered for one slow connection before it is dropped (close 1013)."""
+    history_page: int = 200
+
+    # --- auth ------------------------------------------------------------------------------
+    visitor_token_ttl_s: float = 30 * 86400.0
+    agent_token_ttl_s: float = 12 * 3600.0
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    admin_password: str = ""
+    """When set and no agent exists, an ``admin`` agent is created with this password."""
+
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def allowed_agent_origins(self) -> tuple[str, ...]:
+        if self.agent_origins:
+            return self.agent_origins
+        base = self.base_url
+        alt = {base, base.replace("localhost", "127.0.0.1"), base.replace("127.0.0.1", "localhost")}
+        return tuple(sorted(alt))
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``CHAT_*``-less upper-case names (``PORT``, ``REDIS_URL`` ...)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            name = f.name.upper()
+            if name not in env:
+                continue
+            raw = env[name]
+            default = getattr(cls, f.name, None)
+            try:
+                values[f.name] = _convert(raw, default)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r}: {exc}") from None
+        return cls(**values)
+
+    def resolved_secret(self) -> str:
+        """The signing key: the configured one, or one kept in ``data_dir``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            key = secrets.token_urlsafe(48)
+            fh.write(key)
+        return key
+
+
+def _convert(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected a boolean (true/false)")
+    if isinstance(default, int):
+        value = int(raw)
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if isinstance(default, float):
+        fvalue = float(raw)
+        if fvalue < 0:
+            raise ValueError("must not be negative")
+        return fvalue
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, tuple):
+        return _split(raw)
+    return raw

@@ -1,0 +1,1 @@
+"""The Redis shell: key names, Lua scripts and the embedded server."""

@@ -1,0 +1,184 @@
+"""Every Redis key and pub/sub channel name the product uses, built in this one module.
+
+Hash tags keep related keys in one Redis Cluster slot:
+
+- ``{rt}``        all routing state of the site (agents, presence, queues, chat states,
+                  timers, the routing event log, the outbox).  Routing scripts touch only
+                  this slot, so they run unchanged on a cluster.
+- ``{c:<chat>}``  one chat's message log, dedup map and sequence counter.  The message
+                  script touches only this slot.
+- ``{rl}``        rate-limit counters.
+
+Nothing builds a key name anywhere else, and Lua scripts receive every key in KEYS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "lc"
+
+    # ---- routing slot ------------------------------------------------------------------
+    @property
+    def _rt(self) -> str:
+        return f"{self.prefix}:{{rt}}"
+
+    def agent(self, agent_id: str) -> str:
+        """Hash: name, role, pw, ver, capacity, status, disabled, idle_since, status_at."""
+        return f"{self._rt}:agent:{agent_id}"
+
+    def agent_skills(self, agent_id: str) -> str:
+        """Hash: skill -> proficiency (1-10)."""
+        return f"{self._rt}:agent:{agent_id}:skills"
+
+    def agent_chats(self, agent_id: str) -> str:
+        """Set of chat ids the agent holds (offered or active): its load."""
+        return f"{self._rt}:agent:{agent_id}:chats"
+
+    def agent_conns(self, agent_id: str) -> str:
+        """Sorted set: connection id -> expiry (ms)."""
+        return f"{self._rt}:agent:{agent_id}:conns"
+
+    @property
+    def agents(self) -> str:
+        """Set of every agent id."""
+        return f"{self._rt}:agents"
+
+    @property
+    def available(self) -> str:
+        """Set of agents that are online, connected and enabled (capacity checked apart)."""
+        return f"{self._rt}:available"
+
+    @property
+    def presence(self) -> str:
+        """Sorted set: agent id -> latest connection expiry (ms); the sweeper's index."""
+        return f"{self._rt}:presence"
+
+    @property
+    def graces(self) -> str:
+        """Sorted set: agent id -> time (ms) their offline grace period ends."""
+        return f"{self._rt}:graces"
+
+    @property
+    def agents_version(self) -> str:
+        """Counter bumped whenever an agent's skills or capacity change (cache key)."""
+        return f"{self._rt}:agents:ver"
+
+    def chat(self, chat_id: str) -> str:
+        """Hash: the chat's routing state (state, topic, skills, agent, timestamps ...)."""
+        return f"{self._rt}:chat:{chat_id}"
+
+    def chat_declined(self, chat_id: str) -> str:
+        """Set of agents who declined or let lapse an offer of this chat."""
+        return f"{self._rt}:chat:{chat_id}:declined"
+
+    def chat_watchers(self, chat_id: str) -> str:
+        """Set of supervisors who joined the chat as participants."""
+        return f"{self._rt}:chat:{chat_id}:joined"
+
+    def queue(self, topic: str) -> str:
+        """Sorted set: chat id -> queue score (priority band, then age)."""
+        return f"{self._rt}:queue:{topic}"
+
+    @property
+    def topics(self) -> str:
+        """Hash: topic -> JSON {required, optional, priority}."""
+        return f"{self._rt}:topics"
+
+    @property
+    def offers(self) -> str:
+        """Sorted set: chat id -> offer deadline (ms)."""
+        return f"{self._rt}:offers"
+
+    @property
+    def relax(self) -> str:
+        """Sorted set: queued chat id -> time (ms) its optional skills are dropped."""
+        return f"{self._rt}:relax"
+
+    @property
+    def queue_deadlines(self) -> str:
+        """Sorted set: queued chat id -> time (ms) it becomes missed."""
+        return f"{self._rt}:queue_deadlines"
+
+    @property
+    def idle(self) -> str:
+        """Sorted set: active chat id -> time (ms) it closes for inactivity."""
+        return f"{self._rt}:idle"
+
+    @property
+    def live_chats(self) -> str:
+        """Set of chats that are not finished (queued, offered or active)."""
+        return f"{self._rt}:live"
+
+    def visitor(self, visitor_id: str) -> str:
+        """Hash: open chat id, created time."""
+        return f"{self._rt}:visitor:{visitor_id}"
+
+    @property
+    def events(self) -> str:
+        """Stream: routing event log (assign, release, state changes), capped."""
+        return f"{self._rt}:events"
+
+    @property
+    def outbox(self) -> str:
+        """Stream: finished chats waiting to become interaction records."""
+        return f"{self._rt}:outbox"
+
+    @property
+    def epoch(self) -> str:
+        """Counter bumped when the Redis server is seen to have restarted."""
+        return f"{self._rt}:epoch"
+
+    @property
+    def run_id(self) -> str:
+        """The Redis run id the epoch was last bumped for."""
+        return f"{self._rt}:run_id"
+
+    @property
+    def visitor_gone(self) -> str:
+        """Sorted set: queued chat id -> time (ms) its visitor counts as gone (abandoned)."""
+        return f"{self._rt}:visitor_gone"
+
+    @property
+    def handle_time(self) -> str:
+        """Hash: topic -> moving average handle time (s), for wait estimates."""
+        return f"{self._rt}:handle_time"
+
+    # ---- chat slot -----------------------------------------------------------------------
+    def chat_log(self, chat_id: str) -> str:
+        """Stream: the chat's messages; entry id ``<seq>-0``; capped."""
+        return f"{self.prefix}:{{c:{chat_id}}}:log"
+
+    def chat_ids(self, chat_id: str) -> str:
+        """Hash: client message id -> sequence number (dedup)."""
+        return f"{self.prefix}:{{c:{chat_id}}}:ids"
+
+    def chat_meta(self, chat_id: str) -> str:
+        """Hash: seq (last sequence), epoch, read:<participant> -> last read sequence."""
+        return f"{self.prefix}:{{c:{chat_id}}}:meta"
+
+    # ---- rate limits -----------------------------------------------------------------------
+    def rate(self, kind: str, subject: str, window: int) -> str:
+        return f"{self.prefix}:{{rl}}:{kind}:{subject}:{window}"
+
+    # ---- pub/sub channels (not keys; named here too so nothing else builds names) ---------
+    def chat_channel(self, chat_id: str) -> str:
+        return f"{self.prefix}:{{c:{chat_id}}}:ch"
+
+    def agent_channel(self, agent_id: str) -> str:
+        return f"{self.prefix}:ch:agent:{agent_id}"
+
+    def visitor_channel(self, visitor_id: str) -> str:
+        return f"{self.prefix}:ch:visitor:{visitor_id}"
+
+    @property
+    def supervisor_channel(self) -> str:
+        return f"{self.prefix}:ch:supervisors"
+
+    @property
+    def queue_channel(self) -> str:
+        """Queue membership changed: processes refresh their waiting visitors' positions."""
+        return f"{self.prefix}:ch:queues"

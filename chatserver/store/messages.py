@@ -1,0 +1,195 @@
+"""A chat's messages: the capped log (a Redis Stream, entry id ``<seq>-0``), exactly-once
+append with client-id dedup, read receipts and the participant list the message script
+checks.  All keys of one chat share the ``{c:<chat>}`` slot.
+
+Pub/sub envelopes on a chat channel start with one byte that says who may see them and
+whether they are sequenced:
+
+- ``a<seq>|<frame>``  a message for everyone;  ``g<seq>|<frame>`` for agents only.
+- ``A<frame>``        an unsequenced event for everyone (typing, read, chat state);
+  ``G<frame>``        the same for agents only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from chatserver.protocol import encode
+from chatserver.settings import Settings
+from chatserver.store.codec import mapping as hmapping
+from chatserver.store.codec import text
+from chatserver.store.keys import Keys
+from chatserver.store.scripts import Scripts
+
+EVERYONE = "a"
+AGENTS_ONLY = "g"
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status: str
+    """'ok' (stored now), 'dup' (stored before: same seq), 'forbidden' or 'closed'."""
+    seq: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    audience: str
+    frame: bytes
+
+
+def participant(role: str, ident: str) -> str:
+    return f"{role}:{ident}"
+
+
+class MessageStore:
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts
+        self.settings = settings
+        self.epoch = 0
+        self._ttl = int(settings.chat_retention_s + settings.chat_idle_timeout_s
+                        + settings.queue_timeout_s)
+
+    async def refresh_epoch(self) -> int:
+        """Bump the epoch if the Redis server restarted since it was last recorded."""
+        info = await self.redis.info("server")
+        run_id = str(info.get("run_id", ""))
+        self.epoch = int(
+            await self.scripts.run("bump_epoch", [self.keys.epoch, self.keys.run_id], [run_id])
+        )
+        return self.epoch
+
+    def _chat_keys(self, chat_id: str) -> list[str]:
+        return [
+            self.keys.chat_log(chat_id),
+            self.keys.chat_ids(chat_id),
+            self.keys.chat_meta(chat_id),
+            self.keys.chat_channel(chat_id),
+        ]
+
+    async def open_chat(self, chat_id: str, participants: Iterable[str]) -> None:
+        """Mark the chat open for messages and admit its first participants."""
+        meta = self.keys.chat_meta(chat_id)
+        mapping: dict[str, Any] = {"open": "1"}
+        mapping.update({f"p:{p}": "1" for p in participants})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, mapping=hmapping(mapping))
+            pipe.expire(meta, self._ttl)
+            await pipe.execute()
+
+    async def set_participants(
+        self, chat_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> None:
+        meta = self.keys.chat_meta(chat_id)
+        add, remove = list(add), list(remove)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if remove:
+                pipe.hdel(meta, *[f"p:{p}" for p in remove])
+            if add:
+                pipe.hset(meta, mapping=hmapping({f"p:{p}": "1" for p in add}))
+            await pipe.execute()
+
+    async def close_chat(self, chat_id: str) -> None:
+        meta = self.keys.chat_meta(chat_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, "open", "0")
+            for key in self._chat_keys(chat_id)[:3]:
+                pipe.expire(key, int(self.settings.chat_retention_s))
+            await pipe.execute()
+
+    async def post(
+        self,
+        chat_id: str,
+        *,
+        role: str,
+        sender_id: str,
+        sender_name: str,
+        cid: str,
+        text: str,
+        kind: str,
+        audience: str,
+        now_ms: int,
+        system: bool = False,
+    ) -> PostResult:
+        status, seq = await self.scripts.run(
+            "post",
+            self._chat_keys(chat_id),
+            [
+                chat_id,
+                role,
+                sender_id,
+                sender_name,
+                cid,
+                text,
+                kind,
+                audience,
+                now_ms,
+                self.epoch,
+                self.settings.log_max_messages,
+                self._ttl,
+                "1" if system else "0",
+            ],
+        )
+        return PostResult(status.decode(), int(seq))
+
+    async def mark_read(self, chat_id: str, who: str, seq: int, frame: dict[str, Any]) -> int:
+        return int(
+            await self.scripts.run(
+                "read_receipt",
+                [self.keys.chat_meta(chat_id), self.keys.chat_channel(chat_id)],
+                [who, seq, b"A" + encode(frame)],
+            )
+        )
+
+    async def publish(self, chat_id: str, frame: dict[str, Any], agents_only: bool = False) -> None:
+        prefix = b"G" if agents_only else b"A"
+        await self.redis.publish(self.keys.chat_channel(chat_id), prefix + encode(frame))
+
+    async def meta(self, chat_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.keys.chat_meta(chat_id))
+        return {text(k): text(v) for k, v in raw.items()}
+
+    async def last_seq(self, chat_id: str) -> int:
+        return int(await self.redis.hget(self.keys.chat_meta(chat_id), "seq") or 0)
+
+    async def read_after(self, chat_id: str, after: int, limit: int) -> tuple[bool, list[LogEntry]]:
+        """Entries with seq > ``after`` (up to ``limit``), and whether some that should
+        follow ``after`` are gone from the log (trimmed, or lost in a Redis restart)."""
+        log = self.keys.chat_log(chat_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(log, "-", "+", count=1)
+            pipe.xrange(log, f"{after + 1}-0", "+", count=limit)
+            first, entries = await pipe.execute()
+        gap = False
+        if after > 0 and first:
+            first_seq = int(first[0][0].split(b"-")[0])
+            gap = first_seq > after + 1
+        elif after > 0 and not first:
+            meta_seq = await self.last_seq(chat_id)
+            gap = meta_seq > after
+        return gap, [_entry(e) for e in entries]
+
+    async def read_before(
+        self, chat_id: str, before: int | None, limit: int
+    ) -> tuple[bool, list[LogEntry]]:
+        """Up to ``limit`` entries with seq < ``before`` (newest page), oldest first, and
+        whether the page reaches the start of the log."""
+        log = self.keys.chat_log(chat_id)
+        end = f"({before}-0" if before else "+"
+        entries: Any = await self.redis.xrevrange(log, end, "-", count=limit + 1)
+        complete = len(entries) <= limit
+        entries = entries[:limit]
+        entries.reverse()
+        return complete, [_entry(e) for e in entries]
+
+
+def _entry(raw: tuple[bytes, dict[bytes, bytes]]) -> LogEntry:
+    ident, fields = raw
+    return LogEntry(int(ident.split(b"-")[0]), fields[b"a"].decode(), fields[b"f"])

@@ -1,0 +1,34 @@
+"""Opening the Redis client the rest of the product uses."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chatserver.settings import Settings
+from chatserver.store.embedded import EmbeddedRedis, start_or_join
+
+
+def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    """The Redis URL to use, starting or joining the embedded server when none is set."""
+    if settings.redis_url:
+        return settings.redis_url, None
+    embedded = start_or_join(settings.data_dir)
+    return embedded.url, embedded
+
+
+def connect(url: str, *, max_connections: int = 200) -> Redis:
+    """A pooled client that retries commands across short outages (a Redis restart)."""
+    return Redis.from_url(
+        url,
+        decode_responses=False,
+        max_connections=max_connections,
+        health_check_interval=5,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+    )

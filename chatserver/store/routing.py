@@ -1,0 +1,578 @@
+"""The routing shell: chats, queues, offers and presence in Redis.
+
+Every change is one Lua script that checks its preconditions and changes state in one
+atomic step; the allowed source states come from :mod:`chatserver.core.lifecycle`.  The
+routing *choice* is made by :mod:`chatserver.core.routing` on a snapshot read here, and
+committed by ``assign.lua``, which re-checks every condition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from chatserver.core import lifecycle
+from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.core.queueing import queue_score
+from chatserver.core.routing import (
+    DEFAULT_PROFICIENCY,
+    AgentView,
+    Assignment,
+    ChatView,
+    decode_skills,
+    encode_skills,
+)
+from chatserver.settings import Settings
+from chatserver.store.codec import text
+from chatserver.store.directory import Topic
+from chatserver.store.keys import Keys
+from chatserver.store.scripts import Scripts
+
+EVENT_LOG_MAX = 200_000
+COMMIT_CHUNK = 200
+
+
+def _states(event: ChatEvent) -> str:
+    return ",".join(sorted(s.value for s in lifecycle.sources(event)))
+
+
+_s = text
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    """A chat's routing state as stored in its hash."""
+
+    id: str
+    state: ChatState
+    visitor: str
+    topic: str
+    priority: int
+    agent: str
+    created_ms: int
+    queued_at_ms: int
+    details: Mapping[str, Any]
+    raw: Mapping[str, str]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "topic": self.topic,
+            "priority": self.priority,
+            "agent": self.agent or None,
+            "created": self.created_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    reason: str
+    agent: str = ""
+    topic: str = ""
+    visitor: str = ""
+
+
+class RoutingStore:
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts
+        self.settings = settings
+
+    def _ms(self, seconds: float) -> int:
+        return int(seconds * 1000)
+
+    # ---- chats ---------------------------------------------------------------------------
+    async def create_chat(
+        self,
+        chat_id: str,
+        visitor_id: str,
+        topic: Topic,
+        details: Mapping[str, Any],
+        now_ms: int,
+    ) -> tuple[bool, str]:
+        s = self.settings
+        relax_at = now_ms + self._ms(s.relax_after_s) if topic.optional else 0
+        result = await self.scripts.run(
+            "create_chat",
+            [
+                self.keys.chat(chat_id),
+                self.keys.queue(topic.name),
+                self.keys.visitor(visitor_id),
+                self.keys.live_chats,
+                self.keys.relax,
+                self.keys.queue_deadlines,
+                self.keys.events,
+            ],
+            [
+                chat_id,
+                visitor_id,
+                topic.name,
+                topic.priority,
+                encode_skills(topic.required),
+                encode_skills(topic.optional),
+                now_ms,
+                queue_score(topic.priority, now_ms),
+                relax_at,
+                now_ms + self._ms(s.queue_timeout_s),
+                json.dumps(dict(details)),
+                int(s.visitor_token_ttl_s),
+                EVENT_LOG_MAX,
+            ],
+        )
+        return bool(int(result[0])), _s(result[1])
+
+    async def get_chat(self, chat_id: str) -> ChatRecord | None:
+        raw = await self.redis.hgetall(self.keys.chat(chat_id))
+        if not raw or b"state" not in raw:
+            return None
+        data = {_s(k): _s(v) for k, v in raw.items()}
+        try:
+            details = json.loads(data.get("details") or "{}")
+        except ValueError:
+            details = {}
+        return ChatRecord(
+            id=chat_id,
+            state=ChatState(data["state"]),
+            visitor=data.get("visitor", ""),
+            topic=data.get("topic", ""),
+            priority=int(data.get("priority", 0)),
+            agent=data.get("agent", ""),
+            created_ms=int(data.get("created", 0)),
+            queued_at_ms=int(data.get("queued_at", 0)),
+            details=details,
+            raw=data,
+        )
+
+    async def visitor_open_chat(self, visitor_id: str) -> str | None:
+        value = await self.redis.hget(self.keys.visitor(visitor_id), "chat")
+        return _s(value) or None
+
+    async def agent_chat_ids(self, agent_id: str) -> list[str]:
+        return sorted(_s(m) for m in await self.redis.smembers(self.keys.agent_chats(agent_id)))
+
+    async def queue_position(self, topic: str, chat_id: str) -> int | None:
+        rank = await self.redis.zrank(self.keys.queue(topic), chat_id)
+        return None if rank is None else int(rank) + 1  # type: ignore[arg-type]
+
+    # ---- routing snapshot and commit -----------------------------------------------------
+    async def snapshot(
+        self, topics: Iterable[str], per_queue: int = 500
+    ) -> tuple[list[ChatView], list[AgentView]]:
+        """Queued chats in service order and the available agents, read without a lock."""
+        topics = list(topics)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for t in topics:
+                pipe.zrange(self.keys.queue(t), 0, per_queue - 1, withscores=True)
+            pipe.smembers(self.keys.available)
+            replies = await pipe.execute()
+        entries: list[tuple[float, str]] = []
+        for reply in replies[:-1]:
+            entries.extend((score, _s(member)) for member, score in reply)
+        entries.sort()
+        agent_ids = sorted(_s(m) for m in replies[-1])
+        if not entries or not agent_ids:
+            return [], []
+        chat_ids = [c for _, c in entries]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c in chat_ids:
+                pipe.hmget(self.keys.chat(c), "req", "opt", "relaxed")
+                pipe.smembers(self.keys.chat_declined(c))
+            for a in agent_ids:
+                pipe.hmget(self.keys.agent(a), "capacity", "idle_since", "status", "disabled")
+                pipe.scard(self.keys.agent_chats(a))
+                pipe.hgetall(self.keys.agent_skills(a))
+            replies = await pipe.execute()
+        chats: list[ChatView] = []
+        for i, c in enumerate(chat_ids):
+            req, opt, relaxed = replies[2 * i]
+            declined = frozenset(_s(m) for m in replies[2 * i + 1])
+            chats.append(
+                ChatView(
+                    id=c,
+                    required=decode_skills(_s(req)),
+                    optional=decode_skills(_s(opt)),
+                    relaxed=relaxed == b"1",
+                    declined=declined,
+                )
+            )
+        agents: list[AgentView] = []
+        base = 2 * len(chat_ids)
+        for j, a in enumerate(agent_ids):
+            cap, idle, status, disabled = replies[base + 3 * j]
+            load = int(replies[base + 3 * j + 1])
+            skills = {_s(k): int(v) for k, v in replies[base + 3 * j + 2].items()}
+            agents.append(
+                AgentView(
+                    id=a,
+                    skills=skills,
+                    capacity=int(cap or 0),
+                    load=load,
+                    idle_since_ms=int(idle or 0),
+                    available=status == b"online" and disabled != b"1",
+                )
+            )
+        return chats, agents
+
+    async def commit(
+        self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
+    ) -> list[tuple[Assignment, str]]:
+        """Apply a plan; returns each assignment with 'ok' or the reason it was refused."""
+        s = self.settings
+        event = ChatEvent.ASSIGN if s.auto_accept else ChatEvent.OFFER
+        target = lifecycle.next_state(ChatState.QUEUED, event)
+        results: list[tuple[Assignment, str]] = []
+        for start in range(0, len(plan), COMMIT_CHUNK):
+            chunk = plan[start : start + COMMIT_CHUNK]
+            keys = [
+                self.keys.available,
+                self.keys.offers,
+                self.keys.events,
+                self.keys.relax,
+                self.keys.queue_deadlines,
+                self.keys.idle,
+            ]
+            args: list[Any] = [
+                now_ms,
+                _states(event),
+                target.value,
+                now_ms + self._ms(s.offer_timeout_s),
+                now_ms + self._ms(s.chat_idle_timeout_s),
+                EVENT_LOG_MAX,
+                DEFAULT_PROFICIENCY,
+            ]
+            for a in chunk:
+                keys += [
+                    self.keys.chat(a.chat_id),
+                    self.keys.chat_declined(a.chat_id),
+                    self.keys.agent(a.agent_id),
+                    self.keys.agent_skills(a.agent_id),
+                    self.keys.agent_chats(a.agent_id),
+                    self.keys.queue(topics_of[a.chat_id]),
+                ]
+                args += [a.chat_id, a.agent_id]
+            reasons = await self.scripts.run("assign", keys, args)
+            results.extend(zip(chunk, (_s(r) for r in reasons), strict=True))
+        return results
+
+    async def chat_topics(self, chat_ids: Sequence[str]) -> dict[str, str]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c in chat_ids:
+                pipe.hget(self.keys.chat(c), "topic")
+            topics = await pipe.execute()
+        return {c: _s(t) for c, t in zip(chat_ids, topics, strict=True)}
+
+    # ---- offers --------------------------------------------------------------------------
+    async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> str:
+        return _s(
+            await self.scripts.run(
+                "accept",
+                [self.keys.chat(chat_id), self.keys.offers, self.keys.idle, self.keys.events],
+                [
+                    chat_id,
+                    agent_id,
+                    now_ms,
+                    _states(ChatEvent.ACCEPT),
+                    ChatState.ACTIVE.value,
+                    now_ms + self._ms(self.settings.chat_idle_timeout_s),
+                    EVENT_LOG_MAX,
+                ],
+            )
+        )
+
+    async def requeue(
+        self,
+        chat_id: str,
+        event: ChatEvent,
+        now_ms: int,
+        *,
+        expected_agent: str = "",
+        new_topic: Topic | None = None,
+    ) -> Outcome:
+        """Release the chat from its agent and queue it again at the front.
+
+        ``event`` is DECLINE or LAPSE (the agent is excluded from further offers; a lapse
+        also sets them away), REQUEUE (agent gone) or TRANSFER_QUEUE (to ``new_topic``).
+        """
+        target = ChatState.QUEUED
+        s = self.settings
+        for _ in range(5):
+            current = await self.redis.hmget(self.keys.chat(chat_id), "agent", "topic", "priority")
+            holder, topic_name, priority = _s(current[0]), _s(current[1]), _s(current[2])
+            if not topic_name:
+                return Outcome(False, "not_found")
+            queue_topic = new_topic.name if new_topic else topic_name
+            prio = new_topic.priority if new_topic else int(priority or 0)
+            relax_at = (
+                now_ms + self._ms(s.relax_after_s) if new_topic and new_topic.optional else 0
+            )
+            result = await self.scripts.run(
+                "requeue",
+                [
+                    self.keys.chat(chat_id),
+                    self.keys.chat_declined(chat_id),
+                    self.keys.agent_chats(holder),
+                    self.keys.agent(holder),
+                    self.keys.available,
+                    self.keys.queue(queue_topic),
+                    self.keys.offers,
+                    self.keys.idle,
+                    self.keys.queue_deadlines,
+                    self.keys.relax,
+                    self.keys.events,
+                ],
+                [
+                    chat_id,
+                    expected_agent,
+                    now_ms,
+                    _states(event),
+                    target.value,
+                    event.value,
+                    "1" if event in (ChatEvent.DECLINE, ChatEvent.LAPSE) else "0",
+                    "1" if event is ChatEvent.LAPSE else "0",
+                    queue_score(prio, now_ms, front=True),
+                    new_topic.name if new_topic else "",
+                    encode_skills(new_topic.required) if new_topic else "",
+                    encode_skills(new_topic.optional) if new_topic else "",
+                    now_ms + self._ms(s.queue_timeout_s),
+                    relax_at,
+                    EVENT_LOG_MAX,
+                    topic_name,
+                    holder,
+                ],
+            )
+            reason, agent = _s(result[0]), _s(result[1])
+            if reason == "retry":
+                continue
+            return Outcome(reason == "ok", reason, agent=agent, topic=queue_topic)
+        return Outcome(False, "retry")
+
+    async def transfer_to_agent(
+        self, chat_id: str, to_agent: str, now_ms: int, *, expected_agent: str = ""
+    ) -> Outcome:
+        for _ in range(5):
+            holder = _s(await self.redis.hget(self.keys.chat(chat_id), "agent"))
+            result = await self.scripts.run(
+                "transfer_agent",
+                [
+                    self.keys.chat(chat_id),
+                    self.keys.agent_chats(holder),
+                    self.keys.agent_chats(to_agent),
+                    self.keys.agent(to_agent),
+                    self.keys.available,
+                    self.keys.idle,
+                    self.keys.events,
+                ],
+                [
+                    chat_id,
+                    expected_agent,
+                    to_agent,
+                    now_ms,
+                    _states(ChatEvent.TRANSFER_AGENT),
+                    ChatState.ACTIVE.value,
+                    now_ms + self._ms(self.settings.chat_idle_timeout_s),
+                    EVENT_LOG_MAX,
+                    holder,
+                ],
+            )
+            reason = _s(result[0])
+            if reason == "retry":
+                continue
+            return Outcome(reason == "ok", reason, agent=_s(result[1]))
+        return Outcome(False, "retry")
+
+    async def end_chat(
+        self,
+        chat_id: str,
+        event: ChatEvent,
+        now_ms: int,
+        *,
+        by: str,
+        outcome: str = "",
+        tags: Sequence[str] = (),
+        required_agent: str = "",
+    ) -> Outcome:
+        """Close, abandon or miss a chat (``event`` CLOSE, ABANDON or MISS)."""
+        target = {
+            ChatEvent.CLOSE: ChatState.CLOSED,
+            ChatEvent.ABANDON: ChatState.ABANDONED,
+            ChatEvent.MISS: ChatState.MISSED,
+        }[event]
+        for _ in range(5):
+            current = await self.redis.hmget(self.keys.chat(chat_id), "agent", "topic", "visitor")
+            holder, topic, visitor = (_s(v) for v in current)
+            if not topic:
+                return Outcome(False, "not_found")
+            result = await self.scripts.run(
+                "close_chat",
+                [
+                    self.keys.chat(chat_id),
+                    self.keys.chat_declined(chat_id),
+                    self.keys.agent_chats(holder),
+                    self.keys.queue(topic),
+                    self.keys.offers,
+                    self.keys.idle,
+                    self.keys.relax,
+                    self.keys.queue_deadlines,
+                    self.keys.live_chats,
+                    self.keys.visitor(visitor),
+                    self.keys.events,
+                    self.keys.outbox,
+                    self.keys.chat_watchers(chat_id),
+                ],
+                [
+                    chat_id,
+                    now_ms,
+                    _states(event),
+                    target.value,
+                    event.value,
+                    by,
+                    outcome,
+                    json.dumps(list(tags)),
+                    holder,
+                    required_agent,
+                    int(self.settings.chat_retention_s),
+                    EVENT_LOG_MAX,
+                ],
+            )
+            reason = _s(result[0])
+            if reason == "retry":
+                continue
+            return Outcome(
+                reason == "ok", reason, agent=_s(result[1]), topic=_s(result[2]),
+                visitor=_s(result[3]),
+            )
+        return Outcome(False, "retry")
+
+    async def relax(self, chat_id: str, now_ms: int) -> bool:
+        return bool(
+            await self.scripts.run(
+                "relax",
+                [self.keys.chat(chat_id), self.keys.relax, self.keys.events],
+                [chat_id, now_ms, EVENT_LOG_MAX],
+            )
+        )
+
+    # ---- presence ------------------------------------------------------------------------
+    async def agent_connect(
+        self, agent_id: str, conn_id: str, now_ms: int
+    ) -> tuple[str, bool]:
+        expiry = now_ms + self._ms(self.settings.presence_ttl_s)
+        status, became = await self.scripts.run(
+            "agent_connect",
+            [
+                self.keys.agent(agent_id),
+                self.keys.agent_conns(agent_id),
+                self.keys.presence,
+                self.keys.graces,
+                self.keys.available,
+            ],
+            [agent_id, conn_id, expiry, now_ms],
+        )
+        return _s(status), bool(int(became))
+
+    async def agent_disconnect(self, agent_id: str, conn_id: str, now_ms: int) -> int:
+        return int(
+            await self.scripts.run(
+                "agent_disconnect",
+                [
+                    self.keys.agent_conns(agent_id),
+                    self.keys.graces,
+                    self.keys.available,
+                    self.keys.presence,
+                ],
+                [agent_id, conn_id, now_ms, now_ms + self._ms(self.settings.offline_grace_s)],
+            )
+        )
+
+    async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> None:
+        """Refresh the expiry of this process's live connections: agent -> connection ids."""
+        if not conns:
+            return
+        expiry = now_ms + self._ms(self.settings.presence_ttl_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for agent_id, ids in conns.items():
+                pipe.zadd(self.keys.agent_conns(agent_id), dict.fromkeys(ids, expiry), xx=True)
+                pipe.zadd(self.keys.presence, {agent_id: expiry}, gt=True)
+            await pipe.execute()
+
+    async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
+        result = await self.scripts.run(
+            "agent_status",
+            [self.keys.agent(agent_id), self.keys.agent_conns(agent_id), self.keys.available],
+            [agent_id, status, now_ms],
+        )
+        return _s(result[0]), bool(int(result[1]))
+
+    async def sweep_agent(self, agent_id: str, now_ms: int, grace_due: bool) -> str:
+        return _s(
+            await self.scripts.run(
+                "agent_sweep",
+                [
+                    self.keys.agent(agent_id),
+                    self.keys.agent_conns(agent_id),
+                    self.keys.presence,
+                    self.keys.graces,
+                    self.keys.available,
+                ],
+                [
+                    agent_id,
+                    now_ms,
+                    now_ms + self._ms(self.settings.offline_grace_s),
+                    "1" if grace_due else "0",
+                ],
+            )
+        )
+
+    # ---- timers --------------------------------------------------------------------------
+    async def due(self, now_ms: int, limit: int = 200) -> dict[str, list[str]]:
+        """Everything whose time has come: offers, relaxations, misses, idle chats,
+        expired presence and ended grace periods."""
+        names = {
+            "offers": self.keys.offers,
+            "relax": self.keys.relax,
+            "missed": self.keys.queue_deadlines,
+            "idle": self.keys.idle,
+            "presence": self.keys.presence,
+            "graces": self.keys.graces,
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in names.values():
+                pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit)
+            replies = await pipe.execute()
+        return {
+            name: [_s(m) for m in reply] for name, reply in zip(names, replies, strict=True)
+        }
+
+    async def reschedule_idle(self, chat_id: str, at_ms: int) -> None:
+        await self.redis.zadd(self.keys.idle, {chat_id: at_ms}, xx=True)
+
+    # ---- supervisor view -----------------------------------------------------------------
+    async def queue_summary(self, topics: Iterable[str], now_ms: int) -> list[dict[str, Any]]:
+        topics = list(topics)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for t in topics:
+                pipe.zcard(self.keys.queue(t))
+                pipe.zrange(self.keys.queue(t), 0, 0)
+            replies = await pipe.execute()
+        out = []
+        for i, t in enumerate(topics):
+            waiting = int(replies[2 * i])
+            head = replies[2 * i + 1]
+            longest = 0
+            if head:
+                queued_at = await self.redis.hget(self.keys.chat(_s(head[0])), "queued_at")
+                longest = max(0, now_ms - int(queued_at or now_ms)) // 1000
+            out.append({"topic": t, "waiting": waiting, "longest_wait_s": longest})
+        return out
+
+    async def events(self, count: int = 100_000) -> list[dict[str, str]]:
+        """The routing event log, oldest first (used by audits and tests)."""
+        entries: Any = await self.redis.xrange(self.keys.events, count=count)
+        return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]

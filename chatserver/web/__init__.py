@@ -1,0 +1,1 @@
+"""The Starlette application: WebSocket endpoints, REST API, health."""

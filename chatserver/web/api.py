@@ -1,0 +1,280 @@
+"""The REST API: login, agents, topics, queues.  JSON in and out.
+
+Authentication: ``Authorization: Bearer <token>`` or the ``lc_session`` cookie.  A
+cookie-authenticated request that changes state must carry an allowed ``Origin`` header
+(CSRF protection on top of SameSite=Strict).  Errors are ``{"error": code, "message": ...}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from chatserver.hub.node import Node
+from chatserver.store.directory import SUPERVISING, Agent, DirectoryError, Role, parse_skills
+from chatserver.web import ratelimit
+from chatserver.web.credentials import COOKIE, bearer_token, client_address, origin_allowed
+
+MAX_BODY = 64 * 1024
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
+Level = Annotated[int, msgspec.Meta(ge=0, le=10)]
+SkillMap = Annotated[dict[str, Level], msgspec.Meta(max_length=100)]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    id: Name
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class NewAgent(msgspec.Struct, forbid_unknown_fields=True):
+    id: Name
+    password: Password
+    name: Name | None = None
+    role: Literal["agent", "supervisor", "admin"] = "agent"
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    skills: SkillMap = {}
+
+
+class AgentPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name | None = None
+    password: Password | None = None
+    role: Literal["agent", "supervisor", "admin"] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    skills: SkillMap | None = None
+    disabled: bool | None = None
+
+
+class TopicBody(msgspec.Struct, forbid_unknown_fields=True):
+    required: SkillMap = {}
+    optional: SkillMap = {}
+    priority: Annotated[int, msgspec.Meta(ge=0, le=9)] = 5
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(data), status, media_type="application/json")
+
+
+T = TypeVar("T")
+
+
+async def _body(request: Request, kind: type[T]) -> T:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "too_large", "request body too large")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+async def current_agent(request: Request) -> Agent:
+    node: Node = request.app.state.node
+    token = bearer_token(request, cookie=True)
+    claims = node.credentials.agent_from_token(token) if token else None
+    agent = await node.directory.get_agent(claims.agent_id) if claims else None
+    if claims is None or agent is None or agent.disabled or agent.version != claims.version:
+        raise ApiError(401, "unauthorized", "log in first")
+    if request.method not in ("GET", "HEAD") and "authorization" not in request.headers:
+        origin = request.headers.get("origin")
+        if origin is None or not origin_allowed(origin, node.settings.allowed_agent_origins):
+            raise ApiError(403, "csrf", "cross-site request refused")
+    return agent
+
+
+def require(agent: Agent, *roles: Role) -> None:
+    if agent.role not in roles:
+        raise ApiError(403, "forbidden", "your role does not allow this")
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(fn: Endpoint) -> Endpoint:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except ApiError as exc:
+            return _json({"error": exc.code, "message": exc.message}, exc.status)
+        except DirectoryError as exc:
+            return _json({"error": "bad_request", "message": str(exc)}, 400)
+        except RedisError:
+            return _json({"error": "unavailable", "message": "storage unavailable"}, 503)
+
+    return wrapped
+
+
+@endpoint
+async def login(request: Request) -> Response:
+    node: Node = request.app.state.node
+    if not await ratelimit.hit(
+        node, "login", client_address(request), node.settings.logins_per_minute
+    ):
+        raise ApiError(429, "rate_limited", "too many login attempts; wait a minute")
+    body = await _body(request, LoginBody)
+    agent = await node.directory.get_agent(body.id)
+    if agent is None or agent.disabled or not node.credentials.verify_password(
+        agent.password_hash, body.password
+    ):
+        raise ApiError(401, "unauthorized", "wrong id or password")
+    token = node.credentials.agent_token(agent.id, agent.version)
+    response = _json({"token": token, "agent": agent.public()})
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="strict",
+        secure=node.settings.base_url.startswith("https"),
+        max_age=int(node.settings.agent_token_ttl_s),
+    )
+    return response
+
+
+@endpoint
+async def logout(request: Request) -> Response:
+    """Ends every session of the agent (tokens are stateless; the version is bumped)."""
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    await node.directory.revoke_sessions(agent.id)
+    await node.notify_agent(agent.id, revoke_below=agent.version + 1)
+    response = _json({"ok": True})
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@endpoint
+async def me(request: Request) -> Response:
+    return _json((await current_agent(request)).public())
+
+
+@endpoint
+async def agents(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    if request.method == "GET":
+        require(agent, *SUPERVISING)
+        return _json([a.public() for a in await node.directory.list_agents()])
+    require(agent, Role.ADMIN)
+    body = await _body(request, NewAgent)
+    created = await node.directory.create_agent(
+        body.id,
+        name=body.name or body.id,
+        password_hash=node.credentials.hash_password(body.password),
+        role=Role(body.role),
+        capacity=body.capacity,
+        skills=parse_skills(body.skills),
+        now_ms=node.now(),
+    )
+    return _json(created.public(), 201)
+
+
+@endpoint
+async def one_agent(request: Request) -> Response:
+    node: Node = request.app.state.node
+    caller = await current_agent(request)
+    agent_id = request.path_params["agent_id"]
+    if request.method == "GET":
+        if caller.id != agent_id:
+            require(caller, *SUPERVISING)
+        found = await node.directory.get_agent(agent_id)
+        if found is None:
+            raise ApiError(404, "not_found", "no such agent")
+        return _json(found.public())
+    require(caller, Role.ADMIN)
+    if request.method == "DELETE":
+        patch = AgentPatch(disabled=True)
+    else:
+        patch = await _body(request, AgentPatch)
+    updated = await apply_agent_patch(node, agent_id, patch)
+    return _json(updated.public())
+
+
+async def apply_agent_patch(node: Node, agent_id: str, patch: AgentPatch) -> Agent:
+    """Shared by the REST API and the command line's live path."""
+    before = await node.directory.get_agent(agent_id)
+    if before is None:
+        raise ApiError(404, "not_found", "no such agent")
+    updated = await node.directory.update_agent(
+        agent_id,
+        name=patch.name,
+        role=Role(patch.role) if patch.role else None,
+        capacity=patch.capacity,
+        skills=parse_skills(patch.skills) if patch.skills is not None else None,
+        password_hash=node.credentials.hash_password(patch.password) if patch.password else None,
+        disabled=patch.disabled,
+    )
+    if updated.version != before.version:
+        await node.notify_agent(agent_id, revoke_below=updated.version)
+    if patch.disabled:
+        await node.agent_went_offline(agent_id)
+    elif patch.capacity is not None or patch.skills is not None or patch.disabled is False:
+        await node.routing.set_status(agent_id, "", node.now())
+        node.request_drain()
+    return updated
+
+
+@endpoint
+async def topics(request: Request) -> Response:
+    node: Node = request.app.state.node
+    await current_agent(request)
+    return _json([t.public() for t in (await node.directory.topics()).values()])
+
+
+@endpoint
+async def one_topic(request: Request) -> Response:
+    node: Node = request.app.state.node
+    caller = await current_agent(request)
+    require(caller, Role.ADMIN)
+    name = request.path_params["name"]
+    if request.method == "DELETE":
+        removed = await node.directory.delete_topic(name)
+        node.forget_topics()
+        return _json({"deleted": removed})
+    body = await _body(request, TopicBody)
+    topic = await node.directory.set_topic(
+        name, required=parse_skills(body.required), optional=parse_skills(body.optional),
+        priority=body.priority,
+    )
+    node.forget_topics()
+    node.request_drain()
+    return _json(topic.public())
+
+
+@endpoint
+async def queues(request: Request) -> Response:
+    node: Node = request.app.state.node
+    caller = await current_agent(request)
+    require(caller, *SUPERVISING)
+    summary = await node.routing.queue_summary(await node.topics(), node.now())
+    return _json(summary)
+
+
+async def healthz(request: Request) -> Response:
+    node: Node = request.app.state.node
+    try:
+        await node.redis.ping()
+    except (RedisError, OSError):
+        return JSONResponse({"status": "unavailable", "redis": False}, 503)
+    return JSONResponse({"status": "ok", "redis": True, "node": node.node_id})
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/agents", agents, methods=["GET", "POST"]),
+    Route("/api/agents/{agent_id}", one_agent, methods=["GET", "PATCH", "DELETE"]),
+    Route("/api/topics", topics, methods=["GET"]),
+    Route("/api/topics/{name}", one_topic, methods=["PUT", "DELETE"]),
+    Route("/api/queues", queues, methods=["GET"]),
+]
