@@ -1,0 +1,383 @@
+"""An asyncio client for visitors and agents, used by the tests and the benchmarks.
+
+::
+
+    visitor = await ChatClient.visitor("http://localhost:8000")
+    chat = await visitor.start(topic="general", name="Ada")
+    ack = await visitor.say(chat["id"], "hello")
+
+    token = await login("http://localhost:8000", "alice", "secret-password")
+    agent = await ChatClient.agent("http://localhost:8000", token)
+    offer = await agent.wait_for(lambda f: f["type"] == "offer")
+    await agent.request({"type": "accept", "chat": offer["chat"]["id"]})
+
+The client keeps what a real client must keep: the visitor token, the last sequence seen per
+chat, and the messages sent but not yet acknowledged.  With ``reconnect=True`` it reconnects
+when the socket drops (trying each URL in turn), resumes every chat from the last sequence
+it saw and sends the unacknowledged messages again with their original client ids, so the
+server's dedup makes each appear once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+log = logging.getLogger(__name__)
+Frame = dict[str, Any]
+_decoder = msgspec.msgpack.Decoder(dict[str, Any])
+_encoder = msgspec.msgpack.Encoder()
+
+
+class ClientError(Exception):
+    """The server answered a request with an ``error`` frame."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(f"{frame.get('code')}: {frame.get('message')}")
+        self.frame = frame
+        self.code = frame.get("code")
+
+
+class Refused(Exception):
+    """The handshake was refused (HTTP status in ``status``)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"handshake refused with HTTP {status}")
+        self.status = status
+
+
+def _ws_url(base: str, path: str) -> str:
+    base = base.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[8:] + path
+    if base.startswith("http://"):
+        return "ws://" + base[7:] + path
+    return base + path
+
+
+def _http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+async def http(
+    method: str, url: str, body: Any = None, token: str | None = None
+) -> tuple[int, Any]:
+    """A small JSON HTTP call (run in a thread; the tests and admin scripts use it)."""
+    return await asyncio.to_thread(_http, method, url, body, token)
+
+
+async def login(base_url: str, agent_id: str, password: str) -> str:
+    status, body = await http(
+        "POST", base_url.rstrip("/") + "/api/login", {"id": agent_id, "password": password}
+    )
+    if status != 200:
+        raise ClientError({"code": body.get("error"), "message": body.get("message")})
+    return str(body["token"])
+
+
+class ChatClient:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        role: str,
+        token: str | None,
+        reconnect: bool,
+        origin: str | None,
+        max_size: int,
+    ) -> None:
+        self.urls = list(urls)
+        self.role = role
+        self.token = token
+        self.reconnect = reconnect
+        self.origin = origin
+        self.max_size = max_size
+        self.ws: ClientConnection | None = None
+        self.welcome: Frame = {}
+        self.frames: list[Frame] = []
+        """Every frame received other than msg/ack, in order."""
+        self.messages: dict[str, list[Frame]] = {}
+        """Per chat, the msg frames in sequence order, each once."""
+        self.last_seq: dict[str, int] = {}
+        self.duplicates = 0
+        self.resyncs: list[Frame] = []
+        self.unacked: dict[str, tuple[str, str, bool]] = {}
+        """cid -> (chat, text, internal): sent, not yet acknowledged."""
+        self.acks: dict[str, Frame] = {}
+        self.connects = 0
+        self.closed_code: int | None = None
+        self._rid = itertools.count(1)
+        self._waiters: dict[str, asyncio.Future[Frame]] = {}
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._url_index = 0
+        self.connected = asyncio.Event()
+
+    # ---- construction --------------------------------------------------------------------
+    @classmethod
+    async def visitor(
+        cls,
+        base_urls: str | Sequence[str],
+        token: str | None = None,
+        *,
+        reconnect: bool = False,
+        origin: str | None = None,
+        max_size: int = 2**20,
+    ) -> ChatClient:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        client = cls(
+            [_ws_url(u, "/ws/visitor") for u in urls], role="visitor", token=token,
+            reconnect=reconnect, origin=origin, max_size=max_size,
+        )
+        await client.connect()
+        return client
+
+    @classmethod
+    async def agent(
+        cls,
+        base_urls: str | Sequence[str],
+        token: str,
+        *,
+        reconnect: bool = False,
+        origin: str | None = None,
+        max_size: int = 2**20,
+    ) -> ChatClient:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        client = cls(
+            [_ws_url(u, "/ws/agent") for u in urls], role="agent", token=token,
+            reconnect=reconnect, origin=origin, max_size=max_size,
+        )
+        await client.connect()
+        return client
+
+    # ---- connection ----------------------------------------------------------------------
+    async def connect(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        url = self.urls[self._url_index % len(self.urls)]
+        try:
+            ws = await websockets.connect(
+                url, additional_headers=headers, origin=self.origin,  # type: ignore[arg-type]
+                subprotocols=["lc.v1"],  # type: ignore[list-item]
+                max_size=self.max_size, compression=None, open_timeout=10,
+                ping_interval=None,
+            )
+        except InvalidStatus as exc:
+            raise Refused(exc.response.status_code) from None
+        self.ws = ws
+        first = _decoder.decode(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[arg-type]
+        if first.get("type") != "welcome":
+            raise ClientError(first)
+        self.welcome = first
+        if "token" in first:
+            self.token = first["token"]
+        self.connects += 1
+        self._reader = asyncio.create_task(self._read(ws))
+        self.connected.set()
+        await self._notify()
+
+    async def _after_reconnect(self) -> None:
+        # resume every chat we know of, then resend what was never acknowledged
+        chats = set(self.last_seq)
+        if self.role == "visitor" and self.welcome.get("chat"):
+            chats.add(self.welcome["chat"]["id"])
+        if self.role == "agent":
+            chats.update(c["id"] for c in self.welcome.get("chats", []))
+        for chat in sorted(chats):
+            with contextlib.suppress(ClientError):
+                await self.request({"type": "resume", "chat": chat,
+                                    "after": self.last_seq.get(chat, 0)})
+        for cid, (chat, text, internal) in list(self.unacked.items()):
+            frame: Frame = {"type": "msg", "chat": chat, "cid": cid, "text": text}
+            if internal:
+                frame["internal"] = True
+            await self.send(frame)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for data in ws:
+                if isinstance(data, str):
+                    continue
+                frame = _decoder.decode(data)
+                self._dispatch(frame)
+                await self._notify()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connected.clear()
+            self.closed_code = ws.close_code
+            for fut in self._waiters.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError("connection closed"))
+            self._waiters.clear()
+            await self._notify()
+            if self.reconnect and not self._stopping:
+                asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = 0.05
+        for _ in range(200):
+            if self._stopping:
+                return
+            self._url_index += 1
+            try:
+                await self.connect()
+                await self._after_reconnect()
+                return
+            except (OSError, Refused, ConnectionClosed, TimeoutError, ClientError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = frame.get("type")
+        if kind == "msg":
+            chat, seq = frame["chat"], frame["seq"]
+            if seq <= self.last_seq.get(chat, 0):
+                self.duplicates += 1
+                return
+            self.last_seq[chat] = seq
+            self.messages.setdefault(chat, []).append(frame)
+            if frame.get("from", {}).get("role") == self.role:
+                self.unacked.pop(frame.get("cid", ""), None)
+            return
+        if kind == "ack":
+            self.acks[frame["cid"]] = frame
+            self.unacked.pop(frame["cid"], None)
+        if kind == "resync":
+            self.resyncs.append(frame)
+        rid = frame.get("rid")
+        if rid is not None and rid in self._waiters:
+            fut = self._waiters.pop(rid)
+            if not fut.done():
+                fut.set_result(frame)
+        if kind != "ack":
+            self.frames.append(frame)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # ---- sending -------------------------------------------------------------------------
+    async def send(self, frame: Frame) -> None:
+        if self.ws is None:
+            raise ConnectionError("not connected")
+        await self.ws.send(_encoder.encode(frame))
+
+    async def send_raw(self, data: bytes) -> None:
+        assert self.ws is not None
+        await self.ws.send(data)
+
+    async def request(self, frame: Frame, timeout: float = 10.0) -> Frame:
+        """Send a frame with a fresh ``rid`` and wait for the reply; raises ClientError on
+        an ``error`` reply."""
+        rid = f"r{next(self._rid)}"
+        frame = {**frame, "rid": rid}
+        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._waiters[rid] = fut
+        await self.send(frame)
+        reply = await asyncio.wait_for(fut, timeout)
+        if reply.get("type") == "error":
+            raise ClientError(reply)
+        return reply
+
+    async def start(self, **fields: Any) -> Frame:
+        reply = await self.request({"type": "start", **fields})
+        chat: Frame = reply["chat"]
+        self.last_seq.setdefault(chat["id"], 0)
+        return chat
+
+    async def say(
+        self, chat: str, text: str, *, cid: str | None = None, internal: bool = False,
+        timeout: float = 10.0,
+    ) -> Frame:
+        """Send a message and wait for its ack (returned)."""
+        cid = cid or f"m{next(self._rid)}"
+        self.unacked[cid] = (chat, text, internal)
+        frame: Frame = {"type": "msg", "chat": chat, "cid": cid, "text": text}
+        if internal:
+            frame["internal"] = True
+        await self.send(frame)
+        return await self.wait_for(
+            lambda f: f.get("type") == "ack" and f.get("cid") == cid, timeout,
+            include_acks=cid,
+        )
+
+    async def say_nowait(self, chat: str, text: str, cid: str) -> None:
+        self.unacked[cid] = (chat, text, False)
+        await self.send({"type": "msg", "chat": chat, "cid": cid, "text": text})
+
+    # ---- waiting -------------------------------------------------------------------------
+    async def wait_for(
+        self,
+        predicate: Callable[[Frame], bool],
+        timeout: float = 10.0,
+        *,
+        since: int = 0,
+        include_acks: str | None = None,
+    ) -> Frame:
+        """The first frame (from index ``since``) that matches; waits for it if needed."""
+        async def scan() -> Frame:
+            async with self._changed:
+                while True:
+                    if include_acks is not None and include_acks in self.acks:
+                        return self.acks[include_acks]
+                    for frame in self.frames[since:]:
+                        if predicate(frame):
+                            return frame
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    async def wait_messages(self, chat: str, count: int, timeout: float = 10.0) -> list[Frame]:
+        async def scan() -> list[Frame]:
+            async with self._changed:
+                while len(self.messages.get(chat, [])) < count:
+                    await self._changed.wait()
+                return self.messages[chat]
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        async def scan() -> int | None:
+            async with self._changed:
+                while self.connected.is_set():
+                    await self._changed.wait()
+                return self.closed_code
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    # ---- closing -------------------------------------------------------------------------
+    async def close(self) -> None:
+        self._stopping = True
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+    async def drop(self) -> None:
+        """Lose the connection abruptly (no close handshake), as a network cut would."""
+        if self.ws is not None:
+            transport = self.ws.transport
+            transport.abort()
