@@ -30,7 +30,9 @@ class Credentials:
         self._visitor_ttl = int(settings.visitor_token_ttl_s)
         self._agent_ttl = int(settings.agent_token_ttl_s)
         self._hasher = PasswordHasher(
-            time_cost=settings.password_time_cost, memory_cost=settings.password_memory_kib
+            time_cost=max(1, settings.password_time_cost),
+            memory_cost=max(64, settings.password_memory_kib),
+            parallelism=2,
         )
 
     # visitors ---------------------------------------------------------------------------
