@@ -230,6 +230,7 @@ class ChatClient:
             for fut in self._waiters.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError("connection closed"))
+                    fut.exception()  # retrieved here; the waiting request re-raises it
             self._waiters.clear()
             await self._notify()
             if self.reconnect and not self._stopping:
@@ -280,9 +281,13 @@ class ChatClient:
 
     # ---- sending -------------------------------------------------------------------------
     async def send(self, frame: Frame) -> None:
+        """Send one frame; raises ConnectionError when the socket is gone."""
         if self.ws is None:
             raise ConnectionError("not connected")
-        await self.ws.send(_encoder.encode(frame))
+        try:
+            await self.ws.send(_encoder.encode(frame))
+        except ConnectionClosed as exc:
+            raise ConnectionError(str(exc)) from None
 
     async def send_raw(self, data: bytes) -> None:
         assert self.ws is not None
@@ -295,8 +300,11 @@ class ChatClient:
         frame = {**frame, "rid": rid}
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
-        await self.send(frame)
-        reply = await asyncio.wait_for(fut, timeout)
+        try:
+            await self.send(frame)
+            reply = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._waiters.pop(rid, None)
         if reply.get("type") == "error":
             raise ClientError(reply)
         return reply

@@ -197,6 +197,9 @@ def _decode(decoder: msgspec.msgpack.Decoder[Any], data: bytes) -> Any:
         raise ProtocolError(ErrorCode.BAD_FRAME, f"not a msgpack map: {exc}") from None
     except RecursionError:
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame nested too deeply") from None
+    except UnicodeDecodeError:
+        # msgspec lets this escape for a str (value or key) that is not valid UTF-8
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a string is not valid UTF-8") from None
 
 
 def encode(frame: dict[str, Any]) -> bytes:
@@ -216,7 +219,7 @@ def peek_rid(data: bytes) -> str | None:
     """Best effort: the ``rid`` of a frame that failed validation, so the error can echo it."""
     try:
         raw = msgspec.msgpack.decode(data, type=dict[str, Any])
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         return None
     rid = raw.get("rid")
     return rid if isinstance(rid, str) and len(rid) <= 64 else None

@@ -179,8 +179,7 @@ class AgentSession(Session):
             )
             await node.publish_chat_state(frame.chat)
         else:
-            topics = await node.topics()
-            topic = topics.get((frame.topic or "").lower())
+            topic = await node.topic((frame.topic or "").strip().lower())
             if topic is None:
                 raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {frame.topic!r}")
             ok = await node.requeue(

@@ -137,6 +137,14 @@ class Node:
             self._topics_at = time.monotonic()
         return self._topics
 
+    async def topic(self, name: str) -> Topic | None:
+        """A topic by name; a miss re-reads Redis (another process may have just added it)."""
+        found = (await self.topics()).get(name)
+        if found is None:
+            self.forget_topics()
+            found = (await self.topics()).get(name)
+        return found
+
     def forget_topics(self) -> None:
         self._topics_at = 0.0
 

@@ -61,12 +61,12 @@ class VisitorSession(Session):
 
     async def on_start(self, frame: Start) -> dict[str, Any]:
         node = self.node
-        topics = await node.topics()
         topic_name = (frame.topic or node.settings.default_topic).strip().lower()
-        topic = topics.get(topic_name)
+        topic = await node.topic(topic_name)
         if topic is None:
             raise ProtocolError(
-                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}", topics=sorted(topics)
+                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
+                topics=sorted(await node.topics()),
             )
         details = {
             "name": frame.name or "",
