@@ -39,12 +39,13 @@ def replay(events: list[dict[str, str]], capacities: dict[str, int]) -> Audit:
                     f"{agent} load {e.get('load')} in the log, {len(held[agent])} replayed"
                 )
             audit.max_load[agent] = max(audit.max_load.get(agent, 0), len(held[agent]))
-        elif kind in ("release", "end"):
-            if agent:
-                if holder.get(chat) != agent:
-                    audit.violations.append(f"{chat} released by {agent}, held by {holder.get(chat)}")
-                holder.pop(chat, None)
-                held[agent].discard(chat)
+        elif kind in ("release", "end") and agent:
+            if holder.get(chat) != agent:
+                audit.violations.append(
+                    f"{chat} released by {agent}, held by {holder.get(chat)}"
+                )
+            holder.pop(chat, None)
+            held[agent].discard(chat)
     return audit
 
 
