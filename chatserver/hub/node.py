@@ -317,6 +317,9 @@ class Node:
             return False
         if outcome.agent:
             await self.release(chat_id, outcome.agent, event.value)
+            if event is ChatEvent.LAPSE:
+                # an unanswered offer sets the agent away (not responding)
+                await self.notify_agent(outcome.agent, {"type": "status", "status": "away"})
         await self.publish_chat_state(chat_id)
         await self.queues_changed()
         self.request_drain()
