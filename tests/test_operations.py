@@ -121,8 +121,8 @@ async def test_worker_runs_the_timers_when_web_processes_do_not(redis_url: str) 
         # no timers run: the offer has not lapsed
         assert not any(f["type"] == "revoked" for f in alice.frames)
         env = {**cluster.env, "REDIS_URL": redis_url, "DATA_DIR": str(cluster.data_dir)}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "chatserver", "worker"], env={**os.environ, **env},
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chatserver", "worker", env={**os.environ, **env},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         revoked = await alice.wait_for(lambda f: f["type"] == "revoked", scaled(15))
@@ -136,7 +136,7 @@ async def test_worker_runs_the_timers_when_web_processes_do_not(redis_url: str) 
             await c.close()
         if worker is not None:
             worker.terminate()
-            worker.wait(10)
+            await worker.wait()
         cluster.stop()
 
 
