@@ -75,7 +75,8 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         log_level="warning",
         timeout_graceful_shutdown=5,
-        proxy_headers=False,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     server = Server(config)
 
@@ -121,7 +122,10 @@ def worker(settings: Settings) -> None:
 
 # ---- admin ------------------------------------------------------------------------------
 def admin(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run an admin action against the live system; bad input exits with its reason."""
     from chatserver.hub.node import Node
+    from chatserver.store.directory import DirectoryError
+    from chatserver.web.api import ApiError
 
     async def main() -> Any:
         node = Node(settings)
@@ -133,7 +137,12 @@ def admin(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
         finally:
             await node.stop()
 
-    return _run(main())
+    try:
+        return _run(main())
+    except (DirectoryError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except ApiError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
 
 
 def _print(data: Any) -> None:
@@ -142,7 +151,7 @@ def _print(data: Any) -> None:
 
 def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     from chatserver.store.directory import Role, parse_skills
-    from chatserver.web.api import AgentPatch, ApiError, apply_agent_patch
+    from chatserver.web.api import AgentPatch, apply_agent_patch
 
     async def action(node: Any) -> Any:
         d = node.directory
@@ -159,18 +168,21 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
                 skills=parse_skills(args.skill or []), now_ms=node.now(),
             )
             return agent.public()
+        if args.action == "set" and args.password is not None and len(args.password) < 8:
+            raise SystemExit("a password of at least 8 characters is required")
         patch = AgentPatch(
             name=args.name if args.action == "set" else None,
             password=args.password if args.action == "set" else None,
             role=args.role if args.action == "set" else None,
             capacity=args.capacity if args.action == "set" else None,
-            skills=parse_skills(args.skill) if args.action == "set" and args.skill else None,
+            skills=(
+                {} if args.action == "set" and args.no_skills
+                else parse_skills(args.skill) if args.action == "set" and args.skill
+                else None
+            ),
             disabled={"disable": True, "enable": False}.get(args.action),
         )
-        try:
-            return (await apply_agent_patch(node, args.id, patch)).public()
-        except ApiError as exc:
-            raise SystemExit(exc.message) from None
+        return (await apply_agent_patch(node, args.id, patch)).public()
 
     _print(admin(settings, action))
     return 0
@@ -185,9 +197,13 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
             return [t.public() for t in (await d.topics()).values()]
         if args.action == "delete":
             return {"deleted": await d.delete_topic(args.name)}
+        existing = (await d.topics()).get(args.name)
+        priority = args.priority
+        if priority is None:
+            priority = existing.priority if existing else 5
         topic = await d.set_topic(
             args.name, required=parse_skills(args.required or []),
-            optional=parse_skills(args.optional or []), priority=args.priority,
+            optional=parse_skills(args.optional or []), priority=priority,
         )
         return topic.public()
 
@@ -230,9 +246,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("name", nargs="?")
     t.add_argument("--required", action="append", help="skill or skill:min-level; repeat")
     t.add_argument("--optional", action="append", help="dropped after RELAX_AFTER_S")
-    t.add_argument("--priority", type=int, default=5, help="0-9, higher first")
+    t.add_argument("--priority", type=int, help="0-9, higher first (default 5, or unchanged)")
 
     sub.add_parser("skills", help="list skills and who holds them")
+    a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
     return p
 
 

@@ -144,7 +144,7 @@ class ChatClient:
         *,
         reconnect: bool = False,
         origin: str | None = None,
-        max_size: int = 2**20,
+        max_size: int = 2**24,
     ) -> ChatClient:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         client = cls(
@@ -162,7 +162,7 @@ class ChatClient:
         *,
         reconnect: bool = False,
         origin: str | None = None,
-        max_size: int = 2**20,
+        max_size: int = 2**24,
     ) -> ChatClient:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         client = cls(

@@ -30,6 +30,10 @@ class Settings:
     public_url: str = ""
     """Base URL browsers use to reach the product; derived from host/port when empty."""
 
+    forwarded_allow_ips: str = ""
+    """Load balancer addresses whose X-Forwarded-For is trusted ("*" = any).  Empty: the
+    client address is the TCP peer (rate limits per address see the balancer)."""
+
     # --- storage ---------------------------------------------------------------------------
     redis_url: str = ""
     """Empty: start the embedded Valkey server under ``data_dir``."""

@@ -141,9 +141,11 @@ class AgentSession(Session):
         return {"type": "ok", "chat": frame.chat}
 
     async def on_decline(self, frame: Decline) -> dict[str, Any]:
-        ok = await self.node.requeue(frame.chat, ChatEvent.DECLINE, expected_agent=self.agent.id)
-        if not ok:
-            raise refused("invalid_state", frame.chat)
+        reason = await self.node.requeue(
+            frame.chat, ChatEvent.DECLINE, expected_agent=self.agent.id
+        )
+        if reason != "ok":
+            raise refused(reason, frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_transfer(self, frame: Transfer) -> dict[str, Any]:
@@ -156,18 +158,13 @@ class AgentSession(Session):
         if not self.supervisor and chat.agent != self.agent.id:
             raise refused("not_yours", frame.chat)
         expected = "" if self.supervisor else self.agent.id
-        if frame.note.strip():
-            await node.messages.post(
-                frame.chat, role="agent", sender_id=self.agent.id, sender_name=self.conn.name,
-                cid=f"transfer-{node.now()}", text=frame.note, kind="note",
-                audience=AGENTS_ONLY, now_ms=node.now(), system=True,
-            )
         if frame.agent is not None:
             outcome = await node.routing.transfer_to_agent(
                 frame.chat, frame.agent, node.now(), expected_agent=expected
             )
             if not outcome.ok:
                 raise refused(outcome.reason, frame.chat)
+            await self.transfer_note(frame)
             if outcome.agent:
                 await node.release(frame.chat, outcome.agent, "transfer")
             await node.messages.set_participants(
@@ -185,9 +182,20 @@ class AgentSession(Session):
             ok = await node.requeue(
                 frame.chat, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=topic
             )
-            if not ok:
-                raise refused("invalid_state", frame.chat)
+            if ok != "ok":
+                raise refused(ok, frame.chat)
+            await self.transfer_note(frame)
         return {"type": "ok", "chat": frame.chat}
+
+    async def transfer_note(self, frame: Transfer) -> None:
+        """The note travels with the chat as an internal message the visitor never sees."""
+        if frame.note.strip():
+            node = self.node
+            await node.messages.post(
+                frame.chat, role="agent", sender_id=self.agent.id, sender_name=self.conn.name,
+                cid=f"transfer-{node.now()}", text=frame.note, kind="note",
+                audience=AGENTS_ONLY, now_ms=node.now(), system=True,
+            )
 
     async def on_close(self, frame: Close) -> dict[str, Any]:
         tags = frame.tags[: self.node.settings.max_tags]

@@ -59,6 +59,7 @@ class Node:
         self.waiting: dict[str, tuple[str, int]] = {}
         """Local visitors' queued chats: chat id -> (topic, last position sent)."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
         self._drain = asyncio.Event()
         self._positions = asyncio.Event()
@@ -76,6 +77,7 @@ class Node:
         self.directory = Directory(self.redis, self.keys)
         self.routing = RoutingStore(self.redis, self.keys, scripts, self.settings)
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
+        self.messages.guard_epoch()
         await self.messages.refresh_epoch()
         await self.directory.ensure_default_topic(self.settings.default_topic)
         self.fanout = Fanout(self.redis, self.keys.queue_channel, self._after_reconnect)
@@ -100,13 +102,14 @@ class Node:
             for conn in list(conns):
                 conn.close(code, "server shutting down")
         await asyncio.sleep(0.05)
-        for task in self._loops:
+        self._stopping = True
+        for task in [*self._loops, *self._tasks]:
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for task in list(self._tasks):
-            task.cancel()
+        # a task inside a Redis call may take a moment to see its cancellation; never
+        # let it hold the process open
+        pending = [*self._loops, *self._tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=3)
         with contextlib.suppress(Exception):
             await self.fanout.stop()
         with contextlib.suppress(Exception):
@@ -245,7 +248,7 @@ class Node:
         self._drain.set()
 
     async def _drain_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._drain.wait()
             self._drain.clear()
             try:
@@ -311,10 +314,11 @@ class Node:
             agent_id, {"type": "revoked", "chat": chat_id, "reason": reason}, unfollow=chat_id
         )
 
-    async def requeue(self, chat_id: str, event: ChatEvent, **kw: Any) -> bool:
+    async def requeue(self, chat_id: str, event: ChatEvent, **kw: Any) -> str:
+        """Put a chat back in a queue; returns 'ok' or why not."""
         outcome = await self.routing.requeue(chat_id, event, self.now(), **kw)
         if not outcome.ok:
-            return False
+            return outcome.reason
         if outcome.agent:
             await self.release(chat_id, outcome.agent, event.value)
             if event is ChatEvent.LAPSE:
@@ -323,7 +327,7 @@ class Node:
         await self.publish_chat_state(chat_id)
         await self.queues_changed()
         self.request_drain()
-        return True
+        return "ok"
 
     async def end_chat(
         self,
@@ -370,7 +374,7 @@ class Node:
 
     # ---- loops ---------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             try:
                 now = self.now()
@@ -378,14 +382,16 @@ class Node:
                 await self.routing.heartbeat(conns, now)
                 if self.visitors:
                     async with self.redis.pipeline(transaction=False) as pipe:
+                        ttl = int(self.settings.visitor_token_ttl_s)
                         for visitor_id in self.visitors:
                             pipe.hset(self.keys.visitor(visitor_id), "seen", now)
+                            pipe.expire(self.keys.visitor(visitor_id), ttl)
                         await pipe.execute()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
 
     async def _health_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(1.0)
             try:
                 before = self.messages.epoch
@@ -395,31 +401,62 @@ class Node:
                 pass
 
     async def _positions_loop(self) -> None:
-        while True:
+        """Tell local visitors their queue position whenever it changes.
+
+        ``waiting`` holds every local visitor's live chat; a chat that is offered keeps its
+        place there (a decline puts it back in the queue), a finished one leaves."""
+        while not self._stopping:
             await self._positions.wait()
             self._positions.clear()
             try:
-                for chat_id, (_topic, last) in list(self.waiting.items()):
-                    chat = await self.routing.get_chat(chat_id)
-                    if chat is None or chat.state is not ChatState.QUEUED:
-                        self.waiting.pop(chat_id, None)
-                        continue
-                    pos = await self.position_of(chat_id, chat.topic)
-                    if pos["position"] != last:
-                        self.waiting[chat_id] = (chat.topic, pos["position"])
-                        frame = {"type": "queue", "chat": chat_id, **pos}
-                        for conn in self.local("visitor", chat.visitor):
-                            conn.send(frame)
+                await self._update_positions()
             except RedisError as exc:
                 log.warning("position update failed: %s", exc)
             await asyncio.sleep(0.05)
 
+    async def _update_positions(self) -> None:
+        chats = list(self.waiting)
+        if not chats:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chats:
+                pipe.hmget(self.keys.chat(chat_id), "state", "topic", "visitor")
+            states = await pipe.execute()
+        queued: list[tuple[str, str, str]] = []
+        for chat_id, (state, topic, visitor) in zip(chats, states, strict=True):
+            state = text(state)
+            if state == ChatState.QUEUED.value:
+                queued.append((chat_id, text(topic), text(visitor)))
+            elif state == ChatState.OFFERED.value:
+                self.waiting[chat_id] = (text(topic), -1)
+            else:
+                self.waiting.pop(chat_id, None)
+        if not queued:
+            return
+        serving = int(await self.redis.scard(self.keys.available))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id, topic, _ in queued:
+                pipe.zrank(self.keys.queue(topic), chat_id)
+                pipe.hget(self.keys.handle_time, topic)
+            replies = await pipe.execute()
+        for i, (chat_id, topic, visitor) in enumerate(queued):
+            rank, avg = replies[2 * i], replies[2 * i + 1]
+            position = 0 if rank is None else int(rank) + 1
+            if self.waiting.get(chat_id, ("", -1))[1] == position:
+                continue
+            self.waiting[chat_id] = (topic, position)
+            eta = estimate_wait_s(position, serving, float(avg or 300.0))
+            frame = {"type": "queue", "chat": chat_id, "position": position, "eta_s": eta}
+            for conn in self.local("visitor", visitor):
+                conn.send(frame)
+
     def watch_position(self, chat_id: str, topic: str) -> None:
+        """Track a local visitor's live chat for queue position updates."""
         self.waiting.setdefault(chat_id, (topic, -1))
         self._positions.set()
 
     async def _timer_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.timer_interval_s)
             try:
                 await self.run_timers()

@@ -196,14 +196,16 @@ class Session:
         return None
 
     async def on_read(self, frame: Read) -> None:
-        who = self.conn.participant
-        event = {
-            "type": "read", "chat": frame.chat,
-            "by": {"role": self.conn.role, "id": self.conn.subject}, "seq": frame.seq,
-        }
-        stored = await self.node.messages.mark_read(frame.chat, who, frame.seq, event)
+        stored, moved = await self.node.messages.mark_read(
+            frame.chat, self.conn.participant, frame.seq
+        )
         if stored < 0:
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
+        if moved:
+            await self.node.messages.publish(frame.chat, {
+                "type": "read", "chat": frame.chat,
+                "by": {"role": self.conn.role, "id": self.conn.subject}, "seq": stored,
+            })
         return None
 
     async def on_resume(self, frame: Resume) -> None:
@@ -221,15 +223,14 @@ class Session:
 
     async def on_history(self, frame: History) -> dict[str, Any]:
         await self.require_reader(frame.chat)
-        complete, entries = await self.node.messages.read_before(
-            frame.chat, frame.before, frame.limit
+        complete, trimmed, entries = await self.node.messages.read_before(
+            frame.chat, frame.before, frame.limit, internal=self.conn.sees_internal
         )
-        msgs = [
-            msgspec.Raw(e.frame)
-            for e in entries
-            if e.audience == EVERYONE or self.conn.sees_internal
-        ]
-        return {"type": "history", "chat": frame.chat, "msgs": msgs, "complete": complete}
+        return {
+            "type": "history", "chat": frame.chat,
+            "msgs": [msgspec.Raw(e.frame) for e in entries],
+            "complete": complete, "trimmed": trimmed,
+        }
 
 
 __all__ = ["AGENTS_ONLY", "EVERYONE", "PROTOCOL_VERSION", "Session"]

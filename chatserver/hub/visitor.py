@@ -41,7 +41,8 @@ class VisitorSession(Session):
         chat = await node.chat_info(chat_id, for_agent=False) if chat_id else None
         if chat is not None:
             await node.redis.zrem(node.keys.visitor_gone, chat["id"])
-            if chat["state"] == ChatState.QUEUED.value:
+            if chat["state"] in (ChatState.QUEUED.value, ChatState.OFFERED.value,
+                                 ChatState.ACTIVE.value):
                 node.watch_position(chat["id"], chat["topic"])
         frame: dict[str, Any] = {
             "type": "welcome",

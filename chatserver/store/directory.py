@@ -211,7 +211,8 @@ class Directory:
         async with self.redis.pipeline(transaction=True) as pipe:
             if fields:
                 pipe.hset(key, mapping=mapping(fields))
-            if password_hash is not None or disabled:
+            if password_hash is not None or disabled or role is not None:
+                # new powers or a new password: every session starts again
                 pipe.hincrby(key, "ver", 1)
             if disabled:
                 pipe.srem(self.keys.available, agent_id)

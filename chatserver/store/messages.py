@@ -24,6 +24,7 @@ from chatserver.store.codec import mapping as hmapping
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts
+from chatserver.store.scripts import source as script_source
 
 EVERYONE = "a"
 AGENTS_ONLY = "g"
@@ -54,8 +55,33 @@ class MessageStore:
         self.scripts = scripts
         self.settings = settings
         self.epoch = 0
+        self._run_id = ""
         self._ttl = int(settings.chat_retention_s + settings.chat_idle_timeout_s
                         + settings.queue_timeout_s)
+
+    def guard_epoch(self) -> None:
+        """Check the server's run id on every new Redis connection, before it carries a
+        command: after a Redis restart the epoch is bumped before any message is posted,
+        so no sequence number lost with the last second of the append-only file is ever
+        given out again."""
+        source = script_source("bump_epoch")
+        keys = self.keys
+
+        async def on_connect(conn: Any) -> None:
+            await conn.on_connect()
+            await conn.send_command("INFO", "server")
+            info = text(await conn.read_response())
+            run_id = next(
+                (line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("run_id:")),
+                "",
+            )
+            if run_id and run_id != self._run_id:
+                await conn.send_command("EVAL", source, 2, keys.epoch, keys.run_id, run_id)
+                self.epoch = int(await conn.read_response())
+                self._run_id = run_id
+
+        self.redis.connection_pool.connection_kwargs["redis_connect_func"] = on_connect
 
     async def refresh_epoch(self) -> int:
         """Bump the epoch if the Redis server restarted since it was last recorded."""
@@ -64,6 +90,7 @@ class MessageStore:
         self.epoch = int(
             await self.scripts.run("bump_epoch", [self.keys.epoch, self.keys.run_id], [run_id])
         )
+        self._run_id = run_id
         return self.epoch
 
     def _chat_keys(self, chat_id: str) -> list[str]:
@@ -139,14 +166,13 @@ class MessageStore:
         )
         return PostResult(status.decode(), int(seq))
 
-    async def mark_read(self, chat_id: str, who: str, seq: int, frame: dict[str, Any]) -> int:
-        return int(
-            await self.scripts.run(
-                "read_receipt",
-                [self.keys.chat_meta(chat_id), self.keys.chat_channel(chat_id)],
-                [who, seq, b"A" + encode(frame)],
-            )
+    async def mark_read(self, chat_id: str, who: str, seq: int) -> tuple[int, bool]:
+        """Store how far ``who`` has read; returns (stored seq, moved).  -1: not a
+        participant."""
+        stored, moved = await self.scripts.run(
+            "read_receipt", [self.keys.chat_meta(chat_id)], [who, seq]
         )
+        return int(stored), bool(int(moved))
 
     async def publish(self, chat_id: str, frame: dict[str, Any], agents_only: bool = False) -> None:
         prefix = b"G" if agents_only else b"A"
@@ -168,26 +194,44 @@ class MessageStore:
             pipe.xrange(log, f"{after + 1}-0", "+", count=limit)
             first, entries = await pipe.execute()
         gap = False
-        if after > 0 and first:
+        if first:
             first_seq = int(first[0][0].split(b"-")[0])
             gap = first_seq > after + 1
-        elif after > 0 and not first:
-            meta_seq = await self.last_seq(chat_id)
-            gap = meta_seq > after
+        else:
+            gap = await self.last_seq(chat_id) > after
         return gap, [_entry(e) for e in entries]
 
     async def read_before(
-        self, chat_id: str, before: int | None, limit: int
-    ) -> tuple[bool, list[LogEntry]]:
-        """Up to ``limit`` entries with seq < ``before`` (newest page), oldest first, and
-        whether the page reaches the start of the log."""
+        self, chat_id: str, before: int | None, limit: int, *, internal: bool
+    ) -> tuple[bool, bool, list[LogEntry]]:
+        """The newest ``limit`` entries with seq < ``before`` that the reader may see
+        (``internal``: agents' notes too), oldest first.
+
+        Returns (complete, trimmed, entries): ``complete`` when nothing older exists,
+        ``trimmed`` when older messages existed but were dropped from the capped log."""
         log = self.keys.chat_log(chat_id)
         end = f"({before}-0" if before else "+"
-        entries: Any = await self.redis.xrevrange(log, end, "-", count=limit + 1)
-        complete = len(entries) <= limit
-        entries = entries[:limit]
-        entries.reverse()
-        return complete, [_entry(e) for e in entries]
+        picked: list[LogEntry] = []
+        older_left = True  # entries older than ``end`` may remain in the log
+        while len(picked) < limit and older_left:
+            batch: Any = await self.redis.xrevrange(log, end, "-", count=limit)
+            older_left = len(batch) == limit
+            for i, raw in enumerate(batch):
+                entry = _entry(raw)
+                end = f"({entry.seq}-0"
+                if internal or entry.audience == EVERYONE:
+                    picked.append(entry)
+                    if len(picked) == limit:
+                        older_left = older_left or i < len(batch) - 1
+                        break
+        oldest: Any = await self.redis.xrange(log, "-", "+", count=1)
+        first_seq = int(oldest[0][0].split(b"-")[0]) if oldest else 1
+        if older_left and picked and picked[-1].seq <= first_seq:
+            older_left = False
+        complete = not older_left and first_seq <= 1
+        trimmed = not older_left and first_seq > 1
+        picked.reverse()
+        return complete, trimmed, picked
 
 
 def _entry(raw: tuple[bytes, dict[bytes, bytes]]) -> LogEntry:

@@ -303,15 +303,22 @@ class RoutingStore:
         target = ChatState.QUEUED
         s = self.settings
         for _ in range(5):
-            current = await self.redis.hmget(self.keys.chat(chat_id), "agent", "topic", "priority")
-            holder, topic_name, priority = _s(current[0]), _s(current[1]), _s(current[2])
+            current = await self.redis.hmget(
+                self.keys.chat(chat_id), "agent", "topic", "priority", "opt", "relaxed",
+                "created",
+            )
+            holder, topic_name, priority, opt, relaxed, created = (_s(v) for v in current)
             if not topic_name:
                 return Outcome(False, "not_found")
             queue_topic = new_topic.name if new_topic else topic_name
             prio = new_topic.priority if new_topic else int(priority or 0)
-            relax_at = (
-                now_ms + self._ms(s.relax_after_s) if new_topic and new_topic.optional else 0
-            )
+            if new_topic is not None:
+                relax_at = now_ms + self._ms(s.relax_after_s) if new_topic.optional else 0
+            elif opt and relaxed != "1":
+                # keep the original relaxation time (an offer in between does not reset it)
+                relax_at = max(int(created or now_ms) + self._ms(s.relax_after_s), now_ms)
+            else:
+                relax_at = 0
             result = await self.scripts.run(
                 "requeue",
                 [
@@ -334,7 +341,8 @@ class RoutingStore:
                     _states(event),
                     target.value,
                     event.value,
-                    "1" if event in (ChatEvent.DECLINE, ChatEvent.LAPSE) else "0",
+                    "1" if event in (ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE)
+                    else "0",
                     "1" if event is ChatEvent.LAPSE else "0",
                     queue_score(prio, now_ms, front=True),
                     new_topic.name if new_topic else "",
@@ -498,7 +506,8 @@ class RoutingStore:
         expiry = now_ms + self._ms(self.settings.presence_ttl_s)
         async with self.redis.pipeline(transaction=False) as pipe:
             for agent_id, ids in conns.items():
-                pipe.zadd(self.keys.agent_conns(agent_id), dict.fromkeys(ids, expiry), xx=True)
+                # not XX: a live connection the sweeper removed during a stall comes back
+                pipe.zadd(self.keys.agent_conns(agent_id), dict.fromkeys(ids, expiry))
                 pipe.zadd(self.keys.presence, {agent_id: expiry}, gt=True)
             await pipe.execute()
 

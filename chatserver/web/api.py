@@ -17,7 +17,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatserver.hub.node import Node
-from chatserver.store.directory import SUPERVISING, Agent, DirectoryError, Role, parse_skills
+from chatserver.store.directory import (
+    SUPERVISING,
+    Agent,
+    DirectoryError,
+    Role,
+    parse_skills,
+    validate_topic_name,
+)
 from chatserver.web import ratelimit
 from chatserver.web.credentials import COOKIE, bearer_token, client_address, origin_allowed
 
@@ -44,7 +51,8 @@ class NewAgent(msgspec.Struct, forbid_unknown_fields=True):
     password: Password
     name: Name | None = None
     role: Literal["agent", "supervisor", "admin"] = "agent"
-    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    """Default: the DEFAULT_CAPACITY setting."""
     skills: SkillMap = {}
 
 
@@ -87,7 +95,8 @@ async def current_agent(request: Request) -> Agent:
     agent = await node.directory.get_agent(claims.agent_id) if claims else None
     if claims is None or agent is None or agent.disabled or agent.version != claims.version:
         raise ApiError(401, "unauthorized", "log in first")
-    if request.method not in ("GET", "HEAD") and "authorization" not in request.headers:
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    if request.method not in ("GET", "HEAD") and not bearer:
         origin = request.headers.get("origin")
         if origin is None or not origin_allowed(origin, node.settings.allowed_agent_origins):
             raise ApiError(403, "csrf", "cross-site request refused")
@@ -170,7 +179,7 @@ async def agents(request: Request) -> Response:
         name=body.name or body.id,
         password_hash=node.credentials.hash_password(body.password),
         role=Role(body.role),
-        capacity=body.capacity,
+        capacity=body.capacity if body.capacity is not None else node.settings.default_capacity,
         skills=parse_skills(body.skills),
         now_ms=node.now(),
     )
@@ -234,8 +243,11 @@ async def one_topic(request: Request) -> Response:
     node: Node = request.app.state.node
     caller = await current_agent(request)
     require(caller, Role.ADMIN)
-    name = request.path_params["name"]
+    name = validate_topic_name(request.path_params["name"])
     if request.method == "DELETE":
+        waiting = int(await node.redis.zcard(node.keys.queue(name)))
+        if waiting:
+            raise ApiError(409, "in_use", f"{waiting} chats are waiting in this topic's queue")
         removed = await node.directory.delete_topic(name)
         node.forget_topics()
         return _json({"deleted": removed})

@@ -50,10 +50,10 @@ async def visitor_socket(ws: WebSocket) -> None:
             return
         visitor_id = new_id("v")
         new_token = node.credentials.visitor_token(visitor_id)
-    if len(node.local("visitor", visitor_id)) >= s.max_connections_per_visitor:
-        await ws.close(CloseCode.POLICY)
-        return
     await ws.accept(subprotocol=_subprotocol(ws))
+    if len(node.local("visitor", visitor_id)) >= s.max_connections_per_visitor:
+        await ws.close(CloseCode.TOO_MANY, "too many connections for this visitor")
+        return
     name = text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
     conn = Connection(
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,

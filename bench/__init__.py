@@ -1,0 +1,1 @@
+"""Benchmarks for the chat hub (``make bench``)."""
