@@ -121,6 +121,25 @@ class Leave(_Frame, tag="leave"):
     chat: Id
 
 
+class Rate(_Frame, tag="rate"):
+    """The post-chat survey: after the chat ended, 1-5 and an optional comment."""
+
+    chat: Id
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class Offline(_Frame, tag="offline"):
+    """A message left when nobody can answer; becomes an interaction record."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=256)]
+    text: Text
+    name: Short | None = None
+    topic: Short | None = None
+    page: Url | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+
+
 # ---- agent frames -----------------------------------------------------------------------
 class Status(_Frame, tag="status"):
     status: Literal["online", "away", "offline"]
@@ -170,7 +189,7 @@ class Queues(_Frame, tag="queues"):
 
 
 CommonFrame = Ping | Send | Typing | Read | Resume | History
-VisitorFrame = CommonFrame | Start | Leave
+VisitorFrame = CommonFrame | Start | Leave | Rate | Offline
 AgentFrame = (
     CommonFrame | Status | Accept | Decline | Transfer | Close | Watch | Unwatch | Whisper | Queues
 )

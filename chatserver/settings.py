@@ -80,6 +80,21 @@ class Settings:
     chat_retention_s: float = 86400.0
     """How long a finished chat's live keys stay in Redis."""
 
+    # --- interaction records -------------------------------------------------------------
+    record_claim_idle_s: float = 30.0
+    """An outbox entry a writer took but did not acknowledge for this long is taken over
+    by another writer (the first one probably died)."""
+    rating_window_s: float = 86400.0
+    """How long after a chat ends its visitor may rate it."""
+    crm_webhook_url: str = ""
+    """When set, every new record is POSTed here (JSON, signed with CRM_WEBHOOK_SECRET)."""
+    crm_webhook_secret: str = ""
+    crm_max_attempts: int = 20
+    service_level_target_s: float = 20.0
+    service_level_goal: float = 0.8
+    short_abandon_s: float = 5.0
+    live_metrics_interval_s: float = 2.0
+
     # --- limits ----------------------------------------------------------------------------
     max_frame_bytes: int = 65536
     max_text_chars: int = 4000

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.auth import Credentials
 from chatserver.clock import Clock, new_id, wall_ms
@@ -27,6 +28,8 @@ from chatserver.core.queueing import estimate_wait_s, update_average
 from chatserver.hub.connection import Connection
 from chatserver.hub.fanout import Fanout
 from chatserver.protocol import encode
+from chatserver.records.database import create_engine, database_url, migrate
+from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
 from chatserver.store.codec import text
 from chatserver.store.directory import Directory, Topic
@@ -54,6 +57,8 @@ class Node:
         self.routing: RoutingStore
         self.messages: MessageStore
         self.fanout: Fanout
+        self.engine: AsyncEngine | None = None
+        self.writer: RecordWriter | None = None
         self.agents: dict[str, set[Connection]] = {}
         self.visitors: dict[str, set[Connection]] = {}
         self.waiting: dict[str, tuple[str, int]] = {}
@@ -83,6 +88,8 @@ class Node:
         self.fanout = Fanout(self.redis, self.keys.queue_channel, self._after_reconnect)
         if not serve:
             return
+        self.engine = create_engine(database_url(self.settings))
+        await self._migrate()
         await self.fanout.start()
         await self.fanout.subscribe(self.keys.queue_channel, _QueueListener(self))
         self._loops = [
@@ -93,6 +100,10 @@ class Node:
         ]
         if self.settings.background_jobs:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
+            self.writer = RecordWriter(
+                self.redis, self.keys, self.engine, self.settings, self.clock, self.node_id
+            )
+            self._loops.append(asyncio.create_task(self.writer.run(), name="records"))
         self._drain.set()
 
     async def stop(self, code: int = 1001) -> None:
@@ -112,10 +123,27 @@ class Node:
             await asyncio.wait(pending, timeout=3)
         with contextlib.suppress(Exception):
             await self.fanout.stop()
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                await self.engine.dispose()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         if self.embedded is not None:
             self.embedded.stop()
+
+    async def _migrate(self) -> None:
+        """Bring the records schema up to date; one process at a time (a Redis lock)."""
+        assert self.engine is not None
+        lock = self.keys.migrate_lock
+        deadline = time.monotonic() + 120
+        while not await self.redis.set(lock, self.node_id, nx=True, px=120_000):
+            if time.monotonic() > deadline:
+                raise RuntimeError("another process holds the migration lock")
+            await asyncio.sleep(0.1)
+        try:
+            await migrate(str(self.engine.url.render_as_string(hide_password=False)))
+        finally:
+            await self.redis.delete(lock)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

@@ -12,7 +12,9 @@ from chatserver.hub.session import PROTOCOL_VERSION, Session
 from chatserver.protocol import (
     ErrorCode,
     Leave,
+    Offline,
     ProtocolError,
+    Rate,
     Start,
     VisitorFrame,
     decode_visitor,
@@ -31,6 +33,8 @@ class VisitorSession(Session):
         self.user_agent = user_agent[:512]
         self.handlers[Start] = self.on_start
         self.handlers[Leave] = self.on_leave
+        self.handlers[Rate] = self.on_rate
+        self.handlers[Offline] = self.on_offline
 
     def decode(self, data: bytes) -> VisitorFrame:
         return decode_visitor(data)
@@ -50,6 +54,7 @@ class VisitorSession(Session):
             "role": "visitor",
             "visitor": self.conn.subject,
             "chat": chat,
+            "agents_available": int(await node.redis.scard(node.keys.available)) > 0,
             "limits": self.limits(),
         }
         if self.new_token:
@@ -111,3 +116,49 @@ class VisitorSession(Session):
         if reason != "ok":
             raise ProtocolError(ErrorCode.INVALID_STATE, f"cannot end the chat: {reason}")
         return {"type": "ok", "chat": frame.chat}
+
+    async def on_rate(self, frame: Rate) -> dict[str, Any]:
+        reason = await self.node.routing.rate(
+            frame.chat, self.conn.subject, frame.rating, frame.comment, self.node.now()
+        )
+        if reason == "ok":
+            return {"type": "ok", "chat": frame.chat}
+        code = {
+            "not_found": ErrorCode.NOT_FOUND, "forbidden": ErrorCode.FORBIDDEN,
+        }.get(reason, ErrorCode.INVALID_STATE)
+        message = {
+            "not_ended": "a chat can be rated once it has ended",
+            "too_late": "the time to rate this chat has passed",
+        }.get(reason, reason.replace("_", " "))
+        raise ProtocolError(code, message, chat=frame.chat)
+
+    async def on_offline(self, frame: Offline) -> dict[str, Any]:
+        """Leave a message for when someone is back: recorded at once as an interaction
+        record with end state ``offline``."""
+        node = self.node
+        self.check_text(frame.text)
+        if not self.message_rate.allow(node.now()):
+            raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
+        if "@" not in frame.email:
+            raise ProtocolError(ErrorCode.BAD_FRAME, "a valid email address is required")
+        topic_name = (frame.topic or node.settings.default_topic).strip().lower()
+        if await node.topic(topic_name) is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}")
+        chat_id = new_id("c")
+        now = node.now()
+        details = {
+            "name": frame.name or "", "email": frame.email, "page": frame.page or "",
+            "referrer": "", "locale": frame.locale or "", "user_agent": self.user_agent,
+            "fields": {},
+        }
+        await node.routing.create_offline(chat_id, self.conn.subject, topic_name, details, now)
+        who = participant("visitor", self.conn.subject)
+        await node.messages.open_chat(chat_id, [who])
+        await node.messages.post(
+            chat_id, role="visitor", sender_id=self.conn.subject,
+            sender_name=frame.name or self.conn.name, cid=frame.rid or chat_id,
+            text=frame.text, kind="message", audience="a", now_ms=now,
+        )
+        await node.messages.close_chat(chat_id)
+        await node.routing.hand_to_outbox(chat_id, "offline", now)
+        return {"type": "ok", "chat": chat_id}

@@ -1,6 +1,6 @@
 -- Register one console connection of an agent (several tabs are one agent).
 -- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = presence zset
--- KEYS[4] = graces zset  KEYS[5] = available set
+-- KEYS[4] = graces zset  KEYS[5] = available set   KEYS[6] = status log stream
 -- ARGV[1] = agent id     ARGV[2] = connection id   ARGV[3] = connection expiry (ms)
 -- ARGV[4] = now (ms)
 -- Returns {status, became_available (0/1)}; status 'disabled' refuses the connection.
@@ -14,6 +14,7 @@ local status = agent[1]
 if not status or status == 'offline' then
   status = 'online'
   redis.call('HSET', KEYS[1], 'status', 'online', 'status_at', ARGV[4])
+  redis.call('XADD', KEYS[6], '*', 'agent', ARGV[1], 'status', 'online', 'ts', ARGV[4])
 end
 local became = 0
 if status == 'online' then

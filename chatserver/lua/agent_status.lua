@@ -1,11 +1,13 @@
 -- Set an agent's status (online / away / offline) or capacity and keep the available set
 -- true to it.
 -- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = available set
+-- KEYS[4] = status log stream
 -- ARGV[1] = agent id     ARGV[2] = status ('' = keep)   ARGV[3] = now (ms)
 -- Returns {status, became_available (0/1)}.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', 0} end
-if ARGV[2] ~= '' then
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then
   redis.call('HSET', KEYS[1], 'status', ARGV[2], 'status_at', ARGV[3])
+  redis.call('XADD', KEYS[4], '*', 'agent', ARGV[1], 'status', ARGV[2], 'ts', ARGV[3])
 end
 local agent = redis.call('HMGET', KEYS[1], 'status', 'disabled')
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])

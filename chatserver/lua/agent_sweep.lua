@@ -3,7 +3,7 @@
 -- When ARGV[4] is '1' the grace period is checked too: an agent with no connection whose
 -- grace has ended goes offline, and the caller re-queues their chats.
 -- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = presence zset
--- KEYS[4] = graces zset  KEYS[5] = available set
+-- KEYS[4] = graces zset  KEYS[5] = available set   KEYS[6] = status log stream
 -- ARGV[1] = agent id     ARGV[2] = now (ms)   ARGV[3] = grace end (ms)   ARGV[4] = '1' = grace due
 -- Returns 'present', 'grace' or 'offline'.
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
@@ -17,6 +17,9 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
 if ARGV[4] == '1' then
   redis.call('ZREM', KEYS[4], ARGV[1])
+  if redis.call('HGET', KEYS[1], 'status') ~= 'offline' then
+    redis.call('XADD', KEYS[6], '*', 'agent', ARGV[1], 'status', 'offline', 'ts', ARGV[2])
+  end
   redis.call('HSET', KEYS[1], 'status', 'offline', 'status_at', ARGV[2])
   return 'offline'
 end

@@ -2,9 +2,10 @@
 -- every condition, so that a stale plan can lose a race but never break an invariant.
 -- KEYS[1] = available agents set   KEYS[2] = offers zset   KEYS[3] = routing event stream
 -- KEYS[4] = relax zset             KEYS[5] = queue deadlines zset   KEYS[6] = idle zset
--- then for each pair i (0-based), base = 6 + 6*i:
+-- then for each pair i (0-based), base = 6 + 7*i:
 --   KEYS[base+1] = chat hash   KEYS[base+2] = chat declined set   KEYS[base+3] = agent hash
 --   KEYS[base+4] = agent skills hash   KEYS[base+5] = agent chats set   KEYS[base+6] = queue
+--   KEYS[base+7] = chat history list
 -- ARGV[1] = now (ms)   ARGV[2] = allowed source states ("queued")   ARGV[3] = target state
 -- ARGV[4] = offer deadline (ms)   ARGV[5] = idle deadline (ms)   ARGV[6] = event log max length
 -- ARGV[7] = default proficiency
@@ -30,7 +31,7 @@ end
 local results = {}
 local pairs_n = (#ARGV - 7) / 2
 for i = 0, pairs_n - 1 do
-  local base = 6 + 6 * i
+  local base = 6 + 7 * i
   local chat_key, declined_key = KEYS[base + 1], KEYS[base + 2]
   local agent_key, skills_key = KEYS[base + 3], KEYS[base + 4]
   local chats_key, queue_key = KEYS[base + 5], KEYS[base + 6]
@@ -74,6 +75,11 @@ for i = 0, pairs_n - 1 do
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
         't', 'assign', 'chat', chat_id, 'agent', agent_id, 'state', target,
         'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', now)
+      if target == 'offered' then
+        redis.call('RPUSH', KEYS[base + 7], 'offer|' .. now .. '|' .. agent_id .. '|')
+      else
+        redis.call('RPUSH', KEYS[base + 7], 'assign|' .. now .. '|' .. agent_id .. '|')
+      end
     end
   end
   results[i + 1] = reason

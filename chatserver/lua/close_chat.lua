@@ -5,7 +5,7 @@
 -- KEYS[4] = queue zset       KEYS[5] = offers zset         KEYS[6] = idle zset
 -- KEYS[7] = relax zset       KEYS[8] = queue deadlines     KEYS[9] = live chats set
 -- KEYS[10] = visitor hash    KEYS[11] = event stream       KEYS[12] = outbox stream
--- KEYS[13] = chat joined set (supervisors)
+-- KEYS[13] = chat joined set (supervisors)   KEYS[14] = chat history list
 -- ARGV[1] = chat id          ARGV[2] = now (ms)            ARGV[3] = allowed source states
 -- ARGV[4] = target state     ARGV[5] = event name          ARGV[6] = closed by (role:id)
 -- ARGV[7] = outcome          ARGV[8] = tags (JSON)         ARGV[9] = holder agent the
@@ -32,6 +32,8 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[11])
 redis.call('EXPIRE', KEYS[2], ARGV[11])
 redis.call('DEL', KEYS[13])
+redis.call('RPUSH', KEYS[14], 'end|' .. ARGV[2] .. '|' .. holder .. '|' .. ARGV[4])
+redis.call('EXPIRE', KEYS[14], ARGV[11])
 redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[12], '*',
   't', 'end', 'chat', ARGV[1], 'agent', holder, 'state', ARGV[4], 'reason', ARGV[5],
   'ts', ARGV[2])

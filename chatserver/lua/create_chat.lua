@@ -1,7 +1,7 @@
 -- Create a chat and put it in its queue, unless the visitor already has an open chat.
 -- KEYS[1] = chat hash            KEYS[2] = queue zset          KEYS[3] = visitor hash
 -- KEYS[4] = live chats set       KEYS[5] = relax zset          KEYS[6] = queue deadlines zset
--- KEYS[7] = routing event stream
+-- KEYS[7] = routing event stream   KEYS[8] = chat history list
 -- ARGV[1] = chat id     ARGV[2] = visitor id   ARGV[3] = topic     ARGV[4] = priority
 -- ARGV[5] = required skills ("a:1,b:0")        ARGV[6] = optional skills
 -- ARGV[7] = now (ms)    ARGV[8] = queue score  ARGV[9] = relax at (ms, 0 = never)
@@ -26,4 +26,5 @@ end
 redis.call('ZADD', KEYS[6], ARGV[10], ARGV[1])
 redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[13], '*',
   't', 'created', 'chat', ARGV[1], 'topic', ARGV[3], 'ts', ARGV[7])
+redis.call('RPUSH', KEYS[8], 'created|' .. ARGV[7] .. '||' .. ARGV[3])
 return {1, ARGV[1]}

@@ -3,7 +3,8 @@
 -- KEYS[1] = chat hash        KEYS[2] = chat declined set   KEYS[3] = agent chats set
 -- KEYS[4] = agent hash       KEYS[5] = available set       KEYS[6] = target queue zset
 -- KEYS[7] = offers zset      KEYS[8] = idle zset           KEYS[9] = queue deadlines zset
--- KEYS[10] = relax zset      KEYS[11] = event stream
+-- KEYS[10] = relax zset      KEYS[11] = event stream       KEYS[12] = chat history list
+-- KEYS[13] = agent status log stream
 -- ARGV[1] = chat id          ARGV[2] = agent id expected to hold it ('' = whoever holds it)
 -- ARGV[3] = now (ms)         ARGV[4] = allowed source states   ARGV[5] = target state
 -- ARGV[6] = event name       ARGV[7] = '1' to mark the agent as having declined
@@ -35,6 +36,9 @@ if agent_id ~= '' then
     redis.call('SADD', KEYS[2], agent_id)
   end
   if ARGV[8] == '1' then
+    if redis.call('HGET', KEYS[4], 'status') ~= 'away' then
+      redis.call('XADD', KEYS[13], '*', 'agent', agent_id, 'status', 'away', 'ts', ARGV[3])
+    end
     redis.call('HSET', KEYS[4], 'status', 'away', 'status_at', ARGV[3])
     redis.call('SREM', KEYS[5], agent_id)
   end
@@ -54,4 +58,7 @@ if tonumber(ARGV[14]) > 0 then
 end
 redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[15], '*',
   't', 'release', 'chat', ARGV[1], 'agent', agent_id, 'reason', ARGV[6], 'ts', ARGV[3])
+local topic_now = ARGV[10]
+if topic_now == '' then topic_now = chat[3] or '' end
+redis.call('RPUSH', KEYS[12], ARGV[6] .. '|' .. ARGV[3] .. '|' .. agent_id .. '|' .. topic_now)
 return {'ok', agent_id}

@@ -1,7 +1,7 @@
 -- Move an active chat from its agent to another named agent with free capacity.
 -- KEYS[1] = chat hash   KEYS[2] = old agent chats set   KEYS[3] = new agent chats set
 -- KEYS[4] = new agent hash   KEYS[5] = available set   KEYS[6] = idle zset
--- KEYS[7] = event stream
+-- KEYS[7] = event stream   KEYS[8] = chat history list
 -- ARGV[1] = chat id   ARGV[2] = agent expected to hold it ('' = whoever holds it)
 -- ARGV[3] = new agent id   ARGV[4] = now (ms)   ARGV[5] = allowed source states
 -- ARGV[6] = target state   ARGV[7] = idle deadline (ms)   ARGV[8] = event log max length
@@ -32,4 +32,5 @@ redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*',
 redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*',
   't', 'assign', 'chat', ARGV[1], 'agent', ARGV[3], 'state', ARGV[6],
   'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', ARGV[4])
+redis.call('RPUSH', KEYS[8], 'transfer|' .. ARGV[4] .. '|' .. holder .. '|' .. ARGV[3])
 return {'ok', holder}

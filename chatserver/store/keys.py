@@ -75,6 +75,12 @@ class Keys:
         """Set of agents who declined or let lapse an offer of this chat."""
         return f"{self._rt}:chat:{chat_id}:declined"
 
+    def chat_history(self, chat_id: str) -> str:
+        """List of the chat's raw routing events, oldest first: ``kind|ms|agent|detail``
+        (created, offer, assign, accept, decline, lapse, requeue, transfer_queue,
+        transfer, relax, end).  Interaction records and their metrics are built from it."""
+        return f"{self._rt}:chat:{chat_id}:history"
+
     def chat_watchers(self, chat_id: str) -> str:
         """Set of supervisors who joined the chat as participants."""
         return f"{self._rt}:chat:{chat_id}:joined"
@@ -126,6 +132,17 @@ class Keys:
     def outbox(self) -> str:
         """Stream: finished chats waiting to become interaction records."""
         return f"{self._rt}:outbox"
+
+    @property
+    def status_log(self) -> str:
+        """Stream: every agent status change (agent, status, ts), read into the records
+        database for occupancy; entries are deleted once written."""
+        return f"{self._rt}:status_log"
+
+    @property
+    def migrate_lock(self) -> str:
+        """Held by the one process running database migrations."""
+        return f"{self._rt}:migrate_lock"
 
     @property
     def epoch(self) -> str:

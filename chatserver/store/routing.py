@@ -109,6 +109,7 @@ class RoutingStore:
                 self.keys.relax,
                 self.keys.queue_deadlines,
                 self.keys.events,
+                self.keys.chat_history(chat_id),
             ],
             [
                 chat_id,
@@ -255,6 +256,7 @@ class RoutingStore:
                     self.keys.agent_skills(a.agent_id),
                     self.keys.agent_chats(a.agent_id),
                     self.keys.queue(topics_of[a.chat_id]),
+                    self.keys.chat_history(a.chat_id),
                 ]
                 args += [a.chat_id, a.agent_id]
             reasons = await self.scripts.run("assign", keys, args)
@@ -273,7 +275,10 @@ class RoutingStore:
         return _s(
             await self.scripts.run(
                 "accept",
-                [self.keys.chat(chat_id), self.keys.offers, self.keys.idle, self.keys.events],
+                [
+                    self.keys.chat(chat_id), self.keys.offers, self.keys.idle, self.keys.events,
+                    self.keys.chat_history(chat_id),
+                ],
                 [
                     chat_id,
                     agent_id,
@@ -333,6 +338,8 @@ class RoutingStore:
                     self.keys.queue_deadlines,
                     self.keys.relax,
                     self.keys.events,
+                    self.keys.chat_history(chat_id),
+                    self.keys.status_log,
                 ],
                 [
                     chat_id,
@@ -376,6 +383,7 @@ class RoutingStore:
                     self.keys.available,
                     self.keys.idle,
                     self.keys.events,
+                    self.keys.chat_history(chat_id),
                 ],
                 [
                     chat_id,
@@ -433,6 +441,7 @@ class RoutingStore:
                     self.keys.events,
                     self.keys.outbox,
                     self.keys.chat_watchers(chat_id),
+                    self.keys.chat_history(chat_id),
                 ],
                 [
                     chat_id,
@@ -462,7 +471,10 @@ class RoutingStore:
         return bool(
             await self.scripts.run(
                 "relax",
-                [self.keys.chat(chat_id), self.keys.relax, self.keys.events],
+                [
+                    self.keys.chat(chat_id), self.keys.relax, self.keys.events,
+                    self.keys.chat_history(chat_id),
+                ],
                 [chat_id, now_ms, EVENT_LOG_MAX],
             )
         )
@@ -480,6 +492,7 @@ class RoutingStore:
                 self.keys.presence,
                 self.keys.graces,
                 self.keys.available,
+                self.keys.status_log,
             ],
             [agent_id, conn_id, expiry, now_ms],
         )
@@ -514,7 +527,10 @@ class RoutingStore:
     async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
         result = await self.scripts.run(
             "agent_status",
-            [self.keys.agent(agent_id), self.keys.agent_conns(agent_id), self.keys.available],
+            [
+                self.keys.agent(agent_id), self.keys.agent_conns(agent_id), self.keys.available,
+                self.keys.status_log,
+            ],
             [agent_id, status, now_ms],
         )
         return _s(result[0]), bool(int(result[1]))
@@ -529,6 +545,7 @@ class RoutingStore:
                     self.keys.presence,
                     self.keys.graces,
                     self.keys.available,
+                    self.keys.status_log,
                 ],
                 [
                     agent_id,
@@ -580,6 +597,36 @@ class RoutingStore:
                 longest = max(0, now_ms - int(queued_at or now_ms)) // 1000
             out.append({"topic": t, "waiting": waiting, "longest_wait_s": longest})
         return out
+
+    async def rate(
+        self, chat_id: str, visitor_id: str, rating: int, comment: str, now_ms: int
+    ) -> str:
+        return _s(
+            await self.scripts.run(
+                "rate",
+                [self.keys.chat(chat_id), self.keys.outbox],
+                [chat_id, visitor_id, rating, comment, now_ms,
+                 int(self.settings.rating_window_s * 1000)],
+            )
+        )
+
+    async def create_offline(
+        self, chat_id: str, visitor_id: str, topic: str, details: Mapping[str, Any], now_ms: int
+    ) -> bool:
+        return bool(
+            await self.scripts.run(
+                "offline_message",
+                [self.keys.chat(chat_id), self.keys.chat_history(chat_id), self.keys.events],
+                [chat_id, visitor_id, topic, json.dumps(dict(details)), now_ms,
+                 int(self.settings.chat_retention_s), EVENT_LOG_MAX],
+            )
+        )
+
+    async def hand_to_outbox(self, chat_id: str, state: str, now_ms: int) -> None:
+        await self.redis.xadd(self.keys.outbox, {"chat": chat_id, "state": state, "ts": now_ms})
+
+    async def history(self, chat_id: str) -> list[str]:
+        return [_s(e) for e in await self.redis.lrange(self.keys.chat_history(chat_id), 0, -1)]
 
     async def events(self, count: int = 100_000) -> list[dict[str, str]]:
         """The routing event log, oldest first (used by audits and tests)."""

@@ -12,7 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
-from chatserver.web import api
+from chatserver.web import api, records_api
 from chatserver.web.sockets import agent_socket, visitor_socket
 
 INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>chatserver</title>
@@ -44,6 +44,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
         routes=[
             Route("/", index),
             *api.routes,
+            *records_api.routes,
             WebSocketRoute("/ws/visitor", visitor_socket),
             WebSocketRoute("/ws/agent", agent_socket),
         ],

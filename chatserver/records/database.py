@@ -1,0 +1,211 @@
+"""The records database: engine, migrations, idempotent writes.
+
+``DATABASE_URL`` selects it: ``postgresql://...`` (asyncpg) or ``sqlite:///path``
+(aiosqlite); empty means ``sqlite:///<DATA_DIR>/records.db``.  Every write of a record is
+an upsert keyed by chat id inside one transaction, so writing the same record twice (a
+worker killed after its commit but before its acknowledgement, two workers racing) leaves
+exactly one copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from chatserver.records.builder import InteractionRecord
+from chatserver.records.schema import (
+    agent_status_changes,
+    crm_deliveries,
+    interaction_agents,
+    interaction_events,
+    interaction_messages,
+    interactions,
+)
+from chatserver.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(settings: Settings) -> str:
+    """The SQLAlchemy async URL for the configured database."""
+    url = settings.database_url
+    if not url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{(settings.data_dir / 'records.db').resolve()}"
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+def create_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+    return engine
+
+
+def _upgrade(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+async def migrate(url: str) -> None:
+    """Bring the schema up to date (Alembic; runs its own event loop in a thread)."""
+    await asyncio.to_thread(_upgrade, url)
+
+
+def _insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def record_row(record: InteractionRecord, written_at: int) -> dict[str, Any]:
+    return {
+        "chat_id": record.chat_id,
+        "visitor_id": record.visitor_id,
+        "visitor_name": record.visitor_name,
+        "visitor_email": record.visitor_email.lower(),
+        "page_url": record.page_url,
+        "referrer": record.referrer,
+        "locale": record.locale,
+        "user_agent": record.user_agent,
+        "fields": dict(record.fields),
+        "topic": record.topic,
+        "required_skills": dict(record.required_skills),
+        "optional_skills": dict(record.optional_skills),
+        "priority": record.priority,
+        "end_state": record.end_state,
+        "ended_by": record.ended_by,
+        "outcome": record.outcome,
+        "tags": list(record.tags),
+        "tags_text": "".join(f"|{t}|" for t in record.tags),
+        "rating": record.rating,
+        "rating_comment": record.rating_comment,
+        "created_at": record.created_at,
+        "queued_at": record.queued_at,
+        "first_offer_at": record.first_offer_at,
+        "accepted_at": record.accepted_at,
+        "first_agent_reply_at": record.first_agent_reply_at,
+        "ended_at": record.ended_at,
+        "agent_id": record.agent_id,
+        "agent_ids": "".join(f"|{a}|" for a in sorted({s.agent_id for s in record.agents})),
+        "message_count": len(record.messages),
+        "skills_text": "".join(
+            f"|{s}|" for s in sorted({*record.required_skills, *record.optional_skills})
+        ),
+        "search_text": record.transcript_text.casefold(),
+        "written_at": written_at,
+    }
+
+
+async def upsert_record(
+    engine: AsyncEngine, record: InteractionRecord, written_at: int, *, crm: bool = False
+) -> None:
+    """Write (or rewrite) one record and its children in one transaction."""
+    row = record_row(record, written_at)
+    async with engine.begin() as conn:
+        insert = _insert(conn.dialect.name)
+        stmt = insert(interactions).values(**row)
+        changes = {k: stmt.excluded[k] for k in row if k != "chat_id"}
+        # a rating that arrived after the first write is never lost by a rewrite
+        changes["rating"] = func.coalesce(stmt.excluded.rating, interactions.c.rating)
+        changes["rating_comment"] = func.coalesce(
+            func.nullif(stmt.excluded.rating_comment, ""), interactions.c.rating_comment
+        )
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["chat_id"], set_=changes))
+        for table in (interaction_messages, interaction_agents, interaction_events):
+            await conn.execute(delete(table).where(table.c.chat_id == record.chat_id))
+        if record.messages:
+            await conn.execute(
+                interaction_messages.insert(),
+                [
+                    {"chat_id": record.chat_id, "seq": m.seq, "at": m.at,
+                     "sender_role": m.sender_role, "sender_id": m.sender_id,
+                     "sender_name": m.sender_name, "kind": m.kind, "internal": m.internal,
+                     "text": m.text}
+                    for m in record.messages
+                ],
+            )
+        if record.agents:
+            await conn.execute(
+                interaction_agents.insert(),
+                [
+                    {"chat_id": record.chat_id, "idx": i, "agent_id": a.agent_id,
+                     "joined_at": a.joined_at, "left_at": a.left_at,
+                     "left_reason": a.left_reason}
+                    for i, a in enumerate(record.agents)
+                ],
+            )
+        if record.events:
+            await conn.execute(
+                interaction_events.insert(),
+                [
+                    {"chat_id": record.chat_id, "idx": i, "kind": e.kind, "at": e.at,
+                     "agent_id": e.agent, "detail": e.detail[:256], "result": e.result}
+                    for i, e in enumerate(record.events)
+                ],
+            )
+        if crm:
+            await conn.execute(
+                insert(crm_deliveries)
+                .values(chat_id=record.chat_id, attempts=0, next_attempt_at=written_at,
+                        last_error="")
+                .on_conflict_do_nothing(index_elements=["chat_id"])
+            )
+
+
+async def set_rating(engine: AsyncEngine, chat_id: str, rating: int, comment: str) -> bool:
+    """Put a late rating on an existing record; False if the record is not written yet
+    (it will carry the rating when it is)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(interactions)
+            .where(interactions.c.chat_id == chat_id)
+            .values(rating=rating, rating_comment=comment)
+        )
+        return bool(result.rowcount)
+
+
+async def insert_status_changes(
+    engine: AsyncEngine, rows: Sequence[tuple[str, str, str, int]]
+) -> None:
+    """(stream id, agent, status, ms) rows; repeats are ignored."""
+    if not rows:
+        return
+    async with engine.begin() as conn:
+        insert = _insert(conn.dialect.name)
+        await conn.execute(
+            insert(agent_status_changes)
+            .values([{"id": i, "agent_id": a, "status": s, "at": t} for i, a, s, t in rows])
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+
+
+async def record_exists(engine: AsyncEngine, chat_id: str) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(interactions.c.chat_id).where(interactions.c.chat_id == chat_id)
+        )
+        return found.first() is not None

@@ -1,0 +1,166 @@
+"""The records writer: turns the outbox into interaction records, exactly once.
+
+The outbox is a Redis Stream read through the consumer group ``records``.  For each entry
+the writer reads the chat's state from Redis, builds the record (pure), upserts it in one
+transaction, and only then acknowledges and deletes the entry.  Therefore:
+
+- a writer killed mid-write leaves the entry pending; after ``RECORD_CLAIM_IDLE_S`` any
+  writer claims it (XAUTOCLAIM) and writes it again: the upsert makes that harmless;
+- two writers never lose or double a record: each entry goes to one of them, and if both
+  end up writing a chat the upsert keeps one row;
+- while the database is down nothing is acknowledged: entries wait and are written when it
+  returns (the writer backs off, up to 5 s between tries).
+
+The writer also copies agent status changes (for occupancy) from their stream to SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.clock import Clock
+from chatserver.records import database
+from chatserver.records.builder import END_STATES, RecordError, build_record
+from chatserver.settings import Settings
+from chatserver.store.codec import text
+from chatserver.store.keys import Keys
+
+log = logging.getLogger(__name__)
+GROUP = "records"
+BATCH = 50
+_frame = msgspec.msgpack.Decoder(dict[str, Any])
+
+
+class RecordWriter:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        engine: AsyncEngine,
+        settings: Settings,
+        clock: Clock,
+        consumer: str,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.consumer = consumer
+        self.written = 0
+        self._retry_at = 0.0
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.keys.outbox, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self) -> None:
+        """Write records until cancelled."""
+        delay = 0.1
+        await self.ensure_group()
+        while True:
+            try:
+                await self.step(block_ms=1000)
+                await self.copy_status_changes()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # the stream was lost (Redis without persistence)
+                    await self.ensure_group()
+                    continue
+                log.warning("records writer: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                log.warning("records writer: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def step(self, block_ms: int | None = None) -> int:
+        """Handle what is due: this writer's own unacknowledged entries, entries another
+        writer left pending too long, then new ones.  Returns how many were written."""
+        done = 0
+        mine = await self.redis.xreadgroup(
+            GROUP, self.consumer, {self.keys.outbox: "0"}, count=BATCH
+        )
+        done += await self._handle(mine)
+        claimed = await self.redis.xautoclaim(
+            self.keys.outbox, GROUP, self.consumer,
+            min_idle_time=int(self.settings.record_claim_idle_s * 1000), start_id="0-0",
+            count=BATCH,
+        )
+        if claimed and claimed[1]:
+            done += await self._handle([[self.keys.outbox, claimed[1]]])
+        fresh = await self.redis.xreadgroup(
+            GROUP, self.consumer, {self.keys.outbox: ">"}, count=BATCH, block=block_ms
+        )
+        done += await self._handle(fresh)
+        return done
+
+    async def _handle(self, reply: Any) -> int:
+        done = 0
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                if not fields:  # deleted meanwhile
+                    await self._ack(entry_id)
+                    continue
+                await self.write_entry({text(k): text(v) for k, v in fields.items()})
+                await self._ack(entry_id)
+                done += 1
+        return done
+
+    async def _ack(self, entry_id: Any) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.outbox, GROUP, entry_id)
+            pipe.xdel(self.keys.outbox, entry_id)
+            await pipe.execute()
+
+    async def write_entry(self, fields: dict[str, str]) -> None:
+        """Write the record an outbox entry names; raises if the database refuses."""
+        chat_id = fields.get("chat", "")
+        chat = await self.redis.hgetall(self.keys.chat(chat_id))
+        data = {text(k): text(v) for k, v in chat.items()}
+        if data.get("state") not in END_STATES:
+            if fields.get("kind") == "rating" and "rating" in fields:
+                # the chat's live keys have expired: put the rating on the stored record
+                await database.set_rating(
+                    self.engine, chat_id, int(fields["rating"]), fields.get("comment", "")
+                )
+            else:
+                log.warning("outbox names chat %s, which has no ended state; skipped", chat_id)
+            return
+        history = [text(e) for e in await self.redis.lrange(self.keys.chat_history(chat_id), 0, -1)]
+        log_entries: Any = await self.redis.xrange(self.keys.chat_log(chat_id))
+        messages = [_frame.decode(f[b"f"]) for _, f in log_entries]
+        try:
+            record = build_record(data, history, messages)
+        except RecordError as exc:
+            log.warning("%s; skipped", exc)
+            return
+        await database.upsert_record(
+            self.engine, record, self.clock(), crm=bool(self.settings.crm_webhook_url)
+        )
+        self.written += 1
+
+    async def copy_status_changes(self) -> None:
+        entries: Any = await self.redis.xrange(self.keys.status_log, count=500)
+        if not entries:
+            return
+        rows = []
+        for entry_id, fields in entries:
+            f = {text(k): text(v) for k, v in fields.items()}
+            rows.append((text(entry_id), f.get("agent", ""), f.get("status", ""),
+                         int(f.get("ts") or 0)))
+        await database.insert_status_changes(self.engine, rows)
+        await self.redis.xdel(self.keys.status_log, *[e for e, _ in entries])

@@ -1,0 +1,136 @@
+"""REST API over interaction records: search, fetch, export (``docs/records.md``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from chatserver.hub.node import Node
+from chatserver.records import queries
+from chatserver.store.directory import SUPERVISING, Agent
+from chatserver.web.api import ApiError, current_agent, endpoint
+
+MAX_WORDS = 10
+
+
+def parse_time(value: str | None, name: str) -> int | None:
+    """Milliseconds since the epoch, or an ISO 8601 date/time (UTC when no zone)."""
+    if value is None or value == "":
+        return None
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name}: not a time: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def filters_from(request: Request) -> queries.Filters:
+    p = request.query_params
+    for key in p:
+        if len(p[key]) > 512:
+            raise ApiError(400, "bad_request", f"{key}: too long")
+    words = [w for w in (p.get("q") or "").split() if w][: MAX_WORDS + 1]
+    if len(words) > MAX_WORDS:
+        raise ApiError(400, "bad_request", f"q: at most {MAX_WORDS} words")
+    return queries.Filters(
+        start_ms=parse_time(p.get("from"), "from"),
+        end_ms=parse_time(p.get("to"), "to"),
+        agent=p.get("agent") or None,
+        topic=p.get("topic") or None,
+        skill=p.get("skill") or None,
+        outcome=p.get("outcome") or None,
+        end_state=p.get("state") or None,
+        tag=p.get("tag") or None,
+        email=p.get("email") or None,
+        visitor=p.get("visitor") or None,
+        words=words,
+    )
+
+
+async def viewer_for(node: Node, agent: Agent) -> queries.Viewer:
+    if agent.role in SUPERVISING:
+        return queries.Viewer(agent.id, supervisor=True)
+    visitors = set()
+    for chat_id in await node.routing.agent_chat_ids(agent.id):
+        chat = await node.routing.get_chat(chat_id)
+        if chat is not None:
+            visitors.add(chat.visitor)
+    return queries.Viewer(agent.id, supervisor=False, serving_visitors=frozenset(visitors))
+
+
+def _engine(node: Node) -> Any:
+    if node.engine is None:
+        raise ApiError(503, "unavailable", "records database not configured")
+    return node.engine
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(data), status, media_type="application/json")
+
+
+@endpoint
+async def list_records(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    try:
+        limit = int(request.query_params.get("limit", "50"))
+    except ValueError:
+        raise ApiError(400, "bad_request", "limit: not a number") from None
+    if not 1 <= limit <= 200:
+        raise ApiError(400, "bad_request", "limit must be 1-200")
+    try:
+        rows, cursor = await queries.search(
+            _engine(node), filters_from(request), await viewer_for(node, agent),
+            limit=limit, cursor=request.query_params.get("cursor") or None,
+        )
+    except queries.CursorError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return _json({"items": rows, "next": cursor})
+
+
+@endpoint
+async def one_record(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    viewer = await viewer_for(node, agent)
+    record = await queries.fetch(_engine(node), request.path_params["chat_id"], viewer)
+    if record is None:
+        raise ApiError(404, "not_found", "no such record, or not yours to see")
+    return _json(record)
+
+
+@endpoint
+async def export(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    viewer = await viewer_for(node, agent)
+    f = filters_from(request)
+    fmt = request.path_params["fmt"]
+    if fmt == "csv":
+        return StreamingResponse(
+            queries.export_csv(_engine(node), f, viewer), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="records.csv"'},
+        )
+    if fmt == "json":
+        return StreamingResponse(
+            queries.export_json(_engine(node), f, viewer, internal=True),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="records.json"'},
+        )
+    raise ApiError(404, "not_found", "export as csv or json")
+
+
+routes = [
+    Route("/api/records", list_records, methods=["GET"]),
+    Route("/api/records/export.{fmt}", export, methods=["GET"]),
+    Route("/api/records/{chat_id}", one_record, methods=["GET"]),
+]
