@@ -5,7 +5,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.harness import Cluster, Valkey
+from tests.harness import (
+    Cluster,
+    Valkey,
+    create_pg_database,
+    drop_pg_database,
+    postgres_available,
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +45,33 @@ async def cluster(redis_url: str) -> AsyncIterator[Cluster]:
 @pytest.fixture
 async def single(redis_url: str) -> AsyncIterator[Cluster]:
     c = Cluster(redis_url, n=1)
+    await c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The records database: an SQLite file (empty string: the default under DATA_DIR)
+    or a fresh PostgreSQL database.  Tests using it run on both."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not reachable (set TEST_PG_URL)")
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+async def records_cluster(redis_url: str, database_url: str) -> AsyncIterator[Cluster]:
+    """Two hub processes writing records to SQLite or PostgreSQL."""
+    c = Cluster(redis_url, n=2, database_url=database_url)
     await c.start()
     try:
         yield c

@@ -133,6 +133,43 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_available() -> bool:
+    host_port = PG_ADMIN_URL.split("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    try:
+        with socket.create_connection((host, int(port or 5432)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def create_pg_database() -> str:
+    """A new, empty PostgreSQL database for one test; returns its URL."""
+    import asyncpg
+
+    name = "lc_" + secrets.token_hex(6)
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 FAST_SETTINGS = {
     "PASSWORD_TIME_COST": "1",
     "PASSWORD_MEMORY_KIB": "64",

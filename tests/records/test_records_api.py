@@ -40,7 +40,10 @@ async def active_chat(agent: ChatClient, visitor: ChatClient, **start: Any) -> s
 
 
 @pytest.mark.timeout(60)
-async def test_closed_chat_becomes_a_record_with_transcript_and_rating(cluster: Cluster) -> None:
+async def test_closed_chat_becomes_a_record_with_transcript_and_rating(
+    records_cluster: Cluster,
+) -> None:
+    cluster = records_cluster
     token = await cluster.add_agent("alice", skills={"billing": 7})
     agent = await cluster.agent(token, server=1)
     visitor = await cluster.visitor(server=0)
@@ -86,7 +89,8 @@ async def test_closed_chat_becomes_a_record_with_transcript_and_rating(cluster: 
 
 
 @pytest.mark.timeout(60)
-async def test_offline_message_and_abandoned_chat_are_recorded(cluster: Cluster) -> None:
+async def test_offline_message_and_abandoned_chat_are_recorded(records_cluster: Cluster) -> None:
+    cluster = records_cluster
     visitor = await cluster.visitor()
     assert visitor.welcome["agents_available"] is False
     reply = await visitor.request(
@@ -107,8 +111,9 @@ async def test_offline_message_and_abandoned_chat_are_recorded(cluster: Cluster)
 
 @pytest.mark.timeout(60)
 async def test_agents_see_their_own_records_and_their_current_visitors_history(
-    cluster: Cluster,
+    records_cluster: Cluster,
 ) -> None:
+    cluster = records_cluster
     alice_token = await cluster.add_agent("alice", capacity=1)
     alice = await cluster.agent(alice_token)
     visitor = await cluster.visitor()
@@ -137,7 +142,8 @@ async def test_agents_see_their_own_records_and_their_current_visitors_history(
 
 
 @pytest.mark.timeout(90)
-async def test_pagination_is_stable_and_export_covers_everything(cluster: Cluster) -> None:
+async def test_pagination_is_stable_and_export_covers_everything(records_cluster: Cluster) -> None:
+    cluster = records_cluster
     visitors = [await cluster.visitor() for _ in range(7)]
     ids = []
     for v in visitors:
