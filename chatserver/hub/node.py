@@ -28,7 +28,10 @@ from chatserver.core.queueing import estimate_wait_s, update_average
 from chatserver.hub.connection import Connection
 from chatserver.hub.fanout import Fanout
 from chatserver.protocol import encode
+from chatserver.records import queries
+from chatserver.records.crm import CrmForwarder
 from chatserver.records.database import create_engine, database_url, migrate
+from chatserver.records.queries import Viewer
 from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
 from chatserver.store.codec import text
@@ -104,6 +107,15 @@ class Node:
                 self.redis, self.keys, self.engine, self.settings, self.clock, self.node_id
             )
             self._loops.append(asyncio.create_task(self.writer.run(), name="records"))
+            if self.settings.crm_webhook_url:
+                everything = Viewer("system", supervisor=True)
+                engine = self.engine
+
+                async def fetch(chat_id: str) -> dict[str, Any] | None:
+                    return await queries.fetch(engine, chat_id, everything)
+
+                crm = CrmForwarder(self.engine, self.settings, self.clock, fetch)
+                self._loops.append(asyncio.create_task(crm.run(), name="crm"))
         self._drain.set()
 
     async def stop(self, code: int = 1001) -> None:

@@ -1,0 +1,149 @@
+"""CRM hand-off: every new record is POSTed to ``CRM_WEBHOOK_URL``, signed, retried.
+
+Delivery is at least once: a record is retried with exponential backoff (1 s, 2 s, 4 s ...
+up to an hour between tries, ``CRM_MAX_ATTEMPTS`` tries) until the CRM answers 2xx.  A
+CRM must therefore treat ``X-Chat-Record-Id`` as an idempotency key.
+
+Signature (see ``docs/records.md``)::
+
+    X-Chat-Timestamp: <unix seconds>
+    X-Chat-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+
+Several workers may run: each delivery is claimed with a conditional UPDATE (a lease of
+``LEASE_S``) so that two workers do not post the same record at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.clock import Clock
+from chatserver.records.schema import crm_deliveries
+from chatserver.settings import Settings
+
+log = logging.getLogger(__name__)
+LEASE_S = 60
+MAX_BACKOFF_S = 3600
+
+FetchRecord = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What a CRM does on its side (constant-time compare)."""
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def backoff_s(attempts: int) -> int:
+    return int(min(2 ** max(attempts - 1, 0), MAX_BACKOFF_S))
+
+
+class CrmForwarder:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, clock: Clock, fetch: FetchRecord
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.fetch = fetch
+        self.delivered = 0
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            while True:
+                try:
+                    if not await self.deliver_due(client):
+                        await asyncio.sleep(1.0)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("CRM delivery loop: %s", exc)
+                    await asyncio.sleep(2.0)
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        now = self.clock()
+        t = crm_deliveries.c
+        async with self.engine.connect() as conn:
+            due = [
+                r.chat_id
+                for r in await conn.execute(
+                    select(t.chat_id)
+                    .where(and_(t.delivered_at.is_(None), t.next_attempt_at <= now,
+                                t.attempts < self.settings.crm_max_attempts))
+                    .order_by(t.next_attempt_at)
+                    .limit(20)
+                )
+            ]
+        done = 0
+        for chat_id in due:
+            if await self._claim(chat_id, now):
+                await self._deliver(client, chat_id)
+                done += 1
+        return done
+
+    async def _claim(self, chat_id: str, now: int) -> bool:
+        t = crm_deliveries.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(crm_deliveries)
+                .where(and_(t.chat_id == chat_id, t.delivered_at.is_(None),
+                            t.next_attempt_at <= now))
+                .values(next_attempt_at=now + LEASE_S * 1000)
+            )
+            return bool(result.rowcount)
+
+    async def _deliver(self, client: httpx.AsyncClient, chat_id: str) -> None:
+        t = crm_deliveries.c
+        record = await self.fetch(chat_id)
+        error = ""
+        if record is None:
+            error = "record not found"
+        else:
+            body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+            timestamp = str(self.clock() // 1000)
+            headers = {
+                "Content-Type": "application/json",
+                "X-Chat-Record-Id": chat_id,
+                "X-Chat-Timestamp": timestamp,
+                "X-Chat-Signature": sign(self.settings.crm_webhook_secret, timestamp, body),
+            }
+            try:
+                response = await client.post(
+                    self.settings.crm_webhook_url, content=body, headers=headers
+                )
+                ok = 200 <= response.status_code < 300
+                error = "" if ok else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            if not error:
+                await conn.execute(
+                    update(crm_deliveries).where(t.chat_id == chat_id)
+                    .values(delivered_at=now, attempts=t.attempts + 1, last_error="")
+                )
+                self.delivered += 1
+                return
+            attempts = (await conn.execute(
+                select(t.attempts).where(t.chat_id == chat_id)
+            )).scalar_one() + 1
+            await conn.execute(
+                update(crm_deliveries).where(t.chat_id == chat_id)
+                .values(attempts=attempts, last_error=error[:1000],
+                        next_attempt_at=now + backoff_s(attempts) * 1000)
+            )
+            log.info("CRM delivery of %s failed (%s); attempt %d", chat_id, error, attempts)
