@@ -27,6 +27,7 @@ from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.queueing import estimate_wait_s, update_average
 from chatserver.hub.connection import Connection
 from chatserver.hub.fanout import Fanout
+from chatserver.hub.live import LiveFigures
 from chatserver.protocol import encode
 from chatserver.records import queries
 from chatserver.records.crm import CrmForwarder
@@ -100,6 +101,7 @@ class Node:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._positions_loop(), name="positions"),
             asyncio.create_task(self._health_loop(), name="health"),
+            asyncio.create_task(self._live_loop(), name="live"),
         ]
         if self.settings.background_jobs:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
@@ -429,6 +431,25 @@ class Node:
                         await pipe.execute()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+
+    async def _live_loop(self) -> None:
+        """Push live figures to this node's supervisor connections."""
+        figures = LiveFigures(self)
+        while not self._stopping:
+            await asyncio.sleep(self.settings.live_metrics_interval_s)
+            supervisors = [
+                c for conns in self.agents.values() for c in conns if c.supervisor
+            ]
+            if not supervisors:
+                continue
+            try:
+                frame = await figures.snapshot()
+            except Exception as exc:
+                log.warning("live figures failed: %s", exc)
+                continue
+            data = encode(frame)
+            for conn in supervisors:
+                conn.send_raw(data)
 
     async def _health_loop(self) -> None:
         while not self._stopping:

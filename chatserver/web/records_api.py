@@ -12,6 +12,12 @@ from starlette.routing import Route
 
 from chatserver.hub.node import Node
 from chatserver.records import queries
+from chatserver.records.metrics import (
+    GROUP_KEYS,
+    Thresholds,
+    metrics_as_dict,
+    period_metrics,
+)
 from chatserver.store.directory import SUPERVISING, Agent
 from chatserver.web.api import ApiError, current_agent, endpoint
 
@@ -129,7 +135,46 @@ async def export(request: Request) -> Response:
     raise ApiError(404, "not_found", "export as csv or json")
 
 
+@endpoint
+async def metrics(request: Request) -> Response:
+    """Metrics over a period (default: the last 24 hours), whole or grouped; supervisors."""
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    if agent.role not in SUPERVISING:
+        raise ApiError(403, "forbidden", "supervisors only")
+    p = request.query_params
+    now = node.now()
+    end = parse_time(p.get("to"), "to") or now
+    start = parse_time(p.get("from"), "from")
+    if start is None:
+        start = end - 86_400_000
+    if not start < end or end - start > 400 * 86_400_000:
+        raise ApiError(400, "bad_request", "need from < to, at most 400 days apart")
+    group_name = p.get("group") or None
+    group = next((g for g in GROUP_KEYS if g == group_name), None)
+    if group_name is not None and group is None:
+        raise ApiError(400, "bad_request", f"group must be one of {', '.join(GROUP_KEYS)}")
+    s = node.settings
+    thresholds = Thresholds(
+        service_level_target_s=float(p.get("sl_target_s") or s.service_level_target_s),
+        service_level_goal=s.service_level_goal,
+        short_abandon_s=s.short_abandon_s,
+    )
+    engine = _engine(node)
+    if group is None:
+        whole = await period_metrics(engine, start, end, None, thresholds)
+        body: Any = {"from": start, "to": end, "metrics": metrics_as_dict(whole)}
+    else:
+        groups = await period_metrics(engine, start, end, group, thresholds)
+        body = {
+            "from": start, "to": end, "group": group,
+            "groups": {k: metrics_as_dict(v) for k, v in sorted(groups.items())},
+        }
+    return _json(body)
+
+
 routes = [
+    Route("/api/metrics", metrics, methods=["GET"]),
     Route("/api/records", list_records, methods=["GET"]),
     Route("/api/records/export.{fmt}", export, methods=["GET"]),
     Route("/api/records/{chat_id}", one_record, methods=["GET"]),

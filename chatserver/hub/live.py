@@ -1,0 +1,89 @@
+"""Live figures for supervisors, pushed over the agent WebSocket as ``live`` frames.
+
+Every ``LIVE_METRICS_INTERVAL_S`` a node that has supervisor connections builds one
+snapshot and sends it to each of them: queues (waiting, longest wait), agents (status,
+load, capacity, time in status), chat counts by state, and today's service level, average
+speed of answer and abandon rate (UTC day, from the records; cached for 10 s).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chatserver.records.metrics import Thresholds, period_metrics
+from chatserver.store.codec import text
+
+if TYPE_CHECKING:
+    from chatserver.hub.node import Node
+
+TODAY_CACHE_S = 10.0
+
+
+class LiveFigures:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._today: dict[str, Any] = {}
+        self._today_at = 0.0
+
+    async def snapshot(self) -> dict[str, Any]:
+        node = self.node
+        now = node.now()
+        topics = await node.topics()
+        queues = await node.routing.queue_summary(topics, now)
+        agents = []
+        for agent in await node.directory.list_agents():
+            load = len(await node.routing.agent_chat_ids(agent.id))
+            agents.append({
+                "id": agent.id, "name": agent.name, "role": agent.role.value,
+                "status": agent.status, "load": load, "capacity": agent.capacity,
+                "disabled": agent.disabled,
+                "in_status_s": max(0, (now - agent.status_at_ms) // 1000),
+            })
+        live = [text(c) for c in await node.redis.smembers(node.keys.live_chats)]
+        states: dict[str, int] = {"queued": 0, "offered": 0, "active": 0}
+        if live:
+            async with node.redis.pipeline(transaction=False) as pipe:
+                for chat_id in live:
+                    pipe.hget(node.keys.chat(chat_id), "state")
+                for state in await pipe.execute():
+                    key = text(state)
+                    if key in states:
+                        states[key] += 1
+        return {
+            "type": "live",
+            "ts": now,
+            "queues": queues,
+            "agents": agents,
+            "chats": states,
+            "today": await self.today(now),
+        }
+
+    async def today(self, now: int) -> dict[str, Any]:
+        if time.monotonic() - self._today_at < TODAY_CACHE_S:
+            return self._today
+        node = self.node
+        if node.engine is None:
+            return {}
+        day = datetime.fromtimestamp(now / 1000, tz=UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        start = int(day.timestamp() * 1000)
+        s = node.settings
+        thresholds = Thresholds(
+            service_level_target_s=s.service_level_target_s,
+            service_level_goal=s.service_level_goal,
+            short_abandon_s=s.short_abandon_s,
+        )
+        m = await period_metrics(node.engine, start, max(now, start + 1), None, thresholds)
+        self._today = {
+            "offered": m.offered,
+            "answered": m.answered,
+            "service_level": m.service_level,
+            "service_level_target_s": m.service_level_target_s,
+            "avg_speed_of_answer_s": m.avg_speed_of_answer_s,
+            "abandon_rate": m.abandon_rate,
+        }
+        self._today_at = time.monotonic()
+        return self._today
