@@ -176,6 +176,12 @@ class Unwatch(_Frame, tag="unwatch"):
     chat: Id
 
 
+class Join(_Frame, tag="join"):
+    """Supervisors: join a live chat as a participant (the visitor sees them join)."""
+
+    chat: Id
+
+
 class Whisper(_Frame, tag="whisper"):
     """Supervisors: a message to the chat's agent that the visitor never sees."""
 
@@ -191,7 +197,17 @@ class Queues(_Frame, tag="queues"):
 CommonFrame = Ping | Send | Typing | Read | Resume | History
 VisitorFrame = CommonFrame | Start | Leave | Rate | Offline
 AgentFrame = (
-    CommonFrame | Status | Accept | Decline | Transfer | Close | Watch | Unwatch | Whisper | Queues
+    CommonFrame
+    | Status
+    | Accept
+    | Decline
+    | Transfer
+    | Close
+    | Watch
+    | Unwatch
+    | Join
+    | Whisper
+    | Queues
 )
 
 _visitor_decoder = msgspec.msgpack.Decoder(VisitorFrame)

@@ -18,6 +18,7 @@ from chatserver.protocol import (
     Close,
     Decline,
     ErrorCode,
+    Join,
     ProtocolError,
     Queues,
     Send,
@@ -62,6 +63,7 @@ class AgentSession(Session):
                 Close: self.on_close,
                 Watch: self.on_watch,
                 Unwatch: self.on_unwatch,
+                Join: self.on_join,
                 Whisper: self.on_whisper,
                 Queues: self.on_queues,
             }
@@ -222,6 +224,25 @@ class AgentSession(Session):
     async def on_unwatch(self, frame: Unwatch) -> dict[str, Any]:
         self.require_supervisor()
         await self.conn.unfollow(frame.chat)
+        return {"type": "ok", "chat": frame.chat}
+
+    async def on_join(self, frame: Join) -> dict[str, Any]:
+        """A supervisor steps into a live chat: they may write in it from now on."""
+        self.require_supervisor()
+        node = self.node
+        chat = await node.routing.get_chat(frame.chat)
+        if chat is None:
+            raise refused("not_found", frame.chat)
+        if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
+            raise refused("invalid_state", frame.chat)
+        await node.messages.set_participants(frame.chat, add=[self.conn.participant])
+        await node.redis.sadd(node.keys.chat_watchers(frame.chat), self.agent.id)
+        await self.conn.follow(frame.chat, 0)
+        await node.messages.post(
+            frame.chat, role="agent", sender_id=self.agent.id, sender_name=self.conn.name,
+            cid=f"join-{self.agent.id}", text="joined", kind="system", audience=EVERYONE,
+            now_ms=node.now(), system=True,
+        )
         return {"type": "ok", "chat": frame.chat}
 
     async def on_whisper(self, frame: Whisper) -> dict[str, Any]:

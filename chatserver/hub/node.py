@@ -36,6 +36,7 @@ from chatserver.records.queries import Viewer
 from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
 from chatserver.store.codec import text
+from chatserver.store.config import ConfigStore, WidgetSettings
 from chatserver.store.directory import Directory, Topic
 from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
@@ -74,6 +75,8 @@ class Node:
         self._positions = asyncio.Event()
         self._topics: dict[str, Topic] = {}
         self._topics_at = 0.0
+        self._widget = WidgetSettings()
+        self._widget_at = 0.0
         self.stats = {"assigned": 0, "drains": 0}
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -84,6 +87,7 @@ class Node:
         self.redis = connect(url)
         scripts = Scripts(self.redis)
         self.directory = Directory(self.redis, self.keys)
+        self.config = ConfigStore(self.redis, self.keys)
         self.routing = RoutingStore(self.redis, self.keys, scripts, self.settings)
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
         self.messages.guard_epoch()
@@ -189,6 +193,17 @@ class Node:
             self.forget_topics()
             found = (await self.topics()).get(name)
         return found
+
+    async def widget_settings(self) -> WidgetSettings:
+        """The widget settings (cached for a second; an admin change clears the cache
+        of the process that made it)."""
+        if time.monotonic() - self._widget_at > 1.0:
+            self._widget = await self.config.widget()
+            self._widget_at = time.monotonic()
+        return self._widget
+
+    def forget_widget_settings(self) -> None:
+        self._widget_at = 0.0
 
     def forget_topics(self) -> None:
         self._topics_at = 0.0

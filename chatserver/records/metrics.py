@@ -24,6 +24,7 @@ duration is a float in seconds.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -469,11 +470,14 @@ def group_by(
         return out
 
     if key == "agent":
-        agents = {r.agent_id for r in chosen if r.agent_id}
-        agents.update(a for a, t in times.items() if t.held or t.online)
+        by_agent: dict[str, list[RecordRow]] = defaultdict(list)
+        for r in chosen:
+            if r.agent_id:
+                by_agent[r.agent_id].append(r)
+        agents = set(by_agent).union(a for a, t in times.items() if t.held or t.online)
         return {
             a: _figures(
-                [r for r in chosen if r.agent_id == a], start_ms, end_ms, thresholds,
+                by_agent.get(a, []), start_ms, end_ms, thresholds,
                 _presence([times[a]] if a in times else [], start_ms, end_ms),
             )
             for a in sorted(agents)
@@ -607,13 +611,17 @@ async def period_metrics(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> Metrics | dict[str, Metrics]:
     """Load ``[start_ms, end_ms)`` and compute its metrics: :func:`compute` when ``group``
-    is None, else :func:`group_by` with that key."""
+    is None, else :func:`group_by` with that key.  The computation runs in a worker thread
+    (a month of a busy center takes a second or two), so the event loop keeps serving."""
+    if group is not None and group not in GROUP_KEYS:
+        raise ValueError(f"unknown group {group!r}; one of {', '.join(GROUP_KEYS)}")
     records, spans, changes = await load_period(engine, start_ms, end_ms)
     if group is None:
-        return compute(
-            records, spans, changes, start_ms=start_ms, end_ms=end_ms, thresholds=thresholds
+        return await asyncio.to_thread(
+            compute, records, spans, changes,
+            start_ms=start_ms, end_ms=end_ms, thresholds=thresholds,
         )
-    return group_by(
-        records, spans, changes, key=group, start_ms=start_ms, end_ms=end_ms,
-        thresholds=thresholds,
+    return await asyncio.to_thread(
+        group_by, records, spans, changes,
+        key=group, start_ms=start_ms, end_ms=end_ms, thresholds=thresholds,
     )

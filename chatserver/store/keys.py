@@ -140,6 +140,16 @@ class Keys:
         return f"{self._rt}:status_log"
 
     @property
+    def widget_settings(self) -> str:
+        """JSON: the widget's settings (origins, languages, business hours ...)."""
+        return f"{self._rt}:widget"
+
+    @property
+    def canned(self) -> str:
+        """Hash: canned answer id -> JSON {shortcut, text, language}."""
+        return f"{self._rt}:canned"
+
+    @property
     def migrate_lock(self) -> str:
         """Held by the one process running database migrations."""
         return f"{self._rt}:migrate_lock"

@@ -4,28 +4,78 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
-from chatserver.web import api, records_api
+from chatserver.web import api, config_api, records_api
 from chatserver.web.sockets import agent_socket, visitor_socket
 
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
 INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>chatserver</title>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<body style="font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em">
 <h1>chatserver is running</h1>
-<p>WebSocket endpoints: <code>/ws/visitor</code> and <code>/ws/agent</code>.
-REST API under <code>/api/</code>; health at <a href="/healthz">/healthz</a>.</p>
-<p>See <code>docs/</code> in the repository for the protocol and configuration.</p>
+<ul>
+<li><a href="/demo/">Demo shop</a>: a sample customer website with the chat widget.</li>
+<li><a href="/console/">Agent console</a>: log in as an agent or supervisor.</li>
+<li><a href="/healthz">Health</a></li>
+</ul>
+<p>WebSocket endpoints: <code>/ws/visitor</code> and <code>/ws/agent</code>; REST API under
+<code>/api/</code>. See <code>docs/</code> in the repository.</p>
 </body></html>"""
 
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self' ws: wss:; media-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
-async def index(request: object) -> Response:
+
+async def index(request: Request) -> Response:
     return HTMLResponse(INDEX)
+
+
+async def widget_js(request: Request) -> Response:
+    path = STATIC / "widget.js"
+    if not path.exists():
+        return Response("widget not built: run make widget", 404)
+    return FileResponse(path, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+class SecurityHeaders:
+    """Strict headers on the console: its own scripts only, never framed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/console"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = CONSOLE_CSP
+                headers["X-Frame-Options"] = "DENY"
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
@@ -45,9 +95,17 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             Route("/", index),
             *api.routes,
             *records_api.routes,
+            *config_api.routes,
             WebSocketRoute("/ws/visitor", visitor_socket),
             WebSocketRoute("/ws/agent", agent_socket),
+            Route("/widget.js", widget_js),
+            Mount("/console", StaticFiles(directory=STATIC / "console", html=True,
+                                          check_dir=False), name="console"),
+            Mount("/demo", StaticFiles(directory=STATIC / "demo", html=True, check_dir=False),
+                  name="demo"),
+            Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
+        middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )
     app.state.node = node

@@ -34,7 +34,8 @@ def _subprotocol(ws: WebSocket) -> str | None:
 async def visitor_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
     s = node.settings
-    if not origin_allowed(ws.headers.get("origin"), s.widget_origins):
+    allowed = tuple((await node.widget_settings()).allowed_origins) or s.widget_origins
+    if not origin_allowed(ws.headers.get("origin"), allowed):
         await ws.close(CloseCode.POLICY)
         return
     token = bearer_token(ws, cookie=False)

@@ -1,0 +1,125 @@
+"""Widget configuration (public, for the widget), widget settings and canned answers
+(administration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from chatserver.clock import new_id
+from chatserver.hub.node import Node
+from chatserver.store.config import Canned, WidgetSettings, is_open
+from chatserver.store.directory import Role
+from chatserver.web.api import ApiError, _body, current_agent, endpoint, require
+from chatserver.web.credentials import origin_allowed
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(data), status, media_type="application/json",
+                    headers=headers)
+
+
+async def widget_origins(node: Node) -> tuple[str, ...]:
+    """Where the widget may run: the admin's list, else the WIDGET_ORIGINS setting."""
+    settings = await node.widget_settings()
+    return tuple(settings.allowed_origins) or node.settings.widget_origins
+
+
+@endpoint
+async def widget_config(request: Request) -> Response:
+    """What the widget needs before it opens a socket.  Public; CORS for allowed sites."""
+    node: Node = request.app.state.node
+    origin = request.headers.get("origin")
+    allowed = await widget_origins(node)
+    if origin is not None and not origin_allowed(origin, allowed):
+        raise ApiError(403, "forbidden", "this site may not embed the widget")
+    settings = await node.widget_settings()
+    topics = sorted(await node.topics())
+    available = int(await node.redis.scard(node.keys.available)) > 0
+    body = {
+        "languages": settings.languages,
+        "default_language": settings.default_language,
+        "open": is_open(settings, node.now()),
+        "agents_available": available,
+        "offline_message": settings.offline_message,
+        "prechat_fields": settings.prechat_fields,
+        "required_fields": settings.required_fields,
+        "topics": topics,
+        "color": settings.color,
+        "title": settings.title,
+        "limits": {"max_text_chars": node.settings.max_text_chars},
+    }
+    headers = {"Cache-Control": "no-store", "Vary": "Origin"}
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+    return _json(body, headers=headers)
+
+
+@endpoint
+async def widget_settings(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    if request.method == "GET":
+        require(agent, Role.SUPERVISOR, Role.ADMIN)
+        return _json(await node.widget_settings())
+    require(agent, Role.ADMIN)
+    settings = await _body(request, WidgetSettings)
+    try:
+        await node.config.set_widget(settings)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    node.forget_widget_settings()
+    return _json(settings)
+
+
+@endpoint
+async def canned_list(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    if request.method == "GET":
+        return _json(await node.config.canned())
+    require(agent, Role.ADMIN)
+    item = await _body(request, Canned)
+    _check_canned(item)
+    canned_id = new_id("k")
+    await node.config.put_canned(canned_id, item)
+    return _json({"id": canned_id, **msgspec.structs.asdict(item)}, 201)
+
+
+@endpoint
+async def canned_one(request: Request) -> Response:
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    require(agent, Role.ADMIN)
+    canned_id = request.path_params["canned_id"]
+    existing = {c["id"] for c in await node.config.canned()}
+    if canned_id not in existing:
+        raise ApiError(404, "not_found", "no such canned answer")
+    if request.method == "DELETE":
+        await node.config.delete_canned(canned_id)
+        return _json({"deleted": True})
+    item = await _body(request, Canned)
+    _check_canned(item)
+    await node.config.put_canned(canned_id, item)
+    return _json({"id": canned_id, **msgspec.structs.asdict(item)})
+
+
+def _check_canned(item: Canned) -> None:
+    if not item.shortcut or len(item.shortcut) > 64 or not all(
+        c.isalnum() or c in "-_" for c in item.shortcut
+    ):
+        raise ApiError(400, "bad_request", "shortcut: 1-64 letters, digits, '-' or '_'")
+    if not item.text.strip() or len(item.text) > 4000:
+        raise ApiError(400, "bad_request", "text: 1-4000 characters")
+
+
+routes = [
+    Route("/api/widget/config", widget_config, methods=["GET"]),
+    Route("/api/widget/settings", widget_settings, methods=["GET", "PUT"]),
+    Route("/api/canned", canned_list, methods=["GET", "POST"]),
+    Route("/api/canned/{canned_id}", canned_one, methods=["PUT", "DELETE"]),
+]
