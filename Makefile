@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/chatserver serve
 
-## The full test suite: lint, types, then pytest
+## The full test suite: lint, types, then pytest (browser tests need Debian's chromium)
 test: $(STAMP)
 	$(BIN)/ruff check chatserver tests bench
 	$(BIN)/mypy
@@ -27,8 +27,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## Benchmarks (bounded in time, loopback only); results in bench/results/
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+## Rebuild the committed browser bundles from their sources (needs Node.js and npm)
+widget:
+	cd widget && npm ci --no-audit --no-fund && npm run build
+
+console:
+	cd agent_console && npm ci --no-audit --no-fund && npm run build
+
+builds: widget console
+
+## Fail if a committed bundle differs from a fresh build of its sources
+check-builds: builds
+	git diff --exit-code -- chatserver/static
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

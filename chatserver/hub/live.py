@@ -8,6 +8,7 @@ speed of answer and abandon rate (UTC day, from the records; cached for 10 s).
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from chatserver.hub.node import Node
 
 TODAY_CACHE_S = 10.0
+MAX_LISTED = 500
+"""Live chats listed in one frame (the counts cover all)."""
 
 
 class LiveFigures:
@@ -41,22 +44,42 @@ class LiveFigures:
                 "disabled": agent.disabled,
                 "in_status_s": max(0, (now - agent.status_at_ms) // 1000),
             })
-        live = [text(c) for c in await node.redis.smembers(node.keys.live_chats)]
+        live = sorted(text(c) for c in await node.redis.smembers(node.keys.live_chats))
         states: dict[str, int] = {"queued": 0, "offered": 0, "active": 0}
+        chats: list[dict[str, Any]] = []
         if live:
             async with node.redis.pipeline(transaction=False) as pipe:
                 for chat_id in live:
-                    pipe.hget(node.keys.chat(chat_id), "state")
-                for state in await pipe.execute():
-                    key = text(state)
-                    if key in states:
-                        states[key] += 1
+                    pipe.hmget(node.keys.chat(chat_id), "state", "topic", "agent", "created",
+                               "accepted_at", "details")
+                    pipe.hmget(node.keys.chat_meta(chat_id), "last_ts", "last_role", "seq")
+                replies = await pipe.execute()
+            for i, chat_id in enumerate(live):
+                state, topic, holder, created, accepted, details = (
+                    text(v) for v in replies[2 * i]
+                )
+                last_ts, last_role, seq = (text(v) for v in replies[2 * i + 1])
+                if state in states:
+                    states[state] += 1
+                try:
+                    name = str(json.loads(details or "{}").get("name", ""))
+                except ValueError:
+                    name = ""
+                chats.append({
+                    "id": chat_id, "state": state, "topic": topic, "agent": holder or None,
+                    "visitor_name": name, "created": int(created or 0),
+                    "accepted": int(accepted) if accepted else None,
+                    "last_message_at": int(last_ts) if last_ts else None,
+                    "waiting_for_reply": last_role == "visitor",
+                    "messages": int(seq or 0),
+                })
         return {
             "type": "live",
             "ts": now,
             "queues": queues,
             "agents": agents,
             "chats": states,
+            "active": chats[:MAX_LISTED],
             "today": await self.today(now),
         }
 

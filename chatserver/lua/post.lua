@@ -29,7 +29,8 @@ local frame = cmsgpack.pack({
   from = {role = ARGV[2], id = ARGV[3], name = ARGV[4]}})
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], seq .. '-0', 'a', ARGV[8], 'f', frame)
 redis.call('HSET', KEYS[2], dedup, seq)
-redis.call('HSET', KEYS[3], 'seq', seq, 'epoch', epoch, 'last_ts', ARGV[9])
+redis.call('HSET', KEYS[3], 'seq', seq, 'epoch', epoch, 'last_ts', ARGV[9],
+  'last_role', ARGV[2])
 for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ARGV[12]) end
 redis.call('PUBLISH', KEYS[4], ARGV[8] .. seq .. '|' .. frame)
 return {'ok', seq}
