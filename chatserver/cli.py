@@ -62,11 +62,15 @@ def serve(settings: Settings) -> None:
             await asyncio.sleep(0.1)
             await super().shutdown(sockets)
 
+    from chatserver.web.http_protocol import GuardedHttpProtocol
+
+    GuardedHttpProtocol.header_timeout_s = settings.handshake_timeout_s
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
+        http=GuardedHttpProtocol,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_s,

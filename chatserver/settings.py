@@ -104,6 +104,11 @@ class Settings:
     max_connections_per_visitor: int = 10
     new_visitors_per_minute: int = 60
     logins_per_minute: int = 10
+    handshake_timeout_s: float = 10.0
+    """A connection must finish sending its request headers (the WebSocket handshake)
+    within this time, or it is closed."""
+    max_connections_per_address: int = 500
+    """WebSocket connections one client address may hold on one process."""
     send_queue_frames: int = 1000
     """Frames buffered for one slow connection before it is dropped (close 1013)."""
     history_page: int = 200

@@ -66,6 +66,8 @@ class Node:
         self.writer: RecordWriter | None = None
         self.agents: dict[str, set[Connection]] = {}
         self.visitors: dict[str, set[Connection]] = {}
+        self.by_address: dict[str, int] = {}
+        """Open WebSocket connections per client address on this process."""
         self.waiting: dict[str, tuple[str, int]] = {}
         """Local visitors' queued chats: chat id -> (topic, last position sent)."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -436,7 +438,8 @@ class Node:
             try:
                 now = self.now()
                 conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
-                await self.routing.heartbeat(conns, now)
+                if await self.routing.heartbeat(conns, now):
+                    self.request_drain()
                 if self.visitors:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         ttl = int(self.settings.visitor_token_ttl_s)

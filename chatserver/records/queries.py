@@ -108,8 +108,16 @@ def _where(query: Select[Any], f: Filters, viewer: Viewer) -> Select[Any]:
     return query.where(and_(*conditions)) if conditions else query
 
 
+_OPTIONAL = ("agent_id", "result", "left_reason", "detail")
+
+
 def _row(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
+    """A row as a map; empty optional texts become null, as in the record model."""
+    out = dict(row._mapping)
+    for key in _OPTIONAL:
+        if out.get(key) == "":
+            out[key] = None
+    return out
 
 
 async def search(

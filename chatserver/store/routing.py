@@ -512,17 +512,26 @@ class RoutingStore:
             )
         )
 
-    async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> None:
-        """Refresh the expiry of this process's live connections: agent -> connection ids."""
-        if not conns:
-            return
+    async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> bool:
+        """Refresh this process's live connections (agent -> connection ids).  Returns
+        True when an agent the sweeper had dropped is available again."""
         expiry = now_ms + self._ms(self.settings.presence_ttl_s)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for agent_id, ids in conns.items():
-                # not XX: a live connection the sweeper removed during a stall comes back
-                pipe.zadd(self.keys.agent_conns(agent_id), dict.fromkeys(ids, expiry))
-                pipe.zadd(self.keys.presence, {agent_id: expiry}, gt=True)
-            await pipe.execute()
+        back = False
+        for agent_id, ids in conns.items():
+            back |= bool(
+                await self.scripts.run(
+                    "agent_heartbeat",
+                    [
+                        self.keys.agent(agent_id),
+                        self.keys.agent_conns(agent_id),
+                        self.keys.presence,
+                        self.keys.graces,
+                        self.keys.available,
+                    ],
+                    [agent_id, expiry, *ids],
+                )
+            )
+        return back
 
     async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
         result = await self.scripts.run(

@@ -15,6 +15,7 @@ NAMES = (
     "accept",
     "agent_connect",
     "agent_disconnect",
+    "agent_heartbeat",
     "agent_status",
     "agent_sweep",
     "assign",

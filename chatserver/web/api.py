@@ -79,9 +79,18 @@ T = TypeVar("T")
 
 
 async def _body(request: Request, kind: type[T]) -> T:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
+    """Read and validate a JSON body, refusing one over MAX_BODY before it is buffered."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise ApiError(413, "too_large", "request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ApiError(413, "too_large", "request body too large")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return msgspec.json.decode(raw, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

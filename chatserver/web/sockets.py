@@ -31,9 +31,26 @@ def _subprotocol(ws: WebSocket) -> str | None:
     return SUBPROTOCOL if SUBPROTOCOL in offered_subprotocols(ws) else None
 
 
+def _address_full(node: Node, ws: WebSocket) -> bool:
+    address = client_address(ws)
+    return node.by_address.get(address, 0) >= node.settings.max_connections_per_address
+
+
+def _hold_address(node: Node, ws: WebSocket, delta: int) -> None:
+    address = client_address(ws)
+    count = node.by_address.get(address, 0) + delta
+    if count > 0:
+        node.by_address[address] = count
+    else:
+        node.by_address.pop(address, None)
+
+
 async def visitor_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
     s = node.settings
+    if _address_full(node, ws):
+        await ws.close(CloseCode.POLICY)
+        return
     allowed = tuple((await node.widget_settings()).allowed_origins) or s.widget_origins
     if not origin_allowed(ws.headers.get("origin"), allowed):
         await ws.close(CloseCode.POLICY)
@@ -55,6 +72,7 @@ async def visitor_socket(ws: WebSocket) -> None:
     if len(node.local("visitor", visitor_id)) >= s.max_connections_per_visitor:
         await ws.close(CloseCode.TOO_MANY, "too many connections for this visitor")
         return
+    _hold_address(node, ws, 1)
     name = text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
     conn = Connection(
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
@@ -68,6 +86,7 @@ async def visitor_socket(ws: WebSocket) -> None:
     try:
         await session.run()
     finally:
+        _hold_address(node, ws, -1)
         left = await node.remove_connection(conn)
         await conn.finish()
         if left == 0:
@@ -86,6 +105,9 @@ async def _visitor_left(node: Node, visitor_id: str) -> None:
 
 async def agent_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
+    if _address_full(node, ws):
+        await ws.close(CloseCode.POLICY)
+        return
     if not origin_allowed(ws.headers.get("origin"), node.settings.allowed_agent_origins):
         await ws.close(CloseCode.POLICY)
         return
@@ -96,6 +118,7 @@ async def agent_socket(ws: WebSocket) -> None:
         await ws.close(CloseCode.POLICY)
         return
     await ws.accept(subprotocol=_subprotocol(ws))
+    _hold_address(node, ws, 1)
     conn = Connection(
         node, ws, conn_id=new_id("ac"), role="agent", subject=agent.id, name=agent.name,
         supervisor=agent.role in SUPERVISING, version=agent.version,
@@ -112,6 +135,7 @@ async def agent_socket(ws: WebSocket) -> None:
         if not conn.closed:
             await session.run()
     finally:
+        _hold_address(node, ws, -1)
         await node.remove_connection(conn)
         await conn.finish()
         try:
