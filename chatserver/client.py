@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -131,6 +132,7 @@ class ChatClient:
         self._waiters: dict[str, asyncio.Future[Frame]] = {}
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
         self._stopping = False
         self._url_index = 0
         self.connected = asyncio.Event()
@@ -185,10 +187,16 @@ class ChatClient:
             )
         except InvalidStatus as exc:
             raise Refused(exc.response.status_code) from None
+        try:
+            if self._stopping:  # closed while connecting
+                raise ConnectionError("client closed")
+            first = _decoder.decode(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[arg-type]
+            if first.get("type") != "welcome":
+                raise ClientError(first)
+        except BaseException:
+            await asyncio.shield(ws.close())
+            raise
         self.ws = ws
-        first = _decoder.decode(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[arg-type]
-        if first.get("type") != "welcome":
-            raise ClientError(first)
         self.welcome = first
         if "token" in first:
             self.token = first["token"]
@@ -234,7 +242,9 @@ class ChatClient:
             self._waiters.clear()
             await self._notify()
             if self.reconnect and not self._stopping:
-                asyncio.get_running_loop().create_task(self._reconnect_loop())
+                self._reconnecting = asyncio.get_running_loop().create_task(
+                    self._reconnect_loop()
+                )
 
     async def _reconnect_loop(self) -> None:
         delay = 0.05
@@ -246,7 +256,8 @@ class ChatClient:
                 await self.connect()
                 await self._after_reconnect()
                 return
-            except (OSError, Refused, ConnectionClosed, TimeoutError, ClientError):
+            except (OSError, Refused, ConnectionClosed, TimeoutError, ClientError,
+                    ConnectionError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
@@ -320,7 +331,7 @@ class ChatClient:
         timeout: float = 10.0,
     ) -> Frame:
         """Send a message and wait for its ack (returned)."""
-        cid = cid or f"m{next(self._rid)}"
+        cid = cid or f"m{secrets.token_hex(8)}"
         self.unacked[cid] = (chat, text, internal)
         frame: Frame = {"type": "msg", "chat": chat, "cid": cid, "text": text}
         if internal:
@@ -378,6 +389,10 @@ class ChatClient:
     # ---- closing -------------------------------------------------------------------------
     async def close(self) -> None:
         self._stopping = True
+        if self._reconnecting is not None and not self._reconnecting.done():
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconnecting
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:

@@ -50,26 +50,35 @@ def replay(events: list[dict[str, str]], capacities: dict[str, int]) -> Audit:
 
 
 async def final_state(redis: Any, prefix: str, chat_ids: list[str]) -> list[str]:
-    """Every chat's state agrees with the queues and agents' sets."""
+    """Every chat's state agrees with the queues and agents' sets, read as one atomic
+    snapshot (MULTI/EXEC): offers may still be lapsing while the audit runs."""
     problems: list[str] = []
     rt = f"{prefix}:{{rt}}"
-    agents = [a.decode() for a in await redis.smembers(f"{rt}:agents")]
+    agents = sorted(a.decode() for a in await redis.smembers(f"{rt}:agents"))
+    topics = {c: (await redis.hget(f"{rt}:chat:{c}", "topic") or b"").decode() for c in chat_ids}
+    async with redis.pipeline(transaction=True) as pipe:
+        for agent in agents:
+            pipe.smembers(f"{rt}:agent:{agent}:chats")
+            pipe.hget(f"{rt}:agent:{agent}", "capacity")
+        for chat in chat_ids:
+            pipe.hgetall(f"{rt}:chat:{chat}")
+            pipe.zscore(f"{rt}:queue:{topics[chat]}", chat)
+        replies = await pipe.execute()
     holding: dict[str, str] = {}
-    for agent in agents:
-        chats = {c.decode() for c in await redis.smembers(f"{rt}:agent:{agent}:chats")}
-        cap = int(await redis.hget(f"{rt}:agent:{agent}", "capacity") or 0)
+    for i, agent in enumerate(agents):
+        chats = {c.decode() for c in replies[2 * i]}
+        cap = int(replies[2 * i + 1] or 0)
         if len(chats) > cap:
             problems.append(f"{agent} holds {len(chats)} > {cap}")
         for c in chats:
             if c in holding:
                 problems.append(f"{c} in the sets of {holding[c]} and {agent}")
             holding[c] = agent
-    for chat in chat_ids:
-        raw = await redis.hgetall(f"{rt}:chat:{chat}")
-        data = {k.decode(): v.decode() for k, v in raw.items()}
+    base = 2 * len(agents)
+    for j, chat in enumerate(chat_ids):
+        data = {k.decode(): v.decode() for k, v in replies[base + 2 * j].items()}
+        queued = replies[base + 2 * j + 1] is not None
         state = data.get("state")
-        topic = data.get("topic", "")
-        queued = await redis.zscore(f"{rt}:queue:{topic}", chat) is not None
         if state == "queued":
             if not queued or chat in holding or data.get("agent"):
                 problems.append(f"{chat} queued but queued={queued} holder={holding.get(chat)}")

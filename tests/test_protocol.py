@@ -95,6 +95,11 @@ VISITOR_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ),
     ({"type": "start", "fields": {f"f{i}": "x" for i in range(20)}}, p.Start),
     ({"type": "leave", "chat": "c1"}, p.Leave),
+    ({"type": "rate", "chat": "c1", "rating": 5}, p.Rate),
+    ({"type": "rate", "chat": "c1", "rating": 1, "comment": "c" * 2000}, p.Rate),
+    ({"type": "offline", "email": "a@example.com", "text": "call me"}, p.Offline),
+    ({"type": "offline", "email": "a@b.c", "text": "t", "name": "N", "topic": "sales",
+      "page": "https://example.com", "locale": "ar"}, p.Offline),
 ]
 AGENT_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "status", "status": "online"}, p.Status),
@@ -110,6 +115,7 @@ AGENT_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "unwatch", "chat": "c1"}, p.Unwatch),
     ({"type": "whisper", "chat": "c1", "cid": "k", "text": "psst"}, p.Whisper),
     ({"type": "queues"}, p.Queues),
+    ({"type": "join", "chat": "c1"}, p.Join),
 ]
 VISITOR_VALID = COMMON + VISITOR_ONLY
 AGENT_VALID = COMMON + AGENT_ONLY
@@ -134,7 +140,7 @@ def test_tag_sets_match_unions() -> None:
 
     assert tags(p.VisitorFrame) == VISITOR_TAGS
     assert tags(p.AgentFrame) == AGENT_TAGS
-    assert {"start", "leave"} == VISITOR_TAGS - AGENT_TAGS
+    assert {"start", "leave", "rate", "offline"} == VISITOR_TAGS - AGENT_TAGS
 
 
 @pytest.mark.parametrize(("frame", "cls", "decoder"), ALL_VALID, ids=frame_id)

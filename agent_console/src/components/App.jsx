@@ -1,0 +1,84 @@
+import { useEffect, useState } from "preact/hooks";
+import { LANGUAGES, getLang, onLanguage, setLang, t } from "../i18n.js";
+import { Login } from "./Login.jsx";
+import { Workspace } from "./Workspace.jsx";
+import { LiveView } from "./Live.jsx";
+import { Reports } from "./Reports.jsx";
+import { Admin } from "./Admin.jsx";
+import { OfferBar } from "./Offers.jsx";
+import { Header } from "./Header.jsx";
+import { Shortcuts, useShortcuts } from "./Shortcuts.jsx";
+import { useAutoAway } from "./autoaway.js";
+
+/** Re-render whenever the store or the language changes. */
+function useStore(store) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const bump = () => setTick((n) => n + 1);
+    const offStore = store.subscribe(bump);
+    const offLang = onLanguage(bump);
+    return () => {
+      offStore();
+      offLang();
+    };
+  }, [store]);
+}
+
+/** A 1 s tick for countdowns and waiting times. */
+export function useClock(ms = 1000) {
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
+
+export function LanguagePicker() {
+  return (
+    <select
+      class="lang"
+      data-testid="lang"
+      aria-label={t("lang.label")}
+      value={getLang()}
+      onChange={(e) => setLang(e.currentTarget.value)}
+    >
+      {LANGUAGES.map((l) => (
+        <option key={l.code} value={l.code}>{l.name}</option>
+      ))}
+    </select>
+  );
+}
+
+export function App({ store }) {
+  useStore(store);
+  const [tab, setTab] = useState("chats");
+  const [help, setHelp] = useState(false);
+  useShortcuts(store, { tab, setTab, setHelp });
+  useAutoAway(store);
+
+  if (!store.me) return <Login store={store} />;
+
+  const tabs = [["chats", t("tab.chats")]];
+  if (store.isSupervisor) tabs.push(["live", t("tab.live")], ["reports", t("tab.reports")]);
+  if (store.isAdmin) tabs.push(["admin", t("tab.admin")]);
+  const current = tabs.some(([k]) => k === tab) ? tab : "chats";
+
+  return (
+    <div class="shell" data-role={store.me.role}>
+      <Header store={store} tabs={tabs} tab={current} setTab={setTab} onHelp={() => setHelp(true)} />
+      <OfferBar store={store} />
+      <main class="main">
+        {current === "chats" && <Workspace store={store} />}
+        {current === "live" && <LiveView store={store} />}
+        {current === "reports" && <Reports store={store} />}
+        {current === "admin" && <Admin store={store} />}
+      </main>
+      <div class="toasts" role="status" aria-live="polite">
+        {store.toasts.map((x) => (
+          <div key={x.id} class={`toast toast-${x.kind}`} data-testid="toast">{x.text}</div>
+        ))}
+      </div>
+      {help && <Shortcuts onClose={() => setHelp(false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,98 @@
+// Every string of the console in English, Arabic (right to left) and Ukrainian.
+//
+// t(key, params, fallback): the string in the current language, else English, else the
+// fallback, else the key; {name} placeholders are replaced by params (as text: the result
+// is only ever rendered as a text node or attribute, never as HTML).
+import { ar } from "./locales/ar.js";
+import { en } from "./locales/en.js";
+import { uk } from "./locales/uk.js";
+
+const DICTS = { en, ar, uk };
+export const LANGUAGES = [
+  { code: "en", name: "English" },
+  { code: "ar", name: "العربية" },
+  { code: "uk", name: "Українська" },
+];
+const RTL = new Set(["ar"]);
+const KEY = "lc.lang";
+const listeners = new Set();
+let lang = "en";
+
+export function t(key, params = {}, fallback) {
+  let s = DICTS[lang][key];
+  if (s === undefined) s = en[key];
+  if (s === undefined) s = fallback !== undefined ? fallback : key;
+  return String(s).replace(/\{(\w+)\}/g, (_, k) => (params[k] !== undefined ? String(params[k]) : ""));
+}
+
+export function getLang() {
+  return lang;
+}
+
+export function isRtl() {
+  return RTL.has(lang);
+}
+
+function apply() {
+  const root = document.documentElement;
+  root.lang = lang;
+  root.dir = isRtl() ? "rtl" : "ltr";
+  document.title = t("app.title");
+}
+
+export function setLang(code) {
+  if (!DICTS[code]) return;
+  lang = code;
+  try {
+    localStorage.setItem(KEY, code);
+  } catch {
+    /* private mode */
+  }
+  apply();
+  for (const fn of listeners) fn();
+}
+
+export function onLanguage(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/** ?lang=ar in the address, else the saved choice, else the browser's language. */
+export function initLanguage() {
+  let code = new URLSearchParams(location.search).get("lang");
+  if (!DICTS[code]) {
+    try {
+      code = localStorage.getItem(KEY);
+    } catch {
+      code = null;
+    }
+  }
+  if (!DICTS[code]) {
+    code = (navigator.languages || [navigator.language || "en"])
+      .map((l) => String(l).slice(0, 2).toLowerCase())
+      .find((l) => DICTS[l]) || "en";
+  }
+  lang = code;
+  apply();
+}
+
+function locale() {
+  return lang === "ar" ? "ar-u-nu-latn" : lang === "uk" ? "uk-UA" : "en-GB";
+}
+
+export function fmtTime(ms) {
+  if (!ms) return "";
+  return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(new Date(ms));
+}
+
+export function fmtDateTime(ms) {
+  if (!ms) return "";
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(ms));
+}
+
+/** A metrics bucket label ("2026-11-23T14:00Z" or "2026-11-23", UTC) for a chart axis. */
+export function fmtBucket(key, bucket) {
+  if (bucket === "hour") return key.slice(11, 16);
+  const d = new Date(`${key}T00:00:00Z`);
+  return new Intl.DateTimeFormat(locale(), { day: "numeric", month: "short", timeZone: "UTC" }).format(d);
+}

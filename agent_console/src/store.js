@@ -1,0 +1,677 @@
+// The console's state and everything that changes it: server frames in, actions out.
+//
+// One Store per tab.  Components read it and call its actions; every change ends with
+// emit(), which re-renders (batched in a microtask).  Messages are kept per chat in
+// sequence order, each once: a frame whose seq is already known is dropped, which is what
+// makes a re-offered chat (its history is replayed from seq 1) or a resume safe.
+import * as api from "./api.js";
+import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts.js";
+import { AgentSocket } from "./socket.js";
+import { t } from "./i18n.js";
+import { newId } from "./util.js";
+
+const OPEN_STATES = new Set(["queued", "offered", "active"]);
+const TYPING_SHOWN_MS = 6000;
+const DRAFT_KEY = "lc.drafts";
+
+function loadDrafts() {
+  try {
+    return JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "{}") || {};
+  } catch {
+    return {};
+  }
+}
+
+export class Chat {
+  constructor(id) {
+    this.id = id;
+    this.info = {};
+    this.visitor = {};
+    this.state = "";
+    this.mode = "mine"; // mine: offered to / held by me; watch: supervisor reading; joined
+    this.msgs = [];
+    this.bySeq = new Map();
+    this.lastSeq = 0;
+    this.readSent = 0; // how far I told the server I read
+    this.peerRead = 0; // how far the visitor read
+    this.typing = null; // {name, until}
+    this.tags = [];
+    this.offerExpires = 0;
+    this.ended = null; // {by} once the chat ended while in my list
+    this.note = "";
+    this.resynced = false;
+    this.seenAt = Date.now();
+  }
+
+  get visitorName() {
+    return this.visitor.name || this.info.visitor_name || "";
+  }
+
+  get unread() {
+    let n = 0;
+    for (const m of this.msgs) {
+      if (m.seq > this.readSent && m.from && m.from.role === "visitor") n++;
+    }
+    return n;
+  }
+
+  /** When the visitor's unanswered message was sent (ms), or 0 when nobody waits. */
+  get waitingSince() {
+    let since = 0;
+    for (let i = this.msgs.length - 1; i >= 0; i--) {
+      const m = this.msgs[i];
+      if (m.internal || m.kind === "system") continue;
+      if (m.from && m.from.role === "visitor") since = m.ts;
+      else break;
+    }
+    return since;
+  }
+
+  get lastMessage() {
+    for (let i = this.msgs.length - 1; i >= 0; i--) {
+      if (this.msgs[i].kind !== "system") return this.msgs[i];
+    }
+    return null;
+  }
+}
+
+export class Store {
+  constructor() {
+    this.listeners = new Set();
+    this.scheduled = false;
+    this.drafts = loadDrafts();
+    this.resetSession();
+    api.setUnauthorizedHandler(() => this.sessionEnded("expired"));
+  }
+
+  resetSession() {
+    if (this.socket) this.socket.stop();
+    this.socket = null;
+    this.me = null;
+    this.status = "offline";
+    this.conn = "idle";
+    this.chats = new Map();
+    this.selected = null;
+    this.watching = null;
+    this.live = null;
+    this.liveAt = 0;
+    this.toasts = [];
+    this.canned = [];
+    this.topics = [];
+    this.directory = [];
+    this.clockOffset = 0;
+    this.autoAway = false;
+    clearInterval(this.ring);
+    this.ring = null;
+    stopBlink();
+  }
+
+  // ---- rendering ----------------------------------------------------------------------
+  subscribe(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      for (const fn of this.listeners) fn();
+    });
+  }
+
+  toast(text, kind = "info") {
+    const id = newId("t");
+    this.toasts = [...this.toasts, { id, text, kind }];
+    this.emit();
+    setTimeout(() => {
+      this.toasts = this.toasts.filter((x) => x.id !== id);
+      this.emit();
+    }, kind === "error" ? 8000 : 5000);
+  }
+
+  now() {
+    return Date.now() + this.clockOffset;
+  }
+
+  get isSupervisor() {
+    return !!this.me && (this.me.role === "supervisor" || this.me.role === "admin");
+  }
+
+  get isAdmin() {
+    return !!this.me && this.me.role === "admin";
+  }
+
+  // ---- session ------------------------------------------------------------------------
+  async restore() {
+    try {
+      const me = await api.get("/api/me");
+      this.start(me);
+    } catch {
+      this.conn = "idle";
+      this.emit();
+    }
+  }
+
+  async login(id, password) {
+    unlockAudio();
+    const reply = await api.post("/api/login", { id, password });
+    this.loggedOutReason = null;
+    this.start(reply.agent);
+  }
+
+  async logout() {
+    try {
+      await api.post("/api/logout");
+    } catch {
+      /* the session may be gone already */
+    }
+    this.sessionEnded("logout");
+  }
+
+  sessionEnded(reason) {
+    if (!this.me && reason !== "logout") return;
+    this.resetSession();
+    this.loggedOutReason = reason;
+    this.emit();
+  }
+
+  start(me) {
+    this.resetSession();
+    this.me = me;
+    this.status = me.status || "offline";
+    this.conn = "connecting";
+    this.socket = new AgentSocket({
+      onFrame: (f) => this.onFrame(f),
+      onOpen: () => this.onOpen(),
+      onDown: (code, retry) => this.onDown(code, retry),
+      onRefused: () => this.checkSession(),
+      onPong: (pong, sent, got) => {
+        if (typeof pong.ts === "number") this.clockOffset = pong.ts - (sent + got) / 2;
+      },
+    });
+    this.socket.connect();
+    this.loadCanned();
+    this.loadTopics();
+    if (this.isSupervisor) this.loadDirectory();
+    this.emit();
+  }
+
+  async checkSession() {
+    try {
+      this.me = { ...this.me, ...(await api.get("/api/me")) };
+    } catch (e) {
+      if (e.status === 401) this.sessionEnded("expired");
+    }
+  }
+
+  async loadCanned() {
+    try {
+      this.canned = await api.get("/api/canned");
+      this.emit();
+    } catch {
+      /* canned answers are optional */
+    }
+  }
+
+  async loadTopics() {
+    try {
+      this.topics = await api.get("/api/topics");
+      this.emit();
+    } catch {
+      /* shown as empty */
+    }
+  }
+
+  async loadDirectory() {
+    try {
+      this.directory = await api.get("/api/agents");
+      this.emit();
+    } catch {
+      this.directory = [];
+    }
+  }
+
+  onOpen() {
+    this.conn = "open";
+    this.emit();
+  }
+
+  onDown(code, retry) {
+    if (!retry) {
+      this.sessionEnded(code === 4401 ? "revoked" : "closed");
+      return;
+    }
+    this.conn = "reconnecting";
+    this.emit();
+  }
+
+  // ---- frames in ----------------------------------------------------------------------
+  chat(id) {
+    let c = this.chats.get(id);
+    if (!c) {
+      c = new Chat(id);
+      c.draft = this.drafts[id] || "";
+      this.chats.set(id, c);
+    }
+    return c;
+  }
+
+  applyInfo(c, info) {
+    c.info = { ...c.info, ...info };
+    if (info.visitor) c.visitor = info.visitor;
+    if (info.state) c.state = info.state;
+    if (info.offer_expires) c.offerExpires = info.offer_expires;
+    const vid = c.visitor.id || info.visitor_id;
+    if (info.read && vid && info.read[`visitor:${vid}`] !== undefined) {
+      c.peerRead = Math.max(c.peerRead, info.read[`visitor:${vid}`]);
+    }
+    if (info.read && this.me && info.read[`agent:${this.me.id}`] !== undefined) {
+      c.readSent = Math.max(c.readSent, info.read[`agent:${this.me.id}`]);
+    }
+  }
+
+  onFrame(f) {
+    const h = this.handlers[f.type];
+    if (h) h.call(this, f);
+    this.emit();
+  }
+
+  handlers = {
+    welcome(f) {
+      this.me = { ...this.me, ...f.agent };
+      this.status = f.agent.status;
+      this.limits = f.limits || {};
+      const held = new Set();
+      for (const info of f.chats || []) {
+        held.add(info.id);
+        const c = this.chat(info.id);
+        c.mode = "mine";
+        c.ended = null;
+        this.applyInfo(c, info);
+      }
+      // chats I held before the connection dropped that are no longer mine
+      for (const c of [...this.chats.values()]) {
+        if (c.mode === "mine" && !held.has(c.id) && !c.ended) this.forget(c.id);
+      }
+      for (const id of held) this.resume(id);
+      for (const c of this.chats.values()) {
+        if (c.mode !== "mine") this.rewatch(c);
+      }
+      this.refreshAlerts();
+    },
+    offer(f) {
+      const c = this.chat(f.chat.id);
+      c.mode = "mine";
+      c.ended = null;
+      this.applyInfo(c, f.chat);
+      c.offerTotal = Math.max(1, Math.round((c.offerExpires - this.now()) / 1000));
+      this.alertOffer(c);
+      this.refreshAlerts();
+    },
+    assigned(f) {
+      const c = this.chat(f.chat.id);
+      c.mode = "mine";
+      c.ended = null;
+      this.applyInfo(c, f.chat);
+      if (!this.selected || !this.chats.has(this.selected)) this.selected = c.id;
+      this.refreshAlerts();
+    },
+    revoked(f) {
+      const c = this.chats.get(f.chat);
+      if (!c || c.mode !== "mine") return;
+      // a decline (from this tab or another tab of mine) needs no message
+      const quiet = c.declinedByMe || f.reason === "decline";
+      this.forget(f.chat);
+      if (!quiet) {
+        const key = { lapse: "toast.lapsed", transfer: "toast.transferred",
+          transfer_queue: "toast.transferred", requeue: "toast.requeued" }[f.reason] || "toast.revoked";
+        this.toast(t(key, { name: c.visitorName || t("visitor.anonymous") }));
+      }
+      this.refreshAlerts();
+    },
+    ended(f) {
+      const c = this.chats.get(f.chat);
+      if (!c) return;
+      if ((this.me && f.by === `agent:${this.me.id}`) || c.state === "offered") {
+        // closed by me (maybe in another tab), or an offer the visitor walked away from
+        this.forget(f.chat);
+      } else {
+        c.ended = { by: f.by || "" };
+        c.state = "closed";
+        c.typing = null;
+      }
+      this.refreshAlerts();
+    },
+    status(f) {
+      const before = this.status;
+      this.status = f.status;
+      if (f.status === "away" && before === "online" && !this.settingStatus) {
+        this.toast(t("toast.away"));
+      }
+    },
+    chat(f) {
+      const c = this.chats.get(f.chat.id);
+      if (!c) return;
+      this.applyInfo(c, f.chat);
+      if (!OPEN_STATES.has(f.chat.state) && c.mode !== "mine") c.ended = { by: f.chat.ended_by || "" };
+    },
+    msg(f) {
+      const c = this.chats.get(f.chat);
+      if (!c) return;
+      this.addMessage(c, f);
+      if (c.typing && f.from && f.from.role === "visitor") c.typing = null;
+    },
+    history(f) {
+      const c = this.chats.get(f.chat);
+      if (!c) return;
+      for (const m of f.msgs || []) this.addMessage(c, m);
+    },
+    ack(f) {
+      const c = this.chats.get(f.chat);
+      if (!c) return;
+      const local = c.msgs.find((m) => m.local && m.cid === f.cid);
+      if (local) {
+        local.pending = false;
+        local.seq = f.seq;
+        if (c.bySeq.has(f.seq)) c.msgs.splice(c.msgs.indexOf(local), 1);
+      }
+    },
+    typing(f) {
+      const c = this.chats.get(f.chat);
+      if (!c || !f.from) return;
+      if (this.me && f.from.role === "agent" && f.from.id === this.me.id) return;
+      c.typing = f.on ? { name: f.from.name, role: f.from.role, until: Date.now() + TYPING_SHOWN_MS } : null;
+      if (f.on) setTimeout(() => this.emit(), TYPING_SHOWN_MS + 50);
+    },
+    read(f) {
+      const c = this.chats.get(f.chat);
+      if (!c || !f.by) return;
+      if (f.by.role === "visitor") c.peerRead = Math.max(c.peerRead, f.seq);
+      else if (this.me && f.by.id === this.me.id) c.readSent = Math.max(c.readSent, f.seq);
+    },
+    resync(f) {
+      const c = this.chats.get(f.chat);
+      if (c) c.resynced = true;
+    },
+    live(f) {
+      this.live = f;
+      this.liveAt = Date.now();
+      if (typeof f.ts === "number") this.clockOffset = f.ts - Date.now();
+    },
+    error(f) {
+      if (f.rid) return; // the request's caller shows it
+      this.toast(t("error.server", { message: f.message || f.code }), "error");
+    },
+  };
+
+  addMessage(c, m) {
+    if (typeof m.seq !== "number") return;
+    if (c.bySeq.has(m.seq)) return;
+    // my own message, sent from this tab: it replaces the local copy
+    const idx = c.msgs.findIndex((x) => x.local && x.cid === m.cid && m.from
+      && x.from.id === m.from.id && x.from.role === m.from.role);
+    if (idx >= 0) c.msgs.splice(idx, 1);
+    const msg = { ...m };
+    c.bySeq.set(m.seq, msg);
+    if (m.seq > c.lastSeq) c.lastSeq = m.seq;
+    // sequenced messages in order; local (not yet echoed) ones stay at the end
+    let at = c.msgs.findIndex((x) => x.local || x.seq > m.seq);
+    if (at < 0) at = c.msgs.length;
+    c.msgs.splice(at, 0, msg);
+    const mineNow = this.me && m.from && m.from.role === "agent" && m.from.id === this.me.id;
+    if (mineNow) c.readSent = Math.max(c.readSent, m.seq);
+    if (m.from && m.from.role === "visitor" && c.mode === "mine" && c.state === "active"
+        && m.seq > c.readSent && this.conn === "open" && document.hidden) {
+      notify(t("notify.message", { name: c.visitorName || t("visitor.anonymous") }), m.text, `m-${c.id}`);
+    }
+  }
+
+  forget(id) {
+    this.chats.delete(id);
+    delete this.drafts[id];
+    this.saveDrafts();
+    if (this.selected === id) {
+      const next = [...this.chats.values()].find((c) => c.mode === "mine" && c.state === "active");
+      this.selected = next ? next.id : null;
+    }
+    if (this.watching === id) this.watching = null;
+  }
+
+  resume(id) {
+    const c = this.chats.get(id);
+    if (!c || !this.socket) return;
+    this.socket.request({ type: "resume", chat: id, after: c.lastSeq }).catch(() => {});
+  }
+
+  rewatch(c) {
+    if (!this.socket) return;
+    this.socket.request({ type: "watch", chat: c.id }).then((reply) => {
+      if (reply && reply.chat) this.applyInfo(c, reply.chat);
+      this.emit();
+    }).catch(() => {
+      c.ended = c.ended || { by: "" };
+      this.emit();
+    });
+  }
+
+  // ---- offers -------------------------------------------------------------------------
+  get offers() {
+    return [...this.chats.values()]
+      .filter((c) => c.mode === "mine" && c.state === "offered" && !c.ended)
+      .sort((a, b) => a.offerExpires - b.offerExpires);
+  }
+
+  alertOffer(c) {
+    beep(3);
+    this.offerNote = notify(t("offer.title"), c.visitorName || t("visitor.anonymous"), `offer-${c.id}`);
+  }
+
+  refreshAlerts() {
+    if (this.offers.length) {
+      blinkTitle(t("offer.title"));
+      // keep ringing while an offer waits
+      if (!this.ring) this.ring = setInterval(() => (this.offers.length ? beep(2) : null), 6000);
+    } else {
+      stopBlink();
+      clearInterval(this.ring);
+      this.ring = null;
+      if (this.offerNote) {
+        this.offerNote.close();
+        this.offerNote = null;
+      }
+    }
+  }
+
+  // ---- actions ------------------------------------------------------------------------
+  req(frame) {
+    if (!this.socket) return Promise.reject(new Error(t("conn.offline")));
+    return this.socket.request(frame).catch((e) => {
+      const f = e.frame || {};
+      const text = f.code === "disconnected" || f.code === "timeout" ? t("conn.offline")
+        : t(`error.${f.code}`, {}, f.message || e.message);
+      this.toast(text, "error");
+      throw e;
+    });
+  }
+
+  async setStatus(status, auto = false) {
+    this.settingStatus = true;
+    try {
+      const reply = await this.req({ type: "status", status });
+      this.status = reply.status || status;
+      this.autoAway = auto && status === "away";
+    } finally {
+      this.settingStatus = false;
+      this.emit();
+    }
+  }
+
+  async accept(id) {
+    unlockAudio();
+    await this.req({ type: "accept", chat: id });
+    this.selected = id;
+    const c = this.chats.get(id);
+    if (c) c.state = "active";
+    this.refreshAlerts();
+    this.emit();
+  }
+
+  async decline(id) {
+    const c = this.chats.get(id);
+    if (c) c.declinedByMe = true;
+    try {
+      await this.req({ type: "decline", chat: id });
+    } catch (e) {
+      if (c) c.declinedByMe = false;
+      throw e;
+    }
+    this.forget(id);
+    this.refreshAlerts();
+    this.emit();
+  }
+
+  select(id) {
+    this.selected = id;
+    this.markRead(id);
+    this.emit();
+  }
+
+  markRead(id) {
+    const c = this.chats.get(id);
+    if (!c || c.mode !== "mine" || c.ended || !this.socket || !this.socket.open) return;
+    if (document.hidden) return;
+    let last = 0;
+    for (const m of c.msgs) if (!m.local && m.seq > last) last = m.seq;
+    if (last > c.readSent) {
+      c.readSent = last;
+      this.socket.send({ type: "read", chat: id, seq: last });
+      this.emit();
+    }
+  }
+
+  setDraft(id, text) {
+    const c = this.chats.get(id);
+    if (c) c.draft = text;
+    if (text) this.drafts[id] = text;
+    else delete this.drafts[id];
+    this.saveDrafts();
+  }
+
+  saveDrafts() {
+    try {
+      sessionStorage.setItem(DRAFT_KEY, JSON.stringify(this.drafts));
+    } catch {
+      /* storage full or disabled: drafts stay in memory */
+    }
+  }
+
+  async send(id, text, { internal = false, whisper = false } = {}) {
+    const c = this.chats.get(id);
+    if (!c || !text.trim()) return;
+    const cid = newId("c");
+    const kind = whisper ? "whisper" : internal ? "note" : "message";
+    const pending = { cid, text, kind, internal: internal || whisper, local: true, pending: true,
+      ts: this.now(),
+      from: { role: "agent", id: this.me.id, name: this.me.name } };
+    c.msgs.push(pending);
+    this.emit();
+    const frame = whisper ? { type: "whisper", chat: id, cid, text }
+      : { type: "msg", chat: id, cid, text, ...(internal ? { internal: true } : {}) };
+    try {
+      await this.req(frame);
+    } catch (e) {
+      pending.failed = true;
+      this.emit();
+      throw e;
+    }
+  }
+
+  retry(id, cid) {
+    const c = this.chats.get(id);
+    if (!c) return;
+    const m = c.msgs.find((x) => x.cid === cid && x.failed);
+    if (!m) return;
+    m.failed = false;
+    this.emit();
+    const frame = m.kind === "whisper" ? { type: "whisper", chat: id, cid, text: m.text }
+      : { type: "msg", chat: id, cid, text: m.text, ...(m.internal ? { internal: true } : {}) };
+    this.req(frame).catch(() => {
+      m.failed = true;
+      this.emit();
+    });
+  }
+
+  typing(id, on) {
+    if (this.socket) this.socket.send({ type: "typing", chat: id, on });
+  }
+
+  async transfer(id, target, note) {
+    await this.req({ type: "transfer", chat: id, ...target, note: note || "" });
+    const c = this.chats.get(id);
+    if (c && c.mode === "mine") this.forget(id);
+    this.emit();
+  }
+
+  async close(id, outcome, tags) {
+    await this.req({ type: "close", chat: id, outcome, tags });
+    const c = this.chats.get(id);
+    if (c && c.mode === "mine") this.forget(id);
+    else if (c) c.ended = { by: `agent:${this.me.id}` };
+    this.emit();
+  }
+
+  dismiss(id) {
+    const c = this.chats.get(id);
+    if (c && c.mode !== "mine" && !c.ended && this.socket) {
+      this.socket.request({ type: "unwatch", chat: id }).catch(() => {});
+    }
+    this.forget(id);
+    this.emit();
+  }
+
+  // ---- supervisor ---------------------------------------------------------------------
+  async watch(id) {
+    const existing = this.chats.get(id);
+    if (existing && existing.mode === "mine") {
+      this.selected = id;
+      this.emit();
+      return "mine";
+    }
+    if (this.watching && this.watching !== id) this.unwatch(this.watching);
+    // the server sends the chat's messages before its reply: the chat must exist first
+    const c = this.chat(id);
+    if (!existing) c.mode = "watch";
+    this.watching = id;
+    this.emit();
+    let reply;
+    try {
+      reply = await this.req({ type: "watch", chat: id });
+    } catch (e) {
+      if (!existing) this.chats.delete(id);
+      if (this.watching === id) this.watching = null;
+      this.emit();
+      throw e;
+    }
+    this.applyInfo(c, reply.chat);
+    this.emit();
+    return "watch";
+  }
+
+  unwatch(id) {
+    const c = this.chats.get(id);
+    if (!c || c.mode === "mine") return;
+    if (this.socket && c.mode === "watch") this.socket.request({ type: "unwatch", chat: id }).catch(() => {});
+    if (c.mode === "watch") this.chats.delete(id);
+    if (this.watching === id) this.watching = null;
+    this.emit();
+  }
+
+  async join(id) {
+    await this.req({ type: "join", chat: id });
+    const c = this.chats.get(id);
+    if (c) c.mode = "joined";
+    this.emit();
+  }
+}

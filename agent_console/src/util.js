@@ -1,0 +1,111 @@
+// Small pure helpers: durations, user agents, CSV, ids.
+
+export function newId(prefix = "m") {
+  const rnd = new Uint8Array(9);
+  crypto.getRandomValues(rnd);
+  return prefix + Array.from(rnd, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** 75 -> "1:15", 3700 -> "1:01:40" (seconds, never negative). */
+export function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/** A figure in seconds for reports: "12.3 s", "—" for none. */
+export function secs(v) {
+  if (v === null || v === undefined) return "—";
+  return v >= 100 ? duration(v) : `${(Math.round(v * 10) / 10).toLocaleString()} s`;
+}
+
+export function pct(v) {
+  if (v === null || v === undefined) return "—";
+  return `${Math.round(v * 1000) / 10}%`;
+}
+
+export function num(v, digits = 2) {
+  if (v === null || v === undefined) return "—";
+  return String(Math.round(v * 10 ** digits) / 10 ** digits);
+}
+
+/** "Chrome 120 · Linux" from a user agent string (best effort; the raw string is kept too). */
+export function browserOf(ua) {
+  if (!ua) return "";
+  const pick = [
+    [/Edg\/(\d+)/, "Edge"],
+    [/OPR\/(\d+)/, "Opera"],
+    [/Firefox\/(\d+)/, "Firefox"],
+    [/(?:Chrome|Chromium|CriOS)\/(\d+)/, "Chrome"],
+    [/Version\/(\d+)[^ ]* (?:Mobile\/\S+ )?Safari/, "Safari"],
+  ];
+  let browser = "";
+  for (const [re, name] of pick) {
+    const m = ua.match(re);
+    if (m) {
+      browser = `${name} ${m[1]}`;
+      break;
+    }
+  }
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad|iOS/.test(ua) ? "iOS"
+    : /Windows/.test(ua) ? "Windows" : /Mac OS X|Macintosh/.test(ua) ? "macOS"
+    : /Linux|X11/.test(ua) ? "Linux" : "";
+  return [browser, os].filter(Boolean).join(" · ") || ua.slice(0, 60);
+}
+
+/** Only http(s) URLs become links; anything else is shown as text. */
+export function safeHref(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One CSV cell: quoted when needed; a leading = + - @ gets a ' so spreadsheets do not run it. */
+export function csvCell(value) {
+  let s = value === null || value === undefined ? "" : String(value);
+  if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(rows) {
+  return rows.map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
+}
+
+export function download(filename, text, type = "text/csv;charset=utf-8") {
+  const blob = new Blob(["\ufeff" + text], { type });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** "billing:7, sales" <-> {billing: 7, sales: 0} */
+export function parseSkills(text) {
+  const out = {};
+  for (const part of String(text || "").split(/[,\s]+/)) {
+    if (!part) continue;
+    const [name, level] = part.split(":");
+    if (!name) continue;
+    out[name.trim().toLowerCase()] = level ? Math.max(0, Math.min(10, parseInt(level, 10) || 0)) : 0;
+  }
+  return out;
+}
+
+export function skillsText(skills) {
+  return Object.entries(skills || {})
+    .map(([k, v]) => (v ? `${k}:${v}` : k))
+    .join(", ");
+}
+
+export function clamp(v, lo, hi) {
+  return Math.max(lo, Math.min(hi, v));
+}

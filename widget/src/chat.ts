@@ -1,0 +1,523 @@
+// The visitor's chat as the widget knows it, and the protocol rules that keep it whole
+// across reloads, tabs and network drops (the same rules as chatserver/client.py):
+//
+// - the token is kept in localStorage; with it a reload or another tab is the same visitor;
+// - per chat, `lastSeq` is the highest sequence number received; a `msg` at or below it is
+//   a duplicate and dropped;
+// - after every (re)connection the chat is resumed from `lastSeq` (0 on a fresh page: the
+//   server replays the stored log), and every message not yet acknowledged is resent with
+//   its original client id (`cid`), so that the server's dedup stores it once;
+// - unacknowledged messages are also kept in localStorage, so a reload does not lose them;
+// - `resync` (messages no longer stored) restarts the view from what the server still has.
+//
+// This module holds state and talks to the server; ui.ts draws it.
+
+import { Link, RequestError, type Frame } from "./link";
+import { randomId } from "./dom";
+import { Store } from "./storage";
+
+export interface Msg {
+  seq: number;
+  cid: string;
+  text: string;
+  ts: number;
+  kind: string;
+  from: { role: string; id: string; name: string };
+}
+
+export interface Pending {
+  cid: string;
+  chat: string;
+  text: string;
+  ts: number;
+  /** sending: not acknowledged yet (resent on reconnect); failed: refused or timed out */
+  state: "sending" | "failed";
+  /** acknowledged with this seq; waiting for the message itself */
+  seq?: number;
+  /** refused for good (for example the chat ended): no retry */
+  final?: boolean;
+}
+
+export interface ChatInfo {
+  id: string;
+  state: string;
+  topic?: string;
+  agent?: { id: string; name: string } | null;
+  position?: number;
+  eta_s?: number;
+  seq?: number;
+  read?: Record<string, number>;
+  ended_by?: string;
+  outcome?: string;
+}
+
+export interface WidgetConfig {
+  languages: string[];
+  default_language: string;
+  open: boolean;
+  agents_available: boolean;
+  offline_message: Record<string, string>;
+  prechat_fields: string[];
+  required_fields: string[];
+  topics: string[];
+  color: string;
+  title: Record<string, string>;
+  limits?: { max_text_chars?: number };
+}
+
+export const OPEN_STATES = ["queued", "offered", "active"];
+
+export function isOpen(chat: ChatInfo | null): boolean {
+  return !!chat && OPEN_STATES.includes(chat.state);
+}
+
+export interface Hooks {
+  changed(what: "chat" | "messages" | "status" | "typing" | "connection" | "config" | "read"): void;
+  /** A new message arrived; `live` is false for messages replayed on (re)load. */
+  message(msg: Msg, live: boolean): void;
+  chatStarted(chat: ChatInfo): void;
+  chatEnded(chat: ChatInfo): void;
+}
+
+const ACK_TIMEOUT_MS = 10_000;
+const TYPING_IDLE_MS = 3_000;
+const AGENT_TYPING_TTL_MS = 6_000;
+
+export class ChatSession {
+  readonly link: Link;
+  config: WidgetConfig | null = null;
+  visitorId = "";
+  agentsAvailable: boolean | null = null;
+  maxText = 4000;
+  typingIntervalMs = 1000;
+
+  chat: ChatInfo | null = null;
+  msgs: Msg[] = [];
+  lastSeq = 0;
+  pending = new Map<string, Pending>();
+  agentRead = 0;
+  myRead = 0;
+  agentTyping = "";
+  connected = false;
+
+  private liveAfter = Infinity;
+  private awaitingResume = "";
+  private typingSentAt = 0;
+  private typingOn = false;
+  private typingIdle = 0;
+  private typingLater = 0;
+  private agentTypingTimer = 0;
+  private sentRead = 0;
+
+  constructor(
+    readonly base: string,
+    readonly store: Store,
+    private readonly hooks: Hooks,
+  ) {
+    const wsBase = base.replace(/^http/, "ws");
+    this.link = new Link(wsBase + "/ws/visitor", {
+      token: () => store.get("token"),
+      onWelcome: (w) => this.onWelcome(w),
+      onFrame: (f) => this.onFrame(f),
+      onConnection: (up) => {
+        this.connected = up;
+        hooks.changed("connection");
+      },
+    });
+  }
+
+  // ---- configuration ------------------------------------------------------------------
+  async loadConfig(): Promise<void> {
+    try {
+      const resp = await fetch(this.base + "/api/widget/config", {
+        credentials: "omit",
+        cache: "no-store",
+      });
+      if (!resp.ok) return;
+      const cfg = (await resp.json()) as WidgetConfig;
+      const same = JSON.stringify(cfg) === JSON.stringify(this.config);
+      this.config = cfg;
+      if (cfg.limits?.max_text_chars) this.maxText = cfg.limits.max_text_chars;
+      if (!this.connected) this.agentsAvailable = cfg.agents_available;
+      if (!same) this.hooks.changed("config");
+    } catch {
+      /* offline: keep what we have */
+    }
+  }
+
+  // ---- connection ---------------------------------------------------------------------
+  private onWelcome(w: Frame): void {
+    if (typeof w.token === "string") this.store.set("token", w.token);
+    this.visitorId = String(w.visitor || "");
+    this.agentsAvailable = !!w.agents_available;
+    const limits = w.limits || {};
+    if (limits.max_text_chars) this.maxText = limits.max_text_chars;
+    if (limits.typing_interval_s) this.typingIntervalMs = limits.typing_interval_s * 1000;
+    const open: ChatInfo | null = w.chat || null;
+    if (open && (!this.chat || this.chat.id !== open.id)) {
+      // replayed messages are history until the resume reply says where live ones start
+      this.adopt(open, Infinity);
+    }
+    // kept unacknowledged messages of chats that are over can never be sent
+    for (const o of this.store.outgoing()) {
+      if (!open || o.chat !== open.id) this.store.dropOutgoing(o.cid);
+    }
+    let target = this.chat?.id || "";
+    if (!target) {
+      const stored = this.store.get("chat");
+      if (stored && !this.isDone(stored)) target = stored;
+    }
+    if (target) this.resume(target, this.chat?.id === target ? this.lastSeq : 0);
+    this.flushPending();
+    this.hooks.changed("config");
+  }
+
+  private resume(chatId: string, after: number): void {
+    this.awaitingResume = chatId;
+    this.link.request({ type: "resume", chat: chatId, after }).then(
+      (reply) => {
+        if (reply.chat) this.applyChat(reply.chat as ChatInfo, reply.chat.seq ?? 0);
+      },
+      (err: RequestError) => {
+        if (this.awaitingResume === chatId) this.awaitingResume = "";
+        if (err.code === "forbidden" || err.code === "not_found") {
+          // gone (retention passed) or not ours: forget it
+          if (this.store.get("chat") === chatId) this.store.set("chat", null);
+          if (this.chat?.id === chatId && !isOpen(this.chat)) this.dismiss();
+        }
+      },
+    );
+  }
+
+  /** Start showing another chat (a new one, or the one the server says is open). */
+  private adopt(chat: ChatInfo, liveAfter: number): void {
+    this.chat = { ...chat };
+    this.msgs = [];
+    this.lastSeq = 0;
+    this.agentRead = 0;
+    this.sentRead = 0;
+    this.myRead = 0;
+    this.liveAfter = liveAfter;
+    this.readPointers(chat);
+    this.store.set("chat", chat.id);
+    this.hooks.changed("chat");
+    this.hooks.changed("messages");
+  }
+
+  // ---- incoming frames ----------------------------------------------------------------
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case "msg":
+        this.onMsg(f as unknown as Msg & { chat: string; internal?: boolean });
+        break;
+      case "ack":
+        this.onAck(f);
+        break;
+      case "chat":
+        if (f.chat && typeof f.rid !== "string") this.applyChat(f.chat as ChatInfo, null);
+        break;
+      case "queue":
+        if (this.chat && f.chat === this.chat.id) {
+          this.chat.position = f.position;
+          this.chat.eta_s = f.eta_s;
+          this.hooks.changed("status");
+        }
+        break;
+      case "typing":
+        if (this.chat && f.chat === this.chat.id && f.from?.role === "agent") {
+          clearTimeout(this.agentTypingTimer);
+          this.agentTyping = f.on ? String(f.from.name || "") || "-" : "";
+          if (f.on) {
+            this.agentTypingTimer = window.setTimeout(() => {
+              this.agentTyping = "";
+              this.hooks.changed("typing");
+            }, AGENT_TYPING_TTL_MS);
+          }
+          this.hooks.changed("typing");
+        }
+        break;
+      case "read":
+        if (this.chat && f.chat === this.chat.id) {
+          const seq = Math.min(Number(f.seq) || 0, Math.max(this.lastSeq, this.chat.seq || 0));
+          if (f.by?.role === "agent" && seq > this.agentRead) {
+            this.agentRead = seq;
+            this.hooks.changed("read");
+          } else if (f.by?.role === "visitor" && f.by.id === this.visitorId && seq > this.myRead) {
+            this.myRead = seq; // read in another tab
+            this.sentRead = Math.max(this.sentRead, seq);
+            this.hooks.changed("read");
+          }
+        }
+        break;
+      case "resync":
+        if (this.chat && f.chat === this.chat.id) {
+          // some messages are gone from the server's log: rebuild from what it still has
+          this.msgs = [];
+          this.lastSeq = 0;
+          this.hooks.changed("messages");
+          this.resume(this.chat.id, 0);
+        }
+        break;
+      case "error":
+        if (f.code === "rate_limited" || f.code === "internal") this.retryLater();
+        break;
+    }
+  }
+
+  private onMsg(m: Msg & { chat: string; internal?: boolean }): void {
+    if (!this.chat || m.chat !== this.chat.id || m.internal) return;
+    if (this.awaitingResume === m.chat) return; // stale replay from before our resume
+    if (typeof m.seq !== "number" || m.seq <= this.lastSeq) return; // duplicate
+    this.lastSeq = m.seq;
+    const msg: Msg = {
+      seq: m.seq, cid: String(m.cid || ""), text: String(m.text ?? ""), ts: Number(m.ts) || Date.now(),
+      kind: String(m.kind || "message"), from: m.from || { role: "agent", id: "", name: "" },
+    };
+    this.msgs.push(msg);
+    if (msg.from.role === "visitor") this.settle(msg.cid);
+    else if (msg.kind === "message" && this.agentTyping) {
+      clearTimeout(this.agentTypingTimer);
+      this.agentTyping = "";
+      this.hooks.changed("typing");
+    }
+    this.hooks.message(msg, msg.seq > this.liveAfter);
+    this.hooks.changed("messages");
+  }
+
+  private onAck(a: Frame): void {
+    // stored by the server: never resend it (its msg frame comes separately, in order)
+    this.store.dropOutgoing(a.cid);
+    const p = this.pending.get(a.cid);
+    if (!p) return;
+    p.seq = a.seq;
+    p.state = "sending";
+    p.final = false;
+    this.hooks.changed("messages");
+  }
+
+  /** Our message is in the chat: it is no longer pending anywhere. */
+  private settle(cid: string): void {
+    this.pending.delete(cid);
+    this.store.dropOutgoing(cid);
+  }
+
+  private applyChat(info: ChatInfo, replySeq: number | null): void {
+    const before = this.chat;
+    if (!before || before.id !== info.id) {
+      // a chat we learn of from a notification (started here or in another tab) is new
+      this.adopt(info, replySeq === null ? 0 : Infinity);
+      if (isOpen(info)) this.hooks.chatStarted(this.chat!);
+    } else {
+      const wasOpen = isOpen(before);
+      this.chat = { ...before, ...info };
+      if (info.state !== "queued") {
+        delete this.chat.position;
+        delete this.chat.eta_s;
+      }
+      this.readPointers(info);
+      if (wasOpen && !isOpen(this.chat)) this.ended();
+      this.hooks.changed("chat");
+    }
+    if (replySeq !== null && this.awaitingResume === info.id) {
+      // the reply to our resume: everything after it is the replay, then live messages
+      this.awaitingResume = "";
+      this.liveAfter = this.liveAfter === Infinity ? replySeq : this.liveAfter;
+      if (!isOpen(this.chat)) this.failPending(true);
+    }
+  }
+
+  private readPointers(info: ChatInfo): void {
+    for (const [who, seq] of Object.entries(info.read || {})) {
+      if (who.startsWith("agent:")) this.agentRead = Math.max(this.agentRead, seq);
+      if (who === "visitor:" + this.visitorId) {
+        this.myRead = Math.max(this.myRead, seq);
+        this.sentRead = Math.max(this.sentRead, seq);
+      }
+    }
+  }
+
+  private ended(): void {
+    clearTimeout(this.agentTypingTimer);
+    this.agentTyping = "";
+    this.hooks.changed("typing");
+    this.typingOn = false;
+    this.failPending(true);
+    if (this.chat) this.hooks.chatEnded(this.chat);
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+  async start(fields: {
+    name?: string; email?: string; topic?: string; locale: string;
+  }): Promise<void> {
+    await this.link.ready(15_000);
+    const frame: Frame = {
+      type: "start",
+      locale: fields.locale,
+      page: location.href.slice(0, 2048),
+    };
+    if (document.referrer) frame.referrer = document.referrer.slice(0, 2048);
+    if (fields.name) frame.name = fields.name.slice(0, 256);
+    if (fields.email) frame.email = fields.email.slice(0, 256);
+    if (fields.topic) frame.topic = fields.topic;
+    try {
+      const reply = await this.link.request(frame);
+      this.applyChat(reply.chat as ChatInfo, null);
+    } catch (err) {
+      const e = err as RequestError;
+      if (e.code === "chat_open" && e.frame?.chat) {
+        // another tab was quicker: carry on with that chat
+        this.resume(String(e.frame.chat), 0);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** Queue a message; it is sent now or as soon as the connection is back. */
+  send(text: string): void {
+    if (!this.chat || !isOpen(this.chat)) return;
+    const p: Pending = { cid: randomId("w"), chat: this.chat.id, text, ts: Date.now(), state: "sending" };
+    this.pending.set(p.cid, p);
+    this.store.keepOutgoing({ cid: p.cid, chat: p.chat, text, ts: p.ts });
+    this.typing(false);
+    this.transmit(p);
+    this.hooks.changed("messages");
+  }
+
+  retry(cid: string): void {
+    const p = this.pending.get(cid);
+    if (!p || p.final) return;
+    p.state = "sending";
+    this.transmit(p);
+    this.hooks.changed("messages");
+  }
+
+  private transmit(p: Pending): void {
+    const sent = this.link.request({ type: "msg", chat: p.chat, cid: p.cid, text: p.text }, ACK_TIMEOUT_MS);
+    sent.catch((err: RequestError) => {
+      if (!this.pending.has(p.cid)) return;
+      if (err.code === "offline") return; // resent when the connection is back
+      if (err.code === "rate_limited" || err.code === "internal") return; // retried later
+      p.state = "failed";
+      if (["invalid_state", "forbidden", "too_large", "bad_frame"].includes(err.code)) p.final = true;
+      if (p.final) this.store.dropOutgoing(p.cid);
+      this.hooks.changed("messages");
+    });
+  }
+
+  private retryTimer = 0;
+  private retryLater(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => this.flushPending(), 3_000);
+  }
+
+  /** After a (re)connection: resend every message of the current chat that was never
+   * acknowledged (from this page, or kept from an earlier one), with its original cid. */
+  private flushPending(): void {
+    for (const o of this.store.outgoing()) {
+      if (!this.pending.has(o.cid) && this.chat && o.chat === this.chat.id) {
+        this.pending.set(o.cid, { ...o, state: "sending" });
+      }
+    }
+    for (const p of this.pending.values()) {
+      if (p.final || p.seq !== undefined) continue;
+      if (this.chat && p.chat === this.chat.id && isOpen(this.chat)) {
+        p.state = "sending";
+        this.transmit(p);
+      }
+    }
+    this.hooks.changed("messages");
+  }
+
+  private failPending(final: boolean): void {
+    for (const p of this.pending.values()) {
+      if (p.seq !== undefined) continue;
+      p.state = "failed";
+      p.final = final;
+      this.store.dropOutgoing(p.cid);
+    }
+    this.hooks.changed("messages");
+  }
+
+  /** The visitor is typing (at most one `on` per interval, as the server allows; `off`
+   * after a pause or when the message is sent). */
+  typing(on: boolean): void {
+    if (!this.chat || !isOpen(this.chat)) return;
+    clearTimeout(this.typingIdle);
+    clearTimeout(this.typingLater);
+    if (!on) {
+      if (this.typingOn) {
+        this.typingOn = false;
+        this.link.send({ type: "typing", chat: this.chat.id, on: false });
+      }
+      return;
+    }
+    const wait = this.typingSentAt + this.typingIntervalMs - Date.now();
+    if (wait > 0) {
+      // too soon after the last `on`: the server would drop it; send it when allowed
+      if (!this.typingOn) this.typingLater = window.setTimeout(() => this.typing(true), wait + 20);
+    } else if (this.link.send({ type: "typing", chat: this.chat.id, on: true })) {
+      this.typingSentAt = Date.now();
+      this.typingOn = true;
+    }
+    this.typingIdle = window.setTimeout(() => this.typing(false), TYPING_IDLE_MS);
+  }
+
+  /** The visitor has seen everything up to the newest message. */
+  markRead(): void {
+    if (!this.chat || this.lastSeq <= this.sentRead) return;
+    if (this.link.send({ type: "read", chat: this.chat.id, seq: this.lastSeq })) {
+      this.sentRead = this.lastSeq;
+      this.myRead = Math.max(this.myRead, this.lastSeq);
+      this.hooks.changed("read");
+    }
+  }
+
+  unread(): number {
+    let n = 0;
+    for (const m of this.msgs) if (m.from.role !== "visitor" && m.seq > this.myRead) n++;
+    return n;
+  }
+
+  async leave(): Promise<void> {
+    if (!this.chat || !isOpen(this.chat)) return;
+    await this.link.request({ type: "leave", chat: this.chat.id });
+  }
+
+  async rate(rating: number, comment: string): Promise<void> {
+    if (!this.chat) return;
+    await this.link.request({ type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) });
+  }
+
+  async offline(form: { name: string; email: string; text: string; topic: string; locale: string }): Promise<string> {
+    await this.link.ready(15_000);
+    const frame: Frame = {
+      type: "offline", email: form.email.slice(0, 256), text: form.text,
+      page: location.href.slice(0, 2048), locale: form.locale,
+    };
+    if (form.name) frame.name = form.name.slice(0, 256);
+    if (form.topic) frame.topic = form.topic;
+    const reply = await this.link.request(frame);
+    return String(reply.chat || "");
+  }
+
+  // ---- finished chats -----------------------------------------------------------------
+  isDone(chatId: string): boolean {
+    return this.store.getJSON<string[]>("done", []).includes(chatId);
+  }
+
+  /** The visitor is finished with the ended chat (rated it, or wants a new one). */
+  dismiss(): void {
+    if (this.chat) {
+      const done = this.store.getJSON<string[]>("done", []).filter((id) => id !== this.chat!.id);
+      done.push(this.chat.id);
+      this.store.set("done", JSON.stringify(done.slice(-20)));
+    }
+    this.chat = null;
+    this.msgs = [];
+    this.lastSeq = 0;
+    this.pending.clear();
+    this.hooks.changed("chat");
+    this.hooks.changed("messages");
+  }
+}
