@@ -84,6 +84,9 @@ class Settings:
     record_claim_idle_s: float = 30.0
     """An outbox entry a writer took but did not acknowledge for this long is taken over
     by another writer (the first one probably died)."""
+    record_hold_s: float = 14 * 86400.0
+    """A finished chat's keys stay in Redis at most this long while its record waits to be
+    written (a database outage); once written they expire after CHAT_RETENTION_S."""
     rating_window_s: float = 86400.0
     """How long after a chat ends its visitor may rate it."""
     crm_webhook_url: str = ""

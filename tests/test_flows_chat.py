@@ -151,12 +151,6 @@ async def test_wait_estimate_learns_from_handled_chats(single: Cluster) -> None:
     await close_all(agent, v1, v2, v3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a visitor whose active chat goes back to a queue (transfer to a queue, "
-    "agent gone) gets no more 'queue' frames: Node._update_positions drops active chats "
-    "from Node.waiting and Node.requeue never calls watch_position again",
-)
 async def test_requeued_visitor_is_told_when_the_queue_moves(single: Cluster) -> None:
     await single.set_topic("later", required={"nobody-has-this": 1})
     a = await single.agent(await single.add_agent("a", capacity=1))
@@ -219,12 +213,6 @@ async def test_typing_is_relayed_throttled_and_kept_within_its_chat(single: Clus
     await close_all(agent, v1, v2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Session.on_typing calls Throttle.allow for 'off' frames too, so a "
-    "'stopped typing' uses up the interval and a 'typing' right after it is dropped: the "
-    "other side is left showing 'not typing' while the person types",
-)
 async def test_typing_again_right_after_stopping_is_relayed(single: Cluster) -> None:
     agent = await single.agent(await single.add_agent("tia", capacity=1))
     v = await single.visitor()
@@ -720,13 +708,6 @@ async def test_second_tab_sees_the_same_chat_and_messages(cluster: Cluster) -> N
     await close_all(agent, first, second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (chatserver/client.py): ChatClient.say numbers client message ids per "
-    "client object (m1, m2, ...); two tabs of one visitor reuse the same cids, so the "
-    "server's per-sender dedup acks the second tab's new message as a duplicate of the "
-    "first tab's and never delivers it",
-)
 async def test_two_tabs_writing_with_default_message_ids_both_get_through(
     single: Cluster,
 ) -> None:

@@ -506,7 +506,8 @@ class Node:
             state = text(state)
             if state == ChatState.QUEUED.value:
                 queued.append((chat_id, text(topic), text(visitor)))
-            elif state == ChatState.OFFERED.value:
+            elif state in (ChatState.OFFERED.value, ChatState.ACTIVE.value):
+                # it may be queued again (declined, agent gone, transferred to a queue)
                 self.waiting[chat_id] = (text(topic), -1)
             else:
                 self.waiting.pop(chat_id, None)

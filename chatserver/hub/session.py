@@ -179,8 +179,11 @@ class Session:
         return await self.post(frame.chat, frame.cid, frame.text, kind="message", audience=EVERYONE)
 
     async def on_typing(self, frame: Typing) -> None:
-        if not self.typing.allow(self.node.now()) and frame.on:
+        # only "typing" is throttled; "stopped" always goes through and uses no budget
+        if frame.on and not self.typing.allow(self.node.now()):
             return None
+        if not frame.on:
+            self.typing.reset()  # typing again after stopping is news: let it through
         meta = await self.node.messages.meta(frame.chat)
         if meta.get(f"p:{self.conn.participant}") != "1" or meta.get("open") != "1":
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)

@@ -81,7 +81,36 @@ def _insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+def clean(value: str, limit: int | None = None) -> str:
+    """Text any SQL database accepts: no NUL characters (PostgreSQL refuses them), and
+    within the column's length (lower-casing can make a string longer)."""
+    value = value.replace("\x00", "")
+    return value[:limit] if limit is not None else value
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(k)): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    return value
+
+
 def record_row(record: InteractionRecord, written_at: int) -> dict[str, Any]:
+    row = _record_row(record, written_at)
+    for column in interactions.c:
+        value = row.get(column.name)
+        if isinstance(value, str):
+            length = getattr(column.type, "length", None)
+            row[column.name] = clean(value, length)
+        elif isinstance(value, (dict, list)):
+            row[column.name] = _clean_json(value)
+    return row
+
+
+def _record_row(record: InteractionRecord, written_at: int) -> dict[str, Any]:
     return {
         "chat_id": record.chat_id,
         "visitor_id": record.visitor_id,
@@ -142,9 +171,10 @@ async def upsert_record(
                 interaction_messages.insert(),
                 [
                     {"chat_id": record.chat_id, "seq": m.seq, "at": m.at,
-                     "sender_role": m.sender_role, "sender_id": m.sender_id,
-                     "sender_name": m.sender_name, "kind": m.kind, "internal": m.internal,
-                     "text": m.text}
+                     "sender_role": clean(m.sender_role, 16),
+                     "sender_id": clean(m.sender_id, 64),
+                     "sender_name": clean(m.sender_name, 256), "kind": clean(m.kind, 16),
+                     "internal": m.internal, "text": clean(m.text)}
                     for m in record.messages
                 ],
             )
@@ -163,7 +193,8 @@ async def upsert_record(
                 interaction_events.insert(),
                 [
                     {"chat_id": record.chat_id, "idx": i, "kind": e.kind, "at": e.at,
-                     "agent_id": e.agent, "detail": e.detail[:256], "result": e.result}
+                     "agent_id": clean(e.agent, 64), "detail": clean(e.detail, 256),
+                     "result": e.result}
                     for i, e in enumerate(record.events)
                 ],
             )

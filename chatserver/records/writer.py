@@ -152,6 +152,16 @@ class RecordWriter:
             self.engine, record, self.clock(), crm=bool(self.settings.crm_webhook_url)
         )
         self.written += 1
+        # written: the chat's live keys may now go after the normal retention
+        retention = int(self.settings.chat_retention_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in (
+                self.keys.chat(chat_id), self.keys.chat_history(chat_id),
+                self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
+                self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
+            ):
+                pipe.expire(key, retention)
+            await pipe.execute()
 
     async def copy_status_changes(self) -> None:
         entries: Any = await self.redis.xrange(self.keys.status_log, count=500)

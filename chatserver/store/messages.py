@@ -127,8 +127,9 @@ class MessageStore:
         meta = self.keys.chat_meta(chat_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(meta, "open", "0")
+            hold = max(self.settings.record_hold_s, self.settings.chat_retention_s)
             for key in self._chat_keys(chat_id)[:3]:
-                pipe.expire(key, int(self.settings.chat_retention_s))
+                pipe.expire(key, int(hold))
             await pipe.execute()
 
     async def post(

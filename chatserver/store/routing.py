@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from chatserver.core import lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
-from chatserver.core.queueing import queue_score
+from chatserver.core.queueing import estimate_wait_s, queue_score
 from chatserver.core.routing import (
     DEFAULT_PROFICIENCY,
     AgentView,
@@ -454,7 +454,7 @@ class RoutingStore:
                     json.dumps(list(tags)),
                     holder,
                     required_agent,
-                    int(self.settings.chat_retention_s),
+                    int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
                     EVENT_LOG_MAX,
                 ],
             )
@@ -604,7 +604,12 @@ class RoutingStore:
             if head:
                 queued_at = await self.redis.hget(self.keys.chat(_s(head[0])), "queued_at")
                 longest = max(0, now_ms - int(queued_at or now_ms)) // 1000
-            out.append({"topic": t, "waiting": waiting, "longest_wait_s": longest})
+            serving = int(await self.redis.scard(self.keys.available))
+            avg = float(await self.redis.hget(self.keys.handle_time, t) or 300.0)
+            eta = estimate_wait_s(waiting + 1, serving, avg)
+            out.append(
+                {"topic": t, "waiting": waiting, "longest_wait_s": longest, "eta_s": eta}
+            )
         return out
 
     async def rate(
@@ -627,7 +632,8 @@ class RoutingStore:
                 "offline_message",
                 [self.keys.chat(chat_id), self.keys.chat_history(chat_id), self.keys.events],
                 [chat_id, visitor_id, topic, json.dumps(dict(details)), now_ms,
-                 int(self.settings.chat_retention_s), EVENT_LOG_MAX],
+                 int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
+                 EVENT_LOG_MAX],
             )
         )
 
