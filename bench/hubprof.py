@@ -6,7 +6,7 @@ The environment configures the hub exactly as for `chatserver serve`.  SIGUSR1 s
 profiler, SIGUSR2 stops it and writes:
 
 - ``PATH_STEM.txt``       the call tree (percent of the window's wall time);
-- ``PATH_STEM.html``      the same, interactive;
+- ``pyinstrument/PATH.pyisession`` the raw session (git-ignored; ``pyinstrument --load``);
 - ``PATH_STEM.functions.txt`` / ``.json``  function-level self and inclusive time as a
   share of the hub's *busy* time (the event loop's idle wait, which pyinstrument charges
   to ``Runner.run``, is taken out), the form the performance notes quote.
@@ -68,12 +68,12 @@ def function_table(session: Any) -> dict[str, Any]:
 
 
 def write(stem: Path, session: Any) -> None:
-    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+    from pyinstrument.renderers import ConsoleRenderer
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    (stem.parent / "pyinstrument").mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".txt").write_text(
         ConsoleRenderer(unicode=True, time="percent_of_total").render(session))
-    stem.with_suffix(".html").write_text(HTMLRenderer().render(session))
+    session.save(str(stem.parent / "pyinstrument" / (stem.name + ".pyisession")))
     table = function_table(session)
     stem.with_suffix(".functions.json").write_text(json.dumps(table, indent=1))
     lines = [f"wall {table['wall_s']} s, busy {table['busy_s']} s, idle {table['idle_s']} s, "
@@ -105,6 +105,12 @@ def main() -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; with a handler of our own in
     # place that re-raise lands here instead of killing the process
     signal.signal(signal.SIGTERM, lambda *_: None)
+    import os
+
+    if os.environ.get("BENCH_WHATIF"):
+        from bench.whatif import apply
+
+        apply(os.environ["BENCH_WHATIF"])
     from chatserver.cli import main as cli_main
 
     try:

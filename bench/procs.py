@@ -232,6 +232,8 @@ class Hub(Proc):
             argv = [sys.executable, "-m", "bench.whatif", whatif]
         if profile is not None:
             argv = [sys.executable, "-m", "bench.hubprof", str(profile)]
+            if whatif:
+                env = {**env, "BENCH_WHATIF": whatif}
         self.profiled = profile is not None
         self.signals = self.profiled or "tracemalloc" in (whatif or "")
         super().__init__(name, argv, env, workdir, cpus)

@@ -39,9 +39,13 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     raw = _g(relay, "systems", "raw_ws", "sustained_rate")
     r_sio = relay.get("ratio_to_socketio")
     r_raw = relay.get("ratio_to_raw_ws")
-    row("Relay vs python-socketio+Redis", ">= 2x",
-        f"{ours} vs {sio} msg/s = {r_sio}x" if r_sio is not None else "-",
-        None if r_sio is None else r_sio >= 2)
+    if r_sio is None and ours == 0 and sio == 0:
+        row("Relay vs python-socketio+Redis", ">= 2x",
+            "neither sustained the first step (p99 <= 10 ms)", False)
+    else:
+        row("Relay vs python-socketio+Redis", ">= 2x",
+            f"{ours} vs {sio} msg/s = {r_sio}x" if r_sio is not None else "-",
+            None if r_sio is None else r_sio >= 2)
     row("Relay vs raw websockets", ">= 0.5x",
         f"{ours} vs {raw} msg/s = {r_raw}x" if r_raw is not None else "-",
         None if r_raw is None else r_raw >= 0.5)
@@ -290,9 +294,10 @@ def plot(data: dict[str, Any], path: Path) -> bool:
                     linestyle=style, marker="o", markersize=3, color=colors.get(name),
                     label=f"{e.get('label', name)} {pct}")
     ax.axhline(10, color="grey", linewidth=0.8)
-    ax.text(ax.get_xlim()[0], 10.5, " p99 limit 10 ms", color="grey", fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.text(0.99, 10.5, "p99 limit 10 ms", color="grey", fontsize=8, ha="right",
+            transform=ax.get_yaxis_transform())
     ax.set_xlabel("offered load (messages / s, open loop)")
     ax.set_ylabel("latency from intended send time (ms)")
     m = data.get("machine", {})

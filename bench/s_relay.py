@@ -7,6 +7,7 @@ product also runs one longer step at half its sustained rate (the latency target
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) 
         entry["describe"] = {k: (str(v) if k == "layout" else v)
                              for k, v in system.describe().items()}
         out["systems"][name] = entry
+    shutil.rmtree(workdir, ignore_errors=True)
     sysr = out["systems"]
     ours = sysr.get("ours", {}).get("sustained_rate", 0)
     for base in ("raw_ws", "socketio"):

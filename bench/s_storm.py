@@ -147,10 +147,18 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
                 if len(examples) < 5:
                     examples.append(f"chat {chats[k]} {'v->a' if direction == 0 else 'a->v'}")
         resumed_sorted = sorted(resumed)
+        late99 = late100 = None
+        if len(resumed_sorted) >= 0.99 * n:
+            late99 = round((resumed_sorted[int(0.99 * n) - 1] - t_kill) / 1e9, 3)
+        if len(resumed_sorted) >= n:
+            late100 = round((resumed_sorted[-1] - t_kill) / 1e9, 3)
         out.update({
             "kill_to_99pct_resumed_s": round(t99, 3) if t99 is not None else None,
             "kill_to_all_resumed_s": round(t100, 3) if t100 is not None else None,
             "resumed": len(resumed),
+            "watched_s": cfg.size(60, 40),
+            "eventually_99pct_resumed_s": late99,
+            "eventually_all_resumed_s": late100,
             "resume_p50_s": round((resumed_sorted[len(resumed_sorted) // 2] - t_kill) / 1e9, 3)
             if resumed_sorted else None,
             "messages_sent": len(sent),

@@ -100,11 +100,14 @@ def trace_allocations() -> None:
     signal.signal(signal.SIGUSR2, second)
 
 
-def main() -> None:
-    changes = [c for c in sys.argv[1].split(",") if c]
-    for c in changes:
+def apply(spec: str) -> None:
+    for c in [c for c in spec.split(",") if c]:
         {"pool": patch_pool, "singleflight": patch_singleflight,
          "tracemalloc": trace_allocations}[c]()
+
+
+def main() -> None:
+    apply(sys.argv[1])
     from chatserver.cli import main as cli_main
 
     cli_main(["serve"])

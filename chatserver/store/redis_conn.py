@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,13 +22,16 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
 
 def connect(url: str, *, max_connections: int = 200) -> Redis:
     """A pooled client that retries commands across short outages (a Redis restart)."""
-    return Redis.from_url(
+    # a blocking pool: a burst of commands beyond max_connections waits for a free
+    # connection (up to 10 s) instead of failing at once with MaxConnectionsError
+    pool = BlockingConnectionPool.from_url(
         url,
-        decode_responses=False,
         max_connections=max_connections,
+        timeout=10,
         health_check_interval=5,
         socket_connect_timeout=2,
         socket_keepalive=True,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
     )
+    return Redis(connection_pool=pool, decode_responses=False)
