@@ -597,6 +597,7 @@ class RoutingStore:
                 pipe.zrange(self.keys.queue(t), 0, 0)
             replies = await pipe.execute()
         out = []
+        serving = int(await self.redis.scard(self.keys.available))
         for i, t in enumerate(topics):
             waiting = int(replies[2 * i])
             head = replies[2 * i + 1]
@@ -604,7 +605,6 @@ class RoutingStore:
             if head:
                 queued_at = await self.redis.hget(self.keys.chat(_s(head[0])), "queued_at")
                 longest = max(0, now_ms - int(queued_at or now_ms)) // 1000
-            serving = int(await self.redis.scard(self.keys.available))
             avg = float(await self.redis.hget(self.keys.handle_time, t) or 300.0)
             eta = estimate_wait_s(waiting + 1, serving, avg)
             out.append(

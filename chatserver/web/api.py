@@ -71,8 +71,16 @@ class TopicBody(msgspec.Struct, forbid_unknown_fields=True):
     priority: Annotated[int, msgspec.Meta(ge=0, le=9)] = 5
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(data), status, media_type="application/json")
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response (msgspec encodes structs, dataclasses and plain values)."""
+    return Response(
+        msgspec.json.encode(data), status, media_type="application/json", headers=headers
+    )
+
+
+_json = json_response
 
 
 T = TypeVar("T")

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,13 +12,17 @@ from chatserver.clock import new_id
 from chatserver.hub.node import Node
 from chatserver.store.config import Canned, WidgetSettings, is_open
 from chatserver.store.directory import Role
-from chatserver.web.api import ApiError, _body, current_agent, endpoint, require
+from chatserver.web.api import (
+    ApiError,
+    _body,
+    current_agent,
+    endpoint,
+    json_response,
+    require,
+)
 from chatserver.web.credentials import origin_allowed
 
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(msgspec.json.encode(data), status, media_type="application/json",
-                    headers=headers)
+_json = json_response
 
 
 async def widget_origins(node: Node) -> tuple[str, ...]:

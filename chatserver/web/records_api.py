@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -19,7 +18,7 @@ from chatserver.records.metrics import (
     period_metrics,
 )
 from chatserver.store.directory import SUPERVISING, Agent
-from chatserver.web.api import ApiError, current_agent, endpoint
+from chatserver.web.api import ApiError, current_agent, endpoint, json_response
 
 MAX_WORDS = 10
 
@@ -79,8 +78,7 @@ def _engine(node: Node) -> Any:
     return node.engine
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(data), status, media_type="application/json")
+_json = json_response
 
 
 @endpoint
