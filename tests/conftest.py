@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -12,6 +13,15 @@ from tests.harness import (
     drop_pg_database,
     postgres_available,
 )
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect garbage after every test, once its event loop is closed, so that a socket or
+    Redis connection a test left open is reported (warnings are errors) against that test,
+    not against whichever later test happens to trigger the collector."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -34,4 +34,6 @@ def connect(url: str, *, max_connections: int = 200) -> Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
     )
-    return Redis(connection_pool=pool, decode_responses=False)
+    # from_pool: the client owns the pool, so closing the client closes its connections
+    # (Redis(connection_pool=...) would leave them open)
+    return Redis.from_pool(pool)
