@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import json
 import logging
+import random
 import secrets
 import urllib.error
 import urllib.request
@@ -34,7 +35,7 @@ from typing import Any
 import msgspec
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 log = logging.getLogger(__name__)
 Frame = dict[str, Any]
@@ -213,14 +214,28 @@ class ChatClient:
         if self.role == "agent":
             chats.update(c["id"] for c in self.welcome.get("chats", []))
         for chat in sorted(chats):
-            with contextlib.suppress(ClientError):
-                await self.request({"type": "resume", "chat": chat,
-                                    "after": self.last_seq.get(chat, 0)})
+            await self._resume(chat)
         for cid, (chat, text, internal) in list(self.unacked.items()):
             frame: Frame = {"type": "msg", "chat": chat, "cid": cid, "text": text}
             if internal:
                 frame["internal"] = True
             await self.send(frame)
+
+    async def _resume(self, chat: str) -> None:
+        """Resume one chat; a refusal that may pass (the server busy, or rate-limiting
+        this connection) is retried, one that will not (not found, forbidden) is final."""
+        delay = 0.1
+        for _ in range(6):
+            try:
+                await self.request({"type": "resume", "chat": chat,
+                                    "after": self.last_seq.get(chat, 0)})
+                return
+            except ClientError as exc:
+                if exc.code not in ("internal", "rate_limited"):
+                    return
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise ConnectionError(f"could not resume {chat}")
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
@@ -254,12 +269,22 @@ class ChatClient:
             self._url_index += 1
             try:
                 await self.connect()
+            except (OSError, Refused, InvalidHandshake, ConnectionClosed, TimeoutError,
+                    ClientError, ConnectionError):
+                # InvalidHandshake: an overloaded server dropped the handshake unanswered
+                await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no herd
+                delay = min(delay * 2, 1.0)
+                continue
+            try:
                 await self._after_reconnect()
                 return
-            except (OSError, Refused, ConnectionClosed, TimeoutError, ClientError,
-                    ConnectionError):
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+            except (OSError, ConnectionClosed, TimeoutError, ClientError, ConnectionError):
+                # this socket is no use: close it (its reader then schedules a reconnect
+                # unless the socket already dropped and did so)
+                ws = self.ws
+                if ws is not None:
+                    await ws.close()
+                return
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.get("type")

@@ -67,6 +67,8 @@ class Settings:
     default_capacity: int = 3
     default_topic: str = "general"
     timer_interval_s: float = 0.25
+    position_interval_s: float = 0.5
+    """Queue positions are re-read and pushed to waiting visitors at most this often."""
     background_jobs: bool = True
     """Run timers and the presence sweeper inside ``serve`` (safe with several processes)."""
 

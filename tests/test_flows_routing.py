@@ -557,6 +557,35 @@ async def test_chat_nobody_can_take_does_not_block_the_chats_behind_it(
     await close_all(agent, v_rare, v_gen)
 
 
+@pytest.mark.timeout(60)
+async def test_chats_the_agent_declined_deeper_than_a_routing_pass_reads_do_not_block(
+    single: Cluster,
+) -> None:
+    """A routing pass reads only the head of each queue (twice the free capacity, at
+    least 16 chats).  When every chat there was declined by the only free agent, the
+    pass looks further back instead of leaving the agent idle."""
+    agent = await single.agent(await single.add_agent("picky", capacity=1))
+    await agent.request({"type": "status", "status": "away"})
+    visitors = [await single.visitor() for _ in range(20)]
+    chats = [(await v.start())["id"] for v in visitors]
+    await agent.request({"type": "status", "status": "online"})
+    declined: list[str] = []
+    for _ in range(18):
+        offer = await agent.wait_for(
+            lambda f: f["type"] == "offer" and f["chat"]["id"] not in declined, scaled(10)
+        )
+        declined.append(offer["chat"]["id"])
+        await agent.request({"type": "decline", "chat": offer["chat"]["id"]})
+    # 18 declined chats now stand at the head of the queue, more than one pass reads
+    rest = [c for c in chats if c not in declined]
+    offer = await agent.wait_for(
+        lambda f: f["type"] == "offer" and f["chat"]["id"] in rest, scaled(10)
+    )
+    assert offer["chat"]["id"] == rest[0]
+    assert len(set(offers(agent))) == 19
+    await close_all(agent, *visitors)
+
+
 # ---- auto-accept -------------------------------------------------------------------------
 @pytest.mark.timeout(30)
 async def test_auto_accept_assigns_directly(redis_url: str) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import msgspec
@@ -42,11 +42,13 @@ from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
 from chatserver.store.messages import MessageStore, participant
 from chatserver.store.redis_conn import connect, resolve_url
-from chatserver.store.routing import RoutingStore
+from chatserver.store.routing import MAX_WINDOW, RoutingStore, chat_record
 from chatserver.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
 _ctl_decoder = msgspec.msgpack.Decoder(dict[str, Any])
+_AGENT_ONLY = ("visitor", "offer_expires")
+"""Fields of ``chat_info`` that only agents are shown."""
 
 
 class Node:
@@ -273,28 +275,49 @@ class Node:
         await self.redis.publish(self.keys.queue_channel, b"changed")
 
     async def chat_info(self, chat_id: str, *, for_agent: bool) -> dict[str, Any] | None:
-        chat = await self.routing.get_chat(chat_id)
-        if chat is None:
-            return None
-        info = chat.public()
-        meta = await self.messages.meta(chat_id)
-        info["seq"] = int(meta.get("seq", 0))
-        info["read"] = {
-            k[5:]: int(v) for k, v in meta.items() if k.startswith("read:")
-        }
-        if chat.agent:
-            agent = await self.directory.get_agent(chat.agent)
-            info["agent"] = {"id": chat.agent, "name": agent.name if agent else chat.agent}
-        if chat.state is ChatState.QUEUED:
-            info.update(await self.position_of(chat_id, chat.topic))
-        if for_agent:
-            info["visitor"] = {"id": chat.visitor, **chat.details}
-            if "offer_deadline" in chat.raw:
-                info["offer_expires"] = int(chat.raw["offer_deadline"])
-        if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
-            info["ended_by"] = chat.raw.get("ended_by", "")
-            info["outcome"] = chat.raw.get("outcome", "")
-        return info
+        """What a client is told about a chat (agents also see the visitor's details)."""
+        return (await self.chat_infos([chat_id], for_agent=for_agent))[0]
+
+    async def chat_infos(
+        self, chat_ids: Sequence[str], *, for_agent: bool
+    ) -> list[dict[str, Any] | None]:
+        """``chat_info`` of many chats in two round trips (and one more per queued chat)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hgetall(self.keys.chat(chat_id))
+                pipe.hgetall(self.keys.chat_meta(chat_id))
+            replies = await pipe.execute()
+        chats = [chat_record(c, replies[2 * i]) for i, c in enumerate(chat_ids)]
+        agent_ids = sorted({c.agent for c in chats if c is not None and c.agent})
+        names: dict[str, str] = {}
+        if agent_ids:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for agent_id in agent_ids:
+                    pipe.hget(self.keys.agent(agent_id), "name")
+                for agent_id, name in zip(agent_ids, await pipe.execute(), strict=True):
+                    names[agent_id] = text(name) or agent_id
+        out: list[dict[str, Any] | None] = []
+        for i, chat in enumerate(chats):
+            if chat is None:
+                out.append(None)
+                continue
+            info = chat.public()
+            meta = {text(k): text(v) for k, v in replies[2 * i + 1].items()}
+            info["seq"] = int(meta.get("seq", 0))
+            info["read"] = {k[5:]: int(v) for k, v in meta.items() if k.startswith("read:")}
+            if chat.agent:
+                info["agent"] = {"id": chat.agent, "name": names.get(chat.agent, chat.agent)}
+            if chat.state is ChatState.QUEUED:
+                info.update(await self.position_of(chat.id, chat.topic))
+            if for_agent:
+                info["visitor"] = {"id": chat.visitor, **chat.details}
+                if "offer_deadline" in chat.raw:
+                    info["offer_expires"] = int(chat.raw["offer_deadline"])
+            if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
+                info["ended_by"] = chat.raw.get("ended_by", "")
+                info["outcome"] = chat.raw.get("outcome", "")
+            out.append(info)
+        return out
 
     async def position_of(self, chat_id: str, topic: str) -> dict[str, int]:
         position = await self.routing.queue_position(topic, chat_id) or 0
@@ -325,41 +348,63 @@ class Node:
         """Offer queued chats to eligible agents until nothing more can be assigned."""
         assigned = 0
         failures = 0
+        window: int | None = None
         topics = await self.topics()
         for _ in range(50):
             self.stats["drains"] += 1
-            chats, agents = await self.routing.snapshot(topics)
-            if not chats or not agents:
+            snap = await self.routing.snapshot(topics, window)
+            if not snap.chats or not snap.agents:
                 break
             now = self.now()
-            plan = policy.plan(chats, agents, now)
+            plan = policy.plan(snap.chats, snap.agents, now)
             if not plan:
+                if snap.more and (window or 0) < MAX_WINDOW:
+                    # the queue heads need skills no free agent has: look further back
+                    window = min(MAX_WINDOW, 4 * max(window or 0, len(snap.chats)))
+                    continue
                 break
             topics_of = await self.routing.chat_topics([a.chat_id for a in plan])
             results = await self.routing.commit(plan, topics_of, now)
             ok = [a for a, reason in results if reason == "ok"]
             assigned += len(ok)
             self.stats["assigned"] += len(ok)
-            await asyncio.gather(*(self._after_assign(a.chat_id, a.agent_id) for a in ok))
             if ok:
+                await self._after_assign(ok)
                 await self.queues_changed()
-            if not ok:
+            else:
                 # every pair lost a race with another process; re-read and try again
                 failures += 1
                 if failures >= 3:
                     break
         return assigned
 
-    async def _after_assign(self, chat_id: str, agent_id: str) -> None:
-        info = await self.chat_info(chat_id, for_agent=True)
-        if info is None:
-            return
-        if info["state"] == ChatState.ACTIVE.value:
-            await self.messages.set_participants(chat_id, add=[participant("agent", agent_id)])
-            await self.notify_agent(agent_id, {"type": "assigned", "chat": info}, follow=chat_id)
-            await self.publish_chat_state(chat_id)
-        else:
-            await self.notify_agent(agent_id, {"type": "offer", "chat": info}, follow=chat_id)
+    async def _after_assign(self, done: Sequence[policy.Assignment]) -> None:
+        """Tell the agents of a routing pass's assignments: an ``offer``, or (auto-accept)
+        ``assigned`` plus the new chat state for its participants; one pipeline."""
+        infos = await self.chat_infos([a.chat_id for a in done], for_agent=True)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for a, info in zip(done, infos, strict=True):
+                if info is None:
+                    continue
+                agent_channel = self.keys.agent_channel(a.agent_id)
+                if info["state"] == ChatState.ACTIVE.value:
+                    pipe.hset(
+                        self.keys.chat_meta(a.chat_id),
+                        f"p:{participant('agent', a.agent_id)}", "1",
+                    )
+                    pipe.publish(agent_channel, encode(
+                        {"ctl": {"follow": a.chat_id}, "frame": {"type": "assigned", "chat": info}}
+                    ))
+                    public = {k: v for k, v in info.items() if k not in _AGENT_ONLY}
+                    pipe.publish(
+                        self.keys.chat_channel(a.chat_id),
+                        b"A" + encode({"type": "chat", "chat": public}),
+                    )
+                else:
+                    pipe.publish(agent_channel, encode(
+                        {"ctl": {"follow": a.chat_id}, "frame": {"type": "offer", "chat": info}}
+                    ))
+            await pipe.execute()
 
     async def publish_chat_state(self, chat_id: str) -> None:
         info = await self.chat_info(chat_id, for_agent=False)
@@ -491,7 +536,9 @@ class Node:
                 await self._update_positions()
             except RedisError as exc:
                 log.warning("position update failed: %s", exc)
-            await asyncio.sleep(0.05)
+            # coalesce: under load the queues change many times a second, and a pass
+            # reads every local waiting chat
+            await asyncio.sleep(self.settings.position_interval_s)
 
     async def _update_positions(self) -> None:
         chats = list(self.waiting)

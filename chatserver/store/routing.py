@@ -34,6 +34,10 @@ from chatserver.store.scripts import Scripts
 
 EVENT_LOG_MAX = 200_000
 COMMIT_CHUNK = 200
+MIN_WINDOW = 16
+"""Queue head read per topic by a routing pass, at the least ..."""
+MAX_WINDOW = 500
+"""... and at the most."""
 
 
 def _states(event: ChatEvent) -> str:
@@ -69,6 +73,39 @@ class ChatRecord:
         }
 
 
+def chat_record(chat_id: str, raw: Mapping[Any, Any]) -> ChatRecord | None:
+    """A chat's hash as read from Redis (None when there is no such chat)."""
+    if not raw or b"state" not in raw:
+        return None
+    data = {_s(k): _s(v) for k, v in raw.items()}
+    try:
+        details = json.loads(data.get("details") or "{}")
+    except ValueError:
+        details = {}
+    return ChatRecord(
+        id=chat_id,
+        state=ChatState(data["state"]),
+        visitor=data.get("visitor", ""),
+        topic=data.get("topic", ""),
+        priority=int(data.get("priority", 0)),
+        agent=data.get("agent", ""),
+        created_ms=int(data.get("created", 0)),
+        queued_at_ms=int(data.get("queued_at", 0)),
+        details=details,
+        raw=data,
+    )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a routing pass plans on: queue heads in service order, available agents."""
+
+    chats: list[ChatView]
+    agents: list[AgentView]
+    more: bool
+    """Some queue holds more chats than were read."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
@@ -84,6 +121,8 @@ class RoutingStore:
         self.keys = keys
         self.scripts = scripts
         self.settings = settings
+        self._skills: dict[str, dict[str, int]] = {}
+        self._skills_version: bytes | None = b"unread"
 
     def _ms(self, seconds: float) -> int:
         return int(seconds * 1000)
@@ -130,26 +169,7 @@ class RoutingStore:
         return bool(int(result[0])), _s(result[1])
 
     async def get_chat(self, chat_id: str) -> ChatRecord | None:
-        raw = await self.redis.hgetall(self.keys.chat(chat_id))
-        if not raw or b"state" not in raw:
-            return None
-        data = {_s(k): _s(v) for k, v in raw.items()}
-        try:
-            details = json.loads(data.get("details") or "{}")
-        except ValueError:
-            details = {}
-        return ChatRecord(
-            id=chat_id,
-            state=ChatState(data["state"]),
-            visitor=data.get("visitor", ""),
-            topic=data.get("topic", ""),
-            priority=int(data.get("priority", 0)),
-            agent=data.get("agent", ""),
-            created_ms=int(data.get("created", 0)),
-            queued_at_ms=int(data.get("queued_at", 0)),
-            details=details,
-            raw=data,
-        )
+        return chat_record(chat_id, await self.redis.hgetall(self.keys.chat(chat_id)))
 
     async def visitor_open_chat(self, visitor_id: str) -> str | None:
         value = await self.redis.hget(self.keys.visitor(visitor_id), "chat")
@@ -164,62 +184,90 @@ class RoutingStore:
 
     # ---- routing snapshot and commit -----------------------------------------------------
     async def snapshot(
-        self, topics: Iterable[str], per_queue: int = 500
-    ) -> tuple[list[ChatView], list[AgentView]]:
-        """Queued chats in service order and the available agents, read without a lock."""
+        self, topics: Iterable[str], window: int | None = None
+    ) -> Snapshot:
+        """Queued chats in service order and the available agents, read without a lock.
+
+        Only the head of each queue is read: ``window`` chats per topic, by default
+        twice the free capacity of the available agents (at least ``MIN_WINDOW``, at most
+        ``MAX_WINDOW``).  A plan can never assign more chats than there are free slots,
+        so a deep queue costs no more than a short one; ``Snapshot.more`` says a queue was
+        cut, so a caller whose plan came up empty (the heads need skills nobody free has)
+        can look further.  Agents' skills are cached while the agents' version counter
+        (bumped on every change of skills or capacity) stays the same.
+        """
         topics = list(topics)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for t in topics:
-                pipe.zrange(self.keys.queue(t), 0, per_queue - 1, withscores=True)
             pipe.smembers(self.keys.available)
+            pipe.get(self.keys.agents_version)
+            members, version = await pipe.execute()
+        agent_ids = sorted(_s(m) for m in members)
+        if not agent_ids:
+            return Snapshot([], [], False)
+        if version != self._skills_version:
+            self._skills.clear()
+            self._skills_version = version
+        uncached = [a for a in agent_ids if a not in self._skills]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for a in agent_ids:
+                pipe.hmget(self.keys.agent(a), "capacity", "idle_since", "status", "disabled")
+                pipe.scard(self.keys.agent_chats(a))
+            for a in uncached:
+                pipe.hgetall(self.keys.agent_skills(a))
+            replies = await pipe.execute()
+        base = 2 * len(agent_ids)
+        for j, a in enumerate(uncached):
+            self._skills[a] = {_s(k): int(v) for k, v in replies[base + j].items()}
+        agents: list[AgentView] = []
+        free = 0
+        for j, a in enumerate(agent_ids):
+            cap, idle, status, disabled = replies[2 * j]
+            view = AgentView(
+                id=a,
+                skills=self._skills[a],
+                capacity=int(cap or 0),
+                load=int(replies[2 * j + 1]),
+                idle_since_ms=int(idle or 0),
+                available=status == b"online" and disabled != b"1",
+            )
+            agents.append(view)
+            if view.available:
+                free += view.free
+        if free == 0:
+            return Snapshot([], agents, False)
+        if window is None:
+            window = min(MAX_WINDOW, max(MIN_WINDOW, 2 * free))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for t in topics:
+                pipe.zrange(self.keys.queue(t), 0, window - 1, withscores=True)
             replies = await pipe.execute()
         entries: list[tuple[float, str]] = []
-        for reply in replies[:-1]:
+        more = False
+        for reply in replies:
+            more |= len(reply) >= window
             entries.extend((score, _s(member)) for member, score in reply)
+        if not entries:
+            return Snapshot([], agents, False)
         entries.sort()
-        agent_ids = sorted(_s(m) for m in replies[-1])
-        if not entries or not agent_ids:
-            return [], []
         chat_ids = [c for _, c in entries]
         async with self.redis.pipeline(transaction=False) as pipe:
             for c in chat_ids:
                 pipe.hmget(self.keys.chat(c), "req", "opt", "relaxed")
                 pipe.smembers(self.keys.chat_declined(c))
-            for a in agent_ids:
-                pipe.hmget(self.keys.agent(a), "capacity", "idle_since", "status", "disabled")
-                pipe.scard(self.keys.agent_chats(a))
-                pipe.hgetall(self.keys.agent_skills(a))
             replies = await pipe.execute()
         chats: list[ChatView] = []
         for i, c in enumerate(chat_ids):
             req, opt, relaxed = replies[2 * i]
-            declined = frozenset(_s(m) for m in replies[2 * i + 1])
             chats.append(
                 ChatView(
                     id=c,
                     required=decode_skills(_s(req)),
                     optional=decode_skills(_s(opt)),
                     relaxed=relaxed == b"1",
-                    declined=declined,
+                    declined=frozenset(_s(m) for m in replies[2 * i + 1]),
                 )
             )
-        agents: list[AgentView] = []
-        base = 2 * len(chat_ids)
-        for j, a in enumerate(agent_ids):
-            cap, idle, status, disabled = replies[base + 3 * j]
-            load = int(replies[base + 3 * j + 1])
-            skills = {_s(k): int(v) for k, v in replies[base + 3 * j + 2].items()}
-            agents.append(
-                AgentView(
-                    id=a,
-                    skills=skills,
-                    capacity=int(cap or 0),
-                    load=load,
-                    idle_since_ms=int(idle or 0),
-                    available=status == b"online" and disabled != b"1",
-                )
-            )
-        return chats, agents
+        return Snapshot(chats, agents, more)
 
     async def commit(
         self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
