@@ -1,11 +1,13 @@
-"""Rate limits as small pure state machines (one per connection, owned by its shell)."""
+"""Rate limits as small pure state machines (one per connection, owned by its shell).
+
+Slotted: every connection holds several, so no instance dicts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class WindowCounter:
     """At most ``limit`` events per ``window_ms``, counted in fixed windows."""
 
@@ -24,7 +26,7 @@ class WindowCounter:
         return True
 
 
-@dataclass
+@dataclass(slots=True)
 class Throttle:
     """Lets one event through per ``interval_ms`` (typing indicators)."""
 

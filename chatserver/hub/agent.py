@@ -51,23 +51,25 @@ def refused(reason: str, chat_id: str) -> ProtocolError:
 class AgentSession(Session):
     role = "agent"
 
+    __slots__ = ("agent",)
+
+    HANDLERS = {
+        **Session.HANDLERS,
+        Status: "on_status",
+        Accept: "on_accept",
+        Decline: "on_decline",
+        Transfer: "on_transfer",
+        Close: "on_close",
+        Watch: "on_watch",
+        Unwatch: "on_unwatch",
+        Join: "on_join",
+        Whisper: "on_whisper",
+        Queues: "on_queues",
+    }
+
     def __init__(self, node: Node, conn: Connection, agent: Agent) -> None:
         super().__init__(node, conn)
         self.agent = agent
-        self.handlers.update(
-            {
-                Status: self.on_status,
-                Accept: self.on_accept,
-                Decline: self.on_decline,
-                Transfer: self.on_transfer,
-                Close: self.on_close,
-                Watch: self.on_watch,
-                Unwatch: self.on_unwatch,
-                Join: self.on_join,
-                Whisper: self.on_whisper,
-                Queues: self.on_queues,
-            }
-        )
 
     @property
     def supervisor(self) -> bool:

@@ -1,5 +1,5 @@
-"""One WebSocket connection: a bounded send queue with its writer task, and per-chat
-delivery cursors that make every message arrive once and in order.
+"""One WebSocket connection: a bounded send backlog with an on-demand writer task, and
+per-chat delivery cursors that make every message arrive once and in order.
 
 Delivery rule for sequenced messages (``msg`` frames) of a chat the connection follows:
 
@@ -9,8 +9,13 @@ Delivery rule for sequenced messages (``msg`` frames) of a chat the connection f
   joined while messages were in flight): the cursor catches up from the chat log, holding
   live messages back until it has, then releases them in order.
 
-A connection whose send queue fills (a tab that stopped reading) is closed with 1013 so
+A connection whose send backlog fills (a tab that stopped reading) is closed with 1013 so
 that it cannot slow anyone else; it reconnects and resumes.
+
+Most connections are idle most of the time (a widget open on a page nobody chats from), and
+the hub holds tens of thousands of them, so a connection keeps nothing it does not need
+while idle: no queue object and no writer task until there is something to send (see
+``Connection.send_raw``), ``__slots__`` instead of instance dicts.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)  # one per followed chat and connection: no instance dict
 class Cursor:
     delivered: int
     catching_up: bool = False
@@ -39,6 +45,12 @@ class Cursor:
 
 
 class Connection:
+    # Tens of thousands of these live at once, mostly idle: slots save the instance dict.
+    __slots__ = (
+        "_broken", "_close_reason", "_flusher", "_pending", "close_code", "closed", "cursors",
+        "id", "name", "node", "role", "subject", "supervisor", "version", "ws",
+    )
+
     def __init__(
         self,
         node: Node,
@@ -60,10 +72,20 @@ class Connection:
         self.supervisor = supervisor
         self.version = version
         self.cursors: dict[str, Cursor] = {}
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(node.settings.send_queue_frames)
-        self._writer: asyncio.Task[None] | None = None
+        # Frames waiting for the socket, oldest first, or None when there are none.  A
+        # plain deque made on demand, not an asyncio.Queue: a Queue costs ~3 KiB (three
+        # deques and an Event) and even an empty deque ~0.7 KiB, for every idle connection.
+        self._pending: deque[bytes] | None = None
+        # The writer task, alive only while there is something to write (or the close to
+        # send): an idle connection has none.
+        self._flusher: asyncio.Task[None] | None = None
+        # A send failed (the socket went away): like the old writer task, which ended on
+        # the first failure, nothing is written any more; frames pile up until the
+        # backlog limit closes the connection or the reader side notices.
+        self._broken = False
         self.closed = False
         self.close_code: int | None = None
+        self._close_reason = ""
 
     @property
     def participant(self) -> str:
@@ -75,7 +97,8 @@ class Connection:
 
     # ---- sending -------------------------------------------------------------------------
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"writer-{self.id}")
+        """Nothing to start: the writer task is created when there is something to send
+        (kept so that callers need not know)."""
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_raw(encode(frame))
@@ -83,11 +106,17 @@ class Connection:
     def send_raw(self, data: bytes) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(data)
-        except asyncio.QueueFull:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = deque()
+        limit = self.node.settings.send_queue_frames
+        if 0 < limit <= len(pending):
+            # the backlog is full (same bound as the former asyncio.Queue(limit))
             log.info("connection %s fell behind; closing", self.id)
             self.close(CloseCode.TRY_AGAIN, "too slow")
+            return
+        pending.append(data)
+        self._wake()
 
     def close(self, code: int, reason: str = "") -> None:
         """Flush what is queued, then close with ``code``.  Safe to call twice."""
@@ -96,37 +125,53 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._close_reason = reason
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
-        if self._queue.full():
-            # no room for the marker: drop what is queued, the client will resume
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
+        limit = self.node.settings.send_queue_frames
+        if self._pending is not None and 0 < limit <= len(self._pending):
+            # no room left (the former queue had none for the close marker): drop what is
+            # queued, the client will resume
+            self._pending.clear()
+        self._wake()
 
-    async def _write_loop(self) -> None:
+    def _wake(self) -> None:
+        """Make sure a writer runs while there are frames to send or a close to do."""
+        if self._flusher is None and not self._broken:
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Write the backlog in order, then (if closed meanwhile) close the socket; ends
+        as soon as there is nothing left, so an idle connection holds no task."""
+        pending = self._pending
         try:
-            while True:
-                data = await self._queue.get()
-                if data is None:
-                    break
-                await self.ws.send_bytes(data)
+            while pending:
+                await self.ws.send_bytes(pending.popleft())
+            self._pending = None  # drained: an idle connection keeps no deque either
         except Exception:  # the socket went away; the reader side will notice
-            pass
+            self._broken = True
         finally:
-            if self.closed and self.ws.application_state != WebSocketState.DISCONNECTED:
-                with contextlib.suppress(Exception):
-                    await self.ws.close(self.close_code or 1000, getattr(self, "_close_reason", ""))
+            try:
+                if self.closed:
+                    await self._close_socket()
+            finally:
+                self._flusher = None
+
+    async def _close_socket(self) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(self.close_code or 1000, self._close_reason)
 
     async def finish(self) -> None:
         """Stop the writer (after the reader ended)."""
         self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
-        if self._writer is not None:
-            self._writer.cancel()
+        flusher = self._flusher
+        if flusher is not None:
+            flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+                await flusher
+        self._pending = None
+        # The former writer task always ran until this point and closed the socket on its
+        # way out; do the same when no writer ran (or one was cancelled before it began).
+        if not self._broken:
+            await self._close_socket()
 
     # ---- chats ---------------------------------------------------------------------------
     async def follow(self, chat_id: str, after: int, reset: bool = False) -> None:

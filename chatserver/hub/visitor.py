@@ -25,16 +25,22 @@ from chatserver.store.messages import participant
 class VisitorSession(Session):
     role = "visitor"
 
+    __slots__ = ("new_token", "user_agent")
+
+    HANDLERS = {
+        **Session.HANDLERS,
+        Start: "on_start",
+        Leave: "on_leave",
+        Rate: "on_rate",
+        Offline: "on_offline",
+    }
+
     def __init__(
         self, node: Node, conn: Connection, *, new_token: str | None, user_agent: str
     ) -> None:
         super().__init__(node, conn)
         self.new_token = new_token
         self.user_agent = user_agent[:512]
-        self.handlers[Start] = self.on_start
-        self.handlers[Leave] = self.on_leave
-        self.handlers[Rate] = self.on_rate
-        self.handlers[Offline] = self.on_offline
 
     def decode(self, data: bytes) -> VisitorFrame:
         return decode_visitor(data)
@@ -59,6 +65,7 @@ class VisitorSession(Session):
         }
         if self.new_token:
             frame["token"] = self.new_token
+            self.new_token = None  # sent once; not kept for the life of the socket
         return frame
 
     async def may_read(self, chat_id: str) -> bool:
@@ -137,7 +144,7 @@ class VisitorSession(Session):
         record with end state ``offline``."""
         node = self.node
         self.check_text(frame.text)
-        if not self.message_rate.allow(node.now()):
+        if not self.rates.message_rate.allow(node.now()):
             raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         if "@" not in frame.email:
             raise ProtocolError(ErrorCode.BAD_FRAME, "a valid email address is required")

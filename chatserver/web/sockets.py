@@ -1,11 +1,21 @@
 """The two WebSocket endpoints.  Credentials and Origin are checked before the socket is
-accepted; a refusal is an HTTP 403 to the handshake."""
+accepted; a refusal is an HTTP 403 to the handshake.
+
+An open visitor socket is mostly idle, and the hub holds tens of thousands of them, so what
+stays alive for the life of a socket is kept small: the endpoints are plain ASGI apps (see
+``SocketEndpoint``), the long-lived coroutine frames keep no handshake leftovers, and the
+handshake's headers are released once read (see ``_release_handshake``).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request, Response
 
 from chatserver.clock import new_id
 from chatserver.hub.agent import AgentSession
@@ -31,13 +41,11 @@ def _subprotocol(ws: WebSocket) -> str | None:
     return SUBPROTOCOL if SUBPROTOCOL in offered_subprotocols(ws) else None
 
 
-def _address_full(node: Node, ws: WebSocket) -> bool:
-    address = client_address(ws)
+def _address_full(node: Node, address: str) -> bool:
     return node.by_address.get(address, 0) >= node.settings.max_connections_per_address
 
 
-def _hold_address(node: Node, ws: WebSocket, delta: int) -> None:
-    address = client_address(ws)
+def _hold_address(node: Node, address: str, delta: int) -> None:
     count = node.by_address.get(address, 0) + delta
     if count > 0:
         node.by_address[address] = count
@@ -45,34 +53,85 @@ def _hold_address(node: Node, ws: WebSocket, delta: int) -> None:
         node.by_address.pop(address, None)
 
 
-async def visitor_socket(ws: WebSocket) -> None:
-    node: Node = ws.app.state.node
+def _release_handshake(ws: WebSocket) -> None:
+    """Free the request and response headers once the handshake is done and everything
+    needed from them has been read (call it after ``accept``).
+
+    Nothing reads them afterwards, yet they would live as long as the socket: the ASGI
+    scope's header list (~1 KiB), and with uvicorn's websockets-sansio protocol (the one
+    ``chatserver serve`` runs) the handshake request, which the websockets parser keeps
+    for the life of the connection, and response (~3 KiB).  Emptied in place: the
+    objects stay valid, only their headers go.  With any other server or protocol only
+    the scope's list is emptied."""
+    headers = ws.scope.get("headers")
+    if isinstance(headers, list):
+        headers.clear()  # every Starlette ``Headers`` view of it (one is cached) sees this
+    # Starlette keeps the server's receive callable; uvicorn's is a method of its protocol.
+    protocol = getattr(getattr(ws, "_receive", None), "__self__", None)
+    if isinstance(protocol, WebSocketsSansIOProtocol) and protocol.handshake_complete:
+        for message in (getattr(protocol, "request", None), getattr(protocol, "response", None)):
+            if isinstance(message, (Request, Response)):
+                message.headers.clear()
+
+
+class SocketEndpoint:
+    """A WebSocket endpoint as a plain ASGI app.
+
+    Given a function, Starlette's ``WebSocketRoute`` wraps it in ``websocket_session``
+    plus a second exception-handling layer (the ``ExceptionMiddleware`` around the router
+    already has one, with the same handlers): over 1 KiB of coroutines and closures alive
+    for every open socket.  Given an ASGI app it calls it directly."""
+
+    def __init__(self, handler: Callable[[WebSocket], Awaitable[None]]) -> None:
+        self.handler = handler
+        self.__name__ = handler.__name__  # the route's name, as for a function endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(WebSocket(scope, receive=receive, send=send))
+
+
+async def _admit_visitor(node: Node, ws: WebSocket, address: str) -> tuple[str, str | None] | None:
+    """Check the handshake and accept it: (visitor id, new token or None), or None when
+    refused (the socket is closed).  Kept apart from the serving loop so that its locals
+    (the bearer token, the settings) are not held for the life of the socket."""
     s = node.settings
-    if _address_full(node, ws):
+    if _address_full(node, address):
         await ws.close(CloseCode.POLICY)
-        return
+        return None
     allowed = tuple((await node.widget_settings()).allowed_origins) or s.widget_origins
     if not origin_allowed(ws.headers.get("origin"), allowed):
         await ws.close(CloseCode.POLICY)
-        return
+        return None
     token = bearer_token(ws, cookie=False)
     new_token: str | None = None
     if token:
         visitor_id = node.credentials.visitor_from_token(token)
         if visitor_id is None:
             await ws.close(CloseCode.POLICY)
-            return
+            return None
     else:
-        if not await ratelimit.hit(node, "visitor", client_address(ws), s.new_visitors_per_minute):
+        if not await ratelimit.hit(node, "visitor", address, s.new_visitors_per_minute):
             await ws.close(CloseCode.POLICY)
-            return
+            return None
         visitor_id = new_id("v")
         new_token = node.credentials.visitor_token(visitor_id)
     await ws.accept(subprotocol=_subprotocol(ws))
     if len(node.local("visitor", visitor_id)) >= s.max_connections_per_visitor:
         await ws.close(CloseCode.TOO_MANY, "too many connections for this visitor")
+        return None
+    return visitor_id, new_token
+
+
+async def _visitor_socket(ws: WebSocket) -> None:
+    node: Node = ws.app.state.node
+    address = client_address(ws)
+    admitted = await _admit_visitor(node, ws, address)
+    if admitted is None:
         return
-    _hold_address(node, ws, 1)
+    visitor_id, new_token = admitted
+    user_agent = ws.headers.get("user-agent", "")
+    _release_handshake(ws)
+    _hold_address(node, address, 1)
     name = text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
     conn = Connection(
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
@@ -80,17 +139,19 @@ async def visitor_socket(ws: WebSocket) -> None:
     )
     conn.start()
     await node.add_connection(conn)
-    session = VisitorSession(
-        node, conn, new_token=new_token, user_agent=ws.headers.get("user-agent", "")
-    )
+    session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
+    del admitted, new_token, user_agent, name  # held by the session where still needed
     try:
         await session.run()
     finally:
-        _hold_address(node, ws, -1)
+        _hold_address(node, address, -1)
         left = await node.remove_connection(conn)
         await conn.finish()
         if left == 0:
             await _visitor_left(node, visitor_id)
+
+
+visitor_socket = SocketEndpoint(_visitor_socket)
 
 
 async def _visitor_left(node: Node, visitor_id: str) -> None:
@@ -103,9 +164,10 @@ async def _visitor_left(node: Node, visitor_id: str) -> None:
         log.exception("could not schedule the visitor's leave")
 
 
-async def agent_socket(ws: WebSocket) -> None:
+async def _agent_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
-    if _address_full(node, ws):
+    address = client_address(ws)
+    if _address_full(node, address):
         await ws.close(CloseCode.POLICY)
         return
     if not origin_allowed(ws.headers.get("origin"), node.settings.allowed_agent_origins):
@@ -118,7 +180,7 @@ async def agent_socket(ws: WebSocket) -> None:
         await ws.close(CloseCode.POLICY)
         return
     await ws.accept(subprotocol=_subprotocol(ws))
-    _hold_address(node, ws, 1)
+    _hold_address(node, address, 1)
     conn = Connection(
         node, ws, conn_id=new_id("ac"), role="agent", subject=agent.id, name=agent.name,
         supervisor=agent.role in SUPERVISING, version=agent.version,
@@ -135,10 +197,13 @@ async def agent_socket(ws: WebSocket) -> None:
         if not conn.closed:
             await session.run()
     finally:
-        _hold_address(node, ws, -1)
+        _hold_address(node, address, -1)
         await node.remove_connection(conn)
         await conn.finish()
         try:
             await node.routing.agent_disconnect(agent.id, conn.id, node.now())
         except Exception:
             log.exception("could not record the agent's disconnect")
+
+
+agent_socket = SocketEndpoint(_agent_socket)
