@@ -355,17 +355,24 @@ class ChatClient:
         self, chat: str, text: str, *, cid: str | None = None, internal: bool = False,
         timeout: float = 10.0,
     ) -> Frame:
-        """Send a message and wait for its ack (returned)."""
+        """Send a message and wait for its ack (returned); raises ClientError when the
+        server refuses it (the ``error`` frame names the ``cid``)."""
         cid = cid or f"m{secrets.token_hex(8)}"
         self.unacked[cid] = (chat, text, internal)
         frame: Frame = {"type": "msg", "chat": chat, "cid": cid, "text": text}
         if internal:
             frame["internal"] = True
+        since = len(self.frames)
         await self.send(frame)
-        return await self.wait_for(
-            lambda f: f.get("type") == "ack" and f.get("cid") == cid, timeout,
-            include_acks=cid,
+        reply = await self.wait_for(
+            lambda f: f.get("type") == "error" and f.get("cid") == cid, timeout,
+            since=since, include_acks=cid,
         )
+        if reply.get("type") == "error":
+            if reply.get("code") not in ("rate_limited", "internal"):
+                self.unacked.pop(cid, None)  # resending would be refused again
+            raise ClientError(reply)
+        return reply
 
     async def say_nowait(self, chat: str, text: str, cid: str) -> None:
         self.unacked[cid] = (chat, text, False)

@@ -502,6 +502,11 @@ async def test_agent_closes_with_outcome_and_tags(single: Cluster) -> None:
     with pytest.raises(ClientError) as refused:
         await post(v, chat, "wait!")
     assert refused.value.code == "invalid_state"
+    # sent without a rid (as the widget does), the refusal still names the message
+    with pytest.raises(ClientError) as refused:
+        await v.say(chat, "still there?", cid="late-1", timeout=scaled(5))
+    assert refused.value.frame["cid"] == "late-1"
+    assert refused.value.code == "invalid_state" and "late-1" not in v.unacked
     again = await v.start()
     await agent.wait_for(lambda f: f["type"] == "offer" and f["chat"]["id"] == again["id"])
     await close_all(agent, v)

@@ -51,7 +51,7 @@ async def test_concurrent_routing_and_delivery_invariants(redis_url: str) -> Non
         stop = asyncio.Event()
         started = time.monotonic()
         stats: dict[str, int] = {"accepted": 0, "declined": 0, "ignored": 0, "drops": 0,
-                                 "closed": 0, "left": 0}
+                                 "closed": 0, "left": 0, "refused_after_close": 0}
 
         async def run_agent(agent_id: str, index: int) -> ChatClient:
             urls = cluster.urls if index % 2 == 0 else cluster.urls[::-1]
@@ -118,7 +118,14 @@ async def test_concurrent_routing_and_delivery_invariants(redis_url: str) -> Non
             record: dict[str, Any] = {"client": v, "chat": chat["id"], "acks": []}
             visitor_records.append(record)
             for k in range(rng.randint(1, 3)):
-                ack = await v.say(chat["id"], f"visitor {index} says {k}", timeout=scaled(30))
+                try:
+                    ack = await v.say(chat["id"], f"visitor {index} says {k}",
+                                      timeout=scaled(30))
+                except ClientError as exc:
+                    # the agent closed the chat meanwhile: refused, so never acknowledged
+                    assert exc.code == "invalid_state", exc
+                    stats["refused_after_close"] += 1
+                    break
                 record["acks"].append(ack["seq"])
                 await asyncio.sleep(rng.uniform(0.05, 0.5))
             if rng.random() < 0.05:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import msgspec
@@ -72,6 +72,8 @@ class Node:
         """Open WebSocket connections per client address on this process."""
         self.waiting: dict[str, tuple[str, int]] = {}
         """Local visitors' queued chats: chat id -> (topic, last position sent)."""
+        self._visitor_of: dict[str, str] = {}
+        """Visitor of each chat in ``waiting`` (filled by the position loop)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -81,6 +83,8 @@ class Node:
         self._topics_at = 0.0
         self._widget = WidgetSettings()
         self._widget_at = 0.0
+        self._flights: dict[str, asyncio.Future[None]] = {}
+        self._generation = 0
         self.stats = {"assigned": 0, "drains": 0}
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -186,9 +190,31 @@ class Node:
 
     async def topics(self) -> dict[str, Topic]:
         if time.monotonic() - self._topics_at > 1.0:
-            self._topics = await self.directory.topics()
-            self._topics_at = time.monotonic()
+            await self._single_flight("topics", self._read_topics)
         return self._topics
+
+    async def _read_topics(self) -> None:
+        generation = self._generation
+        topics = await self.directory.topics()
+        if generation == self._generation:  # not read before a change this process made
+            self._topics, self._topics_at = topics, time.monotonic()
+
+    async def _single_flight(
+        self, name: str, read: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run ``read`` once for every caller that arrives while it is in flight: when a
+        cache expires under a burst (thousands of reconnecting clients), one Redis read
+        refreshes it instead of one per caller."""
+        flight = self._flights.get(name)
+        if flight is None:
+            flight = self._flights[name] = asyncio.ensure_future(read())
+
+            def landed(done: asyncio.Future[None]) -> None:
+                if self._flights.get(name) is done:
+                    del self._flights[name]
+
+            flight.add_done_callback(landed)
+        await asyncio.shield(flight)
 
     async def topic(self, name: str) -> Topic | None:
         """A topic by name; a miss re-reads Redis (another process may have just added it)."""
@@ -202,15 +228,28 @@ class Node:
         """The widget settings (cached for a second; an admin change clears the cache
         of the process that made it)."""
         if time.monotonic() - self._widget_at > 1.0:
-            self._widget = await self.config.widget()
-            self._widget_at = time.monotonic()
+            await self._single_flight("widget", self._read_widget_settings)
         return self._widget
+
+    async def _read_widget_settings(self) -> None:
+        generation = self._generation
+        widget = await self.config.widget()
+        if generation == self._generation:
+            self._widget, self._widget_at = widget, time.monotonic()
 
     def forget_widget_settings(self) -> None:
         self._widget_at = 0.0
+        self._forget_flights()
 
     def forget_topics(self) -> None:
         self._topics_at = 0.0
+        self._forget_flights()
+
+    def _forget_flights(self) -> None:
+        # a read in flight may have been answered before the change: the next caller
+        # starts a new one, and the old one's answer is not kept
+        self._generation += 1
+        self._flights.clear()
 
     # ---- registries ----------------------------------------------------------------------
     async def add_connection(self, conn: Connection) -> None:
@@ -363,8 +402,7 @@ class Node:
                     window = min(MAX_WINDOW, 4 * max(window or 0, len(snap.chats)))
                     continue
                 break
-            topics_of = await self.routing.chat_topics([a.chat_id for a in plan])
-            results = await self.routing.commit(plan, topics_of, now)
+            results = await self.routing.commit(plan, snap.topic_of, now)
             ok = [a for a, reason in results if reason == "ok"]
             assigned += len(ok)
             self.stats["assigned"] += len(ok)
@@ -452,13 +490,15 @@ class Node:
         )
         if not result.ok:
             return result.reason
+        if result.agent:
+            # capacity is free from this moment: route before telling anyone
+            self.request_drain()
         await self.messages.close_chat(chat_id)
         await self.publish_chat_state(chat_id)
         if result.agent:
             await self.notify_agent(
                 result.agent, {"type": "ended", "chat": chat_id, "by": by}, unfollow=chat_id
             )
-            self.request_drain()
             accepted = record.raw.get("accepted_at") if record else None
             if accepted:
                 seconds = max(0.0, (now - int(accepted)) / 1000)
@@ -541,40 +581,58 @@ class Node:
             await asyncio.sleep(self.settings.position_interval_s)
 
     async def _update_positions(self) -> None:
-        chats = list(self.waiting)
-        if not chats:
+        """One pass: each topic queue with a local waiting visitor is read once (ZRANGE),
+        and only chats missing from their queue (offered, active, ended, moved to another
+        topic) or new here are looked up one by one."""
+        if not self.waiting:
             return
+        topics = sorted({topic for topic, _ in self.waiting.values()})
         async with self.redis.pipeline(transaction=False) as pipe:
-            for chat_id in chats:
-                pipe.hmget(self.keys.chat(chat_id), "state", "topic", "visitor")
-            states = await pipe.execute()
-        queued: list[tuple[str, str, str]] = []
-        for chat_id, (state, topic, visitor) in zip(chats, states, strict=True):
-            state = text(state)
-            if state == ChatState.QUEUED.value:
-                queued.append((chat_id, text(topic), text(visitor)))
-            elif state in (ChatState.OFFERED.value, ChatState.ACTIVE.value):
-                # it may be queued again (declined, agent gone, transferred to a queue)
-                self.waiting[chat_id] = (text(topic), -1)
-            else:
-                self.waiting.pop(chat_id, None)
-        if not queued:
-            return
-        serving = int(await self.redis.scard(self.keys.available))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for chat_id, topic, _ in queued:
-                pipe.zrank(self.keys.queue(topic), chat_id)
+            for topic in topics:
+                pipe.zrange(self.keys.queue(topic), 0, -1)
                 pipe.hget(self.keys.handle_time, topic)
+            pipe.scard(self.keys.available)
             replies = await pipe.execute()
-        for i, (chat_id, topic, visitor) in enumerate(queued):
-            rank, avg = replies[2 * i], replies[2 * i + 1]
-            position = 0 if rank is None else int(rank) + 1
+        serving = int(replies[-1])
+        handle: dict[str, float] = {}
+        ranks: dict[str, tuple[str, int]] = {}
+        for i, topic in enumerate(topics):
+            handle[topic] = float(replies[2 * i + 1] or 300.0)
+            for rank, member in enumerate(replies[2 * i]):
+                chat_id = text(member)
+                if chat_id in self.waiting:
+                    ranks[chat_id] = (topic, rank + 1)
+        unknown = [c for c in self.waiting if c not in ranks or c not in self._visitor_of]
+        if unknown:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for chat_id in unknown:
+                    pipe.hmget(self.keys.chat(chat_id), "state", "topic", "visitor")
+                states = await pipe.execute()
+            moved = False
+            for chat_id, (state, topic, visitor) in zip(unknown, states, strict=True):
+                state = text(state)
+                if state == ChatState.QUEUED.value:
+                    self._visitor_of[chat_id] = text(visitor)
+                    if chat_id not in ranks:
+                        # queued in another topic than we knew (transferred): next pass
+                        self.waiting[chat_id] = (text(topic), -1)
+                        moved = True
+                elif state in (ChatState.OFFERED.value, ChatState.ACTIVE.value):
+                    # it may be queued again (declined, agent gone, transferred to a queue)
+                    self._visitor_of[chat_id] = text(visitor)
+                    self.waiting[chat_id] = (text(topic), -1)
+                else:
+                    self.waiting.pop(chat_id, None)
+                    self._visitor_of.pop(chat_id, None)
+            if moved:
+                self._positions.set()
+        for chat_id, (topic, position) in ranks.items():
             if self.waiting.get(chat_id, ("", -1))[1] == position:
                 continue
             self.waiting[chat_id] = (topic, position)
-            eta = estimate_wait_s(position, serving, float(avg or 300.0))
+            eta = estimate_wait_s(position, serving, handle[topic])
             frame = {"type": "queue", "chat": chat_id, "position": position, "eta_s": eta}
-            for conn in self.local("visitor", visitor):
+            for conn in self.local("visitor", self._visitor_of.get(chat_id, "")):
                 conn.send(frame)
 
     def watch_position(self, chat_id: str, topic: str) -> None:

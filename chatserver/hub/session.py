@@ -8,8 +8,8 @@ connection stays open unless a limit says otherwise (see ``docs/protocol.md``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, cast
 
 import msgspec
 from redis.exceptions import RedisError
@@ -32,6 +32,7 @@ from chatserver.protocol import (
     error_frame,
     peek_rid,
 )
+from chatserver.settings import Settings
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 
 log = logging.getLogger(__name__)
@@ -39,25 +40,51 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any], Awaitable[dict[str, Any] | None]]
 
 
+class Rates:
+    """The rate limits of one session (see ``docs/protocol.md``)."""
+
+    __slots__ = ("bad_frames", "frame_rate", "message_rate", "typing")
+
+    def __init__(self, settings: Settings) -> None:
+        self.message_rate = WindowCounter(settings.messages_per_10s, 10_000)
+        self.frame_rate = WindowCounter(settings.messages_per_10s * 5, 10_000)
+        self.typing = Throttle(int(settings.typing_interval_s * 1000))
+        self.bad_frames = WindowCounter(20, 10_000)
+
+
 class Session:
     role = ""
+
+    # One session per connection, tens of thousands mostly idle: no instance dict.
+    __slots__ = ("_rates", "conn", "node")
+
+    # Frame type -> name of the method that handles it.  One table per class rather than a
+    # dict of ~10 bound methods per session; the method is looked up on the instance when
+    # a frame arrives, so a subclass's override (``AgentSession.on_send``) is the one
+    # called.  Subclasses extend it with ``{**Session.HANDLERS, ...}``.
+    HANDLERS: ClassVar[Mapping[type[Any], str]] = {
+        Ping: "on_ping",
+        Send: "on_send",
+        Typing: "on_typing",
+        Read: "on_read",
+        Resume: "on_resume",
+        History: "on_history",
+    }
 
     def __init__(self, node: Node, conn: Connection) -> None:
         self.node = node
         self.conn = conn
-        s = node.settings
-        self.message_rate = WindowCounter(s.messages_per_10s, 10_000)
-        self.frame_rate = WindowCounter(s.messages_per_10s * 5, 10_000)
-        self.typing = Throttle(int(s.typing_interval_s * 1000))
-        self.bad_frames = WindowCounter(20, 10_000)
-        self.handlers: dict[type[Any], Handler] = {
-            Ping: self.on_ping,
-            Send: self.on_send,
-            Typing: self.on_typing,
-            Read: self.on_read,
-            Resume: self.on_resume,
-            History: self.on_history,
-        }
+        # Made with the first frame: a socket that never sends one (most visitors) holds
+        # no counters.  The same as making them here: a fresh counter and one made
+        # earlier but never used are in the same state, and the settings do not change.
+        self._rates: Rates | None = None
+
+    @property
+    def rates(self) -> Rates:
+        rates = self._rates
+        if rates is None:
+            rates = self._rates = Rates(self.node.settings)
+        return rates
 
     def decode(self, data: bytes) -> Any:
         raise NotImplementedError
@@ -88,7 +115,7 @@ class Session:
                 break
             data = message.get("bytes")
             now = self.node.now()
-            if not self.frame_rate.allow(now):
+            if not self.rates.frame_rate.allow(now):
                 self.conn.close(CloseCode.FLOODING, "too many frames")
                 break
             if data is None:
@@ -101,7 +128,7 @@ class Session:
 
     def refuse(self, exc: ProtocolError, rid: str | None = None) -> None:
         self.conn.send(error_frame(exc, rid))
-        if exc.code is ErrorCode.BAD_FRAME and not self.bad_frames.allow(self.node.now()):
+        if exc.code is ErrorCode.BAD_FRAME and not self.rates.bad_frames.allow(self.node.now()):
             self.conn.close(CloseCode.POLICY, "too many bad frames")
 
     async def handle(self, data: bytes) -> None:
@@ -111,13 +138,15 @@ class Session:
             self.refuse(exc, peek_rid(data))
             return
         try:
-            reply = await self.handlers[type(frame)](frame)
+            handler = cast(Handler, getattr(self, self.HANDLERS[type(frame)]))
+            reply = await handler(frame)
         except ProtocolError as exc:
-            self.refuse(exc, frame.rid)
+            self.refuse(_naming_cid(exc, frame), frame.rid)
             return
         except RedisError as exc:
             log.warning("storage error on %s: %s", type(frame).__name__, exc)
-            self.refuse(ProtocolError(ErrorCode.INTERNAL, "storage unavailable, retry"), frame.rid)
+            busy = ProtocolError(ErrorCode.INTERNAL, "storage unavailable, retry")
+            self.refuse(_naming_cid(busy, frame), frame.rid)
             return
         if reply is not None:
             if frame.rid is not None:
@@ -149,7 +178,7 @@ class Session:
         self, chat_id: str, cid: str, text: str, *, kind: str, audience: str, system: bool = False
     ) -> dict[str, Any]:
         self.check_text(text)
-        if not self.message_rate.allow(self.node.now()):
+        if not self.rates.message_rate.allow(self.node.now()):
             raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
         messages = self.node.messages
         args = dict(
@@ -180,10 +209,10 @@ class Session:
 
     async def on_typing(self, frame: Typing) -> None:
         # only "typing" is throttled; "stopped" always goes through and uses no budget
-        if frame.on and not self.typing.allow(self.node.now()):
+        if frame.on and not self.rates.typing.allow(self.node.now()):
             return None
         if not frame.on:
-            self.typing.reset()  # typing again after stopping is news: let it through
+            self.rates.typing.reset()  # typing again after stopping is news: let it through
         meta = await self.node.messages.meta(frame.chat)
         if meta.get(f"p:{self.conn.participant}") != "1" or meta.get("open") != "1":
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
@@ -237,3 +266,12 @@ class Session:
 
 
 __all__ = ["AGENTS_ONLY", "EVERYONE", "PROTOCOL_VERSION", "Session"]
+
+
+def _naming_cid(exc: ProtocolError, frame: object) -> ProtocolError:
+    """A refused message's error names its ``cid``, so that a client that sent it without
+    a ``rid`` still knows which message failed."""
+    cid = getattr(frame, "cid", None)
+    if isinstance(cid, str):
+        exc.extra.setdefault("cid", cid)
+    return exc

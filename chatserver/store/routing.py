@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -104,6 +104,8 @@ class Snapshot:
     agents: list[AgentView]
     more: bool
     """Some queue holds more chats than were read."""
+    topic_of: dict[str, str] = field(default_factory=dict)
+    """The queue each chat was read from (``commit`` needs it)."""
 
 
 @dataclass(frozen=True)
@@ -242,10 +244,14 @@ class RoutingStore:
                 pipe.zrange(self.keys.queue(t), 0, window - 1, withscores=True)
             replies = await pipe.execute()
         entries: list[tuple[float, str]] = []
+        topic_of: dict[str, str] = {}
         more = False
-        for reply in replies:
+        for topic, reply in zip(topics, replies, strict=True):
             more |= len(reply) >= window
-            entries.extend((score, _s(member)) for member, score in reply)
+            for member, score in reply:
+                chat_id = _s(member)
+                entries.append((score, chat_id))
+                topic_of[chat_id] = topic
         if not entries:
             return Snapshot([], agents, False)
         entries.sort()
@@ -267,7 +273,7 @@ class RoutingStore:
                     declined=frozenset(_s(m) for m in replies[2 * i + 1]),
                 )
             )
-        return Snapshot(chats, agents, more)
+        return Snapshot(chats, agents, more, topic_of)
 
     async def commit(
         self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
@@ -310,13 +316,6 @@ class RoutingStore:
             reasons = await self.scripts.run("assign", keys, args)
             results.extend(zip(chunk, (_s(r) for r in reasons), strict=True))
         return results
-
-    async def chat_topics(self, chat_ids: Sequence[str]) -> dict[str, str]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for c in chat_ids:
-                pipe.hget(self.keys.chat(c), "topic")
-            topics = await pipe.execute()
-        return {c: _s(t) for c, t in zip(chat_ids, topics, strict=True)}
 
     # ---- offers --------------------------------------------------------------------------
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> str:
