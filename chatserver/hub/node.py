@@ -74,6 +74,9 @@ class Node:
         """Local visitors' queued chats: chat id -> (topic, last position sent)."""
         self._visitor_of: dict[str, str] = {}
         """Visitor of each chat in ``waiting`` (filled by the position loop)."""
+        self._watches = 0
+        self._watched: dict[str, int] = {}
+        """Chat in ``waiting`` -> the value of ``_watches`` when it was last watched."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -467,6 +470,8 @@ class Node:
                 # an unanswered offer sets the agent away (not responding)
                 await self.notify_agent(outcome.agent, {"type": "status", "status": "away"})
         await self.publish_chat_state(chat_id)
+        # the visitor's process tracks queue positions only of chats that are queued
+        await self.notify_visitor(outcome.visitor, watch=chat_id, topic=outcome.topic)
         await self.queues_changed()
         self.request_drain()
         return "ok"
@@ -567,8 +572,9 @@ class Node:
     async def _positions_loop(self) -> None:
         """Tell local visitors their queue position whenever it changes.
 
-        ``waiting`` holds every local visitor's live chat; a chat that is offered keeps its
-        place there (a decline puts it back in the queue), a finished one leaves."""
+        ``waiting`` holds the local visitors' queued chats; one that leaves its queue
+        (offered, active, ended) leaves ``waiting`` too, and comes back through
+        ``watch_position`` when it is queued again."""
         while not self._stopping:
             await self._positions.wait()
             self._positions.clear()
@@ -586,6 +592,7 @@ class Node:
         topic) or new here are looked up one by one."""
         if not self.waiting:
             return
+        mark = self._watches
         topics = sorted({topic for topic, _ in self.waiting.values()})
         async with self.redis.pipeline(transaction=False) as pipe:
             for topic in topics:
@@ -617,13 +624,14 @@ class Node:
                         # queued in another topic than we knew (transferred): next pass
                         self.waiting[chat_id] = (text(topic), -1)
                         moved = True
-                elif state in (ChatState.OFFERED.value, ChatState.ACTIVE.value):
-                    # it may be queued again (declined, agent gone, transferred to a queue)
-                    self._visitor_of[chat_id] = text(visitor)
-                    self.waiting[chat_id] = (text(topic), -1)
-                else:
+                elif self._watched.get(chat_id, 0) <= mark:
+                    # offered, active or ended: out of the queue.  If it is queued again
+                    # (declined, lapsed, agent gone, transferred to a queue), ``requeue``
+                    # tells the visitor's process, which watches it again.  (Watched
+                    # again while this pass was reading: keep it.)
                     self.waiting.pop(chat_id, None)
                     self._visitor_of.pop(chat_id, None)
+                    self._watched.pop(chat_id, None)
             if moved:
                 self._positions.set()
         for chat_id, (topic, position) in ranks.items():
@@ -638,6 +646,8 @@ class Node:
     def watch_position(self, chat_id: str, topic: str) -> None:
         """Track a local visitor's live chat for queue position updates."""
         self.waiting.setdefault(chat_id, (topic, -1))
+        self._watches += 1
+        self._watched[chat_id] = self._watches
         self._positions.set()
 
     async def _timer_loop(self) -> None:
@@ -719,6 +729,8 @@ class _SubjectListener:
                 await conn.unfollow(ctl["unfollow"])
             if "status" in ctl:
                 conn.send({"type": "status", "status": ctl["status"]})
+        if "watch" in ctl and self.node.local(self.role, self.subject):
+            self.node.watch_position(ctl["watch"], ctl["topic"])
 
 
 class _QueueListener:

@@ -19,6 +19,7 @@ from chatserver.protocol import (
     VisitorFrame,
     decode_visitor,
 )
+from chatserver.store.codec import text
 from chatserver.store.messages import participant
 
 
@@ -47,12 +48,16 @@ class VisitorSession(Session):
 
     async def welcome(self) -> dict[str, Any]:
         node = self.node
-        chat_id = await node.routing.visitor_open_chat(self.conn.subject)
+        # one round trip for both (a reconnect storm brings thousands of welcomes at once)
+        async with node.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(node.keys.visitor(self.conn.subject), "chat")
+            pipe.scard(node.keys.available)
+            open_chat, available = await pipe.execute()
+        chat_id = text(open_chat)
         chat = await node.chat_info(chat_id, for_agent=False) if chat_id else None
         if chat is not None:
             await node.redis.zrem(node.keys.visitor_gone, chat["id"])
-            if chat["state"] in (ChatState.QUEUED.value, ChatState.OFFERED.value,
-                                 ChatState.ACTIVE.value):
+            if chat["state"] == ChatState.QUEUED.value:
                 node.watch_position(chat["id"], chat["topic"])
         frame: dict[str, Any] = {
             "type": "welcome",
@@ -60,7 +65,7 @@ class VisitorSession(Session):
             "role": "visitor",
             "visitor": self.conn.subject,
             "chat": chat,
-            "agents_available": int(await node.redis.scard(node.keys.available)) > 0,
+            "agents_available": int(available) > 0,
             "limits": self.limits(),
         }
         if self.new_token:

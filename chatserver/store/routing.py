@@ -357,9 +357,11 @@ class RoutingStore:
         for _ in range(5):
             current = await self.redis.hmget(
                 self.keys.chat(chat_id), "agent", "topic", "priority", "opt", "relaxed",
-                "created",
+                "created", "visitor",
             )
-            holder, topic_name, priority, opt, relaxed, created = (_s(v) for v in current)
+            holder, topic_name, priority, opt, relaxed, created, visitor = (
+                _s(v) for v in current
+            )
             if not topic_name:
                 return Outcome(False, "not_found")
             queue_topic = new_topic.name if new_topic else topic_name
@@ -412,7 +414,9 @@ class RoutingStore:
             reason, agent = _s(result[0]), _s(result[1])
             if reason == "retry":
                 continue
-            return Outcome(reason == "ok", reason, agent=agent, topic=queue_topic)
+            return Outcome(
+                reason == "ok", reason, agent=agent, topic=queue_topic, visitor=visitor
+            )
         return Outcome(False, "retry")
 
     async def transfer_to_agent(
