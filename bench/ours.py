@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed
 
 from bench.procs import ADMIN_PASSWORD, AGENT_PASSWORD, Deployment
 from chatserver.client import ChatClient, ClientError, Frame, Refused, http, login
@@ -64,29 +64,6 @@ class BenchClient(ChatClient):
     async def _notify(self) -> None:
         if self._changed._waiters:  # type: ignore[attr-defined]
             await super()._notify()
-
-    async def _reconnect_loop(self) -> None:
-        """``ChatClient._reconnect_loop`` plus one exception: the stock loop does not catch
-        ``InvalidHandshake`` (a hub that drops a handshake without an HTTP answer, as an
-        overloaded hub does), so its reconnect task dies and the client never comes back.
-        The bench counts each time that would have happened and carries on, so that the
-        storm measures the server; docs/performance.md reports the client bug."""
-        delay = 0.05
-        for _ in range(200):
-            if self._stopping:
-                return
-            self._url_index += 1
-            try:
-                await self.connect()
-                await self._after_reconnect()
-                return
-            except (OSError, Refused, ConnectionClosed, TimeoutError, ClientError):
-                pass
-            except InvalidHandshake:
-                RETRIES["reconnect_invalid_handshake_stock_client_would_stop"] = RETRIES.get(
-                    "reconnect_invalid_handshake_stock_client_would_stop", 0) + 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
 
     async def _after_reconnect(self) -> None:
         await super()._after_reconnect()

@@ -269,7 +269,13 @@ class ChatClient:
             self._url_index += 1
             try:
                 await self.connect()
-            except (OSError, Refused, InvalidHandshake, ConnectionClosed, TimeoutError,
+            except Refused as exc:
+                if exc.status == 503:  # the server is admitting others: come back later
+                    delay = max(delay, 2.0)
+                await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no herd
+                delay = min(delay * 2, 1.0)
+                continue
+            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError,
                     ClientError, ConnectionError):
                 # InvalidHandshake: an overloaded server dropped the handshake unanswered
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no herd

@@ -113,6 +113,11 @@ class Settings:
     """A connection must finish sending its request headers (the WebSocket handshake)
     within this time, or it is closed."""
     max_connections_per_address: int = 500
+    max_pending_handshakes: int = 256
+    """Visitor connections being set up at once on one process (handshake to welcome);
+    further handshakes wait their turn (0: no limit)."""
+    handshake_queue_s: float = 5.0
+    """How long a visitor handshake may wait for its turn before it is answered 503."""
     """WebSocket connections one client address may hold on one process."""
     send_queue_frames: int = 1000
     """Frames buffered for one slow connection before it is dropped (close 1013)."""

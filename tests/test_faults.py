@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from chatserver.client import ChatClient, ClientError, http
+from chatserver.client import ChatClient, ClientError, Refused, http
 from tests.harness import Cluster, Valkey, scaled
 
 
@@ -336,3 +336,40 @@ async def test_fault_graceful_shutdown_closes_sockets_with_1001(cluster: Cluster
     # the other process still serves
     again = await cluster.visitor(server=1)
     await again.close()
+
+
+@pytest.mark.parametrize("queue_s", ["5", "0.01"])
+@pytest.mark.timeout(60)
+async def test_fault_reconnect_storm_is_admitted_in_turn_not_dropped(
+    redis_url: str, queue_s: str
+) -> None:
+    """More visitors than ``MAX_PENDING_HANDSHAKES`` arrive at once: they are set up one
+    at a time, the others waiting their turn; those that would wait longer than
+    ``HANDSHAKE_QUEUE_S`` are answered 503 and get in on a retry."""
+    cluster = Cluster(redis_url, n=1, max_pending_handshakes="1", handshake_queue_s=queue_s)
+    await cluster.start()
+    refused: list[int] = []
+
+    async def arrive() -> ChatClient:
+        for _ in range(200):
+            try:
+                return await ChatClient.visitor(cluster.urls[0])
+            except Refused as exc:
+                refused.append(exc.status)
+                await asyncio.sleep(0.05)
+        raise AssertionError("never admitted")
+
+    clients: list[ChatClient] = []
+    try:
+        clients = list(await asyncio.gather(*(arrive() for _ in range(60))))
+        assert len({c.welcome["visitor"] for c in clients}) == 60
+        if queue_s == "5":
+            assert refused == []  # everyone waited their turn
+        else:
+            assert refused and set(refused) == {503}
+        # every slot was given back: a new visitor gets in first go
+        clients.append(await ChatClient.visitor(cluster.urls[0]))
+    finally:
+        for c in clients:
+            await c.close()
+        cluster.stop()

@@ -60,8 +60,10 @@ class Node:
         self.credentials = Credentials(settings)
         self.embedded: EmbeddedRedis | None = None
         self.redis: Redis
+        self.drain_redis: Redis
         self.directory: Directory
         self.routing: RoutingStore
+        self.drain_routing: RoutingStore
         self.messages: MessageStore
         self.fanout: Fanout
         self.engine: AsyncEngine | None = None
@@ -69,6 +71,11 @@ class Node:
         self.agents: dict[str, set[Connection]] = {}
         self.visitors: dict[str, set[Connection]] = {}
         self.by_address: dict[str, int] = {}
+        self.admission: asyncio.Semaphore | None = (
+            asyncio.Semaphore(settings.max_pending_handshakes)
+            if settings.max_pending_handshakes else None
+        )
+        """Slots for visitor connections being set up (handshake to welcome)."""
         """Open WebSocket connections per client address on this process."""
         self.waiting: dict[str, tuple[str, int]] = {}
         """Local visitors' queued chats: chat id -> (topic, last position sent)."""
@@ -96,10 +103,16 @@ class Node:
         command uses the node without them)."""
         url, self.embedded = resolve_url(self.settings)
         self.redis = connect(url)
+        # the drainer's own small pool: a burst of client requests holding every pooled
+        # connection (a thousand visitors starting at once) must not starve routing
+        self.drain_redis = connect(url, max_connections=4)
         scripts = Scripts(self.redis)
         self.directory = Directory(self.redis, self.keys)
         self.config = ConfigStore(self.redis, self.keys)
         self.routing = RoutingStore(self.redis, self.keys, scripts, self.settings)
+        self.drain_routing = RoutingStore(
+            self.drain_redis, self.keys, Scripts(self.drain_redis), self.settings
+        )
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
         self.messages.guard_epoch()
         await self.messages.refresh_epoch()
@@ -157,6 +170,8 @@ class Node:
                 await self.engine.dispose()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+        with contextlib.suppress(Exception):
+            await self.drain_redis.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -321,10 +336,12 @@ class Node:
         return (await self.chat_infos([chat_id], for_agent=for_agent))[0]
 
     async def chat_infos(
-        self, chat_ids: Sequence[str], *, for_agent: bool
+        self, chat_ids: Sequence[str], *, for_agent: bool, redis: Redis | None = None
     ) -> list[dict[str, Any] | None]:
-        """``chat_info`` of many chats in two round trips (and one more per queued chat)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
+        """``chat_info`` of many chats in two round trips (and one more per queued chat),
+        through ``redis`` (default: the shared client)."""
+        redis = redis or self.redis
+        async with redis.pipeline(transaction=False) as pipe:
             for chat_id in chat_ids:
                 pipe.hgetall(self.keys.chat(chat_id))
                 pipe.hgetall(self.keys.chat_meta(chat_id))
@@ -333,7 +350,7 @@ class Node:
         agent_ids = sorted({c.agent for c in chats if c is not None and c.agent})
         names: dict[str, str] = {}
         if agent_ids:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with redis.pipeline(transaction=False) as pipe:
                 for agent_id in agent_ids:
                     pipe.hget(self.keys.agent(agent_id), "name")
                 for agent_id, name in zip(agent_ids, await pipe.execute(), strict=True):
@@ -394,7 +411,7 @@ class Node:
         topics = await self.topics()
         for _ in range(50):
             self.stats["drains"] += 1
-            snap = await self.routing.snapshot(topics, window)
+            snap = await self.drain_routing.snapshot(topics, window)
             if not snap.chats or not snap.agents:
                 break
             now = self.now()
@@ -405,13 +422,13 @@ class Node:
                     window = min(MAX_WINDOW, 4 * max(window or 0, len(snap.chats)))
                     continue
                 break
-            results = await self.routing.commit(plan, snap.topic_of, now)
+            results = await self.drain_routing.commit(plan, snap.topic_of, now)
             ok = [a for a, reason in results if reason == "ok"]
             assigned += len(ok)
             self.stats["assigned"] += len(ok)
             if ok:
                 await self._after_assign(ok)
-                await self.queues_changed()
+                await self.drain_redis.publish(self.keys.queue_channel, b"changed")
             else:
                 # every pair lost a race with another process; re-read and try again
                 failures += 1
@@ -422,8 +439,10 @@ class Node:
     async def _after_assign(self, done: Sequence[policy.Assignment]) -> None:
         """Tell the agents of a routing pass's assignments: an ``offer``, or (auto-accept)
         ``assigned`` plus the new chat state for its participants; one pipeline."""
-        infos = await self.chat_infos([a.chat_id for a in done], for_agent=True)
-        async with self.redis.pipeline(transaction=False) as pipe:
+        infos = await self.chat_infos(
+            [a.chat_id for a in done], for_agent=True, redis=self.drain_redis
+        )
+        async with self.drain_redis.pipeline(transaction=False) as pipe:
             for a, info in zip(done, infos, strict=True):
                 if info is None:
                     continue

@@ -103,9 +103,13 @@ class Session:
         }
 
     # ---- the read loop --------------------------------------------------------------------
-    async def run(self) -> None:
+    async def run(self, welcomed: Callable[[], None] | None = None) -> None:
+        """Send the welcome (then call ``welcomed``), then read and handle frames until
+        the socket closes."""
         ws = self.conn.ws
         self.conn.send(await self.welcome())
+        if welcomed is not None:
+            welcomed()
         while not self.conn.closed:
             try:
                 message = await ws.receive()

@@ -9,9 +9,11 @@ handshake's headers are released once read (see ``_release_handshake``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from starlette.responses import Response as HttpResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -122,8 +124,53 @@ async def _admit_visitor(node: Node, ws: WebSocket, address: str) -> tuple[str, 
     return visitor_id, new_token
 
 
+class _Admission:
+    """One visitor connection being set up holds one of ``Node.admission``'s slots until
+    its welcome is sent (or it fails), whichever comes first; ``done`` may be called
+    twice."""
+
+    __slots__ = ("open", "slots")
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots, self.open = slots, True
+
+    def done(self) -> None:
+        if self.open:
+            self.open = False
+            self.slots.release()
+
+
+async def _refuse_busy(ws: WebSocket) -> None:
+    """HTTP 503 with Retry-After: too many visitor connections are being set up."""
+    try:
+        await ws.send_denial_response(
+            HttpResponse("busy, retry later\n", status_code=503, headers={"Retry-After": "2"})
+        )
+    except RuntimeError:  # a server without the denial-response extension: plain 403
+        await ws.close(CloseCode.TRY_AGAIN)
+
+
 async def _visitor_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
+    slots = node.admission
+    if slots is not None:
+        # admission control: under a reconnect storm at most MAX_PENDING_HANDSHAKES
+        # visitors are set up at once; the others wait their turn (in order, without
+        # a retry's cost) for up to HANDSHAKE_QUEUE_S, then are told to come back
+        try:
+            await asyncio.wait_for(slots.acquire(), node.settings.handshake_queue_s)
+        except TimeoutError:
+            await _refuse_busy(ws)
+            return
+    admission = _Admission(slots) if slots is not None else None
+    try:
+        await _serve_visitor(node, ws, admission)
+    finally:
+        if admission is not None:
+            admission.done()
+
+
+async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None) -> None:
     address = client_address(ws)
     admitted = await _admit_visitor(node, ws, address)
     if admitted is None:
@@ -142,7 +189,7 @@ async def _visitor_socket(ws: WebSocket) -> None:
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
     del admitted, new_token, user_agent, name  # held by the session where still needed
     try:
-        await session.run()
+        await session.run(admission.done if admission is not None else None)
     finally:
         _hold_address(node, address, -1)
         left = await node.remove_connection(conn)
