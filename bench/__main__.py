@@ -121,7 +121,9 @@ async def main_async(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(data, indent=1, default=str))
         log(f"   {name} done in {result['elapsed_s']}s")
     data["quiet_waited_s"] = round(QUIET["waited_s"], 1)
-    plain = not (args.profile or args.quick or args.whatif)
+    # only a plain full run of every scenario into bench/results speaks for the docs
+    plain = not (args.profile or args.quick or args.whatif or args.only) and (
+        args.out == str(RESULTS))
     summary = report.write_all(data, cfg.out, suffix, update_doc=plain)
     log(f"results: {path}\nsummary: {summary}")
     print(report.targets_text(data), flush=True)
