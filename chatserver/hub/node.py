@@ -417,9 +417,10 @@ class Node:
             now = self.now()
             plan = policy.plan(snap.chats, snap.agents, now)
             if not plan:
-                if snap.more and (window or 0) < MAX_WINDOW:
-                    # the queue heads need skills no free agent has: look further back
-                    window = min(MAX_WINDOW, 4 * max(window or 0, len(snap.chats)))
+                if snap.more and snap.window < MAX_WINDOW:
+                    # the queue heads were all declined by (or need skills beyond) the
+                    # free agents: look further back
+                    window = min(MAX_WINDOW, 4 * snap.window)
                     continue
                 break
             results = await self.drain_routing.commit(plan, snap.topic_of, now)

@@ -106,6 +106,8 @@ class Snapshot:
     """Some queue holds more chats than were read."""
     topic_of: dict[str, str] = field(default_factory=dict)
     """The queue each chat was read from (``commit`` needs it)."""
+    window: int = 0
+    """How many chats per queue were read."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,7 @@ class RoutingStore:
                     declined=frozenset(_s(m) for m in replies[2 * i + 1]),
                 )
             )
-        return Snapshot(chats, agents, more, topic_of)
+        return Snapshot(chats, agents, more, topic_of, window)
 
     async def commit(
         self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
