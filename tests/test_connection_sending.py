@@ -39,7 +39,6 @@ def make(limit: int = 5) -> tuple[Connection, FakeSocket]:
     node: Any = SimpleNamespace(settings=SimpleNamespace(send_queue_frames=limit))
     conn = Connection(node, ws, conn_id="vc1", role="visitor", subject="v1",  # type: ignore[arg-type]
                       name="Visitor")
-    conn.start()
     return conn, ws
 
 

@@ -96,10 +96,6 @@ class Connection:
         return self.role == "agent"
 
     # ---- sending -------------------------------------------------------------------------
-    def start(self) -> None:
-        """Nothing to start: the writer task is created when there is something to send
-        (kept so that callers need not know)."""
-
     def send(self, frame: dict[str, Any]) -> None:
         self.send_raw(encode(frame))
 

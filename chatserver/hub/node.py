@@ -40,7 +40,7 @@ from chatserver.store.config import ConfigStore, WidgetSettings
 from chatserver.store.directory import Directory, Topic
 from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
-from chatserver.store.messages import MessageStore, participant
+from chatserver.store.messages import MessageStore, participant, publication
 from chatserver.store.redis_conn import connect, resolve_url
 from chatserver.store.routing import MAX_WINDOW, RoutingStore, chat_record
 from chatserver.store.scripts import Scripts
@@ -49,6 +49,15 @@ log = logging.getLogger(__name__)
 _ctl_decoder = msgspec.msgpack.Decoder(dict[str, Any])
 _AGENT_ONLY = ("visitor", "offer_expires")
 """Fields of ``chat_info`` that only agents are shown."""
+
+
+def _control(frame: dict[str, Any] | None, ctl: dict[str, Any]) -> bytes:
+    """A message on an agent's or visitor's channel: orders for their connections and
+    optionally a frame to send to each of them (see ``_SubjectListener``)."""
+    payload: dict[str, Any] = {"ctl": ctl}
+    if frame is not None:
+        payload["frame"] = frame
+    return encode(payload)
 
 
 class Node:
@@ -71,12 +80,12 @@ class Node:
         self.agents: dict[str, set[Connection]] = {}
         self.visitors: dict[str, set[Connection]] = {}
         self.by_address: dict[str, int] = {}
+        """Open WebSocket connections per client address on this process."""
         self.admission: asyncio.Semaphore | None = (
             asyncio.Semaphore(settings.max_pending_handshakes)
             if settings.max_pending_handshakes else None
         )
         """Slots for visitor connections being set up (handshake to welcome)."""
-        """Open WebSocket connections per client address on this process."""
         self.waiting: dict[str, tuple[str, int]] = {}
         """Local visitors' queued chats: chat id -> (topic, last position sent)."""
         self._visitor_of: dict[str, str] = {}
@@ -315,21 +324,15 @@ class Node:
     async def notify_agent(
         self, agent_id: str, frame: dict[str, Any] | None = None, **ctl: Any
     ) -> None:
-        payload: dict[str, Any] = {"ctl": ctl}
-        if frame is not None:
-            payload["frame"] = frame
-        await self.redis.publish(self.keys.agent_channel(agent_id), encode(payload))
+        await self.redis.publish(self.keys.agent_channel(agent_id), _control(frame, ctl))
 
     async def notify_visitor(
         self, visitor_id: str, frame: dict[str, Any] | None = None, **ctl: Any
     ) -> None:
-        payload: dict[str, Any] = {"ctl": ctl}
-        if frame is not None:
-            payload["frame"] = frame
-        await self.redis.publish(self.keys.visitor_channel(visitor_id), encode(payload))
+        await self.redis.publish(self.keys.visitor_channel(visitor_id), _control(frame, ctl))
 
-    async def queues_changed(self) -> None:
-        await self.redis.publish(self.keys.queue_channel, b"changed")
+    async def queues_changed(self, redis: Redis | None = None) -> None:
+        await (redis or self.redis).publish(self.keys.queue_channel, b"changed")
 
     async def chat_info(self, chat_id: str, *, for_agent: bool) -> dict[str, Any] | None:
         """What a client is told about a chat (agents also see the visitor's details)."""
@@ -429,7 +432,7 @@ class Node:
             self.stats["assigned"] += len(ok)
             if ok:
                 await self._after_assign(ok)
-                await self.drain_redis.publish(self.keys.queue_channel, b"changed")
+                await self.queues_changed(self.drain_redis)
             else:
                 # every pair lost a race with another process; re-read and try again
                 failures += 1
@@ -453,17 +456,17 @@ class Node:
                         self.keys.chat_meta(a.chat_id),
                         f"p:{participant('agent', a.agent_id)}", "1",
                     )
-                    pipe.publish(agent_channel, encode(
-                        {"ctl": {"follow": a.chat_id}, "frame": {"type": "assigned", "chat": info}}
+                    pipe.publish(agent_channel, _control(
+                        {"type": "assigned", "chat": info}, {"follow": a.chat_id}
                     ))
                     public = {k: v for k, v in info.items() if k not in _AGENT_ONLY}
                     pipe.publish(
                         self.keys.chat_channel(a.chat_id),
-                        b"A" + encode({"type": "chat", "chat": public}),
+                        publication({"type": "chat", "chat": public}),
                     )
                 else:
-                    pipe.publish(agent_channel, encode(
-                        {"ctl": {"follow": a.chat_id}, "frame": {"type": "offer", "chat": info}}
+                    pipe.publish(agent_channel, _control(
+                        {"type": "offer", "chat": info}, {"follow": a.chat_id}
                     ))
             await pipe.execute()
 

@@ -44,6 +44,12 @@ class LogEntry:
     frame: bytes
 
 
+def publication(frame: dict[str, Any], agents_only: bool = False) -> bytes:
+    """An unsequenced frame as published on a chat's channel: ``A`` (everyone) or ``G``
+    (agents and supervisors only), then the msgpack frame."""
+    return (b"G" if agents_only else b"A") + encode(frame)
+
+
 def participant(role: str, ident: str) -> str:
     return f"{role}:{ident}"
 
@@ -176,8 +182,7 @@ class MessageStore:
         return int(stored), bool(int(moved))
 
     async def publish(self, chat_id: str, frame: dict[str, Any], agents_only: bool = False) -> None:
-        prefix = b"G" if agents_only else b"A"
-        await self.redis.publish(self.keys.chat_channel(chat_id), prefix + encode(frame))
+        await self.redis.publish(self.keys.chat_channel(chat_id), publication(frame, agents_only))
 
     async def meta(self, chat_id: str) -> dict[str, str]:
         raw = await self.redis.hgetall(self.keys.chat_meta(chat_id))

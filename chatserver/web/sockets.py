@@ -184,7 +184,6 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
         name=name or "Visitor",
     )
-    conn.start()
     await node.add_connection(conn)
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
     del admitted, new_token, user_agent, name  # held by the session where still needed
@@ -232,7 +231,6 @@ async def _agent_socket(ws: WebSocket) -> None:
         node, ws, conn_id=new_id("ac"), role="agent", subject=agent.id, name=agent.name,
         supervisor=agent.role in SUPERVISING, version=agent.version,
     )
-    conn.start()
     await node.add_connection(conn)
     status, became = await node.routing.agent_connect(agent.id, conn.id, node.now())
     if status == "disabled":
