@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/chatserver serve
 
-## The full test suite: lint, types, then pytest (browser tests need Debian's chromium)
+## The full test suite: lint, types, then pytest.  The browser tests need Debian's chromium and
+## fonts: scripts/browser-deps.sh installs them with apt-get when missing and allowed, else fails.
 test: $(STAMP)
+	bash scripts/browser-deps.sh
 	$(BIN)/ruff check chatserver tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -18,9 +18,10 @@ from chatserver.client import ChatClient, http
 from tests.harness import FAST_SETTINGS, Cluster, Server, Valkey, scaled
 
 
-def _cli(env: dict[str, str], *args: str) -> object:
+def _cli(env: dict[str, str], *args: str, inherit: bool = True) -> object:
+    """Runs the CLI with ``env`` over this process's environment, or with ``env`` alone."""
     out = subprocess.run(
-        [sys.executable, "-m", "chatserver", *args], env={**os.environ, **env},
+        [sys.executable, "-m", "chatserver", *args], env={**os.environ, **env} if inherit else env,
         capture_output=True, text=True, timeout=60, check=True,
     )
     return json.loads(out.stdout)
@@ -39,7 +40,7 @@ def test_embedded_default_starts_and_stops_valkey_with_no_configuration() -> Non
             assert json.loads(resp.read())["redis"] is True
         info = json.loads((data / "valkey.json").read_text())
         # an admin command joins the same embedded server
-        agents = _cli({**env, "DATA_DIR": str(data)}, "agents", "list")
+        agents = _cli({**env, "DATA_DIR": str(data)}, "agents", "list", inherit=False)
         assert [a["id"] for a in agents] == ["admin"]  # type: ignore[union-attr]
     finally:
         server.stop()
