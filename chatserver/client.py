@@ -16,6 +16,12 @@ chat, and the messages sent but not yet acknowledged.  With ``reconnect=True`` i
 when the socket drops (trying each URL in turn), resumes every chat from the last sequence
 it saw and sends the unacknowledged messages again with their original client ids, so the
 server's dedup makes each appear once.
+
+It never gives up while the server is away, and it keeps its token through an outage of
+any length: only the server's explicit answer that the token is invalid (see
+``check_token``, docs/protocol.md 2.6), asked for after handshakes were refused
+``CHECK_AFTER_REFUSALS`` times in a row, drops it.  A visitor then reconnects without a
+token (a new visitor); an agent stops (``unauthorized`` is set: log in again).
 """
 
 from __future__ import annotations
@@ -69,14 +75,31 @@ def _ws_url(base: str, path: str) -> str:
     return base + path
 
 
-def _http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+def _http_base(ws_url: str) -> str:
+    """The server's HTTP base of a socket URL (``ws://h:p/ws/visitor`` -> ``http://h:p``)."""
+    base = ws_url.rsplit("/ws/", 1)[0]
+    if base.startswith("wss://"):
+        return "https://" + base[6:]
+    if base.startswith("ws://"):
+        return "http://" + base[5:]
+    return base
+
+
+CHECK_AFTER_REFUSALS = 3
+"""Refused handshakes in a row after which the client asks whether its token is valid
+(and again after as many more)."""
+
+
+def _http(
+    method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -108,6 +131,7 @@ class ChatClient:
         reconnect: bool,
         origin: str | None,
         max_size: int,
+        reconnect_max_delay: float = 1.0,
     ) -> None:
         self.urls = list(urls)
         self.role = role
@@ -128,6 +152,16 @@ class ChatClient:
         """cid -> (chat, text, internal): sent, not yet acknowledged."""
         self.acks: dict[str, Frame] = {}
         self.connects = 0
+        self.reconnect_max_delay = reconnect_max_delay
+        """Cap of the reconnection back-off, in seconds (it starts at 50 ms, doubling)."""
+        self.failed_attempts = 0
+        """Reconnection attempts that failed since the last connection (any cause)."""
+        self.refusals = 0
+        """Handshakes refused (HTTP 401/403) in a row since the last connection."""
+        self.token_resets = 0
+        """Times the server said the token was invalid and it was dropped."""
+        self.unauthorized = False
+        """An agent whose token the server said is invalid: it stopped reconnecting."""
         self.closed_code: int | None = None
         self._rid = itertools.count(1)
         self._waiters: dict[str, asyncio.Future[Frame]] = {}
@@ -148,11 +182,13 @@ class ChatClient:
         reconnect: bool = False,
         origin: str | None = None,
         max_size: int = 2**24,
+        reconnect_max_delay: float = 1.0,
     ) -> ChatClient:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         client = cls(
             [_ws_url(u, "/ws/visitor") for u in urls], role="visitor", token=token,
             reconnect=reconnect, origin=origin, max_size=max_size,
+            reconnect_max_delay=reconnect_max_delay,
         )
         await client.connect()
         return client
@@ -166,11 +202,13 @@ class ChatClient:
         reconnect: bool = False,
         origin: str | None = None,
         max_size: int = 2**24,
+        reconnect_max_delay: float = 1.0,
     ) -> ChatClient:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         client = cls(
             [_ws_url(u, "/ws/agent") for u in urls], role="agent", token=token,
             reconnect=reconnect, origin=origin, max_size=max_size,
+            reconnect_max_delay=reconnect_max_delay,
         )
         await client.connect()
         return client
@@ -202,6 +240,7 @@ class ChatClient:
         if "token" in first:
             self.token = first["token"]
         self.connects += 1
+        self.failed_attempts = self.refusals = 0
         self._reader = asyncio.create_task(self._read(ws))
         self.connected.set()
         await self._notify()
@@ -262,24 +301,30 @@ class ChatClient:
                 )
 
     async def _reconnect_loop(self) -> None:
+        """Reconnect until connected or closed: no number of failures makes it give up
+        (a server may be away for minutes), and the token is kept unless the server
+        itself says it is invalid (``_refused``)."""
         delay = 0.05
-        for _ in range(200):
-            if self._stopping:
-                return
+        while not self._stopping:
             self._url_index += 1
             try:
                 await self.connect()
             except Refused as exc:
+                self.failed_attempts += 1
                 if exc.status == 503:  # the server is admitting others: come back later
                     delay = max(delay, 2.0)
+                elif exc.status in (401, 403) and not await self._refused():
+                    return
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no herd
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, self.reconnect_max_delay)
                 continue
             except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError,
                     ClientError, ConnectionError):
-                # InvalidHandshake: an overloaded server dropped the handshake unanswered
+                # OSError: the server is down or unreachable (no reason to doubt the
+                # token); InvalidHandshake: an overloaded server dropped it unanswered
+                self.failed_attempts += 1
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no herd
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, self.reconnect_max_delay)
                 continue
             try:
                 await self._after_reconnect()
@@ -291,6 +336,51 @@ class ChatClient:
                 if ws is not None:
                     await ws.close()
                 return
+
+    async def _refused(self) -> bool:
+        """One more refused handshake; every ``CHECK_AFTER_REFUSALS`` in a row, ask the
+        server about the token.  Returns False when reconnecting is pointless (an agent
+        whose token is invalid)."""
+        self.refusals += 1
+        if self.token is None or self.refusals % CHECK_AFTER_REFUSALS:
+            return True
+        if await self.check_token() != "invalid":
+            return True  # valid, or no clear answer: the refusal has another cause
+        if self.role == "agent":
+            log.warning("agent token refused as invalid by the server: log in again")
+            self.unauthorized = True
+            return False
+        log.warning("visitor token refused as invalid by the server: connecting as a "
+                    "new visitor")
+        self.token = None
+        self.token_resets += 1
+        self.unacked.clear()  # a new visitor cannot write in the old visitor's chats
+        return True
+
+    async def check_token(self) -> str:
+        """Ask the server whether the token is valid: ``"valid"``, ``"invalid"`` (the
+        explicit answer: visitors ``401 invalid_token`` from ``POST /api/visitor/check``,
+        agents ``401 unauthorized`` from ``GET /api/me``) or ``"unknown"`` (no answer,
+        or another one: keep the token)."""
+        if self.token is None:
+            return "unknown"
+        base = _http_base(self.urls[self._url_index % len(self.urls)])
+        request: tuple[str, str, Any, str | None, float]
+        if self.role == "visitor":
+            request = ("POST", base + "/api/visitor/check", {"token": self.token}, None, 5.0)
+            invalid_code = "invalid_token"
+        else:
+            request = ("GET", base + "/api/me", None, self.token, 5.0)
+            invalid_code = "unauthorized"
+        try:
+            status, body = await asyncio.to_thread(_http, *request)
+        except (OSError, ValueError):  # down, unreachable, or not our server's answer
+            return "unknown"
+        if status == 200:
+            return "valid"
+        if status == 401 and isinstance(body, dict) and body.get("error") == invalid_code:
+            return "invalid"
+        return "unknown"
 
     def _dispatch(self, frame: Frame) -> None:
         kind = frame.get("type")

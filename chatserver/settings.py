@@ -109,6 +109,9 @@ class Settings:
     max_connections_per_visitor: int = 10
     new_visitors_per_minute: int = 60
     logins_per_minute: int = 10
+    token_checks_per_minute: int = 120
+    """``POST /api/visitor/check`` requests per client address per minute, across all
+    processes; further ones get 429 (the client keeps its token and asks again later)."""
     handshake_timeout_s: float = 10.0
     """A connection must finish sending its request headers (the WebSocket handshake)
     within this time, or it is closed."""

@@ -35,7 +35,11 @@ export async function call(method, path, body) {
     }
   }
   if (!resp.ok) {
-    if (resp.status === 401 && path !== "/api/login") onUnauthorized();
+    // only the server's own, documented answer ends the session (docs/protocol.md 2.6):
+    // a 401 without it (a proxy in front of a restarting server) is not about our cookie
+    if (resp.status === 401 && data && data.error === "unauthorized" && path !== "/api/login") {
+      onUnauthorized();
+    }
     throw new ApiError(resp.status, data);
   }
   return data;

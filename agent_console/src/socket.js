@@ -93,7 +93,9 @@ export class AgentSocket {
       return;
     }
     if (!this.welcomed) {
-      // refused handshake (HTTP 403 shows up as 1006): ask the REST API who we are
+      // refused handshake (HTTP 403 shows up as 1006, like a server that is down): ask
+      // the REST API who we are; only its 401 "unauthorized" ends the session, so the
+      // session survives an outage of any length (the retries never stop)
       this.h.onRefused();
     }
     if (this.stopped) return;

@@ -202,7 +202,9 @@ export class Store {
     try {
       this.me = { ...this.me, ...(await api.get("/api/me")) };
     } catch (e) {
-      if (e.status === 401) this.sessionEnded("expired");
+      // a refused handshake looks like a server that is down: only the explicit answer
+      // (401 unauthorized) ends the session; no answer or another one keeps it
+      if (e.status === 401 && e.code === "unauthorized") this.sessionEnded("expired");
     }
   }
 

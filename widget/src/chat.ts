@@ -2,6 +2,8 @@
 // across reloads, tabs and network drops (the same rules as chatserver/client.py):
 //
 // - the token is kept in localStorage; with it a reload or another tab is the same visitor;
+//   it survives any outage, and is dropped only when the server, asked after handshakes
+//   kept failing, answers that it is invalid (see link.ts);
 // - per chat, `lastSeq` is the highest sequence number received; a `msg` at or below it is
 //   a duplicate and dropped;
 // - after every (re)connection the chat is resumed from `lastSeq` (0 on a fresh page: the
@@ -12,7 +14,7 @@
 //
 // This module holds state and talks to the server; ui.ts draws it.
 
-import { Link, RequestError, type Frame } from "./link";
+import { Link, RequestError, type Frame, type TokenAnswer } from "./link";
 import { randomId } from "./dom";
 import { Store } from "./storage";
 
@@ -117,6 +119,10 @@ export class ChatSession {
     const wsBase = base.replace(/^http/, "ws");
     this.link = new Link(wsBase + "/ws/visitor", {
       token: () => store.get("token"),
+      checkToken: (token) => this.checkToken(token),
+      dropToken: (token) => {
+        if (store.get("token") === token) store.set("token", null);
+      },
       onWelcome: (w) => this.onWelcome(w),
       onFrame: (f) => this.onFrame(f),
       onConnection: (up) => {
@@ -146,6 +152,32 @@ export class ChatSession {
   }
 
   // ---- connection ---------------------------------------------------------------------
+  /** POST /api/visitor/check: "invalid" only on 401 with the code `invalid_token`.  The
+   * body is sent as text/plain, so the cross-origin request needs no preflight. */
+  private async checkToken(token: string): Promise<TokenAnswer> {
+    const abort = new AbortController();
+    const timer = window.setTimeout(() => abort.abort(), 10_000);
+    try {
+      const resp = await fetch(this.base + "/api/visitor/check", {
+        method: "POST",
+        body: JSON.stringify({ token }),
+        credentials: "omit",
+        cache: "no-store",
+        signal: abort.signal,
+      });
+      if (resp.ok) return "valid";
+      if (resp.status === 401) {
+        const body = (await resp.json()) as { error?: unknown } | null;
+        if (body && body.error === "invalid_token") return "invalid";
+      }
+    } catch {
+      /* down, unreachable, or not our server's answer */
+    } finally {
+      clearTimeout(timer);
+    }
+    return "unknown";
+  }
+
   private onWelcome(w: Frame): void {
     if (typeof w.token === "string") this.store.set("token", w.token);
     this.visitorId = String(w.visitor || "");

@@ -7,6 +7,12 @@
 // replies included (after the request's promise settled).
 //
 // The token travels in the subprotocol list ["lc.v1", "lc.token.<token>"], never in the URL.
+//
+// The token is kept through an outage of any length.  A refused handshake looks to a browser
+// exactly like a server that is down or restarting (a 1006 close), so failed handshakes are
+// never a reason to drop it by themselves: after every CHECK_AFTER_REFUSALS of them in a row
+// the owner asks the server (POST /api/visitor/check, docs/protocol.md 2.6), and only its
+// explicit "invalid_token" answer drops the token; the next connection is then a new visitor.
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
 
@@ -21,8 +27,15 @@ export class RequestError extends Error {
   }
 }
 
+/** What the server says of a token: "invalid" only on its explicit, documented answer. */
+export type TokenAnswer = "valid" | "invalid" | "unknown";
+
 export interface LinkOwner {
   token(): string | null;
+  /** Ask the server whether the token is valid (never throws). */
+  checkToken(token: string): Promise<TokenAnswer>;
+  /** The server said the token is invalid: forget it (if it is still the stored one). */
+  dropToken(token: string): void;
   onWelcome(welcome: Frame): void;
   onFrame(frame: Frame): void;
   onConnection(connected: boolean): void;
@@ -31,6 +44,7 @@ export interface LinkOwner {
 const PING_EVERY_MS = 15_000;
 const PONG_WITHIN_MS = 6_000;
 const MAX_BACKOFF_MS = 8_000;
+const CHECK_AFTER_REFUSALS = 3;
 
 export class Link {
   private ws: WebSocket | null = null;
@@ -38,7 +52,7 @@ export class Link {
   private stopped = true;
   private attempts = 0;
   private refusals = 0;
-  private tokenless = false;
+  private checking = false;
   private retryTimer = 0;
   private pingTimer = 0;
   private probing = false;
@@ -131,7 +145,7 @@ export class Link {
 
   private connect(): void {
     if (this.stopped || this.ws) return;
-    const token = this.tokenless ? null : this.owner.token();
+    const token = this.owner.token();
     const protocols = token ? ["lc.v1", "lc.token." + token] : ["lc.v1"];
     let ws: WebSocket;
     try {
@@ -157,7 +171,6 @@ export class Link {
         this.welcomed = true;
         this.attempts = 0;
         this.refusals = 0;
-        this.tokenless = false;
         this.schedulePing();
         this.owner.onWelcome(frame);
         this.owner.onConnection(true);
@@ -213,17 +226,12 @@ export class Link {
     this.detach();
     if (this.stopped) return;
     if (!wasWelcomed) {
-      // Handshakes refused again and again: the network may block WebSockets, or the
-      // stored token may be dead (expired, or signed by another server).  The browser
-      // cannot tell (both are a 1006 close), so try once without the token: only if that
-      // works is the token the problem, and the welcome then brings a new one.
+      // Handshakes failing again and again: the server may be down or restarting, the
+      // network may block WebSockets, or the stored token may be dead (expired, or signed
+      // by another server).  The browser cannot tell (all are a 1006 close): ask.
       this.refusals++;
-      if (this.tokenless) {
-        this.tokenless = false;
-        this.refusals = 0;
-      } else if (this.refusals >= 5 && this.owner.token()) {
-        this.tokenless = true;
-      }
+      const token = this.owner.token();
+      if (token && this.refusals % CHECK_AFTER_REFUSALS === 0) this.checkToken(token);
     }
     let delay = Math.min(MAX_BACKOFF_MS, 150 * 2 ** this.attempts) * (0.5 + Math.random() / 2);
     if (wasWelcomed && this.attempts === 0) delay = 50 + Math.random() * 100;
@@ -231,6 +239,22 @@ export class Link {
     if (code === 4409) delay = 10_000; // too many connections for this visitor
     this.attempts = Math.min(this.attempts + 1, 10);
     this.scheduleRetry(delay);
+  }
+
+  /** Ask whether the token is still valid; drop it only when the server says it is not
+   * (then connect at once, without it).  No answer, or any other: keep it. */
+  private checkToken(token: string): void {
+    if (this.checking) return;
+    this.checking = true;
+    this.owner.checkToken(token).then((answer) => {
+      this.checking = false;
+      if (answer !== "invalid" || this.stopped) return;
+      this.owner.dropToken(token);
+      if (!this.ws) {
+        this.attempts = 0;
+        this.scheduleRetry(0);
+      }
+    });
   }
 
   private scheduleRetry(delay: number): void {

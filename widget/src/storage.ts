@@ -1,7 +1,9 @@
 // What the widget keeps in the host page's storage, under one prefix per server and site.
 //
 // localStorage (shared by the site's tabs, survives reloads):
-//   <ns>token         the visitor token (sent only in the WebSocket subprotocol list)
+//   <ns>token         the visitor token (sent only in the WebSocket subprotocol list and
+//                     in the body of POST /api/visitor/check); removed only when the
+//                     server answers that it is invalid (see link.ts)
 //   <ns>chat          the id of the visitor's last chat (to show its end, rating, transcript)
 //   <ns>done          ids of chats the visitor rated or dismissed
 //   <ns>out.<cid>     a message not yet acknowledged by the server: resent after a reload
