@@ -96,8 +96,8 @@ class AvailabilityWatch:
                     self._wake.wait(), timeout=node.settings.availability_interval_s
                 )
             self._wake.clear()
-            if not node.visitors and not self._dirty:
-                continue
+            if not node.visitors:
+                continue  # nobody to tell; ``current`` reads again when one comes
             try:
                 await node._single_flight("availability", self.refresh)
             except RedisError as exc:
