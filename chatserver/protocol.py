@@ -38,6 +38,10 @@ class ErrorCode(StrEnum):
     CHAT_OPEN = "chat_open"
     UNKNOWN_TOPIC = "unknown_topic"
     AGENT_UNAVAILABLE = "agent_unavailable"
+    OUTSIDE_HOURS = "outside_hours"
+    """``start`` outside business hours: offer the offline form (``offline`` frame)."""
+    MISSING_FIELDS = "missing_fields"
+    """``start`` without a required pre-chat field (``fields`` names them)."""
     INTERNAL = "internal"
 
 

@@ -69,6 +69,9 @@ class Settings:
     timer_interval_s: float = 0.25
     position_interval_s: float = 0.5
     """Queue positions are re-read and pushed to waiting visitors at most this often."""
+    availability_interval_s: float = 1.0
+    """Each process re-reads what its visitors are shown (business hours, which topics
+    have an agent online) at least this often; agent presence changes are pushed at once."""
     background_jobs: bool = True
     """Run timers and the presence sweeper inside ``serve`` (safe with several processes)."""
 

@@ -110,7 +110,11 @@ async def routing_events(cluster: Cluster) -> list[dict[str, str]]:
 
 # ---- queue feedback ----------------------------------------------------------------------
 async def test_queue_position_and_wait_estimate_follow_the_queue(cluster: Cluster) -> None:
-    # visitors on both processes; nobody serving yet
+    # an agent online but busy (an estimate needs someone who will come); visitors on
+    # both processes
+    busy = await cluster.agent(await cluster.add_agent("busy", capacity=1), server=0)
+    v0 = await cluster.visitor(server=0)
+    await open_chat(busy, v0)
     v1 = await cluster.visitor(server=0)
     v2 = await cluster.visitor(server=1)
     v3 = await cluster.visitor(server=0)
@@ -133,7 +137,7 @@ async def test_queue_position_and_wait_estimate_follow_the_queue(cluster: Cluste
     await agent.wait_for(lambda f: f["type"] == "offer" and f["chat"]["id"] == c2["id"])
     await v3.wait_for(queue_at(c3["id"], 1))
     assert count(v2, "queue", c2["id"]) == 2  # no position frame once offered
-    await close_all(v1, v2, v3, agent)
+    await close_all(v0, v1, v2, v3, agent, busy)
 
 
 async def test_wait_estimate_learns_from_handled_chats(single: Cluster) -> None:
@@ -611,7 +615,9 @@ async def test_queued_visitor_back_within_the_grace_keeps_the_chat(redis_url: st
         v = await ChatClient.visitor(cl.urls[0], token=v.token)
         assert v.welcome["chat"]["id"] == chat
         assert v.welcome["chat"]["state"] == "queued"
-        assert v.welcome["chat"]["position"] == 1 and v.welcome["chat"]["eta_s"] > 0
+        assert v.welcome["chat"]["position"] == 1
+        # nobody online who could answer: no estimate (issue 9, item 6)
+        assert v.welcome["chat"]["available"] is False and "eta_s" not in v.welcome["chat"]
         await asyncio.sleep(scaled(2.5))  # well past grace + presence ttl
         assert (await chat_hash(cl, chat))["state"] == "queued"
         await v.request({"type": "resume", "chat": chat, "after": 0})

@@ -24,7 +24,8 @@ from chatserver.auth import Credentials
 from chatserver.clock import Clock, new_id, wall_ms
 from chatserver.core import routing as policy
 from chatserver.core.lifecycle import ChatEvent, ChatState
-from chatserver.core.queueing import estimate_wait_s, update_average
+from chatserver.core.queueing import update_average
+from chatserver.hub.availability import AvailabilityWatch
 from chatserver.hub.connection import Connection
 from chatserver.hub.fanout import Fanout
 from chatserver.hub.live import LiveFigures
@@ -35,6 +36,7 @@ from chatserver.records.database import create_engine, database_url, migrate
 from chatserver.records.queries import Viewer
 from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
+from chatserver.store.availability import AGENTS_CHANGED
 from chatserver.store.codec import text
 from chatserver.store.config import ConfigStore, WidgetSettings
 from chatserver.store.directory import Directory, Topic
@@ -123,6 +125,7 @@ class Node:
             self.drain_redis, self.keys, Scripts(self.drain_redis), self.settings
         )
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
+        self.availability = AvailabilityWatch(self)
         self.messages.guard_epoch()
         await self.messages.refresh_epoch()
         await self.directory.ensure_default_topic(self.settings.default_topic)
@@ -139,6 +142,7 @@ class Node:
             asyncio.create_task(self._positions_loop(), name="positions"),
             asyncio.create_task(self._health_loop(), name="health"),
             asyncio.create_task(self._live_loop(), name="live"),
+            asyncio.create_task(self.availability.run(), name="availability"),
         ]
         if self.settings.background_jobs:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
@@ -381,11 +385,12 @@ class Node:
             out.append(info)
         return out
 
-    async def position_of(self, chat_id: str, topic: str) -> dict[str, int]:
+    async def position_of(self, chat_id: str, topic: str) -> dict[str, Any]:
+        """``position``, ``available`` and (only with an eligible agent online) ``eta_s``."""
         position = await self.routing.queue_position(topic, chat_id) or 0
-        serving = int(await self.redis.scard(self.keys.available))
         avg = float(await self.redis.hget(self.keys.handle_time, topic) or 300.0)
-        return {"position": position, "eta_s": estimate_wait_s(position, serving, avg)}
+        await self.availability.current()
+        return self.availability.queue_fields(topic, position, avg)
 
     # ---- routing -------------------------------------------------------------------------
     def request_drain(self) -> None:
@@ -615,15 +620,14 @@ class Node:
         topic) or new here are looked up one by one."""
         if not self.waiting:
             return
+        await self.availability.current()
         mark = self._watches
         topics = sorted({topic for topic, _ in self.waiting.values()})
         async with self.redis.pipeline(transaction=False) as pipe:
             for topic in topics:
                 pipe.zrange(self.keys.queue(topic), 0, -1)
                 pipe.hget(self.keys.handle_time, topic)
-            pipe.scard(self.keys.available)
             replies = await pipe.execute()
-        serving = int(replies[-1])
         handle: dict[str, float] = {}
         ranks: dict[str, tuple[str, int]] = {}
         for i, topic in enumerate(topics):
@@ -661,10 +665,19 @@ class Node:
             if self.waiting.get(chat_id, ("", -1))[1] == position:
                 continue
             self.waiting[chat_id] = (topic, position)
-            eta = estimate_wait_s(position, serving, handle[topic])
-            frame = {"type": "queue", "chat": chat_id, "position": position, "eta_s": eta}
+            fields = self.availability.queue_fields(topic, position, handle[topic])
+            frame = {"type": "queue", "chat": chat_id, **fields}
             for conn in self.local("visitor", self._visitor_of.get(chat_id, "")):
                 conn.send(frame)
+
+    def requote(self, topics: set[str]) -> None:
+        """Send the waiting visitors of ``topics`` their ``queue`` frame again (an
+        eligible agent came or the last one went: the wait estimate appears or goes)."""
+        for chat_id, (topic, _) in list(self.waiting.items()):
+            if topic in topics:
+                self.waiting[chat_id] = (topic, -1)
+        if self.waiting:
+            self._positions.set()
 
     def watch_position(self, chat_id: str, topic: str) -> None:
         """Track a local visitor's live chat for queue position updates."""
@@ -763,5 +776,7 @@ class _QueueListener:
     def on_publish(self, channel: str, data: bytes) -> None:
         if data == b"drain":
             self.node.request_drain()
+        elif data == AGENTS_CHANGED:
+            self.node.availability.poke()
         if self.node.waiting:
             self.node._positions.set()

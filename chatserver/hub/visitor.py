@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatserver.clock import new_id
+from chatserver.core.availability import missing_fields
 from chatserver.core.lifecycle import ChatState, IllegalTransition, visitor_leave_event
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
@@ -20,6 +21,7 @@ from chatserver.protocol import (
     decode_visitor,
 )
 from chatserver.store.codec import text
+from chatserver.store.config import is_open
 from chatserver.store.messages import participant
 
 
@@ -48,29 +50,30 @@ class VisitorSession(Session):
 
     async def welcome(self) -> dict[str, Any]:
         node = self.node
-        # one round trip for both (a reconnect storm brings thousands of welcomes at once)
-        async with node.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(node.keys.visitor(self.conn.subject), "chat")
-            pipe.scard(node.keys.available)
-            open_chat, available = await pipe.execute()
+        open_chat = await node.redis.hget(node.keys.visitor(self.conn.subject), "chat")
         chat_id = text(open_chat)
         chat = await node.chat_info(chat_id, for_agent=False) if chat_id else None
         if chat is not None:
             await node.redis.zrem(node.keys.visitor_gone, chat["id"])
             if chat["state"] == ChatState.QUEUED.value:
                 node.watch_position(chat["id"], chat["topic"])
+        availability = await node.availability.current()
         frame: dict[str, Any] = {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
             "role": "visitor",
             "visitor": self.conn.subject,
             "chat": chat,
-            "agents_available": int(available) > 0,
+            "agents_available": availability["agents_available"],
+            "availability": availability,
             "limits": self.limits(),
         }
         if self.new_token:
             frame["token"] = self.new_token
             self.new_token = None  # sent once; not kept for the life of the socket
+        # sent by the caller right away (no await in between): changes from now on
+        # reach this connection as ``availability`` frames, after its welcome
+        node.availability.welcomed(self.conn)
         return frame
 
     async def may_read(self, chat_id: str) -> bool:
@@ -80,6 +83,7 @@ class VisitorSession(Session):
     async def on_start(self, frame: Start) -> dict[str, Any]:
         node = self.node
         topic_name = (frame.topic or node.settings.default_topic).strip().lower()
+        await self.check_start(frame)
         topic = await node.topic(topic_name)
         if topic is None:
             raise ProtocolError(
@@ -113,6 +117,30 @@ class VisitorSession(Session):
         # other tabs of the same visitor follow the new chat too
         await node.notify_visitor(self.conn.subject, {"type": "chat", "chat": info}, follow=chat_id)
         return {"type": "chat", "chat": info}
+
+    async def check_start(self, frame: Start) -> None:
+        """The widget's rules, enforced here too: business hours, then the required
+        pre-chat fields (see ``core.availability``)."""
+        node = self.node
+        settings = await node.widget_settings()
+        if not is_open(settings, node.now()):
+            raise ProtocolError(
+                ErrorCode.OUTSIDE_HOURS,
+                "outside business hours: leave a message instead", offline=True,
+            )
+        missing = missing_fields(
+            settings.required_fields, settings.prechat_fields,
+            {"name": frame.name, "email": frame.email, "topic": frame.topic},
+            len(await node.topics()),
+        )
+        if missing:
+            raise ProtocolError(
+                ErrorCode.MISSING_FIELDS,
+                "required: " + ", ".join(
+                    "a valid email address" if f == "email" else f for f in missing
+                ),
+                fields=missing,
+            )
 
     async def on_leave(self, frame: Leave) -> dict[str, Any]:
         chat = await self.node.routing.get_chat(frame.chat)

@@ -4,12 +4,14 @@ canned answers.  Kept in Redis (routing slot) as JSON; read by every process."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from redis.asyncio import Redis
 
+from chatserver.core.availability import DAYS, minutes, within_hours
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
 
@@ -29,15 +31,17 @@ class WidgetSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=F
     business_hours: dict[str, DayHours] = msgspec.field(default_factory=dict)
     """Weekday ("mon".."sun") -> opening hours; empty = always open."""
     utc_offset_minutes: int = 0
+    """Offset of the business hours' clock from UTC; ignored when ``timezone`` is set."""
     offline_message: dict[str, str] = msgspec.field(default_factory=dict)
     """Language -> text shown above the leave-a-message form."""
     prechat_fields: list[str] = msgspec.field(default_factory=lambda: ["name", "email", "topic"])
-    required_fields: list[str] = msgspec.field(default_factory=lambda: ["name"])
+    required_fields: list[str] = msgspec.field(default_factory=list)
+    """Pre-chat fields a ``start`` must fill (enforced by the server too); a field counts
+    only when ``prechat_fields`` shows it."""
     color: str = "#1f6feb"
     title: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    timezone: str = ""
+    """IANA time zone of the business hours (``Europe/Kyiv``); empty = ``utc_offset_minutes``."""
 
 
 def validate_widget(settings: WidgetSettings) -> None:
@@ -50,6 +54,11 @@ def validate_widget(settings: WidgetSettings) -> None:
                 and int(value[:2]) < 24 and int(value[3:]) < 60
             ):
                 raise ValueError(f"business_hours: {value!r} is not HH:MM")
+    if settings.timezone:
+        try:
+            ZoneInfo(settings.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown timezone {settings.timezone!r}") from None
     if not -14 * 60 <= settings.utc_offset_minutes <= 14 * 60:
         raise ValueError("utc_offset_minutes out of range")
     for field in (*settings.prechat_fields, *settings.required_fields):
@@ -62,17 +71,29 @@ def validate_widget(settings: WidgetSettings) -> None:
             raise ValueError(f"bad origin {origin!r}")
 
 
+def hours_of(settings: WidgetSettings) -> dict[str, tuple[int, int]]:
+    """The business hours as ``core.availability`` reads them (minutes after midnight)."""
+    return {
+        day: (minutes(h.open), minutes(h.close)) for day, h in settings.business_hours.items()
+    }
+
+
+def tz_of(settings: WidgetSettings) -> tzinfo:
+    """The clock the business hours are read on."""
+    if settings.timezone:
+        try:
+            return ZoneInfo(settings.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            pass  # refused when set; a zone removed from the system since: the offset
+    return timezone(timedelta(minutes=settings.utc_offset_minutes))
+
+
 def is_open(settings: WidgetSettings, now_ms: int) -> bool:
-    """Whether ``now`` is inside the business hours (always, when none are set)."""
+    """Whether ``now`` is inside the business hours (always, when none are set); see
+    ``core.availability`` for days, overnight spans and the clock."""
     if not settings.business_hours:
         return True
-    tz = timezone(timedelta(minutes=settings.utc_offset_minutes))
-    local = datetime.fromtimestamp(now_ms / 1000, tz=tz)
-    hours = settings.business_hours.get(DAYS[local.weekday()])
-    if hours is None:
-        return False
-    now = local.strftime("%H:%M")
-    return hours.open <= now < hours.close
+    return within_hours(hours_of(settings), tz_of(settings), now_ms)
 
 
 class Canned(msgspec.Struct, forbid_unknown_fields=True):

@@ -27,6 +27,7 @@ from chatserver.core.routing import (
     encode_skills,
 )
 from chatserver.settings import Settings
+from chatserver.store.availability import AGENTS_CHANGED
 from chatserver.store.codec import text
 from chatserver.store.directory import Topic
 from chatserver.store.keys import Keys
@@ -549,10 +550,17 @@ class RoutingStore:
             ],
             [agent_id, conn_id, expiry, now_ms],
         )
+        if int(became):
+            await self.agents_changed()
         return _s(status), bool(int(became))
 
+    async def agents_changed(self) -> None:
+        """Tell every process that the available set may have changed (visitors are
+        shown which topics have an agent online; see ``hub/availability.py``)."""
+        await self.redis.publish(self.keys.queue_channel, AGENTS_CHANGED)
+
     async def agent_disconnect(self, agent_id: str, conn_id: str, now_ms: int) -> int:
-        return int(
+        left = int(
             await self.scripts.run(
                 "agent_disconnect",
                 [
@@ -564,6 +572,9 @@ class RoutingStore:
                 [agent_id, conn_id, now_ms, now_ms + self._ms(self.settings.offline_grace_s)],
             )
         )
+        if left == 0:
+            await self.agents_changed()
+        return left
 
     async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> bool:
         """Refresh this process's live connections (agent -> connection ids).  Returns
@@ -584,6 +595,8 @@ class RoutingStore:
                     [agent_id, expiry, *ids],
                 )
             )
+        if back:
+            await self.agents_changed()
         return back
 
     async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
@@ -595,10 +608,11 @@ class RoutingStore:
             ],
             [agent_id, status, now_ms],
         )
+        await self.agents_changed()
         return _s(result[0]), bool(int(result[1]))
 
     async def sweep_agent(self, agent_id: str, now_ms: int, grace_due: bool) -> str:
-        return _s(
+        result = _s(
             await self.scripts.run(
                 "agent_sweep",
                 [
@@ -617,6 +631,9 @@ class RoutingStore:
                 ],
             )
         )
+        if result != "present":
+            await self.agents_changed()
+        return result
 
     # ---- timers --------------------------------------------------------------------------
     async def due(self, now_ms: int, limit: int = 200) -> dict[str, list[str]]:

@@ -41,12 +41,13 @@ async def widget_config(request: Request) -> Response:
         raise ApiError(403, "forbidden", "this site may not embed the widget")
     settings = await node.widget_settings()
     topics = sorted(await node.topics())
-    available = int(await node.redis.scard(node.keys.available)) > 0
+    view = await node.availability.current()
     body = {
         "languages": settings.languages,
         "default_language": settings.default_language,
         "open": is_open(settings, node.now()),
-        "agents_available": available,
+        "agents_available": view["agents_available"],
+        "topics_available": view["topics"],
         "offline_message": settings.offline_message,
         "prechat_fields": settings.prechat_fields,
         "required_fields": settings.required_fields,

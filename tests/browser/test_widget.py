@@ -30,6 +30,12 @@ async def test_full_journey_form_queue_chat_typing_read_end_rating_record(
     browser: Browser, redis_url: str
 ) -> None:
     async with running(redis_url) as cluster, browser_page(browser, downloads=True) as (_, page):
+        # the name is required (no field is by default)
+        url = cluster.urls[0] + "/api/widget/settings"
+        _, settings = await http("GET", url, token=cluster.admin_token)
+        status, _ = await http("PUT", url, {**settings, "required_fields": ["name"]},
+                               token=cluster.admin_token)
+        assert status == 200
         token = await cluster.add_agent("alice", name="Alice", capacity=1)
         agent = await cluster.agent(token)
         busy = await cluster.visitor()

@@ -47,6 +47,8 @@ export interface ChatInfo {
   agent?: { id: string; name: string } | null;
   position?: number;
   eta_s?: number;
+  /** queued: an agent who could take the chat is online (no estimate without one) */
+  available?: boolean;
   seq?: number;
   read?: Record<string, number>;
   ended_by?: string;
@@ -58,6 +60,7 @@ export interface WidgetConfig {
   default_language: string;
   open: boolean;
   agents_available: boolean;
+  topics_available?: Record<string, boolean>;
   offline_message: Record<string, string>;
   prechat_fields: string[];
   required_fields: string[];
@@ -65,6 +68,13 @@ export interface WidgetConfig {
   color: string;
   title: Record<string, string>;
   limits?: { max_text_chars?: number };
+}
+
+/** What the server says a visitor may be offered (welcome, then `availability` frames). */
+export interface Availability {
+  open: boolean;
+  topics: Record<string, boolean>;
+  agents_available: boolean;
 }
 
 export const OPEN_STATES = ["queued", "offered", "active"];
@@ -90,6 +100,7 @@ export class ChatSession {
   config: WidgetConfig | null = null;
   visitorId = "";
   agentsAvailable: boolean | null = null;
+  availability: Availability | null = null;
   maxText = 4000;
   typingIntervalMs = 1000;
 
@@ -182,6 +193,7 @@ export class ChatSession {
     if (typeof w.token === "string") this.store.set("token", w.token);
     this.visitorId = String(w.visitor || "");
     this.agentsAvailable = !!w.agents_available;
+    this.applyAvailability(w.availability);
     const limits = w.limits || {};
     if (limits.max_text_chars) this.maxText = limits.max_text_chars;
     if (limits.typing_interval_s) this.typingIntervalMs = limits.typing_interval_s * 1000;
@@ -252,8 +264,13 @@ export class ChatSession {
         if (this.chat && f.chat === this.chat.id) {
           this.chat.position = f.position;
           this.chat.eta_s = f.eta_s;
+          this.chat.available = f.available;
           this.hooks.changed("status");
         }
+        break;
+      case "availability":
+        this.applyAvailability(f);
+        this.hooks.changed("status");
         break;
       case "typing":
         if (this.chat && f.chat === this.chat.id && f.from?.role === "agent") {
@@ -294,6 +311,31 @@ export class ChatSession {
         if (f.code === "rate_limited" || f.code === "internal") this.retryLater();
         break;
     }
+  }
+
+  private applyAvailability(a: unknown): void {
+    if (!a || typeof a !== "object") return;
+    const f = a as Partial<Availability>;
+    this.availability = {
+      open: f.open !== false,
+      topics: f.topics && typeof f.topics === "object" ? { ...f.topics } : {},
+      agents_available: !!f.agents_available,
+    };
+    this.agentsAvailable = this.availability.agents_available;
+  }
+
+  /** The server refused a `start` outside business hours: show the offline form. */
+  closedNow(): void {
+    const a = this.availability;
+    this.availability = { open: false, topics: a?.topics || {}, agents_available: a?.agents_available ?? false };
+    this.hooks.changed("status");
+  }
+
+  /** Remember that the visitor is finished with this chat (also after a reload). */
+  markDone(chatId: string): void {
+    const done = this.store.getJSON<string[]>("done", []).filter((id) => id !== chatId);
+    done.push(chatId);
+    this.store.set("done", JSON.stringify(done.slice(-20)));
   }
 
   private onMsg(m: Msg & { chat: string; internal?: boolean }): void {

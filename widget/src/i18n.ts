@@ -64,6 +64,9 @@ const en = {
   transcript: "Chat transcript",
   chat: "Chat",
   date: "Date",
+  noAgents: "Nobody who can answer is online right now. You keep your place in the queue.",
+  leaveMessage: "Leave a message instead",
+  keepWaiting: "Keep waiting",
 };
 
 export type Strings = typeof en;
@@ -131,6 +134,9 @@ const ar: Strings = {
   transcript: "نص المحادثة",
   chat: "المحادثة",
   date: "التاريخ",
+  noAgents: "لا يوجد الآن من يمكنه الرد. ستحتفظ بمكانك في قائمة الانتظار.",
+  leaveMessage: "اترك رسالة بدلًا من ذلك",
+  keepWaiting: "مواصلة الانتظار",
 };
 
 const uk: Strings = {
@@ -195,6 +201,9 @@ const uk: Strings = {
   transcript: "Розмова в чаті",
   chat: "Чат",
   date: "Дата",
+  noAgents: "Зараз немає нікого, хто міг би відповісти. Ваше місце в черзі збережено.",
+  leaveMessage: "Залишити повідомлення",
+  keepWaiting: "Чекати далі",
 };
 
 export const LANGUAGES: Record<string, Strings> = { en, ar, uk };

@@ -80,6 +80,10 @@ export class Widget {
   /** The visitor opened the panel and the view to focus has not been drawn yet. */
   private focusPending = false;
   private rows = new Map<string, HTMLLIElement>();
+  /** The queued visitor, with nobody online, chose to leave a message instead. */
+  private messageInstead = false;
+  /** The queued chat the visitor left for an offline message (shown as "sent"). */
+  private leftFor = "";
 
   constructor(
     base: string,
@@ -256,12 +260,84 @@ export class Widget {
 
   private view(): View {
     const s = this.session;
+    const instead = this.viewInstead();
+    if (instead) return instead;
     if (s.chat) return isOpen(s.chat) ? "chat" : "ended";
     if (this.current === "sent") return "sent";
     const cfg = s.config;
     if (!cfg) return "loading";
-    const available = s.agentsAvailable ?? cfg.agents_available;
-    return cfg.open && available ? "prechat" : "offline";
+    return this.canStart() ? "prechat" : "offline";
+  }
+
+  // ---- availability -------------------------------------------------------------------
+  /** A queued visitor with nobody online may leave a message instead of waiting. */
+  private viewInstead(): View | null {
+    const chat = this.session.chat;
+    if (chat && this.leftFor && chat.id === this.leftFor) return "sent";
+    if (this.messageInstead && (!chat || chat.state !== "queued")) this.messageInstead = false;
+    return this.messageInstead ? "offline" : null;
+  }
+
+  /** Whether to offer the pre-chat form: inside business hours, with an agent online
+   * for the topic (any topic when the page fixes none), as the server last said. */
+  private canStart(): boolean {
+    const s = this.session;
+    const cfg = s.config!;
+    const a = s.availability;
+    if (!(a ? a.open : cfg.open)) return false;
+    const topics = a ? a.topics : cfg.topics_available;
+    const topic = (this.opts.topic || "").trim().toLowerCase();
+    if (topic && topics && topic in topics) return !!topics[topic];
+    return !!(s.agentsAvailable ?? cfg.agents_available);
+  }
+
+  /** The queued chat has nobody online who could take it. */
+  private nobodyOnline(): boolean {
+    const chat = this.session.chat;
+    return !!chat && chat.state === "queued" && chat.available === false;
+  }
+
+  /** A refused start: outside business hours (show the offline form) or a required
+   * field missing (mark it).  False for any other error. */
+  private startRefused(err: unknown): boolean {
+    const e = err as { code?: string; frame?: Record<string, any> };
+    if (e?.code === "outside_hours") {
+      this.session.closedNow();
+      return true;
+    }
+    if (e?.code === "missing_fields" && Array.isArray(e.frame?.fields)) {
+      const errors: Record<string, Key> = {};
+      for (const name of e.frame!.fields as string[]) {
+        errors[name] = name === "email" && (this.prechat.email || "").trim() ? "invalidEmail" : "required";
+      }
+      this.formErrors = errors;
+      return true;
+    }
+    return false;
+  }
+
+  private waitInstead(): void {
+    this.messageInstead = true;
+    this.render();
+  }
+
+  private keepWaiting(): void {
+    this.messageInstead = false;
+    this.render();
+  }
+
+  /** After the offline message of a visitor who was queued: give up the place. */
+  private async leaveQueueForMessage(): Promise<void> {
+    const chat = this.session.chat;
+    this.messageInstead = false;
+    if (!chat || chat.state !== "queued") return;
+    this.leftFor = chat.id;
+    this.session.markDone(chat.id);
+    try {
+      await this.session.leave();
+    } catch {
+      /* taken meanwhile, or already over: nothing to give up */
+    }
   }
 
   private changed(what: string): void {
@@ -408,7 +484,8 @@ export class Widget {
       this.sub.textContent = this.t("agentRole");
     } else {
       this.title.textContent = custom || this.t("title");
-      this.sub.textContent = this.current === "offline" || this.current === "sent" ? this.t("offlineTitle") : this.t("online");
+      const away = this.current === "offline" || this.current === "sent" || this.nobodyOnline();
+      this.sub.textContent = away ? this.t("offlineTitle") : this.t("online");
     }
     this.btnDownload.hidden = !chat || s.msgs.length === 0;
     this.btnEnd.hidden = !isOpen(chat);
@@ -493,17 +570,26 @@ export class Widget {
     if (chat.state === "queued" && chat.position && chat.position > 0) {
       lines.push(h("strong", { "data-lc": "position" }, this.t("queued", { n: this.num(chat.position) })));
       const eta = Number(chat.eta_s);
-      if (eta >= 0 && Number.isFinite(eta)) {
+      if (this.nobodyOnline()) lines.push(...this.nobodyOnlineLines());
+      else if (eta >= 0 && Number.isFinite(eta)) {
         lines.push(h("span", { "data-lc": "eta" }, eta < 60 ? this.t("etaSoon") : this.t("eta", { m: this.num(Math.round(eta / 60)) })));
       }
     } else {
       lines.push(h("strong", null, this.t("waiting")));
     }
-    const key = chat.state + ":" + chat.position + ":" + chat.eta_s + ":" + this.lang;
+    const key = chat.state + ":" + chat.position + ":" + chat.eta_s + ":" + chat.available + ":" + this.lang;
     if (el.dataset.key !== key) {
       el.dataset.key = key;
       el.replaceChildren(...lines);
     }
+  }
+
+  /** Nobody can answer the queued chat: say so, keep the place, offer a message. */
+  private nobodyOnlineLines(): Node[] {
+    return [
+      h("span", { "data-lc": "no-agents" }, this.t("noAgents")),
+      h("button", { type: "button", class: "btn2", "data-action": "leave-message", onclick: () => this.waitInstead() }, this.t("leaveMessage")),
+    ];
   }
 
   // ---- forms --------------------------------------------------------------------------
@@ -576,6 +662,9 @@ export class Widget {
     ];
     if (this.formFailed) rows.push(h("p", { class: "err", role: "alert" }, this.t("error")));
     rows.push(h("button", { type: "submit", class: "btn", disabled: this.busy }, this.t("offlineSend")));
+    if (this.messageInstead) {
+      rows.push(h("button", { type: "button", class: "btn2", "data-action": "keep-waiting", onclick: () => this.keepWaiting() }, this.t("keepWaiting")));
+    }
     return h("form", {
       class: "card", "data-lc": "offline", novalidate: true,
       onsubmit: (e: Event) => {
@@ -621,8 +710,8 @@ export class Widget {
       const first = (f.message || "").trim();
       f.message = "";
       if (first) this.session.send(first);
-    } catch {
-      this.formFailed = true;
+    } catch (err) {
+      if (!this.startRefused(err)) this.formFailed = true;
     } finally {
       this.busy = false;
     }
@@ -640,6 +729,7 @@ export class Widget {
         topic: this.opts.topic || (f.topic || "").trim(), locale: this.lang,
       });
       f.message = "";
+      await this.leaveQueueForMessage();
       this.current = "sent";
       this.buildBody("sent", false);
       this.focusPrimary();
