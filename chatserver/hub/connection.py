@@ -291,8 +291,9 @@ class Connection:
         previous pages first (down to half of ``SEND_QUEUE_BYTES``), so that a reader
         that is merely slow is not closed as a slow consumer by its own resume."""
         limit = self.node.settings.send_queue_bytes // 2
-        while limit and self._queued > limit and not self.closed and not self._broken:
-            await asyncio.sleep(0.02)  # noqa: ASYNC110 (an Event would cost every idle connection)
+        # polled: an Event would cost every idle connection
+        while limit and self._queued > limit and not self.closed and not self._broken:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
 
     async def _catch_up(self, chat_id: str, cursor: Cursor) -> None:
         page = self.node.settings.history_page
