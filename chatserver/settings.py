@@ -115,7 +115,7 @@ class Settings:
     request_body_timeout_s: float = 30.0
     """A request's body must arrive whole within this time of its headers, or the
     connection is closed."""
-    max_http_connections_per_address: int = 100
+    max_http_connections_per_address: int = 256
     """Open HTTP connections (before any WebSocket upgrade) one client address may hold on
     one process; further ones are answered 503 and closed (0: no limit).  Peers listed in
     FORWARDED_ALLOW_IPS (a load balancer) are not limited."""

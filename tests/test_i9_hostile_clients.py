@@ -1,0 +1,537 @@
+"""Issue 9, items 12-14: hostile clients, against real `chatserver serve` processes over
+real sockets.
+
+- 12: a visitor that stops reading and asks for big ``history`` pages is closed with 1013
+  once its backlog passes SEND_QUEUE_BYTES (or its address's SEND_QUEUE_BYTES_PER_ADDRESS),
+  and the server's memory stays bounded;
+- 13: slowloris: slow headers on a keep-alive connection's second request, a slow body,
+  and many slow connections from one address;
+- 14: the small ones (framing, bad parameters, database and Redis down, a client gone
+  mid-body, Host-header redirects, widget settings PUT with ``{}``).
+
+The WebSocket and HTTP clients here are raw asyncio sockets: a client that does not read,
+or that trickles its request, is exactly what no library client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from http.client import HTTPConnection
+from typing import Any
+
+import msgspec
+import pytest
+
+from chatserver.client import ChatClient, http
+from tests.harness import (
+    Cluster,
+    Server,
+    Valkey,
+    create_pg_database,
+    drop_pg_database,
+    postgres_available,
+    scaled,
+)
+from tests.records.tcp_proxy import TcpProxy
+
+MiB = 1024 * 1024
+
+
+# ---- raw sockets ------------------------------------------------------------------------
+class RawWebSocket:
+    """A WebSocket client on a plain socket: it reads only when told to."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, server: Server, token: str, *, rcvbuf: int = 16384) -> RawWebSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # a small receive buffer: the kernel holds little of what the server sends
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+        except BaseException:
+            sock.close()
+            raise
+        reader, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((
+            f"GET /ws/visitor HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: lc.v1, lc.token.{token}\r\n\r\n"
+        ).encode())
+        ws = cls(reader, writer)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(10))
+        assert head.startswith(b"HTTP/1.1 101"), head
+        _, welcome = await asyncio.wait_for(ws.read_frame(), scaled(10))
+        assert msgspec.msgpack.decode(welcome)["type"] == "welcome"
+        return ws
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        payload = msgspec.msgpack.encode(frame)
+        mask = os.urandom(4)
+        n = len(payload)
+        assert n < 65536
+        extended = b"" if n < 126 else n.to_bytes(2, "big")
+        head = bytes([0x82, 0x80 | min(n, 126)]) + extended
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(head + mask + masked)
+        await self.writer.drain()
+
+    async def read_frame(self) -> tuple[int, bytes]:
+        b0, b1 = await self.reader.readexactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif n == 127:
+            n = int.from_bytes(await self.reader.readexactly(8), "big")
+        return b0 & 0x0F, await self.reader.readexactly(n)
+
+    async def drain(self, pages: int | None = None) -> tuple[int | None, int, int]:
+        """Read until the server's close, or until ``pages`` history replies came: (close
+        code, or None for a dropped connection, or 1000 for one still open; history
+        replies; their bytes)."""
+        replies = size = 0
+        while pages is None or replies < pages:
+            try:
+                opcode, payload = await self.read_frame()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return None, replies, size
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big"), replies, size
+            if opcode == 0x2 and msgspec.msgpack.decode(payload).get("type") == "history":
+                replies += 1
+                size += len(payload)
+        return 1000, replies, size
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def raw_http(server: Server) -> AsyncIterator[tuple[asyncio.StreamReader,
+                                                          asyncio.StreamWriter]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    body = await reader.readexactly(length)
+    return int(head.split()[1]), body
+
+
+async def closed_by_server(reader: asyncio.StreamReader, trickle: Any, within: float) -> bool:
+    """Call ``trickle()`` every 0.2 s until the server closes the connection (True) or
+    ``within`` seconds pass (False)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            await trickle()
+        except ConnectionError:
+            return True
+        try:
+            data = await asyncio.wait_for(reader.read(4096), 0.2)
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            return True
+        if not data:
+            return True
+    return False
+
+
+def rss_bytes(server: Server, field: str = "VmRSS") -> int:
+    assert server.proc is not None
+    with open(f"/proc/{server.proc.pid}/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field}")
+
+
+async def wait_for_log(server: Server, text: str, count: int = 1, within: float = 30) -> None:
+    deadline = time.monotonic() + scaled(within)
+    while server.output().count(text) < count:
+        assert time.monotonic() < deadline, f"{text!r} not logged: {server.output()[-2000:]}"
+        await asyncio.sleep(0.1)
+
+
+# ---- 12. slow consumer ----------------------------------------------------------------------
+LONG_TEXT = "x" * 16000
+
+
+async def chat_with_long_messages(cluster: Cluster, count: int) -> tuple[str, str]:
+    """A visitor's chat holding ``count`` messages of 16 KB: (visitor token, chat id)."""
+    visitor = await cluster.visitor()
+    try:
+        chat = await visitor.start()
+        for i in range(count):
+            await visitor.say(chat["id"], f"{i} {LONG_TEXT}")
+        assert visitor.token is not None
+        return visitor.token, chat["id"]
+    finally:
+        await visitor.close()
+
+
+@pytest.mark.timeout(180)
+async def test_i9_12_non_reading_visitor_with_big_history_requests_closed_1013(
+    redis_url: str,
+) -> None:
+    """40 history requests for 300 messages of 16 KB from a visitor that does not read:
+    uncapped that is ~190 MB of replies; capped at HISTORY_PAGE_BYTES (1 MiB) per page and
+    SEND_QUEUE_BYTES (8 MiB) per connection, the visitor is closed with 1013 after a few
+    pages, and the server's memory never grows by more than a bounded amount."""
+    cluster = Cluster(redis_url, n=1, max_text_chars="16000", ws_ping_interval_s="600")
+    await cluster.start()
+    ws: RawWebSocket | None = None
+    try:
+        server = cluster.servers[0]
+        token, chat_id = await chat_with_long_messages(cluster, 300)
+        before = rss_bytes(server)
+        ws = await RawWebSocket.open(server, token)
+        for i in range(40):
+            await ws.send({"type": "history", "chat": chat_id, "limit": 1000, "rid": f"h{i}"})
+        # the server fell behind on this socket and gave up on it
+        await wait_for_log(server, "fell behind")
+        peak = rss_bytes(server, "VmHWM")
+        code, replies, size = await asyncio.wait_for(ws.drain(), scaled(60))
+        assert code == 1013
+        # what got out before the close: the backlog limit plus what the kernel and the
+        # transport held, far from 40 pages
+        assert replies < 40 and size < 16 * MiB, (replies, size)
+        for_each_reply = size / max(replies, 1)
+        assert for_each_reply <= 1 * MiB + 20_000  # one page: at most HISTORY_PAGE_BYTES
+        assert peak - before < 64 * MiB, (before, peak)
+    finally:
+        if ws is not None:
+            await ws.close()
+        cluster.stop()
+
+
+@pytest.mark.timeout(180)
+async def test_i9_12_one_address_many_sockets_bounded_in_total(redis_url: str) -> None:
+    """Eight non-reading sockets of one address, each asking for 7 pages of 4 MiB (28 MiB,
+    under its own SEND_QUEUE_BYTES of 32 MiB): together they pass the address's budget
+    (48 MiB), and the sockets that would pass it are closed with 1013."""
+    cluster = Cluster(
+        redis_url, n=1, max_text_chars="16000", ws_ping_interval_s="600",
+        history_page_bytes=str(4 * MiB), send_queue_bytes=str(32 * MiB),
+        send_queue_bytes_per_address=str(48 * MiB),
+    )
+    await cluster.start()
+    sockets: list[RawWebSocket] = []
+    try:
+        server = cluster.servers[0]
+        token, chat_id = await chat_with_long_messages(cluster, 300)
+        for _ in range(8):
+            sockets.append(await RawWebSocket.open(server, token))
+        for ws in sockets:
+            for i in range(7):
+                await ws.send({"type": "history", "chat": chat_id, "limit": 1000,
+                               "rid": f"h{i}"})
+        await wait_for_log(server, "fell behind")
+        results = [await asyncio.wait_for(ws.drain(7), scaled(60)) for ws in sockets]
+        codes = [code for code, _, _ in results]
+        assert 1013 in codes, results
+        total = sum(size for _, _, size in results)
+        # requested: 8 x 28 MiB; sent: at most the address budget plus what the kernel and
+        # the transports held (a few MiB per socket) and one page in flight per socket
+        assert total < 48 * MiB + 8 * 9 * MiB, results
+        assert total < 8 * 7 * 4 * MiB * 0.75, results
+    finally:
+        for ws in sockets:
+            await ws.close()
+        cluster.stop()
+
+
+async def test_i9_12_history_page_capped_in_bytes_then_pages_on(redis_url: str) -> None:
+    """A page is cut at HISTORY_PAGE_BYTES (never below one message) and says it is
+    neither complete nor trimmed; paging with ``before`` reads the rest, once each."""
+    cluster = Cluster(redis_url, n=1, max_text_chars="16000", history_page_bytes="100000")
+    await cluster.start()
+    client: ChatClient | None = None
+    try:
+        token, chat_id = await chat_with_long_messages(cluster, 20)
+        client = await ChatClient.visitor(cluster.urls[0], token)
+        seqs: list[int] = []
+        before = None
+        pages = 0
+        while True:
+            frame: dict[str, Any] = {"type": "history", "chat": chat_id, "limit": 1000}
+            if before is not None:
+                frame["before"] = before
+            reply = await client.request(frame)
+            pages += 1
+            msgs = reply["msgs"]
+            assert 1 <= len(msgs) <= 7  # 100,000 bytes hold 6 messages of 16 KB
+            seqs = [m["seq"] for m in msgs] + seqs
+            if reply["complete"]:
+                break
+            assert not reply["trimmed"]
+            before = msgs[0]["seq"]
+        assert seqs == list(range(1, 21)) and pages >= 3
+    finally:
+        if client is not None:
+            await client.close()
+        cluster.stop()
+
+
+# ---- 13. slowloris --------------------------------------------------------------------------
+@pytest.mark.timeout(90)
+async def test_i9_13_slow_headers_on_second_keepalive_request_are_cut(single: Cluster) -> None:
+    """The first request is quick; the second trickles its headers one line at a time: the
+    connection is closed at HANDSHAKE_TIMEOUT_S (3 s in the tests), not kept forever."""
+    server = single.servers[0]
+    async with raw_http(server) as (reader, writer):
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _ = await read_response(reader)
+        assert status == 200
+        writer.write(b"GET /healthz HTTP/1.1\r\n")
+
+        async def trickle() -> None:
+            writer.write(b"X-Slow: 1\r\n")
+            await writer.drain()
+
+        assert await closed_by_server(reader, trickle, scaled(20))
+
+
+@pytest.mark.timeout(90)
+async def test_i9_13_slow_body_is_cut(redis_url: str) -> None:
+    cluster = Cluster(redis_url, n=1, request_body_timeout_s="2")
+    await cluster.start()
+    try:
+        server = cluster.servers[0]
+        async with raw_http(server) as (reader, writer):
+            writer.write(b"POST /api/login HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+
+            async def trickle() -> None:
+                writer.write(b" ")
+                await writer.drain()
+
+            assert await closed_by_server(reader, trickle, scaled(20))
+        # the application saw its client go: one line, no traceback
+        await wait_for_log(server, "client disconnected before its request body ended")
+        assert "Traceback" not in server.output()
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.timeout(90)
+async def test_i9_13_slow_connections_of_one_address_refused_past_the_limit(
+    redis_url: str,
+) -> None:
+    """30 slow connections from one address with MAX_HTTP_CONNECTIONS_PER_ADDRESS=20: 10
+    are answered 503 and closed, 20 are held; once they go, the address gets in again."""
+    cluster = Cluster(redis_url, n=1, max_http_connections_per_address="20",
+                      handshake_timeout_s="60")
+    await cluster.start()
+    server = cluster.servers[0]
+    opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for _ in range(30):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /healthz HTTP/1.1\r\n")  # and never the rest
+            opened.append((reader, writer))
+
+        async def answered(reader: asyncio.StreamReader) -> bytes:
+            try:
+                return await asyncio.wait_for(reader.read(4096), scaled(3))
+            except TimeoutError:
+                return b""  # still held open, unanswered
+            except ConnectionError:
+                return b"reset"
+
+        answers = await asyncio.gather(*(answered(r) for r, _ in opened))
+        refused = [a for a in answers if a]
+        assert len(refused) == 10, answers
+        # answered 503, or reset: closing a socket with an unread request in its buffer
+        # may make the kernel reset the connection before the answer is read
+        assert all(a.startswith(b"HTTP/1.1 503") or a == b"reset" for a in refused), refused
+    finally:
+        for _, writer in opened:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+    try:
+        # the count went down with them: a normal request gets in
+        status, body = await http("GET", server.url + "/healthz")
+        assert status == 200, body
+    finally:
+        cluster.stop()
+
+
+# ---- 14. low --------------------------------------------------------------------------------
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=scaled(10)) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+async def test_i9_14_console_only_under_its_own_path(single: Cluster) -> None:
+    base = single.urls[0]
+    status, headers, _ = await asyncio.to_thread(_get, base + "/console/")
+    assert status == 200 and headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    for path in ("/static/console/index.html", "/static/console/", "/static/console"):
+        status, headers, _ = await asyncio.to_thread(_get, base + path)
+        assert status == 404, path
+
+
+async def test_i9_14_bad_metrics_and_records_parameters_answer_400(single: Cluster) -> None:
+    base, token = single.urls[0], single.admin_token
+    for query in ("sl_target_s=abc", "sl_target_s=nan", "sl_target_s=NaN", "sl_target_s=inf",
+                  "sl_target_s=-1", "from=" + "9" * 26, "to=" + "1" * 26):
+        status, body = await http("GET", f"{base}/api/metrics?{query}", token=token)
+        assert status == 400 and body["error"] == "bad_request" and body["message"], (query, body)
+    for query in ("from=" + "9" * 26, "to=-" + "9" * 26, "from=" + "9" * 17):
+        status, body = await http("GET", f"{base}/api/records?{query}", token=token)
+        assert status == 400 and body["error"] == "bad_request" and body["message"], (query, body)
+    # good ones still work
+    status, _ = await http("GET", f"{base}/api/metrics?sl_target_s=12.5", token=token)
+    assert status == 200
+    status, _ = await http("GET", f"{base}/api/records?from=1700000000000", token=token)
+    assert status == 200
+
+
+@pytest.mark.timeout(120)
+async def test_i9_14_database_down_answers_503_with_retry_after(redis_url: str) -> None:
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not reachable (set TEST_PG_URL)")
+    from sqlalchemy.engine import make_url
+
+    database = await create_pg_database()
+    url = make_url(database)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    product_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+        hide_password=False)
+    cluster = Cluster(redis_url, n=1, database_url=product_url)
+    try:
+        await cluster.start()
+        base, token = cluster.urls[0], cluster.admin_token
+        for path in ("/api/records", "/api/metrics"):
+            status, _ = await http("GET", base + path, token=token)
+            assert status == 200, path
+        await proxy.cut()
+        for path in ("/api/records", "/api/metrics", "/api/records/c123"):
+            status, headers, body = await asyncio.to_thread(
+                _get, base + path, {"Authorization": f"Bearer {token}"})
+            assert status == 503, (path, body)
+            assert int(headers["retry-after"]) > 0
+            assert msgspec.json.decode(body)["error"] == "unavailable"
+        assert "Traceback" not in cluster.servers[0].output()
+        proxy.resume()
+        status, _ = await http("GET", base + "/api/records", token=token)
+        assert status == 200
+    finally:
+        cluster.stop()
+        await proxy.stop()
+        await drop_pg_database(database)
+
+
+@pytest.mark.timeout(60)
+async def test_i9_14_client_gone_mid_body_logs_one_line(single: Cluster) -> None:
+    server = single.servers[0]
+    async with raw_http(server) as (_, writer):
+        writer.write(b"POST /api/login HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":")
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the application is waiting for the rest of the body
+    await wait_for_log(server, "client disconnected before its request body ended")
+    output = server.output()
+    assert "Traceback" not in output and "ClientDisconnect" not in output
+
+
+def _redirect(port: int, path: str, host: str) -> tuple[int, str]:
+    conn = HTTPConnection("127.0.0.1", port, timeout=scaled(10))
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.getheader("Location") or ""
+    finally:
+        conn.close()
+
+
+async def test_i9_14_redirects_never_follow_the_host_header(single: Cluster) -> None:
+    port = single.servers[0].port
+    for path, target in (("/console", "/console/"), ("/demo", "/demo/")):
+        status, location = await asyncio.to_thread(_redirect, port, path, "evil.example")
+        assert 300 <= status < 400, (path, status)
+        assert "evil.example" not in location and location == target, location
+
+
+async def test_i9_14_widget_settings_put_changes_only_named_fields(single: Cluster) -> None:
+    base, token = single.urls[0], single.admin_token
+    status, body = await http("PUT", base + "/api/widget/settings",
+                              {"color": "#123456", "languages": ["en", "uk"]}, token)
+    assert status == 200 and body["color"] == "#123456", body
+    status, body = await http("PUT", base + "/api/widget/settings", {}, token)
+    assert status == 200, body
+    status, body = await http("GET", base + "/api/widget/settings", token=token)
+    assert body["color"] == "#123456" and body["languages"] == ["en", "uk"], body
+    status, body = await http("PATCH", base + "/api/widget/settings",
+                              {"title": {"en": "Help"}}, token)
+    assert status == 200 and body["color"] == "#123456" and body["title"] == {"en": "Help"}
+    status, body = await http("PUT", base + "/api/widget/settings", {"colour": "#000"}, token)
+    assert status == 400 and "colour" in body["message"]
+    status, body = await http("PUT", base + "/api/widget/settings", {"color": "red"}, token)
+    assert status == 400
+    status, body = await http("GET", base + "/api/widget/settings", token=token)
+    assert body["color"] == "#123456"
+
+
+@pytest.mark.timeout(120)
+async def test_i9_14_healthz_answers_503_within_a_second_when_redis_is_down() -> None:
+    valkey = Valkey(appendonly=False)
+    valkey.start()
+    cluster = Cluster(valkey.url, n=1)
+    try:
+        await cluster.start()
+        status, _ = await http("GET", cluster.urls[0] + "/healthz")
+        assert status == 200
+        valkey.stop()
+        for _ in range(3):
+            # the client gives up after 1 s: a slower answer fails the test
+            status, headers, _ = await asyncio.to_thread(
+                _get_within, cluster.urls[0] + "/healthz", scaled(1.0))
+            assert status == 503 and int(headers["retry-after"]) > 0
+    finally:
+        cluster.stop()
+        valkey.stop()
+
+
+def _get_within(url: str, seconds: float) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=seconds) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
