@@ -181,7 +181,7 @@ async def wait_for_log(server: Server, text: str, count: int = 1, within: float 
 
 
 # ---- 12. slow consumer ----------------------------------------------------------------------
-LONG_TEXT = "x" * 16000
+LONG_TEXT = "x" * 15990  # with its number: within MAX_TEXT_CHARS=16000
 
 
 async def chat_with_long_messages(cluster: Cluster, count: int) -> tuple[str, str]:
