@@ -25,12 +25,15 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from http.client import HTTPConnection
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 import pytest
 
 from chatserver.client import ChatClient, http
+from chatserver.hub.connection import Budget, Connection
+from chatserver.protocol import CloseCode
 from tests.harness import (
     Cluster,
     Server,
@@ -540,3 +543,65 @@ def _get_within(url: str, seconds: float) -> tuple[int, dict[str, str], bytes]:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+# ---- 12. the byte accounting itself (fast, against a fake socket) --------------------------
+def _conn(budget: Budget, *, per_connection: int, per_address: int) -> tuple[Connection, Any]:
+    from tests.test_connection_sending import FakeSocket
+
+    ws = FakeSocket()
+    node: Any = SimpleNamespace(settings=SimpleNamespace(
+        send_queue_frames=1000, send_queue_bytes=per_connection,
+        send_queue_bytes_per_address=per_address,
+    ))
+    conn = Connection(node, ws, conn_id="vc", role="visitor", subject="v",  # type: ignore[arg-type]
+                      name="Visitor", budget=budget)
+    return conn, ws
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_i9_12_backlog_counts_bytes_until_the_socket_took_them() -> None:
+    budget = Budget()
+    conn, ws = _conn(budget, per_connection=100, per_address=1000)
+    ws.gate = asyncio.Event()  # the reader is stuck
+    conn.send_raw(b"a" * 60)
+    await _settle()  # being written: still counted
+    assert conn.queued_bytes == 60 == budget.queued
+    conn.send_raw(b"b" * 40)  # 100: exactly the limit
+    assert not conn.closed and budget.queued == 100
+    conn.send_raw(b"c")  # one byte too many
+    assert conn.closed and conn.close_code == CloseCode.TRY_AGAIN
+    assert conn.queued_bytes == 60 == budget.queued  # the queued frame is dropped at once
+    ws.gate.set()
+    await _settle()
+    assert conn.queued_bytes == 0 == budget.queued
+    assert ws.closed_with == (CloseCode.TRY_AGAIN, "too slow")
+
+
+async def test_i9_12_a_frame_larger_than_the_limit_goes_out_alone() -> None:
+    budget = Budget()
+    conn, ws = _conn(budget, per_connection=100, per_address=1000)
+    conn.send_raw(b"x" * 500)
+    assert not conn.closed
+    await _settle()
+    assert ws.sent == [b"x" * 500] and budget.queued == 0
+
+
+async def test_i9_12_connections_of_one_address_share_their_budget() -> None:
+    budget = Budget()
+    first, ws1 = _conn(budget, per_connection=100, per_address=150)
+    second, ws2 = _conn(budget, per_connection=100, per_address=150)
+    ws1.gate = ws2.gate = asyncio.Event()
+    first.send_raw(b"1" * 80)
+    second.send_raw(b"2" * 60)
+    assert budget.queued == 140 and not first.closed and not second.closed
+    second.send_raw(b"3" * 20)  # second holds 80 (< 100) but the address would hold 160
+    assert second.closed and second.close_code == CloseCode.TRY_AGAIN and not first.closed
+    await second.finish()  # its frame in flight is cancelled and released
+    assert budget.queued == 80
+    await first.finish()
+    assert budget.queued == 0
