@@ -303,6 +303,40 @@ async def test_i9_12_history_page_capped_in_bytes_then_pages_on(redis_url: str) 
         cluster.stop()
 
 
+@pytest.mark.timeout(180)
+async def test_i9_12_small_byte_limit_closes_a_non_reader_not_a_resuming_reader(
+    redis_url: str,
+) -> None:
+    """With SEND_QUEUE_BYTES at 300,000: a visitor that does not read its history replies
+    is closed with 1013, while one that reads and resumes a chat of ~1 MB from the start
+    gets every message (a replay waits for the socket instead of overflowing)."""
+    cluster = Cluster(redis_url, n=1, max_text_chars="16000", ws_ping_interval_s="600",
+                      send_queue_bytes="300000")
+    await cluster.start()
+    ws: RawWebSocket | None = None
+    reader: ChatClient | None = None
+    try:
+        server = cluster.servers[0]
+        token, chat_id = await chat_with_long_messages(cluster, 60)
+        reader = await ChatClient.visitor(cluster.urls[0], token)
+        await reader.send({"type": "resume", "chat": chat_id, "after": 0})
+        msgs = await reader.wait_messages(chat_id, 60, timeout=scaled(30))
+        assert [m["seq"] for m in msgs] == list(range(1, 61))
+        assert reader.closed_code is None and "fell behind" not in server.output()
+        ws = await RawWebSocket.open(server, token)
+        for i in range(10):
+            await ws.send({"type": "history", "chat": chat_id, "limit": 1000, "rid": f"h{i}"})
+        await wait_for_log(server, "fell behind")
+        code, replies, _ = await asyncio.wait_for(ws.drain(), scaled(60))
+        assert code == 1013 and replies < 10
+    finally:
+        if ws is not None:
+            await ws.close()
+        if reader is not None:
+            await reader.close()
+        cluster.stop()
+
+
 # ---- 13. slowloris --------------------------------------------------------------------------
 @pytest.mark.timeout(90)
 async def test_i9_13_slow_headers_on_second_keepalive_request_are_cut(single: Cluster) -> None:

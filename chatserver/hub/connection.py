@@ -286,17 +286,17 @@ class Connection:
         cursor.pending.append((seq, frame))
         self.node.spawn(self._catch_up(chat_id, cursor))
 
-    async def _wait_for_room(self) -> None:
-        """Catching up on a long chat reads page after page: let the socket take the
-        previous pages first (down to half of ``SEND_QUEUE_BYTES``), so that a reader
-        that is merely slow is not closed as a slow consumer by its own resume."""
-        limit = self.node.settings.send_queue_bytes // 2
+    async def _wait_for_room(self, room: int) -> None:
+        """Catching up on a long chat sends many frames at once: let the socket take them
+        first (down to ``room``, half of ``SEND_QUEUE_BYTES``), so that a reader that is
+        merely slow is not closed as a slow consumer by its own resume."""
         # polled: an Event would cost every idle connection
-        while limit and self._queued > limit and not self.closed and not self._broken:  # noqa: ASYNC110
+        while self._queued > room and not self.closed and not self._broken:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
     async def _catch_up(self, chat_id: str, cursor: Cursor) -> None:
         page = self.node.settings.history_page
+        room = self.node.settings.send_queue_bytes // 2 or 1 << 62
         messages = self.node.messages
         try:
             while True:
@@ -313,9 +313,10 @@ class Connection:
                         if entry.audience == "g" and not self.sees_internal:
                             continue
                         self.send_raw(entry.frame)
+                        if self._queued > room:
+                            await self._wait_for_room(room)
                     if len(entries) < page or self.closed:
                         break
-                    await self._wait_for_room()
                 pending = sorted(cursor.pending)
                 cursor.pending = []
                 missing = False
