@@ -483,7 +483,8 @@ async def test_i9_14_database_down_answers_503_with_retry_after(redis_url: str) 
             status, _ = await http("GET", base + path, token=token)
             assert status == 200, path
         await proxy.cut()
-        for path in ("/api/records", "/api/metrics", "/api/records/c123"):
+        for path in ("/api/records", "/api/metrics", "/api/records/c123",
+                     "/api/records/export.csv", "/api/records/export.json"):
             status, headers, body = await asyncio.to_thread(
                 _get, base + path, {"Authorization": f"Bearer {token}"})
             assert status == 503, (path, body)
