@@ -212,6 +212,8 @@ def hub_env(redis_url: str, prefix: str, secret: str, port: int, data_dir: Path,
         "LOGINS_PER_MINUTE": "10000000",
         # every bench client comes from 127.0.0.1
         "MAX_CONNECTIONS_PER_ADDRESS": "1000000",
+        "MAX_HTTP_CONNECTIONS_PER_ADDRESS": "1000000",
+        "SEND_QUEUE_BYTES_PER_ADDRESS": str(1 << 40),
         "PYTHONUNBUFFERED": "1",
     }
     env.update({k.upper(): str(v) for k, v in extra.items()})

@@ -62,9 +62,9 @@ def serve(settings: Settings) -> None:
             await asyncio.sleep(0.1)
             await super().shutdown(sockets)
 
-    from chatserver.web.http_protocol import GuardedHttpProtocol
+    from chatserver.web.http_protocol import GuardedHttpProtocol, configure
 
-    GuardedHttpProtocol.header_timeout_s = settings.handshake_timeout_s
+    configure(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,

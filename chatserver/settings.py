@@ -116,8 +116,17 @@ class Settings:
     """``POST /api/visitor/check`` requests per client address per minute, across all
     processes; further ones get 429 (the client keeps its token and asks again later)."""
     handshake_timeout_s: float = 10.0
-    """A connection must finish sending its request headers (the WebSocket handshake)
-    within this time, or it is closed."""
+    """Every request's headers (the WebSocket handshake too) must arrive within this time
+    of the connection opening or of the request's first byte, or the connection is closed."""
+    request_body_timeout_s: float = 30.0
+    """A request's body must arrive whole within this time of its headers, or the
+    connection is closed."""
+    max_http_connections_per_address: int = 256
+    """Open HTTP connections (before any WebSocket upgrade) one client address may hold on
+    one process; further ones are answered 503 and closed (0: no limit).  Peers listed in
+    FORWARDED_ALLOW_IPS (a load balancer) are not limited."""
+    health_timeout_s: float = 0.5
+    """``/healthz`` answers 503 when Redis does not answer within this time."""
     max_connections_per_address: int = 500
     max_pending_handshakes: int = 256
     """Visitor connections being set up at once on one process (handshake to welcome);
@@ -127,7 +136,14 @@ class Settings:
     """WebSocket connections one client address may hold on one process."""
     send_queue_frames: int = 1000
     """Frames buffered for one slow connection before it is dropped (close 1013)."""
+    send_queue_bytes: int = 8 * 1024 * 1024
+    """Bytes buffered for one slow connection before it is dropped (close 1013)."""
+    send_queue_bytes_per_address: int = 64 * 1024 * 1024
+    """Bytes buffered for all the connections of one client address on one process; the
+    connection whose frame would pass it is dropped (close 1013)."""
     history_page: int = 200
+    history_page_bytes: int = 1024 * 1024
+    """A ``history`` reply holds at most this many bytes of messages (at least one)."""
 
     # --- auth ------------------------------------------------------------------------------
     visitor_token_ttl_s: float = 30 * 86400.0

@@ -36,7 +36,8 @@ class FakeSocket:
 
 def make(limit: int = 5) -> tuple[Connection, FakeSocket]:
     ws = FakeSocket()
-    node: Any = SimpleNamespace(settings=SimpleNamespace(send_queue_frames=limit))
+    node: Any = SimpleNamespace(settings=SimpleNamespace(
+        send_queue_frames=limit, send_queue_bytes=0, send_queue_bytes_per_address=0))
     conn = Connection(node, ws, conn_id="vc1", role="visitor", subject="v1",  # type: ignore[arg-type]
                       name="Visitor")
     return conn, ws

@@ -10,7 +10,12 @@ Delivery rule for sequenced messages (``msg`` frames) of a chat the connection f
   live messages back until it has, then releases them in order.
 
 A connection whose send backlog fills (a tab that stopped reading) is closed with 1013 so
-that it cannot slow anyone else; it reconnects and resumes.
+that it cannot slow anyone else; it reconnects and resumes.  The backlog is bounded in
+frames (``SEND_QUEUE_FRAMES``) and in bytes (``SEND_QUEUE_BYTES``), and the bytes queued by
+all the connections of one client address on this process share a budget
+(``SEND_QUEUE_BYTES_PER_ADDRESS``, see :class:`Budget`): a frame counts from the moment it is
+queued until the socket took it (the transport's own buffer is bounded by flow control).
+The accounting is one length added and subtracted per frame.
 
 Most connections are idle most of the time (a widget open on a page nobody chats from), and
 the hub holds tens of thousands of them, so a connection keeps nothing it does not need
@@ -37,6 +42,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class Budget:
+    """Bytes queued for sending by the connections of one client address on this process
+    (``SEND_QUEUE_BYTES_PER_ADDRESS``).  Shared by those connections; ``holders`` counts
+    them so that the last one to go can drop it (see ``chatserver.web.sockets``)."""
+
+    __slots__ = ("holders", "queued")
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.holders = 0
+
+
 @dataclass(slots=True)  # one per followed chat and connection: no instance dict
 class Cursor:
     delivered: int
@@ -47,8 +64,9 @@ class Cursor:
 class Connection:
     # Tens of thousands of these live at once, mostly idle: slots save the instance dict.
     __slots__ = (
-        "_broken", "_close_reason", "_flusher", "_pending", "close_code", "closed", "cursors",
-        "id", "name", "node", "role", "subject", "supervisor", "version", "ws",
+        "_broken", "_close_reason", "_flusher", "_pending", "_queued", "budget", "close_code",
+        "closed", "cursors", "id", "name", "node", "role", "subject", "supervisor", "version",
+        "ws",
     )
 
     def __init__(
@@ -62,6 +80,7 @@ class Connection:
         name: str,
         supervisor: bool = False,
         version: int = 0,
+        budget: Budget | None = None,
     ) -> None:
         self.node = node
         self.ws = websocket
@@ -76,6 +95,10 @@ class Connection:
         # plain deque made on demand, not an asyncio.Queue: a Queue costs ~3 KiB (three
         # deques and an Event) and even an empty deque ~0.7 KiB, for every idle connection.
         self._pending: deque[bytes] | None = None
+        # Bytes of the frames queued and of the one being written, and the budget of the
+        # client address they also count against.
+        self._queued = 0
+        self.budget = budget
         # The writer task, alive only while there is something to write (or the close to
         # send): an idle connection has none.
         self._flusher: asyncio.Task[None] | None = None
@@ -105,14 +128,43 @@ class Connection:
         pending = self._pending
         if pending is None:
             pending = self._pending = deque()
-        limit = self.node.settings.send_queue_frames
-        if 0 < limit <= len(pending):
-            # the backlog is full (same bound as the former asyncio.Queue(limit))
-            log.info("connection %s fell behind; closing", self.id)
+        size = len(data)
+        settings = self.node.settings
+        budget = self.budget
+        limit = settings.send_queue_frames
+        byte_limit = settings.send_queue_bytes
+        address_limit = settings.send_queue_bytes_per_address
+        if (
+            0 < limit <= len(pending)  # same bound as the former asyncio.Queue(limit)
+            # a frame larger than the whole limit still goes out when nothing is queued
+            or (self._queued and 0 < byte_limit < self._queued + size)
+            or (budget is not None and budget.queued and 0 < address_limit < budget.queued + size)
+        ):
+            log.info("connection %s fell behind (%d bytes queued); closing", self.id, self._queued)
             self.close(CloseCode.TRY_AGAIN, "too slow")
             return
         pending.append(data)
+        self._queued += size
+        if budget is not None:
+            budget.queued += size
         self._wake()
+
+    def _release(self, size: int) -> None:
+        """``size`` bytes left the backlog (written, or dropped)."""
+        self._queued -= size
+        if self.budget is not None:
+            self.budget.queued -= size
+
+    def _drop_pending(self) -> None:
+        pending = self._pending
+        if pending:
+            self._release(sum(map(len, pending)))
+            pending.clear()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued for this connection and not yet taken by the socket."""
+        return self._queued
 
     def close(self, code: int, reason: str = "") -> None:
         """Flush what is queued, then close with ``code``.  Safe to call twice."""
@@ -121,11 +173,10 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._close_reason = reason
-        limit = self.node.settings.send_queue_frames
-        if self._pending is not None and 0 < limit <= len(self._pending):
-            # no room left (the former queue had none for the close marker): drop what is
-            # queued, the client will resume
-            self._pending.clear()
+        if code == CloseCode.TRY_AGAIN:
+            # the backlog is full (the former queue had no room for the close marker):
+            # drop what is queued, the client will resume
+            self._drop_pending()
         self._wake()
 
     def _wake(self) -> None:
@@ -139,7 +190,11 @@ class Connection:
         pending = self._pending
         try:
             while pending:
-                await self.ws.send_bytes(pending.popleft())
+                data = pending.popleft()
+                try:
+                    await self.ws.send_bytes(data)
+                finally:
+                    self._release(len(data))
             self._pending = None  # drained: an idle connection keeps no deque either
         except Exception:  # the socket went away; the reader side will notice
             self._broken = True
@@ -163,6 +218,7 @@ class Connection:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await flusher
+        self._drop_pending()
         self._pending = None
         # The former writer task always ran until this point and closed the socket on its
         # way out; do the same when no writer ran (or one was cancelled before it began).
@@ -230,8 +286,17 @@ class Connection:
         cursor.pending.append((seq, frame))
         self.node.spawn(self._catch_up(chat_id, cursor))
 
+    async def _wait_for_room(self, room: int) -> None:
+        """Catching up on a long chat sends many frames at once: let the socket take them
+        first (down to ``room``, half of ``SEND_QUEUE_BYTES``), so that a reader that is
+        merely slow is not closed as a slow consumer by its own resume."""
+        # polled: an Event would cost every idle connection
+        while self._queued > room and not self.closed and not self._broken:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
     async def _catch_up(self, chat_id: str, cursor: Cursor) -> None:
         page = self.node.settings.history_page
+        room = self.node.settings.send_queue_bytes // 2 or 1 << 62
         messages = self.node.messages
         try:
             while True:
@@ -248,6 +313,8 @@ class Connection:
                         if entry.audience == "g" and not self.sees_internal:
                             continue
                         self.send_raw(entry.frame)
+                        if self._queued > room:
+                            await self._wait_for_room(room)
                     if len(entries) < page or self.closed:
                         break
                 pending = sorted(cursor.pending)

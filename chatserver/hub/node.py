@@ -26,7 +26,7 @@ from chatserver.core import routing as policy
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.queueing import update_average
 from chatserver.hub.availability import AvailabilityWatch
-from chatserver.hub.connection import Connection
+from chatserver.hub.connection import Budget, Connection
 from chatserver.hub.fanout import Fanout
 from chatserver.hub.live import LiveFigures
 from chatserver.protocol import encode
@@ -83,6 +83,8 @@ class Node:
         self.visitors: dict[str, set[Connection]] = {}
         self.by_address: dict[str, int] = {}
         """Open WebSocket connections per client address on this process."""
+        self.budgets: dict[str, Budget] = {}
+        """Bytes queued for sending per client address on this process (see ``Budget``)."""
         self.admission: asyncio.Semaphore | None = (
             asyncio.Semaphore(settings.max_pending_handshakes)
             if settings.max_pending_handshakes else None

@@ -260,7 +260,8 @@ class Session:
     async def on_history(self, frame: History) -> dict[str, Any]:
         await self.require_reader(frame.chat)
         complete, trimmed, entries = await self.node.messages.read_before(
-            frame.chat, frame.before, frame.limit, internal=self.conn.sees_internal
+            frame.chat, frame.before, frame.limit, internal=self.conn.sees_internal,
+            max_bytes=self.node.settings.history_page_bytes,
         )
         return {
             "type": "history", "chat": frame.chat,

@@ -208,35 +208,48 @@ class MessageStore:
         return gap, [_entry(e) for e in entries]
 
     async def read_before(
-        self, chat_id: str, before: int | None, limit: int, *, internal: bool
+        self, chat_id: str, before: int | None, limit: int, *, internal: bool,
+        max_bytes: int = 0,
     ) -> tuple[bool, bool, list[LogEntry]]:
         """The newest ``limit`` entries with seq < ``before`` that the reader may see
-        (``internal``: agents' notes too), oldest first.
+        (``internal``: agents' notes too), oldest first, and no more of them than fit in
+        ``max_bytes`` (at least one; 0: no byte limit).
 
         Returns (complete, trimmed, entries): ``complete`` when nothing older exists,
-        ``trimmed`` when older messages existed but were dropped from the capped log."""
+        ``trimmed`` when older messages existed but were dropped from the capped log.  A
+        page cut short by ``max_bytes`` is neither."""
         log = self.keys.chat_log(chat_id)
         end = f"({before}-0" if before else "+"
         picked: list[LogEntry] = []
+        size = 0
+        full = False  # the byte limit cut the page short
+        # read in modest batches: a page of 1000 long messages is never held twice over
+        batch_size = min(limit, 100)
         older_left = True  # entries older than ``end`` may remain in the log
-        while len(picked) < limit and older_left:
-            batch: Any = await self.redis.xrevrange(log, end, "-", count=limit)
-            older_left = len(batch) == limit
+        while len(picked) < limit and older_left and not full:
+            batch: Any = await self.redis.xrevrange(log, end, "-", count=batch_size)
+            older_left = len(batch) == batch_size
             for i, raw in enumerate(batch):
                 entry = _entry(raw)
-                end = f"({entry.seq}-0"
                 if internal or entry.audience == EVERYONE:
+                    if picked and max_bytes and size + len(entry.frame) > max_bytes:
+                        full = True
+                        break
                     picked.append(entry)
+                    size += len(entry.frame)
                     if len(picked) == limit:
                         older_left = older_left or i < len(batch) - 1
                         break
+                end = f"({entry.seq}-0"
+        picked.reverse()
+        if full:
+            return False, False, picked
         oldest: Any = await self.redis.xrange(log, "-", "+", count=1)
         first_seq = int(oldest[0][0].split(b"-")[0]) if oldest else 1
-        if older_left and picked and picked[-1].seq <= first_seq:
+        if older_left and picked and picked[0].seq <= first_seq:
             older_left = False
         complete = not older_left and first_seq <= 1
         trimmed = not older_left and first_seq > 1
-        picked.reverse()
         return complete, trimmed, picked
 
 

@@ -7,12 +7,15 @@ cookie-authenticated request that changes state must carry an allowed ``Origin``
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
-from starlette.requests import Request
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -29,6 +32,9 @@ from chatserver.web import ratelimit
 from chatserver.web.credentials import COOKIE, bearer_token, client_address, origin_allowed
 
 MAX_BODY = 64 * 1024
+RETRY_AFTER_S = "5"
+"""Retry-After (seconds) on a 503 while Redis or the records database is unavailable."""
+log = logging.getLogger(__name__)
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
 Level = Annotated[int, msgspec.Meta(ge=0, le=10)]
@@ -137,7 +143,18 @@ def endpoint(fn: Endpoint) -> Endpoint:
         except DirectoryError as exc:
             return _json({"error": "bad_request", "message": str(exc)}, 400)
         except RedisError:
-            return _json({"error": "unavailable", "message": "storage unavailable"}, 503)
+            return _json({"error": "unavailable", "message": "storage unavailable"}, 503,
+                         {"Retry-After": RETRY_AFTER_S})
+        except (DBAPIError, OSError) as exc:  # the records database is down or unreachable
+            log.warning("%s %s: records database unavailable: %s", request.method,
+                        request.url.path, type(exc).__name__)
+            return _json({"error": "unavailable", "message": "records database unavailable"},
+                         503, {"Retry-After": RETRY_AFTER_S})
+        except ClientDisconnect:
+            # the client went away in the middle of its request body: nobody to answer
+            log.info("%s %s: client disconnected before its request body ended",
+                     request.method, request.url.path)
+            return Response(status_code=400)
 
     return wrapped
 
@@ -290,9 +307,11 @@ async def queues(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     node: Node = request.app.state.node
     try:
-        await node.redis.ping()
-    except (RedisError, OSError):
-        return JSONResponse({"status": "unavailable", "redis": False}, 503)
+        # bounded: with Redis down the client's connect and retries take seconds
+        await asyncio.wait_for(node.redis.ping(), node.settings.health_timeout_s)
+    except (RedisError, OSError, TimeoutError):
+        return JSONResponse({"status": "unavailable", "redis": False}, 503,
+                            {"Retry-After": RETRY_AFTER_S})
     return JSONResponse({"status": "ok", "redis": True, "node": node.node_id})
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,26 +57,49 @@ async def widget_js(request: Request) -> Response:
 
 
 class SecurityHeaders:
-    """Strict headers on the console: its own scripts only, never framed."""
+    """Strict headers on the console: its own scripts only, never framed.  The console is
+    served only under ``/console/`` (``/static/console/`` answers 404, so that it cannot
+    be loaded, or framed, without these headers).  Redirects never name the host the
+    request claimed (``Host`` is the client's to choose): an absolute ``Location`` on the
+    request's own host is made relative."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/console"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
+        if path.startswith("/static/console"):
+            await PlainTextResponse("not found", 404)(scope, receive, send)
+            return
+        console = path.startswith("/console")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = CONSOLE_CSP
-                headers["X-Frame-Options"] = "DENY"
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "same-origin"
+                if 300 <= message["status"] < 400 and "location" in headers:
+                    headers["Location"] = relative_location(headers["location"])
+                if console:
+                    headers["Content-Security-Policy"] = CONSOLE_CSP
+                    headers["X-Frame-Options"] = "DENY"
+                    headers["X-Content-Type-Options"] = "nosniff"
+                    headers["Referrer-Policy"] = "same-origin"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def relative_location(location: str) -> str:
+    """A redirect target without scheme and host: the path (and query) only."""
+    parts = urlsplit(location)
+    if not (parts.scheme or parts.netloc):
+        return location
+    path = parts.path or "/"
+    if path.startswith("//"):  # would read as a host again
+        path = "/" + path.lstrip("/")
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:

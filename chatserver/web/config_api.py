@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -70,13 +72,30 @@ async def widget_settings(request: Request) -> Response:
         require(agent, Role.SUPERVISOR, Role.ADMIN)
         return _json(await node.widget_settings())
     require(agent, Role.ADMIN)
-    settings = await _body(request, WidgetSettings)
+    settings = await _changed_widget_settings(request, await node.widget_settings())
     try:
         await node.config.set_widget(settings)
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     node.forget_widget_settings()
     return _json(settings)
+
+
+WIDGET_FIELDS = frozenset(WidgetSettings.__struct_fields__)
+
+
+async def _changed_widget_settings(request: Request, current: WidgetSettings) -> WidgetSettings:
+    """PUT and PATCH both change only the fields the body names (``{}`` changes nothing):
+    a client that sends part of the settings never resets the rest to their defaults."""
+    changes = await _body(request, dict[str, Any])
+    unknown = sorted(set(changes) - WIDGET_FIELDS)
+    if unknown:
+        raise ApiError(400, "bad_request", f"unknown field(s): {', '.join(unknown)[:200]}")
+    merged = {**msgspec.structs.asdict(current), **changes}
+    try:
+        return msgspec.convert(msgspec.to_builtins(merged), WidgetSettings)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
 
 
 @endpoint
@@ -122,7 +141,7 @@ def _check_canned(item: Canned) -> None:
 
 routes = [
     Route("/api/widget/config", widget_config, methods=["GET"]),
-    Route("/api/widget/settings", widget_settings, methods=["GET", "PUT"]),
+    Route("/api/widget/settings", widget_settings, methods=["GET", "PUT", "PATCH"]),
     Route("/api/canned", canned_list, methods=["GET", "POST"]),
     Route("/api/canned/{canned_id}", canned_one, methods=["PUT", "DELETE"]),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,19 +25,38 @@ from chatserver.web.api import ApiError, current_agent, endpoint, json_response
 MAX_WORDS = 10
 
 
+MAX_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the latest time the API takes (and the earliest, negated)."""
+
+
 def parse_time(value: str | None, name: str) -> int | None:
     """Milliseconds since the epoch, or an ISO 8601 date/time (UTC when no zone)."""
     if value is None or value == "":
         return None
     if value.lstrip("-").isdigit():
-        return int(value)
+        if len(value) > 16 or abs(ms := int(value)) > MAX_MS:
+            raise ApiError(400, "bad_request", f"{name}: out of range: {value[:32]!r}")
+        return ms
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, "bad_request", f"{name}: not a time: {value!r}") from None
+        raise ApiError(400, "bad_request", f"{name}: not a time: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
+
+
+def parse_seconds(value: str | None, name: str, default: float) -> float:
+    """A finite, non-negative number of seconds (``default`` when absent)."""
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name}: not a number: {value[:64]!r}") from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= 365 * 86_400:
+        raise ApiError(400, "bad_request", f"{name}: must be 0 to 31536000 seconds")
+    return seconds
 
 
 def filters_from(request: Request) -> queries.Filters:
@@ -91,9 +112,10 @@ async def list_records(request: Request) -> Response:
         raise ApiError(400, "bad_request", "limit: not a number") from None
     if not 1 <= limit <= 200:
         raise ApiError(400, "bad_request", "limit must be 1-200")
+    filters = filters_from(request)
     try:
         rows, cursor = await queries.search(
-            _engine(node), filters_from(request), await viewer_for(node, agent),
+            _engine(node), filters, await viewer_for(node, agent),
             limit=limit, cursor=request.query_params.get("cursor") or None,
         )
     except queries.CursorError as exc:
@@ -121,16 +143,35 @@ async def export(request: Request) -> Response:
     fmt = request.path_params["fmt"]
     if fmt == "csv":
         return StreamingResponse(
-            queries.export_csv(_engine(node), f, viewer), media_type="text/csv; charset=utf-8",
+            await _started(queries.export_csv(_engine(node), f, viewer)),
+            media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="records.csv"'},
         )
     if fmt == "json":
         return StreamingResponse(
-            queries.export_json(_engine(node), f, viewer, internal=True),
+            await _started(queries.export_json(_engine(node), f, viewer, internal=True)),
             media_type="application/json",
             headers={"Content-Disposition": 'attachment; filename="records.json"'},
         )
     raise ApiError(404, "not_found", "export as csv or json")
+
+
+async def _started(parts: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The export with its first query already run (its opening and first rows read), so
+    that a database that is down answers 503 rather than a 200 cut short."""
+    head: list[str] = []
+    async for part in parts:
+        head.append(part)
+        if len(head) == 2:
+            break
+
+    async def chained() -> AsyncIterator[str]:
+        for part in head:
+            yield part
+        async for part in parts:
+            yield part
+
+    return chained()
 
 
 @endpoint
@@ -154,7 +195,9 @@ async def metrics(request: Request) -> Response:
         raise ApiError(400, "bad_request", f"group must be one of {', '.join(GROUP_KEYS)}")
     s = node.settings
     thresholds = Thresholds(
-        service_level_target_s=float(p.get("sl_target_s") or s.service_level_target_s),
+        service_level_target_s=parse_seconds(
+            p.get("sl_target_s"), "sl_target_s", s.service_level_target_s
+        ),
         service_level_goal=s.service_level_goal,
         short_abandon_s=s.short_abandon_s,
     )

@@ -21,7 +21,7 @@ from websockets.http11 import Request, Response
 
 from chatserver.clock import new_id
 from chatserver.hub.agent import AgentSession
-from chatserver.hub.connection import Connection
+from chatserver.hub.connection import Budget, Connection
 from chatserver.hub.node import Node
 from chatserver.hub.visitor import VisitorSession
 from chatserver.protocol import CloseCode
@@ -53,6 +53,21 @@ def _hold_address(node: Node, address: str, delta: int) -> None:
         node.by_address[address] = count
     else:
         node.by_address.pop(address, None)
+
+
+def _join_budget(node: Node, address: str) -> Budget:
+    """The send budget shared by the connections of ``address`` (SEND_QUEUE_BYTES_PER_ADDRESS)."""
+    budget = node.budgets.get(address)
+    if budget is None:
+        budget = node.budgets[address] = Budget()
+    budget.holders += 1
+    return budget
+
+
+def _leave_budget(node: Node, address: str, budget: Budget) -> None:
+    budget.holders -= 1
+    if budget.holders <= 0 and node.budgets.get(address) is budget:
+        del node.budgets[address]
 
 
 def _release_handshake(ws: WebSocket) -> None:
@@ -179,10 +194,16 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     user_agent = ws.headers.get("user-agent", "")
     _release_handshake(ws)
     _hold_address(node, address, 1)
-    name = text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
+    budget = _join_budget(node, address)
+    try:
+        name = text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
+    except BaseException:
+        _hold_address(node, address, -1)
+        _leave_budget(node, address, budget)
+        raise
     conn = Connection(
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
-        name=name or "Visitor",
+        name=name or "Visitor", budget=budget,
     )
     await node.add_connection(conn)
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
@@ -193,6 +214,7 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
         _hold_address(node, address, -1)
         left = await node.remove_connection(conn)
         await conn.finish()
+        _leave_budget(node, address, budget)
         if left == 0:
             await _visitor_left(node, visitor_id)
 
@@ -230,6 +252,7 @@ async def _agent_socket(ws: WebSocket) -> None:
     conn = Connection(
         node, ws, conn_id=new_id("ac"), role="agent", subject=agent.id, name=agent.name,
         supervisor=agent.role in SUPERVISING, version=agent.version,
+        budget=_join_budget(node, address),
     )
     await node.add_connection(conn)
     status, became = await node.routing.agent_connect(agent.id, conn.id, node.now())
@@ -245,6 +268,8 @@ async def _agent_socket(ws: WebSocket) -> None:
         _hold_address(node, address, -1)
         await node.remove_connection(conn)
         await conn.finish()
+        if conn.budget is not None:
+            _leave_budget(node, address, conn.budget)
         try:
             await node.routing.agent_disconnect(agent.id, conn.id, node.now())
         except Exception:
