@@ -141,7 +141,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seconds", type=float, default=None)
     p.add_argument("--conc", default="1,50,500")
-    p.add_argument("--clients", default="redispy,autobatch,glide,coredis")
+    p.add_argument("--clients", default="redispy,autobatch,glide,glidebatch,coredis")
     p.add_argument("--topology", default="single,cluster")
     p.add_argument("--paths", default="post,routing,getset")
     p.add_argument("--no-fanout", dest="fanout", action="store_false")

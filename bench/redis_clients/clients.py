@@ -334,6 +334,50 @@ class GlideCluster(Glide):
     cluster = True
 
 
+class GlideBatched(Glide):
+    """valkey-glide with ``glide_batch.GlideAutoBatch`` in front of the command client:
+    the commands of one loop iteration go out as one glide batch."""
+
+    name = "valkey-glide + auto-batch"
+
+    async def open(self, host: str, port: int) -> None:
+        from bench.redis_clients.glide_batch import GlideAutoBatch
+
+        await super().open(host, port)
+        self.ab = GlideAutoBatch(self.c, self.cluster)
+
+    async def close(self) -> None:
+        await self.ab.aclose()
+        await super().close()
+
+    async def script_load(self, source: str) -> str:
+        if self.cluster:
+            from glide import AllPrimaries
+
+            res = await self.c.custom_command(["SCRIPT", "LOAD", source], AllPrimaries())
+            res = next(iter(res.values())) if isinstance(res, dict) else res
+        else:
+            res = await self.c.custom_command(["SCRIPT", "LOAD", source])
+        return res.decode() if isinstance(res, bytes) else str(res)
+
+    async def evalsha(self, sha: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.ab.execute("EVALSHA", sha, len(keys), *keys, *args)
+
+    async def get(self, key: str) -> Any:
+        return await self.ab.execute("GET", key)
+
+    async def set(self, key: str, value: bytes) -> Any:
+        return await self.ab.execute("SET", key, value)
+
+    async def publish(self, channel: str, data: bytes) -> Any:
+        return await self.ab.execute("SPUBLISH" if self.cluster else "PUBLISH", channel, data)
+
+
+class GlideBatchedCluster(GlideBatched):
+    name = "valkey-glide cluster + auto-batch"
+    cluster = True
+
+
 # ---- coredis -------------------------------------------------------------------------------
 
 
@@ -423,10 +467,12 @@ SINGLE: dict[str, type[Adapter]] = {
     "redispy": RedisPyProduct,
     "autobatch": AutoBatchAdapter,
     "glide": Glide,
+    "glidebatch": GlideBatched,
     "coredis": Coredis,
 }
 CLUSTER: dict[str, type[Adapter]] = {
     "redispy": RedisPyCluster,
     "glide": GlideCluster,
+    "glidebatch": GlideBatchedCluster,
     "coredis": CoredisCluster,
 }

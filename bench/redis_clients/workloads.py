@@ -101,6 +101,7 @@ async def closed_loop(
     lat: list[float] = []
     done = 0
     errors = 0
+    first_error = ""
     per_op = {"post": 1, "routing": len(ops), "getset": 2}[path]
 
     async def one() -> None:
@@ -119,13 +120,14 @@ async def closed_loop(
     stop = time.perf_counter() + seconds
 
     async def worker() -> None:
-        nonlocal done, errors
+        nonlocal done, errors, first_error
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
             try:
                 await one()
-            except Exception:
+            except Exception as e:
                 errors += 1
+                first_error = first_error or repr(e)[:200]
                 continue
             lat.append(time.perf_counter() - t0)
             done += 1
@@ -145,6 +147,7 @@ async def closed_loop(
         "client_cpu_pct": 100 * cpu / wall,
         "server_cpu_us_per_op": 1e6 * srv.used() / max(done, 1),
         "p50_ms": 1e3 * pct(lat, 0.5), "p99_ms": 1e3 * pct(lat, 0.99),
+        "first_error": first_error,
     }
 
 
