@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench widget console builds check-builds clean
+.PHONY: run test lint typecheck bench bench-redis-clients widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -33,6 +33,12 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+## The Redis client spike (issue 10): redis-py, its cluster client, valkey-glide, coredis and an
+## auto-batching prototype on the product's hot paths, one node and a 3-master cluster (~10 min)
+bench-redis-clients: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.redis_clients
 
 ## Rebuild the committed browser bundles from their sources (needs Node.js and npm)
 widget:
