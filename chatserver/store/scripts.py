@@ -29,6 +29,11 @@ NAMES = (
     "relax",
     "requeue",
     "transfer_agent",
+    "visitor_connect",
+    "visitor_disconnect",
+    "visitor_gone_clear",
+    "visitor_heartbeat",
+    "visitor_sweep",
 )
 
 
