@@ -13,5 +13,10 @@ if left == 0 then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], 'GT', ARGV[4], ARGV[1])
+else
+  -- the sweeper's index follows the newest connection left (the closed one may have been
+  -- the newest): a process that dies holding the others is noticed at their expiry
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('ZADD', KEYS[2], newest[2], ARGV[1])
 end
 return left
