@@ -15,6 +15,10 @@ of a connection whose process stopped heartbeating.  They count as **gone** once
 So a visitor whose last tab closed is gone ``grace`` after the close, on whichever process
 it was; one whose process was killed is gone at most ``ttl + grace`` after the kill.
 
+Nobody can reconnect while nothing serves: after an outage (no process ran the timers for
+longer than the presence TTL), a visitor who left before or during it counts as gone no
+sooner than ``grace`` after the timers resumed (:func:`gone_after_outage`).
+
 What a gone visitor's chat becomes depends only on its state at that moment, whatever
 states it went through before (:func:`end_for_gone_visitor`): still waiting (queued or
 offered) it is ``abandoned``; held by an agent (active) it is ``closed``; both with the
@@ -104,6 +108,13 @@ def sweep(p: VisitorPresence, now: int) -> VisitorPresence:
     if live:
         return replace(p, conns=live)
     return VisitorPresence({}, p.last_seen(now))
+
+
+def gone_after_outage(gone_at: int, resumed_at: int, grace_ms: int) -> int:
+    """When a visitor due to count as gone at ``gone_at`` is ended, the timers having
+    resumed at ``resumed_at`` after an outage: the time they could not reconnect does not
+    count."""
+    return max(gone_at, resumed_at + grace_ms)
 
 
 def end_for_gone_visitor(state: ChatState) -> tuple[ChatEvent, str] | None:

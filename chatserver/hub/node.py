@@ -24,7 +24,7 @@ from chatserver.auth import Credentials
 from chatserver.clock import Clock, new_id, wall_ms
 from chatserver.core import routing as policy
 from chatserver.core.lifecycle import ChatEvent, ChatState
-from chatserver.core.presence import end_for_gone_visitor
+from chatserver.core.presence import end_for_gone_visitor, gone_after_outage
 from chatserver.core.queueing import estimate_wait_s, update_average
 from chatserver.hub.connection import Connection
 from chatserver.hub.fanout import Fanout
@@ -688,6 +688,7 @@ class Node:
 
     async def run_timers(self) -> None:
         now = self.now()
+        resumed = await self.presence.timers_tick(now)
         due = await self.routing.due(now)
         for chat_id in due["offers"]:
             await self.requeue(chat_id, ChatEvent.LAPSE)
@@ -712,7 +713,10 @@ class Node:
                 await self.agent_went_offline(agent_id)
         for visitor_id in await self.presence.due_sweeps(now):
             await self.presence.sweep(visitor_id, now)
-        await self._visitors_gone(now)
+        grace = int(self.settings.visitor_leave_grace_s * 1000)
+        if gone_after_outage(0, resumed, grace) <= now:
+            # (after an outage no mark is due before resumed + grace: see core/presence)
+            await self._visitors_gone(now)
 
     async def _visitors_gone(self, now: int) -> None:
         """End the chat of every visitor who counts as gone (no live socket anywhere for

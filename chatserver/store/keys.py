@@ -181,6 +181,12 @@ class Keys:
         return f"{self._rt}:visitor_gone"
 
     @property
+    def timers(self) -> str:
+        """Hash: seen (last time any process ran the timers, ms), since (when they last
+        resumed after not running for longer than ``PRESENCE_TTL_S``)."""
+        return f"{self._rt}:timers"
+
+    @property
     def handle_time(self) -> str:
         """Hash: topic -> moving average handle time (s), for wait estimates."""
         return f"{self._rt}:handle_time"

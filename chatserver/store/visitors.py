@@ -99,6 +99,13 @@ class VisitorStore:
             "visitor_gone_clear", [self.keys.visitor_gone], [visitor_id, due_ms]
         ))
 
+    async def timers_tick(self, now_ms: int) -> int:
+        """Note a pass of the timers; returns when they last resumed after an outage
+        (no pass anywhere for longer than the presence TTL)."""
+        return int(await self.scripts.run(
+            "timers_tick", [self.keys.timers], [now_ms, self.ttl_ms, 7 * 86_400_000]
+        ))
+
     async def state(self, visitor_id: str) -> tuple[dict[str, int], int | None]:
         """(connection id -> expiry, gone mark) as stored; for audits and tests."""
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -207,3 +207,13 @@ def test_i9_05_another_tab_keeps_the_visitor_present() -> None:
     assert p.gone_at(900, 2_000) == 2_900
     back = pr.connect(p, "c", 1_000, 3_000)
     assert back.left_at is None and back.gone_at(2_900, 2_000) is None
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**6))
+def test_i9_05_an_outage_does_not_count_against_the_visitor(
+    gone_at: int, resumed_at: int, grace: int
+) -> None:
+    due = pr.gone_after_outage(gone_at, resumed_at, grace)
+    assert due >= gone_at  # never sooner than the rule says
+    assert due >= resumed_at + grace  # a whole grace after the restart to come back
+    assert due in (gone_at, resumed_at + grace)
