@@ -289,6 +289,7 @@ async def test_i9_05_presence_scripts_follow_the_model(redis_url: str) -> None:
         nonlocal runs
         runs += 1
         visitor = f"v{runs}"
+        await client.hset(keys.visitor(visitor), "chat", "c1")  # only they are marked
         model = pr.VisitorPresence()
         now = 1_000_000
         opened: set[str] = set()

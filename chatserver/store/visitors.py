@@ -5,7 +5,8 @@ one of its steps atomically, so the processes agree on who is present however th
 sockets are spread:
 
 - ``connect`` / ``disconnect``: a socket of the visitor opened or closed on this process;
-  the last close anywhere marks when the visitor counts as gone (``now + grace``);
+  the last close anywhere marks when the visitor counts as gone (``now + grace``; only a
+  visitor with an open chat is marked: nothing else would end);
 - ``heartbeat``: this process's open sockets are still alive (their expiry moves on);
 - ``sweep``: the sockets of a process that died stopped heartbeating: once expired they are
   dropped, and the visitor counts as gone ``grace`` after the last expiry.
@@ -57,7 +58,7 @@ class VisitorStore:
     async def disconnect(self, visitor_id: str, conn_id: str, now_ms: int) -> int:
         """Returns the visitor's number of live sockets left (on every process)."""
         return int(await self.scripts.run(
-            "visitor_disconnect", self._three(visitor_id),
+            "visitor_disconnect", [*self._three(visitor_id), self.keys.visitor(visitor_id)],
             [visitor_id, conn_id, now_ms, now_ms + self.grace_ms],
         ))
 
@@ -76,7 +77,8 @@ class VisitorStore:
     async def sweep(self, visitor_id: str, now_ms: int) -> str:
         """'present' or 'left' (every socket of the visitor had expired)."""
         return text(await self.scripts.run(
-            "visitor_sweep", self._three(visitor_id), [visitor_id, now_ms, self.grace_ms]
+            "visitor_sweep", [*self._three(visitor_id), self.keys.visitor(visitor_id)],
+            [visitor_id, now_ms, self.grace_ms],
         ))
 
     async def due_sweeps(self, now_ms: int, limit: int = 200) -> list[str]:
@@ -86,7 +88,7 @@ class VisitorStore:
         )
         return [text(m) for m in members]
 
-    async def due_gone(self, now_ms: int, limit: int = 100) -> list[tuple[str, int]]:
+    async def due_gone(self, now_ms: int, limit: int = 500) -> list[tuple[str, int]]:
         """Visitors who count as gone by now, with their mark's due time."""
         members: Any = await self.redis.zrangebyscore(
             self.keys.visitor_gone, "-inf", now_ms, start=0, num=limit, withscores=True
