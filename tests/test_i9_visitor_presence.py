@@ -208,6 +208,34 @@ async def test_i9_05_grace_holds_when_the_last_socket_was_on_another_process(
         assert hashed["state"] == "abandoned" and hashed["outcome"] == "visitor_left"
 
 
+@pytest.mark.timeout(90)
+async def test_i9_05_an_outage_longer_than_ttl_and_grace_does_not_count(
+    redis_url: str,
+) -> None:
+    # Every process down for longer than PRESENCE_TTL_S + VISITOR_LEAVE_GRACE_S: nobody
+    # could reconnect, so the visitor gets a whole grace from the restart to come back.
+    # (Before: the chat was abandoned at the first timer pass after the restart.)
+    async with running(
+        redis_url, visitor_leave_grace_s="4", presence_ttl_s="2", heartbeat_interval_s="0.5",
+    ) as cl:
+        v = await cl.visitor()
+        chat = (await v.start())["id"]
+        server = cl.servers[0]
+        await asyncio.to_thread(server.terminate)
+        server.log.close()
+        await v.close()
+        await asyncio.sleep(8)  # > ttl + grace with nothing serving
+        await asyncio.to_thread(server.start)
+        await asyncio.sleep(1.0)  # the timers run again; the grace counts from now
+        back = await ChatClient.visitor(cl.urls[0], token=v.token)
+        assert back.welcome["chat"] is not None and back.welcome["chat"]["id"] == chat
+        assert back.welcome["chat"]["state"] == "queued"
+        await back.close()
+        # and gone for good now: the grace counts from this close
+        hashed = await ended(cl, chat, 4 + 2)
+        assert hashed["state"] == "abandoned" and hashed["outcome"] == "visitor_left"
+
+
 # ---- item 10 -----------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 async def test_i9_10_frames_naming_an_offline_chat_get_errors_and_the_socket_stays(
