@@ -76,7 +76,7 @@ class Node:
         self.routing: RoutingStore
         self.drain_routing: RoutingStore
         self.messages: MessageStore
-        self.presence: VisitorStore
+        self.visitor_presence: VisitorStore
         self.fanout: Fanout
         self.engine: AsyncEngine | None = None
         self.writer: RecordWriter | None = None
@@ -126,7 +126,7 @@ class Node:
             self.drain_redis, self.keys, Scripts(self.drain_redis), self.settings
         )
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
-        self.presence = VisitorStore(self.redis, self.keys, scripts, self.settings)
+        self.visitor_presence = VisitorStore(self.redis, self.keys, scripts, self.settings)
         self.messages.guard_epoch()
         await self.messages.refresh_epoch()
         await self.directory.ensure_default_topic(self.settings.default_topic)
@@ -560,7 +560,7 @@ class Node:
                 if await self.routing.heartbeat(conns, now):
                     self.request_drain()
                 if self.visitors:
-                    await self.presence.heartbeat(
+                    await self.visitor_presence.heartbeat(
                         {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
                     )
             except RedisError as exc:
@@ -688,7 +688,7 @@ class Node:
 
     async def run_timers(self) -> None:
         now = self.now()
-        resumed = await self.presence.timers_tick(now)
+        resumed = await self.visitor_presence.timers_tick(now)
         due = await self.routing.due(now)
         for chat_id in due["offers"]:
             await self.requeue(chat_id, ChatEvent.LAPSE)
@@ -711,8 +711,8 @@ class Node:
         for agent_id in due["graces"]:
             if await self.routing.sweep_agent(agent_id, now, grace_due=True) == "offline":
                 await self.agent_went_offline(agent_id)
-        for visitor_id in await self.presence.due_sweeps(now):
-            await self.presence.sweep(visitor_id, now)
+        for visitor_id in await self.visitor_presence.due_sweeps(now):
+            await self.visitor_presence.sweep(visitor_id, now)
         grace = int(self.settings.visitor_leave_grace_s * 1000)
         if gone_after_outage(0, resumed, grace) <= now:
             # (after an outage no mark is due before resumed + grace: see core/presence)
@@ -721,12 +721,12 @@ class Node:
     async def _visitors_gone(self, now: int) -> None:
         """End the chat of every visitor who counts as gone (no live socket anywhere for
         ``VISITOR_LEAVE_GRACE_S``; see ``core/presence.py``), whatever its state now."""
-        for visitor_id, due in await self.presence.due_gone(now):
+        for visitor_id, due in await self.visitor_presence.due_gone(now):
             chat_id = await self.routing.visitor_open_chat(visitor_id)
             chat = await self.routing.get_chat(chat_id) if chat_id else None
             decision = end_for_gone_visitor(chat.state) if chat is not None else None
             if chat is None or decision is None:
-                await self.presence.clear_gone(visitor_id, due)
+                await self.visitor_presence.clear_gone(visitor_id, due)
                 continue
             event, outcome = decision
             reason = await self.end_chat(
@@ -734,7 +734,7 @@ class Node:
             )
             if reason not in ("ok", "invalid_state", "retry"):
                 # back (a socket opened), or nothing left to end
-                await self.presence.clear_gone(visitor_id, due)
+                await self.visitor_presence.clear_gone(visitor_id, due)
             # the state changed in between (e.g. offered -> active): the mark stays, and
             # the next pass decides again on the new state
 

@@ -189,7 +189,7 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     del admitted, new_token, user_agent, name  # held by the session where still needed
     try:
         # present on every process from now: a pending "gone" mark is dropped
-        await node.presence.connect(visitor_id, conn.id, node.now())
+        await node.visitor_presence.connect(visitor_id, conn.id, node.now())
         await session.run(admission.done if admission is not None else None)
     finally:
         _hold_address(node, address, -1)
@@ -205,7 +205,7 @@ async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> N
     """The last socket of the visitor anywhere starts their leave grace period (see
     ``core/presence.py``).  If this fails (Redis down), the connection's expiry ends it."""
     try:
-        await node.presence.disconnect(visitor_id, conn_id, node.now())
+        await node.visitor_presence.disconnect(visitor_id, conn_id, node.now())
     except Exception:
         log.exception("could not record the visitor's disconnect")
 
