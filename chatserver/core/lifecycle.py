@@ -10,10 +10,14 @@
       |--abandon--> abandoned   (also from offered: the visitor left before an answer)
       |--miss-----> missed      (queued past the queue timeout)
 
-``closed``, ``abandoned`` and ``missed`` are terminal.  Every transition is listed in
-:data:`TRANSITIONS`; anything else raises :class:`IllegalTransition`.  The Lua scripts
-receive the allowed source states from :func:`sources`, so this table is the one place the
-rules live.
+    (offline message) --> offline   (a message left when nobody could answer: the chat is
+                                     created ended, and no event leaves it)
+
+A chat is created ``queued`` (``start``) or ``offline`` (``offline``), see
+:data:`INITIAL`.  ``closed``, ``abandoned``, ``missed`` and ``offline`` are terminal.
+Every transition is listed in :data:`TRANSITIONS`; anything else raises
+:class:`IllegalTransition`.  The Lua scripts receive the allowed source states from
+:func:`sources`, so this table is the one place the rules live.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class ChatState(StrEnum):
     CLOSED = "closed"
     ABANDONED = "abandoned"
     MISSED = "missed"
+    OFFLINE = "offline"
 
 
 class ChatEvent(StrEnum):
@@ -64,7 +69,10 @@ TRANSITIONS: dict[tuple[ChatState, ChatEvent], ChatState] = {
     (S.QUEUED, E.MISS): S.MISSED,
 }
 
-TERMINAL: frozenset[ChatState] = frozenset({S.CLOSED, S.ABANDONED, S.MISSED})
+INITIAL: dict[str, ChatState] = {"start": S.QUEUED, "offline_message": S.OFFLINE}
+"""The state a chat is created in, by how it was created."""
+
+TERMINAL: frozenset[ChatState] = frozenset({S.CLOSED, S.ABANDONED, S.MISSED, S.OFFLINE})
 LIVE: frozenset[ChatState] = frozenset(ChatState) - TERMINAL
 HOLDS_AGENT: frozenset[ChatState] = frozenset({S.OFFERED, S.ACTIVE})
 """States in which the chat occupies one unit of its agent's capacity."""

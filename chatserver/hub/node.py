@@ -24,6 +24,7 @@ from chatserver.auth import Credentials
 from chatserver.clock import Clock, new_id, wall_ms
 from chatserver.core import routing as policy
 from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.core.presence import end_for_gone_visitor, gone_after_outage
 from chatserver.core.queueing import update_average
 from chatserver.hub.availability import AvailabilityWatch
 from chatserver.hub.connection import Budget, Connection
@@ -46,6 +47,7 @@ from chatserver.store.messages import MessageStore, participant, publication
 from chatserver.store.redis_conn import connect, resolve_url
 from chatserver.store.routing import MAX_WINDOW, RoutingStore, chat_record
 from chatserver.store.scripts import Scripts
+from chatserver.store.visitors import VisitorStore
 
 log = logging.getLogger(__name__)
 _ctl_decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -76,6 +78,7 @@ class Node:
         self.routing: RoutingStore
         self.drain_routing: RoutingStore
         self.messages: MessageStore
+        self.visitor_presence: VisitorStore
         self.fanout: Fanout
         self.engine: AsyncEngine | None = None
         self.writer: RecordWriter | None = None
@@ -128,6 +131,7 @@ class Node:
         )
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
         self.availability = AvailabilityWatch(self)
+        self.visitor_presence = VisitorStore(self.redis, self.keys, scripts, self.settings)
         self.messages.guard_epoch()
         await self.messages.refresh_epoch()
         await self.directory.ensure_default_topic(self.settings.default_topic)
@@ -515,13 +519,15 @@ class Node:
         outcome: str = "",
         tags: list[str] | None = None,
         required_agent: str = "",
+        if_visitor_gone: bool = False,
     ) -> str:
-        """Close, abandon or miss a chat; returns 'ok' or why not."""
+        """Close, abandon or miss a chat; returns 'ok' or why not.  ``if_visitor_gone``:
+        only if the visitor has no live socket (else 'visitor_back')."""
         now = self.now()
         record = await self.routing.get_chat(chat_id)
         result = await self.routing.end_chat(
             chat_id, event, now, by=by, outcome=outcome, tags=tags or [],
-            required_agent=required_agent,
+            required_agent=required_agent, if_visitor_gone=if_visitor_gone,
         )
         if not result.ok:
             return result.reason
@@ -561,12 +567,9 @@ class Node:
                 if await self.routing.heartbeat(conns, now):
                     self.request_drain()
                 if self.visitors:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        ttl = int(self.settings.visitor_token_ttl_s)
-                        for visitor_id in self.visitors:
-                            pipe.hset(self.keys.visitor(visitor_id), "seen", now)
-                            pipe.expire(self.keys.visitor(visitor_id), ttl)
-                        await pipe.execute()
+                    await self.visitor_presence.heartbeat(
+                        {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
+                    )
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
 
@@ -700,6 +703,7 @@ class Node:
 
     async def run_timers(self) -> None:
         now = self.now()
+        resumed = await self.visitor_presence.timers_tick(now)
         due = await self.routing.due(now)
         for chat_id in due["offers"]:
             await self.requeue(chat_id, ChatEvent.LAPSE)
@@ -722,24 +726,32 @@ class Node:
         for agent_id in due["graces"]:
             if await self.routing.sweep_agent(agent_id, now, grace_due=True) == "offline":
                 await self.agent_went_offline(agent_id)
-        await self._visitors_gone(now)
+        for visitor_id in await self.visitor_presence.due_sweeps(now):
+            await self.visitor_presence.sweep(visitor_id, now)
+        grace = int(self.settings.visitor_leave_grace_s * 1000)
+        if gone_after_outage(0, resumed, grace) <= now:
+            # (after an outage no mark is due before resumed + grace: see core/presence)
+            await self._visitors_gone(now)
 
     async def _visitors_gone(self, now: int) -> None:
-        key = self.keys.visitor_gone
-        for raw in await self.redis.zrangebyscore(key, "-inf", now, start=0, num=100):
-            chat_id = text(raw)
-            chat = await self.routing.get_chat(chat_id)
-            if chat is None or chat.state not in (ChatState.QUEUED, ChatState.OFFERED):
-                await self.redis.zrem(key, chat_id)
+        """End the chat of every visitor who counts as gone (no live socket anywhere for
+        ``VISITOR_LEAVE_GRACE_S``; see ``core/presence.py``), whatever its state now."""
+        for visitor_id, due in await self.visitor_presence.due_gone(now):
+            chat_id = await self.routing.visitor_open_chat(visitor_id)
+            chat = await self.routing.get_chat(chat_id) if chat_id else None
+            decision = end_for_gone_visitor(chat.state) if chat is not None else None
+            if chat is None or decision is None:
+                await self.visitor_presence.clear_gone(visitor_id, due)
                 continue
-            seen = int(await self.redis.hget(self.keys.visitor(chat.visitor), "seen") or 0)
-            if now - seen < self.settings.presence_ttl_s * 1000:
-                await self.redis.zadd(
-                    key, {chat_id: now + int(self.settings.visitor_leave_grace_s * 1000)}
-                )
-                continue
-            await self.redis.zrem(key, chat_id)
-            await self.end_chat(chat_id, ChatEvent.ABANDON, by="system", outcome="abandoned")
+            event, outcome = decision
+            reason = await self.end_chat(
+                chat.id, event, by="system", outcome=outcome, if_visitor_gone=True
+            )
+            if reason not in ("ok", "invalid_state", "retry"):
+                # back (a socket opened), or nothing left to end
+                await self.visitor_presence.clear_gone(visitor_id, due)
+            # the state changed in between (e.g. offered -> active): the mark stays, and
+            # the next pass decides again on the new state
 
 
 class _SubjectListener:

@@ -15,6 +15,7 @@ import msgspec
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocketDisconnect
 
+from chatserver.core.lifecycle import ChatState
 from chatserver.core.limits import Throttle, WindowCounter
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
@@ -249,6 +250,12 @@ class Session:
         info = await self.node.chat_info(frame.chat, for_agent=self.conn.role == "agent")
         if info is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such chat", chat=frame.chat)
+        if info["state"] == ChatState.OFFLINE.value:
+            raise ProtocolError(
+                ErrorCode.INVALID_STATE,
+                "this chat is an offline message: it has no conversation to resume",
+                chat=frame.chat,
+            )
         # the reply goes out before the missed messages, which follow in order
         reply = {"type": "chat", "chat": info}
         if frame.rid is not None:

@@ -53,10 +53,8 @@ class VisitorSession(Session):
         open_chat = await node.redis.hget(node.keys.visitor(self.conn.subject), "chat")
         chat_id = text(open_chat)
         chat = await node.chat_info(chat_id, for_agent=False) if chat_id else None
-        if chat is not None:
-            await node.redis.zrem(node.keys.visitor_gone, chat["id"])
-            if chat["state"] == ChatState.QUEUED.value:
-                node.watch_position(chat["id"], chat["topic"])
+        if chat is not None and chat["state"] == ChatState.QUEUED.value:
+            node.watch_position(chat["id"], chat["topic"])
         availability = await node.availability.current()
         frame: dict[str, Any] = {
             "type": "welcome",

@@ -6,11 +6,15 @@
 -- KEYS[7] = relax zset       KEYS[8] = queue deadlines     KEYS[9] = live chats set
 -- KEYS[10] = visitor hash    KEYS[11] = event stream       KEYS[12] = outbox stream
 -- KEYS[13] = chat joined set (supervisors)   KEYS[14] = chat history list
+-- KEYS[15] = visitor connections zset        KEYS[16] = visitors gone zset
 -- ARGV[1] = chat id          ARGV[2] = now (ms)            ARGV[3] = allowed source states
 -- ARGV[4] = target state     ARGV[5] = event name          ARGV[6] = closed by (role:id)
 -- ARGV[7] = outcome          ARGV[8] = tags (JSON)         ARGV[9] = holder agent the
 --   caller read ('' = none)  ARGV[10] = required holder ('' = anyone may close)
 -- ARGV[11] = retention (s)   ARGV[12] = event log max length
+-- ARGV[13] = '1': only if the visitor has no live connection (their gone timer), else
+--   'visitor_back'
+-- The visitor's gone mark is dropped: their chat has ended.
 -- Returns {'ok', holder agent, topic, visitor} or {reason, '', '', ''}.
 local chat = redis.call('HMGET', KEYS[1], 'state', 'agent', 'topic', 'visitor')
 if not chat[1] then return {'not_found', '', '', ''} end
@@ -20,12 +24,16 @@ if not ok then return {'invalid_state', '', '', ''} end
 local holder = chat[2] or ''
 if ARGV[10] ~= '' and holder ~= ARGV[10] then return {'not_yours', '', '', ''} end
 if holder ~= ARGV[9] then return {'retry', '', '', ''} end
+if ARGV[13] == '1' and redis.call('ZCOUNT', KEYS[15], '(' .. ARGV[2], '+inf') > 0 then
+  return {'visitor_back', '', '', ''}
+end
 if holder ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'state', ARGV[4], 'ended_at', ARGV[2], 'ended_by', ARGV[6],
   'outcome', ARGV[7], 'tags', ARGV[8], 'end_event', ARGV[5])
 redis.call('HDEL', KEYS[1], 'offer_deadline')
 for k = 4, 8 do redis.call('ZREM', KEYS[k], ARGV[1]) end
 redis.call('SREM', KEYS[9], ARGV[1])
+redis.call('ZREM', KEYS[16], chat[4] or '')
 if redis.call('HGET', KEYS[10], 'chat') == ARGV[1] then
   redis.call('HDEL', KEYS[10], 'chat')
 end

@@ -164,10 +164,27 @@ class Keys:
         """The Redis run id the epoch was last bumped for."""
         return f"{self._rt}:run_id"
 
+    def visitor_conns(self, visitor_id: str) -> str:
+        """Sorted set: the visitor's open sockets on every process, connection id -> expiry
+        (ms); pushed on by each process's heartbeat (see ``core/presence.py``)."""
+        return f"{self._rt}:visitor:{visitor_id}:conns"
+
+    @property
+    def visitor_presence(self) -> str:
+        """Sorted set: visitor id -> latest connection expiry (ms); the sweeper's index."""
+        return f"{self._rt}:visitor_presence"
+
     @property
     def visitor_gone(self) -> str:
-        """Sorted set: queued chat id -> time (ms) its visitor counts as gone (abandoned)."""
+        """Sorted set: visitor id -> time (ms) they count as gone (no connection for
+        ``VISITOR_LEAVE_GRACE_S``): their chat then ends."""
         return f"{self._rt}:visitor_gone"
+
+    @property
+    def timers(self) -> str:
+        """Hash: seen (last time any process ran the timers, ms), since (when they last
+        resumed after not running for longer than ``PRESENCE_TTL_S``)."""
+        return f"{self._rt}:timers"
 
     @property
     def handle_time(self) -> str:

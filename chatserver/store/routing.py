@@ -403,7 +403,9 @@ class RoutingStore:
                     "1" if event in (ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE)
                     else "0",
                     "1" if event is ChatEvent.LAPSE else "0",
-                    queue_score(prio, now_ms, front=True),
+                    # at the front, in the order the chats first came: requeued chats
+                    # keep their age order among themselves (oldest first)
+                    queue_score(prio, int(created or now_ms), front=True),
                     new_topic.name if new_topic else "",
                     encode_skills(new_topic.required) if new_topic else "",
                     encode_skills(new_topic.optional) if new_topic else "",
@@ -467,8 +469,12 @@ class RoutingStore:
         outcome: str = "",
         tags: Sequence[str] = (),
         required_agent: str = "",
+        if_visitor_gone: bool = False,
     ) -> Outcome:
-        """Close, abandon or miss a chat (``event`` CLOSE, ABANDON or MISS)."""
+        """Close, abandon or miss a chat (``event`` CLOSE, ABANDON or MISS).
+
+        ``if_visitor_gone``: only if the visitor has no live socket at this moment (the
+        gone timer), else the reason is ``visitor_back``."""
         target = {
             ChatEvent.CLOSE: ChatState.CLOSED,
             ChatEvent.ABANDON: ChatState.ABANDONED,
@@ -496,6 +502,8 @@ class RoutingStore:
                     self.keys.outbox,
                     self.keys.chat_watchers(chat_id),
                     self.keys.chat_history(chat_id),
+                    self.keys.visitor_conns(visitor),
+                    self.keys.visitor_gone,
                 ],
                 [
                     chat_id,
@@ -510,6 +518,7 @@ class RoutingStore:
                     required_agent,
                     int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
                     EVENT_LOG_MAX,
+                    "1" if if_visitor_gone else "0",
                 ],
             )
             reason = _s(result[0])
@@ -703,7 +712,7 @@ class RoutingStore:
                 [self.keys.chat(chat_id), self.keys.chat_history(chat_id), self.keys.events],
                 [chat_id, visitor_id, topic, json.dumps(dict(details)), now_ms,
                  int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
-                 EVENT_LOG_MAX],
+                 EVENT_LOG_MAX, lifecycle.INITIAL["offline_message"].value],
             )
         )
 

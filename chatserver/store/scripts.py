@@ -28,7 +28,13 @@ NAMES = (
     "read_receipt",
     "relax",
     "requeue",
+    "timers_tick",
     "transfer_agent",
+    "visitor_connect",
+    "visitor_disconnect",
+    "visitor_gone_clear",
+    "visitor_heartbeat",
+    "visitor_sweep",
 )
 
 

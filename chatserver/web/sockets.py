@@ -209,27 +209,27 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
     del admitted, new_token, user_agent, name  # held by the session where still needed
     try:
+        # present on every process from now: a pending "gone" mark is dropped
+        await node.visitor_presence.connect(visitor_id, conn.id, node.now())
         await session.run(admission.done if admission is not None else None)
     finally:
         _hold_address(node, address, -1)
-        left = await node.remove_connection(conn)
+        await node.remove_connection(conn)
         await conn.finish()
         _leave_budget(node, address, budget)
-        if left == 0:
-            await _visitor_left(node, visitor_id)
+        await _visitor_socket_closed(node, visitor_id, conn.id)
 
 
 visitor_socket = SocketEndpoint(_visitor_socket)
 
 
-async def _visitor_left(node: Node, visitor_id: str) -> None:
+async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> None:
+    """The last socket of the visitor anywhere starts their leave grace period (see
+    ``core/presence.py``).  If this fails (Redis down), the connection's expiry ends it."""
     try:
-        chat_id = await node.routing.visitor_open_chat(visitor_id)
-        if chat_id:
-            deadline = node.now() + int(node.settings.visitor_leave_grace_s * 1000)
-            await node.redis.zadd(node.keys.visitor_gone, {chat_id: deadline}, nx=True)
+        await node.visitor_presence.disconnect(visitor_id, conn_id, node.now())
     except Exception:
-        log.exception("could not schedule the visitor's leave")
+        log.exception("could not record the visitor's disconnect")
 
 
 async def _agent_socket(ws: WebSocket) -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from chatserver.core.lifecycle import (
     HOLDS_AGENT,
+    INITIAL,
     LIVE,
     TERMINAL,
     TRANSITIONS,
@@ -49,7 +50,7 @@ def test_table_matches_documented_diagram() -> None:
 
 
 def test_state_sets() -> None:
-    assert frozenset({S.CLOSED, S.ABANDONED, S.MISSED}) == TERMINAL
+    assert frozenset({S.CLOSED, S.ABANDONED, S.MISSED, S.OFFLINE}) == TERMINAL
     assert frozenset({S.QUEUED, S.OFFERED, S.ACTIVE}) == LIVE
     assert frozenset({S.OFFERED, S.ACTIVE}) == HOLDS_AGENT
     assert frozenset(ChatState) == LIVE | TERMINAL
@@ -100,9 +101,10 @@ def test_live_states_can_always_end(state: ChatState) -> None:
     assert next_state(state, E.CLOSE) is S.CLOSED
 
 
-def test_every_state_is_reachable_from_queued() -> None:
-    seen = {S.QUEUED}
-    frontier = [S.QUEUED]
+def test_every_state_is_reachable_from_an_initial_state() -> None:
+    assert set(INITIAL.values()) == {S.QUEUED, S.OFFLINE}
+    seen = set(INITIAL.values())
+    frontier = list(seen)
     while frontier:
         state = frontier.pop()
         for (src, _event), dst in TRANSITIONS.items():
