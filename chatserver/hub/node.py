@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -394,7 +395,10 @@ class Node:
                 pipe.hgetall(self.keys.chat_meta(chat_id))
             replies = await pipe.execute()
         chats = [chat_record(c, replies[2 * i]) for i, c in enumerate(chat_ids)]
-        agent_ids = sorted({c.agent for c in chats if c is not None and c.agent})
+        agent_ids = sorted(
+            {c.agent for c in chats if c is not None and c.agent}
+            | {_closer(c.raw) for c in chats if c is not None and _closer(c.raw)}
+        )
         names: dict[str, str] = {}
         if agent_ids:
             async with redis.pipeline(transaction=False) as pipe:
@@ -422,6 +426,13 @@ class Node:
             if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
                 info["ended_by"] = chat.raw.get("ended_by", "")
                 info["outcome"] = chat.raw.get("outcome", "")
+                closer = _closer(chat.raw)
+                if closer:
+                    # the name of the agent or supervisor who closed it, who may not be
+                    # the agent who held it
+                    info["ended_by_name"] = names.get(closer, closer)
+            if for_agent:
+                info["tags"] = _tags(chat.raw.get("tags", ""))
             out.append(info)
         return out
 
@@ -771,6 +782,20 @@ class Node:
                 continue
             await self.redis.zrem(key, chat_id)
             await self.end_chat(chat_id, ChatEvent.ABANDON, by="system", outcome="abandoned")
+
+
+def _closer(raw: Mapping[str, str]) -> str:
+    """The agent id in ``ended_by`` (``agent:<id>`` or ``supervisor:<id>``), else ''."""
+    role, _, who = raw.get("ended_by", "").partition(":")
+    return who if role in ("agent", "supervisor") else ""
+
+
+def _tags(raw: str) -> list[str]:
+    try:
+        tags = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
 class _SubjectListener:

@@ -28,6 +28,7 @@ NAMES = (
     "read_receipt",
     "relax",
     "requeue",
+    "set_tags",
     "transfer_agent",
 )
 
