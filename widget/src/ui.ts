@@ -656,7 +656,8 @@ export class Widget {
   private endedText(chat: ChatInfo): string {
     const by = endedBy(chat);
     if (by === "visitor") return this.t("endedByYou");
-    if (by === "agent") return this.t("endedByAgent", { name: chat.agent?.name || this.t("agent") });
+    if (by === "supervisor" && chat.ended_by_name) return this.t("endedBySupervisor", { name: chat.ended_by_name });
+    if (by === "agent") return this.t("endedByAgent", { name: chat.ended_by_name || chat.agent?.name || this.t("agent") });
     if (chat.state === "missed") return this.t("missed");
     return this.t("ended");
   }
@@ -833,7 +834,7 @@ export class Widget {
   private msgRow(m: Msg): HTMLLIElement {
     if (m.kind === "system") {
       const name = m.from.name || this.t("agent");
-      return h("li", { class: "system", "data-seq": m.seq }, m.text === "joined" ? this.t("joined", { name }) : m.text);
+      return h("li", { class: "system", "data-seq": m.seq }, systemText(m.text, name, this.t.bind(this)));
     }
     const me = m.from.role === "visitor";
     const time = new Date(m.ts);
@@ -921,7 +922,16 @@ export class Widget {
 
 function endedBy(chat: ChatInfo): string {
   const by = chat.ended_by || "";
-  return by.startsWith("visitor:") ? "visitor" : by.startsWith("agent:") ? "agent" : by ? "system" : "";
+  const role = by.split(":")[0];
+  return role === "visitor" || role === "agent" || role === "supervisor" ? role : by ? "system" : "";
+}
+
+/** A system message of the chat log: "joined" (a supervisor stepped in), "transferred"
+ * (the chat is now with the sender), anything else as sent. */
+function systemText(text: string, name: string, t: (key: Key, vars?: Record<string, string>) => string): string {
+  if (text === "joined") return t("joined", { name });
+  if (text === "transferred") return t("transferred", { name });
+  return text;
 }
 
 /** White or near-black text on the accent colour, whichever contrasts more (WCAG). */
