@@ -476,7 +476,7 @@ async def test_supervisor_watch_and_whisper(cluster: Cluster) -> None:
     # a supervisor may close a chat that is not theirs
     await sup.request({"type": "close", "chat": chat, "outcome": "escalated"})
     closed = await v.wait_for(chat_frame(chat, "closed"))
-    assert closed["chat"]["ended_by"] == "agent:sue"
+    assert closed["chat"]["ended_by"] == "supervisor:sue"  # issue 9, item 9
     assert closed["chat"]["outcome"] == "escalated"
     await agent.wait_for(of_type("ended", chat))
     await close_all(agent, sup, v)
