@@ -332,7 +332,7 @@ class Node:
         agent's presence is right within one heartbeat interval of Redis coming back."""
         try:
             await self.routing.agent_disconnect(agent_id, conn_id, self.now())
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # Redis down or restarting: any failure is retried
             log.warning("agent disconnect of %s not recorded yet (%s)", agent_id, exc)
             self._unrecorded_disconnects.append((agent_id, conn_id))
 

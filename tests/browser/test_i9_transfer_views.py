@@ -85,7 +85,8 @@ async def test_i9_09_reassign_list_shows_offline_and_full_agents_disabled_with_r
         select = sue.tid("transfer-agent")
 
         def option(agent_id: str) -> Locator:
-            return select.locator(f"option[value={agent_id}]")
+            found: Locator = select.locator(f"option[value={agent_id}]")
+            return found
 
         await expect(option("carol")).to_be_disabled()
         await expect(option("carol")).to_have_attribute("data-reason", "offline")
