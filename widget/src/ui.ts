@@ -346,7 +346,9 @@ export class Widget {
     if (chat) {
       const agent = chat.agent?.name || "";
       if (chat.state === "active" && agent && agent !== this.lastAgent && this.lastChatState) {
-        this.say(this.t("joined", { name: agent }));
+        // a new agent while the chat stays active: it was transferred
+        const moved = this.lastChatState === "active" && this.lastAgent;
+        this.say(this.t(moved ? "transferred" : "joined", { name: agent }));
       }
       if (isOpen({ state: this.lastChatState } as ChatInfo) && !isOpen(chat)) this.say(this.endedText(chat));
       this.lastChatState = chat.state;
