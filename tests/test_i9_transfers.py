@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from chatserver.client import ChatClient, http
+from chatserver.records.builder import build_record
 from tests.harness import Cluster, scaled
 
 
@@ -179,3 +180,34 @@ async def test_i9_09_supervisor_close_is_attributed_to_the_supervisor(
         record = await _record(records_cluster, chat_id)
         assert record["ended_by"] == "supervisor:sue"
         assert record["agent_id"] == "alice"
+
+
+def test_i9_09_builder_turns_handoff_entries_into_the_trace_not_events() -> None:
+    chat = {"id": "c1", "state": "closed", "visitor": "v1", "topic": "general",
+            "created": "1000", "ended_at": "9000", "ended_by": "supervisor:sue",
+            "tags": '["billing", "vip"]'}
+    history = [
+        "created|1000||general",
+        "assign|2000|alice|active",
+        "transfer|3000|alice|bob",
+        'handoff|3000|agent:alice|{"from": "alice", "to": "bob", "topic": "", '
+        '"note": "a | b"}',
+        "transfer_queue|4000|bob|sales",
+        'handoff|4000|supervisor:sue|{"from": "bob", "to": "", "topic": "sales", '
+        '"note": ""}',
+        "end|9000||closed",
+    ]
+    record = build_record(chat, history, [])
+    assert [e.kind for e in record.events] == [
+        "created", "assign", "transfer", "transfer_queue", "end",
+    ]
+    assert record.as_dict()["transfers"] == [
+        {"at": 3000, "from": "alice", "to": "bob", "topic": None, "by": "agent:alice",
+         "note": "a | b"},
+        {"at": 4000, "from": "bob", "to": None, "topic": "sales", "by": "supervisor:sue",
+         "note": ""},
+    ]
+    assert list(record.tags) == ["billing", "vip"]
+    assert [(a.agent_id, a.left_reason) for a in record.agents] == [
+        ("alice", "transfer"), ("bob", "transfer_queue"),
+    ]
