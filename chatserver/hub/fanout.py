@@ -22,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -35,6 +36,17 @@ _LOST = (RedisConnectionError, RedisTimeoutError, OSError, RuntimeError)
 
 POLL_S = 0.05
 """How long the reader waits for a message while holding the connection."""
+
+
+class _PubSub(PubSub):
+    """Counts (re)connections: redis-py reconnects by itself inside ``get_message`` when a
+    retry succeeds, and the fan-out must know, to resubscribe and catch up."""
+
+    connects = 0
+
+    async def on_connect(self, connection: Any) -> None:
+        self.connects += 1
+        await super().on_connect(connection)
 
 
 class Listener(Protocol):
@@ -49,7 +61,9 @@ class Fanout:
         on_reconnect: Callable[[], Coroutine[None, None, None]],
     ) -> None:
         self._redis = redis
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=False)
+        self._pubsub = _PubSub(redis.connection_pool, ignore_subscribe_messages=False)
+        self._connects = 0
+        """``_pubsub.connects`` when the reader last (re)subscribed everything."""
         self._home = home_channel
         self._listeners: dict[str, set[Listener]] = {}
         self._confirms: dict[str, asyncio.Future[None]] = {}
@@ -64,6 +78,7 @@ class Fanout:
     async def start(self) -> None:
         async with self._io:
             await self._pubsub.subscribe(self._home)
+            self._connects = self._pubsub.connects
         self._task = asyncio.create_task(self._run(), name="fanout")
 
     async def stop(self) -> None:
@@ -127,8 +142,11 @@ class Fanout:
             try:
                 async with self._io:
                     if self._stale:
-                        raise RedisConnectionError("a subscribe or unsubscribe failed")
+                        raise RedisConnectionError("the connection was reset or a command failed")
                     message = await self._pubsub.get_message(timeout=POLL_S)
+                    if self._pubsub.connects != self._connects:
+                        # reconnected inside redis-py: start afresh like after an error
+                        self._stale = True
             except _LOST as exc:
                 if not lost:
                     log.warning("pub/sub connection lost: %s", exc)
@@ -139,6 +157,7 @@ class Fanout:
                     async with self._io:
                         await self._resubscribe()
                         self._stale = False
+                        self._connects = self._pubsub.connects
                 except _LOST:
                     continue
                 continue
