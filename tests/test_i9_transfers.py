@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.client import ChatClient, http
+from chatserver.client import ChatClient, ClientError, http
 from chatserver.records.builder import build_record
 from tests.harness import Cluster, scaled
 
@@ -211,3 +211,25 @@ def test_i9_09_builder_turns_handoff_entries_into_the_trace_not_events() -> None
     assert [(a.agent_id, a.left_reason) for a in record.agents] == [
         ("alice", "transfer"), ("bob", "transfer_queue"),
     ]
+
+
+@pytest.mark.timeout(120)
+async def test_i9_09_tags_only_by_the_chats_agent_or_a_supervisor(cluster: Cluster) -> None:
+    async with _People(cluster) as p:
+        chat_id = await _active_chat(p.alice, p.visitor)
+        frame = {"type": "tags", "chat": chat_id, "tags": ["hijack"]}
+        for client, code in ((p.bob, "forbidden"), (p.visitor, "bad_frame")):
+            with pytest.raises(ClientError) as refused:
+                await client.request(frame)
+            assert refused.value.frame["code"] == code
+        # a supervisor may; the agent then sees them
+        await p.sue.request({"type": "tags", "chat": chat_id, "tags": ["escalated"]})
+        state = await p.alice.request({"type": "resume", "chat": chat_id, "after": 0})
+        assert state["chat"]["tags"] == ["escalated"]
+        # the visitor's view of the chat never carries them
+        state = await p.visitor.request({"type": "resume", "chat": chat_id, "after": 0})
+        assert "tags" not in state["chat"]
+        await p.alice.request({"type": "close", "chat": chat_id})
+        with pytest.raises(ClientError) as refused:
+            await p.alice.request(frame | {"tags": ["late"]})
+        assert refused.value.frame["code"] == "invalid_state"
