@@ -170,6 +170,14 @@ class Close(_Frame, tag="close"):
     tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] = []
 
 
+class Tags(_Frame, tag="tags"):
+    """Replace a live chat's tags (its agent, or a supervisor): they stay with the chat
+    through transfers and end up in its record."""
+
+    chat: Id
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] = []
+
+
 class Watch(_Frame, tag="watch"):
     """Supervisors: follow a live chat read-only."""
 
@@ -207,6 +215,7 @@ AgentFrame = (
     | Decline
     | Transfer
     | Close
+    | Tags
     | Watch
     | Unwatch
     | Join

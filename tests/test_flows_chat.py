@@ -305,12 +305,14 @@ async def test_transfer_to_another_agent(cluster: Cluster) -> None:
     assert assigned["chat"]["agent"]["id"] == "new" and assigned["chat"]["state"] == "active"
     revoked = await old.wait_for(of_type("revoked", chat))
     assert revoked["reason"] == "transfer"
-    # the new agent gets the whole history, internal notes and the transfer note included
-    history = await new.wait_messages(chat, 4)
+    # the new agent gets the whole history, internal notes and the transfer note included,
+    # then the notice that tells everyone who has the chat now (issue 9, item 9)
+    history = await new.wait_messages(chat, 5)
     assert [m["text"] for m in history] == [
         "my invoice is wrong", "let me check", "customer since 2019", "billing issue, VIP",
+        "transferred",
     ]
-    assert [m["internal"] for m in history] == [False, False, True, True]
+    assert [m["internal"] for m in history] == [False, False, True, True, False]
     page = await new.request({"type": "history", "chat": chat})
     assert [m["text"] for m in page["msgs"]] == [m["text"] for m in history]
     # the visitor sees who serves them now, and never the notes
@@ -318,13 +320,13 @@ async def test_transfer_to_another_agent(cluster: Cluster) -> None:
         lambda f: chat_frame(chat)(f) and (f["chat"]["agent"] or {}).get("id") == "new"
     )
     await new.say(chat, "hello, I am taking over")
-    got = await v.wait_messages(chat, 3)
+    got = await v.wait_messages(chat, 4)
     assert [m["text"] for m in got] == [
-        "my invoice is wrong", "let me check", "hello, I am taking over",
+        "my invoice is wrong", "let me check", "transferred", "hello, I am taking over",
     ]
     vpage = await v.request({"type": "history", "chat": chat})
     assert all(not m["internal"] for m in vpage["msgs"])
-    assert len(vpage["msgs"]) == 3
+    assert len(vpage["msgs"]) == 4
     # the old agent can no longer write in it
     with pytest.raises(ClientError) as refused:
         await post(old, chat, "still me?")
@@ -478,7 +480,7 @@ async def test_supervisor_watch_and_whisper(cluster: Cluster) -> None:
     # a supervisor may close a chat that is not theirs
     await sup.request({"type": "close", "chat": chat, "outcome": "escalated"})
     closed = await v.wait_for(chat_frame(chat, "closed"))
-    assert closed["chat"]["ended_by"] == "agent:sue"
+    assert closed["chat"]["ended_by"] == "supervisor:sue"  # issue 9, item 9
     assert closed["chat"]["outcome"] == "escalated"
     await agent.wait_for(of_type("ended", chat))
     await close_all(agent, sup, v)

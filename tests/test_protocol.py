@@ -111,6 +111,8 @@ AGENT_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "transfer", "chat": "c1", "topic": "sales", "note": "n" * 4000}, p.Transfer),
     ({"type": "close", "chat": "c1"}, p.Close),
     ({"type": "close", "chat": "c1", "outcome": "spam", "tags": ["t"] * 50}, p.Close),
+    ({"type": "tags", "chat": "c1", "tags": ["refund", "vip"]}, p.Tags),
+    ({"type": "tags", "chat": "c1", "tags": []}, p.Tags),
     ({"type": "watch", "chat": "c1"}, p.Watch),
     ({"type": "unwatch", "chat": "c1"}, p.Unwatch),
     ({"type": "whisper", "chat": "c1", "cid": "k", "text": "psst"}, p.Whisper),
@@ -268,6 +270,7 @@ WRONG_FOR_OTHER: list[tuple[dict[str, Any], str, list[Any]]] = [
     ({"type": "typing", "chat": "c"}, "on", [1, "yes", None]),
     ({"type": "start"}, "fields", [[], "x", None, 3, [["a", "b"]]]),
     ({"type": "close", "chat": "c"}, "tags", [{}, "t", None, ("t", 1)]),
+    ({"type": "tags", "chat": "c"}, "tags", [{}, "t", None, ("t", 1), [""], ["x" * 65]]),
 ]
 
 

@@ -265,6 +265,8 @@ export class Store {
     if (info.visitor) c.visitor = info.visitor;
     if (info.state) c.state = info.state;
     if (info.offer_expires) c.offerExpires = info.offer_expires;
+    // tags kept on the chat by the server (set before a transfer, by another agent)
+    if (Array.isArray(info.tags) && c.mode === "mine") c.tags = info.tags;
     const vid = c.visitor.id || info.visitor_id;
     if (info.read && vid && info.read[`visitor:${vid}`] !== undefined) {
       c.peerRead = Math.max(c.peerRead, info.read[`visitor:${vid}`]);
@@ -336,7 +338,8 @@ export class Store {
     ended(f) {
       const c = this.chats.get(f.chat);
       if (!c) return;
-      if ((this.me && f.by === `agent:${this.me.id}`) || c.state === "offered") {
+      const byMe = this.me && (f.by === `agent:${this.me.id}` || f.by === `supervisor:${this.me.id}`);
+      if (byMe || c.state === "offered") {
         // closed by me (maybe in another tab), or an offer the visitor walked away from
         this.forget(f.chat);
       } else {
@@ -616,11 +619,23 @@ export class Store {
     this.emit();
   }
 
+  /** Replace a chat's tags; the server keeps them with the chat (through transfers). */
+  setTags(chat, tags) {
+    const before = chat.tags;
+    chat.tags = tags;
+    this.emit();
+    this.req({ type: "tags", chat: chat.id, tags }).catch(() => {
+      if (chat.tags === tags) chat.tags = before;
+      this.toast(t("tags.failed"));
+      this.emit();
+    });
+  }
+
   async close(id, outcome, tags) {
     await this.req({ type: "close", chat: id, outcome, tags });
     const c = this.chats.get(id);
     if (c && c.mode === "mine") this.forget(id);
-    else if (c) c.ended = { by: `agent:${this.me.id}` };
+    else if (c) c.ended = { by: `${this.me.role === "agent" ? "agent" : "supervisor"}:${this.me.id}` };
     this.emit();
   }
 

@@ -109,3 +109,16 @@ export function skillsText(skills) {
 export function clamp(v, lo, hi) {
   return Math.max(lo, Math.min(hi, v));
 }
+
+/** Why a chat cannot be handed to this agent now ("" if it can): "holder" (they have it
+ * already), "disabled", "offline" (not connected, or status offline), "away", "full" (no
+ * free capacity).  ``a`` is an entry of the live figures (status, available, load,
+ * capacity) or of the directory (status only). */
+export function transferBlock(a, holderId) {
+  if (a.id === holderId) return "holder";
+  if (a.disabled) return "disabled";
+  if (a.status === "offline" || a.available === false) return a.status === "away" ? "away" : "offline";
+  if (a.status === "away") return "away";
+  if (a.load !== undefined && a.capacity !== undefined && a.load >= a.capacity) return "full";
+  return "";
+}

@@ -23,6 +23,7 @@ from chatserver.protocol import (
     Queues,
     Send,
     Status,
+    Tags,
     Transfer,
     Unwatch,
     Watch,
@@ -60,6 +61,7 @@ class AgentSession(Session):
         Decline: "on_decline",
         Transfer: "on_transfer",
         Close: "on_close",
+        Tags: "on_tags",
         Watch: "on_watch",
         Unwatch: "on_unwatch",
         Join: "on_join",
@@ -94,6 +96,12 @@ class AgentSession(Session):
             "chats": chats,
             "limits": self.limits(),
         }
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as recorded and shown (``ended_by``, the transfer trace):
+        ``supervisor:<id>`` for a supervisor, else ``agent:<id>``."""
+        return f"supervisor:{self.agent.id}" if self.supervisor else self.conn.participant
 
     def require_supervisor(self) -> None:
         if not self.supervisor:
@@ -164,7 +172,8 @@ class AgentSession(Session):
         expected = "" if self.supervisor else self.agent.id
         if frame.agent is not None:
             outcome = await node.routing.transfer_to_agent(
-                frame.chat, frame.agent, node.now(), expected_agent=expected
+                frame.chat, frame.agent, node.now(), expected_agent=expected,
+                by=self.actor, note=frame.note.strip(),
             )
             if not outcome.ok:
                 raise refused(outcome.reason, frame.chat)
@@ -179,12 +188,14 @@ class AgentSession(Session):
                 frame.agent, {"type": "assigned", "chat": info}, follow=frame.chat
             )
             await node.publish_chat_state(frame.chat)
+            await self.announce_transfer(frame.chat, frame.agent, info)
         else:
             topic = await node.topic((frame.topic or "").strip().lower())
             if topic is None:
                 raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {frame.topic!r}")
             ok = await node.requeue(
-                frame.chat, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=topic
+                frame.chat, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=topic,
+                by=self.actor, note=frame.note.strip(),
             )
             if ok != "ok":
                 raise refused(ok, frame.chat)
@@ -201,12 +212,35 @@ class AgentSession(Session):
                 audience=AGENTS_ONLY, now_ms=node.now(), system=True,
             )
 
+    async def announce_transfer(
+        self, chat_id: str, agent_id: str, info: dict[str, Any] | None
+    ) -> None:
+        """Tell everyone in the chat, the visitor first, who they are chatting with now:
+        a ``system`` message ``transferred`` sent by the new agent (the widget shows
+        "You are now chatting with Alice")."""
+        node = self.node
+        agent = (info or {}).get("agent") or {}
+        await node.messages.post(
+            chat_id, role="agent", sender_id=agent_id, sender_name=agent.get("name", agent_id),
+            cid=f"transfer-{agent_id}-{node.now()}", text="transferred", kind="system",
+            audience=EVERYONE, now_ms=node.now(), system=True,
+        )
+
+    async def on_tags(self, frame: Tags) -> dict[str, Any]:
+        tags = list(dict.fromkeys(frame.tags))[: self.node.settings.max_tags]
+        reason = await self.node.routing.set_tags(
+            frame.chat, tags, required_agent="" if self.supervisor else self.agent.id
+        )
+        if reason != "ok":
+            raise refused(reason, frame.chat)
+        return {"type": "ok", "chat": frame.chat, "tags": tags}
+
     async def on_close(self, frame: Close) -> dict[str, Any]:
         tags = frame.tags[: self.node.settings.max_tags]
         reason = await self.node.end_chat(
             frame.chat,
             ChatEvent.CLOSE,
-            by=self.conn.participant,
+            by=self.actor,
             outcome=frame.outcome,
             tags=tags,
             required_agent="" if self.supervisor else self.agent.id,

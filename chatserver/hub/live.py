@@ -36,12 +36,14 @@ class LiveFigures:
         topics = await node.topics()
         queues = await node.routing.queue_summary(topics, now)
         agents = []
+        # connected and online: who can be given a chat (transfer, reassign) right now
+        available = {text(a) for a in await node.redis.smembers(node.keys.available)}
         for agent in await node.directory.list_agents():
             load = len(await node.routing.agent_chat_ids(agent.id))
             agents.append({
                 "id": agent.id, "name": agent.name, "role": agent.role.value,
                 "status": agent.status, "load": load, "capacity": agent.capacity,
-                "disabled": agent.disabled,
+                "disabled": agent.disabled, "available": agent.id in available,
                 "in_status_s": max(0, (now - agent.status_at_ms) // 1000),
             })
         live = sorted(text(c) for c in await node.redis.smembers(node.keys.live_chats))

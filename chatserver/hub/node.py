@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -112,6 +113,10 @@ class Node:
         self._flights: dict[str, asyncio.Future[None]] = {}
         self._generation = 0
         self.stats = {"assigned": 0, "drains": 0}
+        self._subject_listeners: dict[tuple[str, str], _SubjectListener] = {}
+        """The fan-out listener of each agent and visitor with local connections."""
+        self._unrecorded_disconnects: list[tuple[str, str]] = []
+        """(agent, connection) disconnects Redis did not take yet; the heartbeat retries."""
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self, serve: bool = True) -> None:
@@ -294,29 +299,69 @@ class Node:
         conns = table.setdefault(conn.subject, set())
         conns.add(conn)
         if len(conns) == 1:
-            channel = (
-                self.keys.agent_channel(conn.subject)
-                if conn.role == "agent"
-                else self.keys.visitor_channel(conn.subject)
-            )
-            await self.fanout.subscribe(channel, _SubjectListener(self, conn.role, conn.subject))
+            listener = _SubjectListener(self, conn.role, conn.subject)
+            self._subject_listeners[(conn.role, conn.subject)] = listener
+            await self.fanout.subscribe(self._subject_channel(conn.role, conn.subject), listener)
 
     async def remove_connection(self, conn: Connection) -> int:
-        """Returns how many local connections the subject still has."""
+        """Returns how many local connections the subject still has.
+
+        The connection leaves the registry first (so a heartbeat never refreshes it
+        again), then its subscriptions; a failed unsubscribe (Redis restarting) is
+        logged, not raised: the fan-out drops channels without listeners when it
+        reconnects, and the caller must still record the disconnect."""
         table = self.agents if conn.role == "agent" else self.visitors
         conns = table.get(conn.subject, set())
         conns.discard(conn)
-        await conn.unfollow_all()
+        left = len(conns)
+        listener = None
         if not conns:
             table.pop(conn.subject, None)
-            channel = (
-                self.keys.agent_channel(conn.subject)
-                if conn.role == "agent"
-                else self.keys.visitor_channel(conn.subject)
+            listener = self._subject_listeners.pop((conn.role, conn.subject), None)
+        try:
+            await conn.unfollow_all()
+        except Exception:
+            log.exception("could not unfollow the chats of %s", conn.id)
+        if listener is not None:
+            try:
+                await self.fanout.unsubscribe(
+                    self._subject_channel(conn.role, conn.subject), listener
+                )
+            except Exception:
+                log.exception("could not unsubscribe %s %s", conn.role, conn.subject)
+        return left
+
+    def _subject_channel(self, role: str, subject: str) -> str:
+        if role == "agent":
+            return self.keys.agent_channel(subject)
+        return self.keys.visitor_channel(subject)
+
+    async def record_agent_disconnect(self, agent_id: str, conn_id: str) -> None:
+        """Record that one console connection is gone.  When Redis cannot be reached (it
+        is restarting) the disconnect is kept and written by the next heartbeat, so the
+        agent's presence is right within one heartbeat interval of Redis coming back."""
+        try:
+            await self.routing.agent_disconnect(agent_id, conn_id, self.now())
+        except Exception as exc:  # Redis down or restarting: any failure is retried
+            log.warning("agent disconnect of %s not recorded yet (%s)", agent_id, exc)
+            self._unrecorded_disconnects.append((agent_id, conn_id))
+
+    async def _after_heartbeat(self, sent: dict[str, list[str]]) -> None:
+        """A connection that closed while the heartbeat was on its way (Redis slow or
+        restarting) may have been refreshed after its disconnect was recorded: record
+        the disconnect again, after the heartbeat."""
+        for agent_id, ids in sent.items():
+            live = {c.id for c in self.agents.get(agent_id, ())}
+            self._unrecorded_disconnects.extend(
+                (agent_id, conn_id) for conn_id in ids if conn_id not in live
             )
-            for listener in list(self.fanout._listeners.get(channel, ())):
-                await self.fanout.unsubscribe(channel, listener)
-        return len(conns)
+        await self._record_pending_disconnects()
+
+    async def _record_pending_disconnects(self) -> None:
+        while self._unrecorded_disconnects:
+            agent_id, conn_id = self._unrecorded_disconnects[0]
+            await self.routing.agent_disconnect(agent_id, conn_id, self.now())
+            self._unrecorded_disconnects.pop(0)
 
     def local(self, role: str, subject: str) -> set[Connection]:
         table = self.agents if role == "agent" else self.visitors
@@ -360,7 +405,10 @@ class Node:
                 pipe.hgetall(self.keys.chat_meta(chat_id))
             replies = await pipe.execute()
         chats = [chat_record(c, replies[2 * i]) for i, c in enumerate(chat_ids)]
-        agent_ids = sorted({c.agent for c in chats if c is not None and c.agent})
+        agent_ids = sorted(
+            {c.agent for c in chats if c is not None and c.agent}
+            | {_closer(c.raw) for c in chats if c is not None and _closer(c.raw)}
+        )
         names: dict[str, str] = {}
         if agent_ids:
             async with redis.pipeline(transaction=False) as pipe:
@@ -388,6 +436,13 @@ class Node:
             if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
                 info["ended_by"] = chat.raw.get("ended_by", "")
                 info["outcome"] = chat.raw.get("outcome", "")
+                closer = _closer(chat.raw)
+                if closer:
+                    # the name of the agent or supervisor who closed it, who may not be
+                    # the agent who held it
+                    info["ended_by_name"] = names.get(closer, closer)
+            if for_agent:
+                info["tags"] = _tags(chat.raw.get("tags", ""))
             out.append(info)
         return out
 
@@ -562,10 +617,12 @@ class Node:
         while not self._stopping:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             try:
+                await self._record_pending_disconnects()
                 now = self.now()
                 conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
                 if await self.routing.heartbeat(conns, now):
                     self.request_drain()
+                await self._after_heartbeat(conns)
                 if self.visitors:
                     await self.visitor_presence.heartbeat(
                         {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
@@ -752,6 +809,20 @@ class Node:
                 await self.visitor_presence.clear_gone(visitor_id, due)
             # the state changed in between (e.g. offered -> active): the mark stays, and
             # the next pass decides again on the new state
+
+
+def _closer(raw: Mapping[str, str]) -> str:
+    """The agent id in ``ended_by`` (``agent:<id>`` or ``supervisor:<id>``), else ''."""
+    role, _, who = raw.get("ended_by", "").partition(":")
+    return who if role in ("agent", "supervisor") else ""
+
+
+def _tags(raw: str) -> list[str]:
+    try:
+        tags = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
 class _SubjectListener:

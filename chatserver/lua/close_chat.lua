@@ -15,6 +15,8 @@
 -- ARGV[13] = '1': only if the visitor has no live connection (their gone timer), else
 --   'visitor_back'
 -- The visitor's gone mark is dropped: their chat has ended.
+-- The record's tags are the chat's stored tags (``set_tags``, kept across transfers)
+-- followed by those of ARGV[8] not among them.
 -- Returns {'ok', holder agent, topic, visitor} or {reason, '', '', ''}.
 local chat = redis.call('HMGET', KEYS[1], 'state', 'agent', 'topic', 'visitor')
 if not chat[1] then return {'not_found', '', '', ''} end
@@ -28,8 +30,19 @@ if ARGV[13] == '1' and redis.call('ZCOUNT', KEYS[15], '(' .. ARGV[2], '+inf') > 
   return {'visitor_back', '', '', ''}
 end
 if holder ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
+local tags = ARGV[8]
+local stored = redis.call('HGET', KEYS[1], 'tags')
+if stored and stored ~= '' and stored ~= '[]' then
+  local merged, seen = {}, {}
+  for _, list in ipairs({cjson.decode(stored), cjson.decode(ARGV[8])}) do
+    for _, t in ipairs(list) do
+      if not seen[t] then seen[t] = true; merged[#merged + 1] = t end
+    end
+  end
+  tags = cjson.encode(merged)
+end
 redis.call('HSET', KEYS[1], 'state', ARGV[4], 'ended_at', ARGV[2], 'ended_by', ARGV[6],
-  'outcome', ARGV[7], 'tags', ARGV[8], 'end_event', ARGV[5])
+  'outcome', ARGV[7], 'tags', tags, 'end_event', ARGV[5])
 redis.call('HDEL', KEYS[1], 'offer_deadline')
 for k = 4, 8 do redis.call('ZREM', KEYS[k], ARGV[1]) end
 redis.call('SREM', KEYS[9], ARGV[1])

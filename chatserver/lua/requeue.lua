@@ -14,6 +14,9 @@
 -- ARGV[14] = relax at (ms, 0 = none)       ARGV[15] = event log max length
 -- ARGV[16] = topic the caller read (the target queue belongs to it)
 -- ARGV[17] = holder the caller read (KEYS[3] and KEYS[4] belong to it)
+-- ARGV[18] = who transfers (role:id; transfer_queue only)   ARGV[19] = the transfer note
+-- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace):
+-- handoff|ms|by|{"from": old agent, "to": "", "topic": new topic, "note": note}.
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
 -- Returns {'ok', agent} or {reason, ''}.
@@ -61,4 +64,8 @@ redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[15], '*',
 local topic_now = ARGV[10]
 if topic_now == '' then topic_now = chat[3] or '' end
 redis.call('RPUSH', KEYS[12], ARGV[6] .. '|' .. ARGV[3] .. '|' .. agent_id .. '|' .. topic_now)
+if ARGV[6] == 'transfer_queue' then
+  redis.call('RPUSH', KEYS[12], 'handoff|' .. ARGV[3] .. '|' .. (ARGV[18] or '') .. '|' ..
+    cjson.encode({from = agent_id, to = '', topic = topic_now, note = ARGV[19] or ''}))
+end
 return {'ok', agent_id}

@@ -5,7 +5,10 @@
 -- ARGV[1] = chat id   ARGV[2] = agent expected to hold it ('' = whoever holds it)
 -- ARGV[3] = new agent id   ARGV[4] = now (ms)   ARGV[5] = allowed source states
 -- ARGV[6] = target state   ARGV[7] = idle deadline (ms)   ARGV[8] = event log max length
--- ARGV[9] = holder the caller read
+-- ARGV[9] = holder the caller read   ARGV[10] = who transfers (role:id)
+-- ARGV[11] = the transfer note ('' = none)
+-- Besides the 'transfer' entry the history gets a 'handoff' entry for the record's trace:
+-- handoff|ms|by|{"from": old agent, "to": new agent, "topic": "", "note": note}.
 -- Returns {'ok', old agent} or {reason, ''}.
 local chat = redis.call('HMGET', KEYS[1], 'state', 'agent')
 if not chat[1] then return {'not_found', ''} end
@@ -33,4 +36,6 @@ redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*',
   't', 'assign', 'chat', ARGV[1], 'agent', ARGV[3], 'state', ARGV[6],
   'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', ARGV[4])
 redis.call('RPUSH', KEYS[8], 'transfer|' .. ARGV[4] .. '|' .. holder .. '|' .. ARGV[3])
+redis.call('RPUSH', KEYS[8], 'handoff|' .. ARGV[4] .. '|' .. (ARGV[10] or '') .. '|' ..
+  cjson.encode({from = holder, to = ARGV[3], topic = '', note = ARGV[11] or ''}))
 return {'ok', holder}

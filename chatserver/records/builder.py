@@ -40,6 +40,19 @@ class AgentSpan:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """One hand-over of the chat: to an agent (``to_agent``) or to a queue (``to_topic``)."""
+
+    at: int
+    from_agent: str
+    to_agent: str
+    to_topic: str
+    by: str
+    """Who transferred it: ``agent:<id>`` or ``supervisor:<id>``."""
+    note: str
+
+
+@dataclass(frozen=True)
 class Message:
     seq: int
     at: int
@@ -83,6 +96,7 @@ class InteractionRecord:
     events: Sequence[Event] = field(default_factory=tuple)
     messages: Sequence[Message] = field(default_factory=tuple)
     fields: Mapping[str, str] = field(default_factory=dict)
+    transfers: Sequence[Transfer] = field(default_factory=tuple)
 
     @property
     def transcript_text(self) -> str:
@@ -125,6 +139,7 @@ class InteractionRecord:
                  "detail": e.detail, "result": e.result or None}
                 for e in self.events
             ],
+            "transfers": [transfer_dict(t) for t in self.transfers],
             "messages": [
                 {"seq": m.seq, "at": m.at, "sender_role": m.sender_role,
                  "sender_id": m.sender_id, "sender_name": m.sender_name, "kind": m.kind,
@@ -135,15 +150,46 @@ class InteractionRecord:
         }
 
 
+def transfer_dict(t: Transfer) -> dict[str, Any]:
+    return {
+        "at": t.at, "from": t.from_agent or None, "to": t.to_agent or None,
+        "topic": t.to_topic or None, "by": t.by, "note": t.note,
+    }
+
+
 class RecordError(ValueError):
     """The chat's state cannot make a record (it has not ended)."""
 
 
+def parse_transfers(entries: Sequence[str]) -> list[Transfer]:
+    """The ``handoff|ms|by|{json}`` entries the transfer scripts write -> the trace."""
+    out: list[Transfer] = []
+    for raw in entries:
+        kind, at, by, detail = [*raw.split("|", 3), "", "", ""][:4]
+        if kind != "handoff":
+            continue
+        try:
+            data = json.loads(detail or "{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        out.append(Transfer(
+            at=int(at or 0), from_agent=str(data.get("from") or ""),
+            to_agent=str(data.get("to") or ""), to_topic=str(data.get("topic") or ""),
+            by=by, note=str(data.get("note") or ""),
+        ))
+    return out
+
+
 def parse_history(entries: Sequence[str]) -> list[Event]:
-    """``kind|ms|agent|detail`` entries -> events, each offer with its result."""
+    """``kind|ms|agent|detail`` entries -> events, each offer with its result.  The
+    ``handoff`` entries are the transfer trace (:func:`parse_transfers`), not events."""
     events: list[Event] = []
     for raw in entries:
         kind, at, agent, detail = [*raw.split("|", 3), "", "", ""][:4]
+        if kind == "handoff":
+            continue
         events.append(Event(kind=kind, at=int(at or 0), agent=agent, detail=detail))
     # an offer's result is what happened next to that agent and chat
     resolved: list[Event] = []
@@ -265,6 +311,7 @@ def build_record(
         agents=spans,
         events=events,
         messages=msgs,
+        transfers=parse_transfers(history),
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from chatserver.records.builder import InteractionRecord
+from chatserver.records.builder import InteractionRecord, transfer_dict
 from chatserver.records.schema import (
     agent_status_changes,
     crm_deliveries,
@@ -146,6 +146,7 @@ def _record_row(record: InteractionRecord, written_at: int) -> dict[str, Any]:
         ),
         "search_text": record.transcript_text.casefold(),
         "written_at": written_at,
+        "transfers": [transfer_dict(t) for t in record.transfers],
     }
 
 

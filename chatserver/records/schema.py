@@ -59,6 +59,8 @@ interactions = Table(
     # the transcript case-folded (str.casefold), so word search is case-insensitive in
     # every language on SQLite and PostgreSQL alike
     Column("written_at", BigInteger, nullable=False),
+    # every hand-over: [{at, from, to, topic, by, note}] (null in records written before)
+    Column("transfers", JSON, nullable=True),
     Index("ix_interactions_ended", "ended_at", "chat_id"),
     Index("ix_interactions_created", "created_at"),
     Index("ix_interactions_agent", "agent_id"),

@@ -78,7 +78,8 @@ class Keys:
     def chat_history(self, chat_id: str) -> str:
         """List of the chat's raw routing events, oldest first: ``kind|ms|agent|detail``
         (created, offer, assign, accept, decline, lapse, requeue, transfer_queue,
-        transfer, relax, end).  Interaction records and their metrics are built from it."""
+        transfer, relax, end), and ``handoff|ms|by|{json}`` after each transfer (the
+        record's transfer trace).  Interaction records and their metrics are built from it."""
         return f"{self._rt}:chat:{chat_id}:history"
 
     def chat_watchers(self, chat_id: str) -> str:

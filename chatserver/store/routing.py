@@ -349,11 +349,14 @@ class RoutingStore:
         *,
         expected_agent: str = "",
         new_topic: Topic | None = None,
+        by: str = "",
+        note: str = "",
     ) -> Outcome:
         """Release the chat from its agent and queue it again at the front.
 
         ``event`` is DECLINE or LAPSE (the agent is excluded from further offers; a lapse
-        also sets them away), REQUEUE (agent gone) or TRANSFER_QUEUE (to ``new_topic``).
+        also sets them away), REQUEUE (agent gone) or TRANSFER_QUEUE (to ``new_topic``;
+        ``by`` and ``note`` go into the chat's history for the record's transfer trace).
         """
         target = ChatState.QUEUED
         s = self.settings
@@ -414,6 +417,8 @@ class RoutingStore:
                     EVENT_LOG_MAX,
                     topic_name,
                     holder,
+                    by,
+                    note,
                 ],
             )
             reason, agent = _s(result[0]), _s(result[1])
@@ -425,8 +430,17 @@ class RoutingStore:
         return Outcome(False, "retry")
 
     async def transfer_to_agent(
-        self, chat_id: str, to_agent: str, now_ms: int, *, expected_agent: str = ""
+        self,
+        chat_id: str,
+        to_agent: str,
+        now_ms: int,
+        *,
+        expected_agent: str = "",
+        by: str = "",
+        note: str = "",
     ) -> Outcome:
+        """Move an active chat to ``to_agent``; ``by`` (role:id) and ``note`` go into the
+        chat's history for the record's transfer trace."""
         for _ in range(5):
             holder = _s(await self.redis.hget(self.keys.chat(chat_id), "agent"))
             result = await self.scripts.run(
@@ -451,6 +465,8 @@ class RoutingStore:
                     now_ms + self._ms(self.settings.chat_idle_timeout_s),
                     EVENT_LOG_MAX,
                     holder,
+                    by,
+                    note,
                 ],
             )
             reason = _s(result[0])
@@ -458,6 +474,17 @@ class RoutingStore:
                 continue
             return Outcome(reason == "ok", reason, agent=_s(result[1]))
         return Outcome(False, "retry")
+
+    async def set_tags(self, chat_id: str, tags: Sequence[str], *, required_agent: str) -> str:
+        """Replace a live chat's tags; returns 'ok' or why not."""
+        live = ",".join(s.value for s in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE))
+        return _s(
+            await self.scripts.run(
+                "set_tags",
+                [self.keys.chat(chat_id)],
+                [json.dumps(list(tags)), live, required_agent],
+            )
+        )
 
     async def end_chat(
         self,

@@ -28,6 +28,7 @@ NAMES = (
     "read_receipt",
     "relax",
     "requeue",
+    "set_tags",
     "timers_tick",
     "transfer_agent",
     "visitor_connect",

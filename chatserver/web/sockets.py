@@ -266,14 +266,15 @@ async def _agent_socket(ws: WebSocket) -> None:
             await session.run()
     finally:
         _hold_address(node, address, -1)
-        await node.remove_connection(conn)
-        await conn.finish()
-        if conn.budget is not None:
-            _leave_budget(node, address, conn.budget)
         try:
-            await node.routing.agent_disconnect(agent.id, conn.id, node.now())
-        except Exception:
-            log.exception("could not record the agent's disconnect")
+            await node.remove_connection(conn)
+            await conn.finish()
+            if conn.budget is not None:
+                _leave_budget(node, address, conn.budget)
+        finally:
+            # recorded whatever happened above: a disconnect never recorded leaves the
+            # agent online with a chat load until the presence sweeper notices
+            await node.record_agent_disconnect(agent.id, conn.id)
 
 
 agent_socket = SocketEndpoint(_agent_socket)

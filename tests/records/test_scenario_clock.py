@@ -258,7 +258,12 @@ def check_records(r: dict[str, dict[str, Any]]) -> None:
         (1, at(1), "visitor", messages[0][3], "message", False, "I need help with billing"),
         (2, at(50), "agent", "carol", "message", False, "Hi, carol here"),
         (3, at(60), "agent", "carol", "note", True, "please take over"),
-        (4, at(70), "agent", "alice", "message", False, "Alice here"),
+        # the visitor is told who has the chat now (issue 9, item 9)
+        (4, at(60), "agent", "alice", "system", False, "transferred"),
+        (5, at(70), "agent", "alice", "message", False, "Alice here"),
+    ]
+    assert [(t["at"], t["from"], t["to"], t["by"], t["note"]) for t in c1["transfers"]] == [
+        (at(60), "carol", "alice", "agent:carol", "please take over"),
     ]
     c2 = r["C2"]
     assert (c2["end_state"], c2["accepted_at"], c2["first_agent_reply_at"], c2["ended_at"]) == (

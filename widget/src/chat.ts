@@ -52,6 +52,8 @@ export interface ChatInfo {
   seq?: number;
   read?: Record<string, number>;
   ended_by?: string;
+  /** the name of the agent or supervisor who closed it (may differ from ``agent``) */
+  ended_by_name?: string;
   outcome?: string;
 }
 

@@ -422,7 +422,9 @@ export class Widget {
     if (chat) {
       const agent = chat.agent?.name || "";
       if (chat.state === "active" && agent && agent !== this.lastAgent && this.lastChatState) {
-        this.say(this.t("joined", { name: agent }));
+        // a new agent while the chat stays active: it was transferred
+        const moved = this.lastChatState === "active" && this.lastAgent;
+        this.say(this.t(moved ? "transferred" : "joined", { name: agent }));
       }
       if (isOpen({ state: this.lastChatState } as ChatInfo) && !isOpen(chat)) this.say(this.endedText(chat));
       this.lastChatState = chat.state;
@@ -746,7 +748,8 @@ export class Widget {
   private endedText(chat: ChatInfo): string {
     const by = endedBy(chat);
     if (by === "visitor") return this.t("endedByYou");
-    if (by === "agent") return this.t("endedByAgent", { name: chat.agent?.name || this.t("agent") });
+    if (by === "supervisor" && chat.ended_by_name) return this.t("endedBySupervisor", { name: chat.ended_by_name });
+    if (by === "agent") return this.t("endedByAgent", { name: chat.ended_by_name || chat.agent?.name || this.t("agent") });
     if (chat.state === "missed") return this.t("missed");
     return this.t("ended");
   }
@@ -923,7 +926,7 @@ export class Widget {
   private msgRow(m: Msg): HTMLLIElement {
     if (m.kind === "system") {
       const name = m.from.name || this.t("agent");
-      return h("li", { class: "system", "data-seq": m.seq }, m.text === "joined" ? this.t("joined", { name }) : m.text);
+      return h("li", { class: "system", "data-seq": m.seq }, systemText(m.text, name, this.t.bind(this)));
     }
     const me = m.from.role === "visitor";
     const time = new Date(m.ts);
@@ -1011,7 +1014,16 @@ export class Widget {
 
 function endedBy(chat: ChatInfo): string {
   const by = chat.ended_by || "";
-  return by.startsWith("visitor:") ? "visitor" : by.startsWith("agent:") ? "agent" : by ? "system" : "";
+  const role = by.split(":")[0];
+  return role === "visitor" || role === "agent" || role === "supervisor" ? role : by ? "system" : "";
+}
+
+/** A system message of the chat log: "joined" (a supervisor stepped in), "transferred"
+ * (the chat is now with the sender), anything else as sent. */
+function systemText(text: string, name: string, t: (key: Key, vars?: Record<string, string>) => string): string {
+  if (text === "joined") return t("joined", { name });
+  if (text === "transferred") return t("transferred", { name });
+  return text;
 }
 
 /** White or near-black text on the accent colour, whichever contrasts more (WCAG). */

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n.js";
+import { transferBlock } from "../util.js";
 
 export const OUTCOMES = ["resolved", "unresolved", "follow_up", "escalated", "spam"];
 
@@ -32,8 +33,7 @@ export function TagEditor({ store, chat }) {
   function add() {
     const tag = value.trim().slice(0, 64);
     if (tag && !chat.tags.includes(tag) && chat.tags.length < 20) {
-      chat.tags = [...chat.tags, tag];
-      store.emit();
+      store.setTags(chat, [...chat.tags, tag]);
     }
     setValue("");
   }
@@ -44,7 +44,7 @@ export function TagEditor({ store, chat }) {
         <span class="chip" key={tag}>
           <bdi>{tag}</bdi>
           <button class="link" aria-label={t("tags.remove", { tag })}
-            onClick={() => { chat.tags = chat.tags.filter((x) => x !== tag); store.emit(); }}>×</button>
+            onClick={() => store.setTags(chat, chat.tags.filter((x) => x !== tag))}>×</button>
         </span>
       ))}
       <input class="tag-input" data-testid="tag-input" value={value} placeholder={t("tags.add")}
@@ -62,8 +62,11 @@ export function TagEditor({ store, chat }) {
 }
 
 export function TransferDialog({ store, chat, onClose }) {
+  // everyone but me; those who cannot take the chat now are listed, disabled, with why
+  const holder = chat.info.agent && (chat.info.agent.id || chat.info.agent);
   const agents = (store.live ? store.live.agents : store.directory)
-    .filter((a) => a.id !== (store.me && store.me.id) && !a.disabled);
+    .filter((a) => a.id !== (store.me && store.me.id))
+    .map((a) => ({ ...a, block: transferBlock(a, holder) }));
   const [kind, setKind] = useState("agent");
   const [agent, setAgent] = useState("");
   const [topic, setTopic] = useState((store.topics[0] && store.topics[0].name) || "");
@@ -101,8 +104,8 @@ export function TransferDialog({ store, chat, onClose }) {
               <select data-testid="transfer-agent" value={agent} onChange={(e) => setAgent(e.currentTarget.value)} required>
                 <option value="">—</option>
                 {agents.map((a) => (
-                  <option key={a.id} value={a.id}>
-                    {a.name} ({t(`status.${a.status}`, {}, a.status)}{a.capacity !== undefined && a.load !== undefined ? `, ${a.load}/${a.capacity}` : ""})
+                  <option key={a.id} value={a.id} disabled={!!a.block} data-reason={a.block || undefined}>
+                    {a.name} ({a.block ? t(`transfer.why_${a.block}`) : t(`status.${a.status}`, {}, a.status)}{a.capacity !== undefined && a.load !== undefined ? `, ${a.load}/${a.capacity}` : ""})
                   </option>
                 ))}
               </select>

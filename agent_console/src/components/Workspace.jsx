@@ -96,7 +96,7 @@ export function Transcript({ store, chat, showRead = true }) {
         if (m.kind === "system") {
           return (
             <div key={m.cid + (m.seq || "")} class="sys" data-testid="msg">
-              <bdi>{m.from && m.from.name}</bdi> {m.text === "joined" ? t("chat.joined") : <bdi>{m.text}</bdi>}
+              <bdi>{m.from && m.from.name}</bdi> {m.text === "joined" ? t("chat.joined") : m.text === "transferred" ? t("chat.transferred") : <bdi>{m.text}</bdi>}
             </div>
           );
         }

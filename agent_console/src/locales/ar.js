@@ -70,6 +70,7 @@ export const ar = {
   "chat.note": "ملاحظة خاصة",
   "chat.whisper": "همس",
   "chat.joined": "انضم إلى المحادثة",
+  "chat.transferred": "تولّى المحادثة",
   "chat.typing": "{name} يكتب…",
   "chat.typing_short": "يكتب…",
   "chat.sending": "جارٍ الإرسال…",
@@ -92,6 +93,7 @@ export const ar = {
   "tags.title": "الوسوم",
   "tags.add": "أضف وسمًا",
   "tags.remove": "إزالة الوسم {tag}",
+  "tags.failed": "تعذّر حفظ الوسوم.",
 
   "transfer.title": "تحويل المحادثة",
   "transfer.to_agent": "إلى وكيل",
@@ -102,6 +104,11 @@ export const ar = {
   "transfer.note": "ملاحظة للوكيل التالي",
   "transfer.note_hint": "ما تم حتى الآن (لن يراه الزائر)",
   "transfer.submit": "تحويل",
+  "transfer.why_holder": "المحادثة لديه",
+  "transfer.why_disabled": "معطَّل",
+  "transfer.why_offline": "غير متصل",
+  "transfer.why_away": "بعيد",
+  "transfer.why_full": "لا سعة متاحة",
 
   "close.title": "إغلاق المحادثة",
   "close.outcome": "النتيجة",

@@ -70,6 +70,7 @@ export const en = {
   "chat.note": "Private note",
   "chat.whisper": "Whisper",
   "chat.joined": "joined the chat",
+  "chat.transferred": "now has the chat",
   "chat.typing": "{name} is typing…",
   "chat.typing_short": "typing…",
   "chat.sending": "Sending…",
@@ -92,6 +93,7 @@ export const en = {
   "tags.title": "Tags",
   "tags.add": "Add a tag",
   "tags.remove": "Remove tag {tag}",
+  "tags.failed": "The tags could not be saved.",
 
   "transfer.title": "Transfer the chat",
   "transfer.to_agent": "To an agent",
@@ -102,6 +104,11 @@ export const en = {
   "transfer.note": "Note for the next agent",
   "transfer.note_hint": "What has been done so far (the visitor will not see this)",
   "transfer.submit": "Transfer",
+  "transfer.why_holder": "has this chat",
+  "transfer.why_disabled": "disabled",
+  "transfer.why_offline": "offline",
+  "transfer.why_away": "away",
+  "transfer.why_full": "no free capacity",
 
   "close.title": "Close the chat",
   "close.outcome": "Outcome",

@@ -70,6 +70,7 @@ export const uk = {
   "chat.note": "Приватна нотатка",
   "chat.whisper": "Шепіт",
   "chat.joined": "приєднався до чату",
+  "chat.transferred": "тепер веде чат",
   "chat.typing": "{name} друкує…",
   "chat.typing_short": "друкує…",
   "chat.sending": "Надсилання…",
@@ -92,6 +93,7 @@ export const uk = {
   "tags.title": "Мітки",
   "tags.add": "Додати мітку",
   "tags.remove": "Прибрати мітку {tag}",
+  "tags.failed": "Не вдалося зберегти мітки.",
 
   "transfer.title": "Передати чат",
   "transfer.to_agent": "Операторові",
@@ -102,6 +104,11 @@ export const uk = {
   "transfer.note": "Нотатка для наступного оператора",
   "transfer.note_hint": "Що вже зроблено (відвідувач цього не побачить)",
   "transfer.submit": "Передати",
+  "transfer.why_holder": "чат уже в нього",
+  "transfer.why_disabled": "вимкнений",
+  "transfer.why_offline": "не в мережі",
+  "transfer.why_away": "відійшов",
+  "transfer.why_full": "немає вільних місць",
 
   "close.title": "Закрити чат",
   "close.outcome": "Результат",
