@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench widget console builds check-builds clean
+.PHONY: run test lint typecheck bench soak widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -31,6 +31,12 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+## The fault soak (bounded, loopback only): SOAK_S seconds of faults under load, then an
+## audit; report printed and written to soak-results/ (docs/soak.md)
+SOAK_S ?= 600
+soak: $(STAMP)
+	SOAK_S=$(SOAK_S) $(BIN)/python -m soak
 
 ## Rebuild the committed browser bundles from their sources (needs Node.js and npm)
 widget:

@@ -70,16 +70,36 @@ async def routing(redis: Any, prefix: str, capacities: dict[str, int],
 
 async def chat_log(redis: Any, prefix: str, chat_id: str) -> list[tuple[int, str, str]]:
     """(seq, audience, cid) of every entry of a chat's log."""
+    return [(seq, aud, cid) for seq, aud, cid, _ in await _log_frames(redis, prefix, chat_id)]
+
+
+async def _log_frames(redis: Any, prefix: str,
+                      chat_id: str) -> list[tuple[int, str, str, dict[str, Any]]]:
     entries = await redis.xrange(f"{prefix}:{{c:{chat_id}}}:log")
     out = []
     for ident, fields in entries:
         frame = _frame.decode(fields[b"f"])
-        out.append((int(_s(ident).split("-")[0]), _s(fields[b"a"]), str(frame.get("cid", ""))))
+        out.append((int(_s(ident).split("-")[0]), _s(fields[b"a"]), str(frame.get("cid", "")),
+                    frame))
     return out
 
 
-async def delivery(redis: Any, prefix: str, load: Load,
-                   holders: dict[str, list[str]]) -> tuple[dict[str, int], list[str]]:
+def _missing(seen: list[int], log: list[tuple[int, str, str, dict[str, Any]]],
+             public_only: bool, t0_ms: int) -> str:
+    """Which log entries a client lacks: seq, sender and when (s into the run)."""
+    have = set(seen)
+    out = []
+    for seq, aud, _, frame in log:
+        if seq in have or (public_only and aud != "a"):
+            continue
+        sender = frame.get("from", {})
+        at = (int(frame.get("ts", 0)) - t0_ms) / 1000
+        out.append(f"{seq} from {sender.get('role')} {sender.get('id')} at {at:.1f}s")
+    return "; missing " + ", ".join(out[:5]) if out else ""
+
+
+async def delivery(redis: Any, prefix: str, load: Load, holders: dict[str, list[str]],
+                   t0_ms: int = 0) -> tuple[dict[str, int], list[str]]:
     problems: list[str] = []
     figures = {"messages_logged": 0, "acknowledged": 0, "wire_duplicates": 0,
                "agent_checks": 0}
@@ -90,7 +110,8 @@ async def delivery(redis: Any, prefix: str, load: Load,
         for cid, ack in client.acks.items():
             acked[str(ack.get("chat"))].append((cid, int(ack["seq"]), who))
     for chat_id, chat in load.chats.items():
-        log = await chat_log(redis, prefix, chat_id)
+        frames = await _log_frames(redis, prefix, chat_id)
+        log = [(seq, aud, cid) for seq, aud, cid, _ in frames]
         figures["messages_logged"] += len(log)
         seqs = [seq for seq, _, _ in log]
         public = [seq for seq, aud, _ in log if aud == "a"]
@@ -104,7 +125,10 @@ async def delivery(redis: Any, prefix: str, load: Load,
                                 f"in the log at {by_cid.get(cid, [])}")
         seen = [m["seq"] for m in chat.visitor.messages.get(chat_id, [])]
         if seen != public:
-            problems.append(f"{chat_id}: visitor saw {_short(seen)}, log has {_short(public)}")
+            v = chat.visitor
+            problems.append(f"{chat_id}: visitor {v.welcome.get('visitor')} saw {_short(seen)}, "
+                            f"log has {_short(public)}{_missing(seen, frames, True, t0_ms)} "
+                            f"(its connections: {v.connects})")
         raw = await redis.hgetall(f"{prefix}:{{rt}}:chat:{chat_id}")
         state = _s(raw.get(b"state"))
         holder = _s(raw.get(b"agent"))
@@ -116,7 +140,8 @@ async def delivery(redis: Any, prefix: str, load: Load,
                 got = [m["seq"] for m in client.messages.get(chat_id, [])]
                 if got != seqs:
                     problems.append(f"{chat_id}: holder {holder} ({state}) saw {_short(got)}, "
-                                    f"log has {_short(seqs)}")
+                                    f"log has {_short(seqs)}"
+                                    f"{_missing(got, frames, False, t0_ms)}")
             earlier.discard(holder)
         for agent_id in sorted(earlier):
             client = load.agents.get(agent_id)

@@ -50,6 +50,7 @@ async def _poll(check: Callable[[], Awaitable[list[str]]], timeout: float,
 
 async def run(cfg: SoakConfig) -> dict[str, Any]:
     t0 = time.monotonic()
+    t0_ms = int(time.time() * 1000)
     rng = random.Random(cfg.seed)
     report: dict[str, Any] = {
         "settings": {"seconds": cfg.seconds, "seed": cfg.seed, "hubs": cfg.hubs,
@@ -125,7 +126,8 @@ async def run(cfg: SoakConfig) -> dict[str, Any]:
             nonlocal holders
             routing, _ = await audit.routing(redis, system.prefix, capacities, chat_ids)
             holders = routing["holders"]
-            figures, problems = await audit.delivery(redis, system.prefix, load, holders)
+            figures, problems = await audit.delivery(redis, system.prefix, load, holders,
+                                                     t0_ms)
             report["messages"] = figures
             return problems
 

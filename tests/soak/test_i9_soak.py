@@ -5,8 +5,11 @@ when it does."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from chatserver.client import ChatClient
 from soak.system import _pg_bin
-from tests.harness import postgres_available
+from tests.harness import Cluster, Valkey, postgres_available, scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,3 +54,48 @@ def test_i9_soak_short_run_finds_no_violation() -> None:
     assert report["chats"]["started"] >= 30, summary
     assert report["messages"]["acknowledged"] >= 100, summary
     assert report["chats"]["records"] == report["chats"]["finished_chats"], summary
+
+
+@pytest.mark.timeout(120)
+async def test_i9_soak_message_published_while_pubsub_reconnects_is_delivered() -> None:
+    """Found by the soak: after a Valkey restart, redis-py reconnects a hub's pub/sub
+    connection by itself, so the fan-out never ran its catch-up, and a message published
+    before the hub subscribed again reached none of its followers (the visitor lacked the
+    last message of their chat).  Here the visitor's hub is paused across the restart
+    while the agent writes; the message must still arrive."""
+    valkey = Valkey()
+    valkey.start()
+    cluster = Cluster(valkey.url, n=2)
+    clients: list[ChatClient] = []
+    try:
+        await cluster.start()
+        agent = await cluster.agent(await cluster.add_agent("alice"), server=0)
+        visitor = await cluster.visitor(server=1)
+        clients += [agent, visitor]
+        chat = await visitor.start()
+        offer = await agent.wait_for(lambda f: f["type"] == "offer", scaled(10))
+        await agent.request({"type": "accept", "chat": offer["chat"]["id"]})
+        await agent.say(chat["id"], "before")
+        await visitor.wait_messages(chat["id"], 1, scaled(10))
+        hub = cluster.servers[1].proc
+        assert hub is not None
+        os.kill(hub.pid, signal.SIGSTOP)
+        try:
+            await asyncio.to_thread(valkey.restart)
+            # the agent's hub posts once Redis is back (its client retries the restart)
+            await agent.say(chat["id"], "after the restart", timeout=scaled(20))
+        finally:
+            os.kill(hub.pid, signal.SIGCONT)
+        try:
+            got = await visitor.wait_messages(chat["id"], 2, scaled(15))
+        except TimeoutError:
+            got = visitor.messages.get(chat["id"], [])
+        assert [m["text"] for m in got] == ["before", "after the restart"], (
+            cluster.servers[1].output()[-3000:]
+        )
+    finally:
+        for c in clients:
+            with contextlib.suppress(Exception):
+                await c.close()
+        cluster.stop()
+        valkey.stop()
