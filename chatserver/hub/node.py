@@ -608,7 +608,7 @@ class Node:
         and subscribes it again, so the fan-out may never see the outage and never run
         its own catch-up: a message published while the pub/sub connection was away
         would reach nobody until the next message of the same chat (found by the soak:
-        the last message of a chat before its close was never delivered).  By the time
+        the last message of a chat before its close was never delivered).  By the time the
         new run id is seen, the pub/sub connection is back within its retry backoff
         (at most 1 s), so the pass waits that long and reads the logs after it."""
         await asyncio.sleep(2 * RETRY_CAP_S)
