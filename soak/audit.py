@@ -159,6 +159,18 @@ def _short(seqs: list[int]) -> str:
     return str(seqs) if len(seqs) <= 12 else f"{seqs[:5]}...{seqs[-5:]} ({len(seqs)})"
 
 
+async def all_chat_ids(redis: Any, prefix: str) -> list[str]:
+    """Every chat in Redis under the soak's prefix (started by the soak's visitors, also
+    those whose ``start`` reply a fault swallowed)."""
+    head = f"{prefix}:{{rt}}:chat:"
+    out = set()
+    async for key in redis.scan_iter(match=head + "*", count=1000):
+        rest = _s(key)[len(head):]
+        if ":" not in rest:
+            out.add(rest)
+    return sorted(out)
+
+
 async def states(redis: Any, prefix: str, chat_ids: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     async with redis.pipeline(transaction=False) as pipe:

@@ -134,6 +134,10 @@ async def run(cfg: SoakConfig) -> dict[str, Any]:
         problems = await _poll(connected, 60)
         report["violations"]["clients"] = problems
         report["violations"]["delivery"] = await _poll(delivered, 60, every=2.0)
+        # from here on every chat in Redis counts, also those whose ``start`` reply a
+        # fault swallowed (the server made the chat; the visitor never learnt its id)
+        known = len(chat_ids)
+        chat_ids = await audit.all_chat_ids(redis, system.prefix)
         routing, problems = await audit.routing(redis, system.prefix, capacities, chat_ids)
         report["routing"] = routing["figures"]
         report["violations"]["routing"] = problems
@@ -167,7 +171,8 @@ async def run(cfg: SoakConfig) -> dict[str, Any]:
         by_state: dict[str, int] = {}
         for data in states.values():
             by_state[data.get("state", "?")] = by_state.get(data.get("state", "?"), 0) + 1
-        report["chats"] = {"started": len(chat_ids), "by_state": by_state, **figures}
+        report["chats"] = {"started": len(chat_ids), "by_state": by_state, **figures,
+                           "unknown_to_clients": len(chat_ids) - known}
         _say(f"records: {figures}, {len(report['violations']['records'])} violations", t0)
 
         # ---- memory --------------------------------------------------------------------
