@@ -147,15 +147,15 @@ async def run(cfg: SoakConfig) -> dict[str, Any]:
         # ---- the visitors leave; then the agents --------------------------------------
         await load.close_visitors()
         wait = cfg.leave_grace_s + float(HUB_SETTINGS["PRESENCE_TTL_S"]) + 10
-        report["violations"]["stuck"] = await _poll(
+        report["violations"]["stuck"] = ["after the visitors left: " + p for p in await _poll(
             lambda: audit.stuck(redis, system.prefix, chat_ids, visitors_live=False,
-                                agents_live=True), wait)
+                                agents_live=True), wait)]
         _say(f"visitors gone: {len(report['violations']['stuck'])} chats stuck", t0)
         await load.close_agents()
         wait += float(HUB_SETTINGS["OFFLINE_GRACE_S"]) + float(HUB_SETTINGS["PRESENCE_TTL_S"])
-        report["violations"]["stuck"] += await _poll(
+        report["violations"]["stuck"] += ["after everyone left: " + p for p in await _poll(
             lambda: audit.stuck(redis, system.prefix, chat_ids, visitors_live=False,
-                                agents_live=False), wait)
+                                agents_live=False), wait)]
         _say(f"agents gone: {len(report['violations']['stuck'])} chats stuck in all", t0)
 
         # ---- records -------------------------------------------------------------------
