@@ -99,3 +99,16 @@ async def test_i9_soak_message_published_while_pubsub_reconnects_is_delivered() 
                 await c.close()
         cluster.stop()
         valkey.stop()
+
+
+def test_i9_soak_memory_audit_holds_each_process_to_its_bound() -> None:
+    """The memory audit: a hub is held to the largest hub after warm-up (a restarted hub
+    starts small), every other process to its own size; within factor x size + slack."""
+    from soak.audit import memory
+
+    warm = {"hub0": 80.0, "hub1": 90.0, "valkey": 10.0}
+    table, problems = memory(warm, {"hub0": 190.0, "hub1": 200.0, "valkey": 40.0}, 1.5, 64)
+    assert table["hub0"]["bound_mib"] == 199.0
+    assert problems == ["hub1 uses 200.0 MiB at the end, bound 199.0 MiB (1.5 x 90.0 + 64)"]
+    _, problems = memory(warm, {"valkey": 80.0}, 1.5, 64)
+    assert problems == ["valkey uses 80.0 MiB at the end, bound 79.0 MiB (1.5 x 10.0 + 64)"]
