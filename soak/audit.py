@@ -144,11 +144,11 @@ async def delivery(redis: Any, prefix: str, load: Load, holders: dict[str, list[
                                     f"{_missing(got, frames, False, t0_ms)}")
             earlier.discard(holder)
         for agent_id in sorted(earlier):
-            client = load.agents.get(agent_id)
-            if client is None:
+            earlier_client = load.agents.get(agent_id)
+            if earlier_client is None:
                 continue
             figures["agent_checks"] += 1
-            got = [m["seq"] for m in client.messages.get(chat_id, [])]
+            got = [m["seq"] for m in earlier_client.messages.get(chat_id, [])]
             if got != seqs[: len(got)]:
                 problems.append(f"{chat_id}: earlier holder {agent_id} saw {_short(got)}, "
                                 f"not a prefix of the log {_short(seqs)}")
@@ -208,7 +208,7 @@ async def stuck(redis: Any, prefix: str, chat_ids: list[str], *, visitors_live: 
 
 async def records(redis: Any, prefix: str, db_url: str,
                   chat_ids: list[str]) -> tuple[dict[str, int], list[str]]:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(db_url)
     try:

@@ -21,7 +21,7 @@ class HubProxy(TcpProxy):
         self._upstreams = upstreams
         self._turn = itertools.count()
 
-    @property  # type: ignore[override]
+    @property
     def target_port(self) -> int:
         ports = self._upstreams()
         if not ports:

@@ -71,7 +71,7 @@ async def run(cfg: SoakConfig) -> dict[str, Any]:
         redis = aioredis.Redis.from_url(system.valkey.url)
 
         # ---- topics, agents, clients ---------------------------------------------------
-        product = Product(system)  # type: ignore[arg-type] (duck-typed deployment)
+        product = Product(system)  # type: ignore[arg-type]  # a duck-typed Deployment
         await product.start()
         for name, required in TOPICS.items():
             if name != "general":

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from bench.procs import Hub, Proc, ValkeyProc, free_port, hub_env
 from soak.config import HUB_SETTINGS, SoakConfig
