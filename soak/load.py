@@ -102,7 +102,15 @@ class Load:
             chat = await v.start(topic=topic, name=f"visitor {index}")
         except ClientError as exc:
             if exc.code == "chat_open" and exc.frame.get("chat"):
-                chat_id = str(exc.frame["chat"])  # the one still open: go on with it
+                # the one still open (a fault swallowed the reply to an earlier start):
+                # follow it on this connection, as the protocol says, and go on with it
+                chat_id = str(exc.frame["chat"])
+                v.last_seq.setdefault(chat_id, 0)
+                try:
+                    await v.request({"type": "resume", "chat": chat_id,
+                                     "after": v.last_seq[chat_id]})
+                except ERRORS:
+                    return None
                 if chat_id not in self.chats:
                     self.chats[chat_id] = Chat(chat_id, v, topic)
                 return chat_id
