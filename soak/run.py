@@ -100,7 +100,7 @@ async def run(cfg: SoakConfig) -> dict[str, Any]:
         # a short soak draws shorter gaps, so that it still sees every kind of fault
         low, high = cfg.fault_gap_s
         gap = (low, max(low + 1.0, min(high, cfg.seconds / 12)))
-        injector = Injector(system, rng, gap)
+        injector = Injector(system, rng, gap, started=t0)
         await injector.run(cfg.seconds)
         await injector.restore()
         report["faults"] = {"by_kind": injector.counts(),
