@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-redis-clients widget console builds check-builds clean
+.PHONY: run test lint typecheck bench bench-redis-clients soak widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -19,12 +19,12 @@ run: $(STAMP)
 ## fonts: scripts/browser-deps.sh installs them with apt-get when missing and allowed, else fails.
 test: $(STAMP)
 	bash scripts/browser-deps.sh
-	$(BIN)/ruff check chatserver tests bench
+	$(BIN)/ruff check chatserver tests bench soak
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check chatserver tests bench
+	$(BIN)/ruff check chatserver tests bench soak
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -39,6 +39,12 @@ bench: $(STAMP)
 bench-redis-clients: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.redis_clients
+
+## The fault soak (bounded, loopback only): SOAK_S seconds of faults under load, then an
+## audit; report printed and written to soak-results/ (docs/soak.md)
+SOAK_S ?= 600
+soak: $(STAMP)
+	SOAK_S=$(SOAK_S) $(BIN)/python -m soak
 
 ## Rebuild the committed browser bundles from their sources (needs Node.js and npm)
 widget:

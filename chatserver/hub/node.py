@@ -45,7 +45,7 @@ from chatserver.store.directory import Directory, Topic
 from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
 from chatserver.store.messages import MessageStore, participant, publication
-from chatserver.store.redis_conn import connect, resolve_url
+from chatserver.store.redis_conn import RETRY_CAP_S, connect, resolve_url
 from chatserver.store.routing import MAX_WINDOW, RoutingStore, chat_record
 from chatserver.store.scripts import Scripts
 from chatserver.store.visitors import VisitorStore
@@ -117,6 +117,8 @@ class Node:
         """The fan-out listener of each agent and visitor with local connections."""
         self._unrecorded_disconnects: list[tuple[str, str]] = []
         """(agent, connection) disconnects Redis did not take yet; the heartbeat retries."""
+        self._redis_run_id = ""
+        """The Redis server's run id the health loop last saw."""
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self, serve: bool = True) -> None:
@@ -139,6 +141,7 @@ class Node:
         self.visitor_presence = VisitorStore(self.redis, self.keys, scripts, self.settings)
         self.messages.guard_epoch()
         await self.messages.refresh_epoch()
+        self._redis_run_id = self.messages.run_id
         await self.directory.ensure_default_topic(self.settings.default_topic)
         self.fanout = Fanout(self.redis, self.keys.queue_channel, self._after_reconnect)
         if not serve:
@@ -656,8 +659,27 @@ class Node:
                 before = self.messages.epoch
                 if await self.messages.refresh_epoch() != before:
                     log.warning("Redis restarted: message epoch is now %s", self.messages.epoch)
+                # the run id, not the epoch: a reconnecting pool connection may have
+                # bumped the epoch (and this process's copy of it) before this loop looked
+                run_id = self.messages.run_id
+                if self._redis_run_id and run_id != self._redis_run_id:
+                    self.spawn(self._catch_up_after_restart())
+                self._redis_run_id = run_id
             except RedisError:
                 pass
+
+    async def _catch_up_after_restart(self) -> None:
+        """After a Redis restart, catch every local connection up from the chat logs.
+
+        redis-py reconnects the pub/sub connection by itself (the pool's retry policy)
+        and subscribes it again, so the fan-out may never see the outage and never run
+        its own catch-up: a message published while the pub/sub connection was away
+        would reach nobody until the next message of the same chat (found by the soak:
+        the last message of a chat before its close was never delivered).  By the time the
+        new run id is seen, the pub/sub connection is back within its retry backoff
+        (at most 1 s), so the pass waits that long and reads the logs after it."""
+        await asyncio.sleep(2 * RETRY_CAP_S)
+        await self._after_reconnect()
 
     async def _positions_loop(self) -> None:
         """Tell local visitors their queue position whenever it changes.

@@ -99,6 +99,11 @@ class MessageStore:
         self._run_id = run_id
         return self.epoch
 
+    @property
+    def run_id(self) -> str:
+        """The run id of the Redis server last connected to (changes when it restarts)."""
+        return self._run_id
+
     def _chat_keys(self, chat_id: str) -> list[str]:
         return [
             self.keys.chat_log(chat_id),

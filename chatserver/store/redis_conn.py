@@ -20,6 +20,10 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     return embedded.url, embedded
 
 
+RETRY_CAP_S = 1.0
+"""The longest pause between two attempts of a command across an outage."""
+
+
 def connect(url: str, *, max_connections: int = 200) -> Redis:
     """A pooled client that retries commands across short outages (a Redis restart)."""
     # a blocking pool: a burst of commands beyond max_connections waits for a free
@@ -31,7 +35,7 @@ def connect(url: str, *, max_connections: int = 200) -> Redis:
         health_check_interval=5,
         socket_connect_timeout=2,
         socket_keepalive=True,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
+        retry=Retry(ExponentialBackoff(cap=RETRY_CAP_S, base=0.05), retries=8),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
     )
     # from_pool: the client owns the pool, so closing the client closes its connections

@@ -98,7 +98,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, OSError):
+    except (ConnectionError, OSError, RuntimeError):
+        # RuntimeError: uvloop's answer to a write on a transport the other side closed
         pass
     finally:
         with contextlib.suppress(Exception):
