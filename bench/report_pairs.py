@@ -96,11 +96,13 @@ def markdown(data: dict[str, Any]) -> list[str]:
                     rows.append([pairs, name, s["rate"], lat.get("p50"), lat.get("p99"),
                                  lat.get("max"), s.get("server_cpu_pct"),
                                  s.get("redis_cpu_pct"), s.get("gen_busy_pct"),
+                                 s["sender_lag_ms"].get("p99"),
                                  s["cpu"].get("foreign_cpu_pct"), s.get("lost"),
                                  s.get("duplicated"), s.get("refused"),
                                  "ok" if s["pass_ms"]["200"] else s["reason"]])
         lines.append(_table(["pairs", "system", "offered msg/s", "p50", "p99", "max",
-                             "server CPU %", "Valkey CPU %", "generator busy %", "other CPU %",
+                             "server CPU %", "Valkey CPU %", "generator busy %",
+                             "sender lag p99", "other CPU %",
                              "lost", "dup", "refused", "result"], rows))
     conn = sc.get("connect")
     if conn and conn.get("chats"):

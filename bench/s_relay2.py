@@ -56,10 +56,12 @@ async def _step(system: PairSystem, pairs: int, rate: float, step_s: float,
     cpu = res.cpu.get("cpu_pct", {})
     roles = system.server_pids()
     out["server_cpu_pct"] = round(sum(v for k, v in cpu.items() if roles.get(k) == "server"), 1)
-    out["redis_cpu_pct"] = round(sum(v for k, v in cpu.items() if roles.get(k) == "redis"), 1)
+    redis = [v for k, v in cpu.items() if roles.get(k) == "redis"]
+    out["redis_cpu_pct"] = round(sum(redis), 1) if redis else None
     log(f"    P={pairs} {system.name:13s} {rate:7.0f}/s  p50={res.latency_ms.get('p50')} "
         f"p99={p99} ms  server={out['server_cpu_pct']}% valkey={out['redis_cpu_pct']}% "
-        f"gen_busy={res.gen_busy_pct()}% other={res.cpu.get('foreign_cpu_pct')}%  "
+        f"gen_busy={res.gen_busy_pct()}% lag99={res.sender_lag_ms.get('p99')} "
+        f"other={res.cpu.get('foreign_cpu_pct')}%  "
         f"lost={out['lost']} late={out['late']} dup={out['duplicated']} "
         f"refused={out['refused']}  {'ok' if out['pass_ms']['200'] else 'FAIL: ' + res.reason}")
     await asyncio.sleep(0.5)
