@@ -68,6 +68,8 @@ def markdown(data: dict[str, Any]) -> list[str]:
                      f"{r2.get('warmup_s')} s not counted) up the ladder {r2.get('ladder')} "
                      f"msg/s (total over both sides) until p99 > 200 ms or a message is not "
                      f"delivered.  Lost: not arrived {r2.get('grace_s')} s after the drain "
+                     "deadline (after the last, failing step: not arrived once the backlog "
+                     "stopped arriving, at most 30 s); late: arrived after the drain "
                      "deadline; refused: answered with an error frame.  CPU per process "
                      "(psutil), 100 % = one core.")
         lines.append("")
@@ -98,12 +100,12 @@ def markdown(data: dict[str, Any]) -> list[str]:
                                  s.get("redis_cpu_pct"), s.get("gen_busy_pct"),
                                  s["sender_lag_ms"].get("p99"),
                                  s["cpu"].get("foreign_cpu_pct"), s.get("lost"),
-                                 s.get("duplicated"), s.get("refused"),
+                                 s.get("late"), s.get("duplicated"), s.get("refused"),
                                  "ok" if s["pass_ms"]["200"] else s["reason"]])
         lines.append(_table(["pairs", "system", "offered msg/s", "p50", "p99", "max",
                              "server CPU %", "Valkey CPU %", "generator busy %",
                              "sender lag p99", "other CPU %",
-                             "lost", "dup", "refused", "result"], rows))
+                             "lost", "late", "dup", "refused", "result"], rows))
     conn = sc.get("connect")
     if conn and conn.get("chats"):
         lines += ["", "### Connect burst (scenario connect)", ""]

@@ -5,7 +5,8 @@ other; P = 100 and P = 1,000 chat pairs; both sides of every pair send ~100-byte
 open loop (``bench.loadgen.open_loop_step``), the total rate stepped up a fixed ladder
 until a step has p99 > 200 ms or loses messages.  Per system and P it reports the highest
 rate with p99 <= 50 ms and with p99 <= 200 ms (every message delivered), messages lost
-(not arrived ``GRACE_S`` after the drain), duplicated and refused with an error frame, and
+(not arrived ``GRACE_S`` after the drain; after the failing step, not arrived once the
+backlog stopped arriving), duplicated and refused with an error frame, and
 the CPU of the server process and of its Valkey (psutil, per process) at each step.
 
 The systems are in ``bench.systems_pairs``: the product (one hub), python-socketio +
@@ -68,6 +69,27 @@ async def _step(system: PairSystem, pairs: int, rate: float, step_s: float,
     return out
 
 
+async def _settle(system: PairSystem, step: dict[str, Any], limit_s: float, log: Log) -> None:
+    """After the failing (overloaded) step, wait until the backlog stops arriving (no new
+    message for 2 s, at most ``limit_s``): only what never arrives then counts as lost."""
+    rec = system.recorder
+    t_end = time.monotonic() + limit_s
+    last, quiet_since = rec.count, time.monotonic()
+    while rec.count < step["sent"] and time.monotonic() < t_end:
+        await asyncio.sleep(0.1)
+        if rec.count != last:
+            last, quiet_since = rec.count, time.monotonic()
+        elif time.monotonic() - quiet_since > 2.0:
+            break
+    arrived_late = step["lost"] - (step["sent"] - rec.count)
+    step["late"] += arrived_late
+    step["lost"] = step["sent"] - rec.count
+    step["duplicated"] = rec.dups
+    if arrived_late:
+        log(f"    ... {arrived_late} more arrived late; lost {step['lost']}, "
+            f"duplicated {step['duplicated']}")
+
+
 def _best(steps: list[dict[str, Any]], limit: str) -> float:
     """The highest rate passing ``limit`` below the first rate that failed the loosest
     limit (a later lucky step does not count)."""
@@ -96,6 +118,7 @@ async def _ramp(system: PairSystem, pairs: int, cfg: Config, log: Log) -> list[d
             good = rate
         else:
             bad = rate
+            await _settle(system, s, cfg.size(30.0, 15.0), log)
             break
     if good and bad and not cfg.quick and time.monotonic() - t0 < budget:
         steps.append(await _step(system, pairs, round((good + bad) / 2), step_s, log))
