@@ -28,7 +28,7 @@ from bench.systems_pairs import PairSystem, available, make
 
 LIMITS_MS = (50.0, 200.0)
 LADDER_FULL = [100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 30_000]
-LADDER_QUICK = [250, 1000, 4000, 16_000]
+LADDER_QUICK = [250, 500, 1000, 2000, 4000, 8000, 16_000]
 GRACE_S = 2.0
 """After a step's drain deadline, how much longer a late message may still arrive before
 it counts as lost (a late message already weighs on the percentiles)."""
