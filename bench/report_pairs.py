@@ -82,7 +82,7 @@ def markdown(data: dict[str, Any]) -> list[str]:
                 s1k = _at(steps, 1000.0)
                 rows.append([pairs, e.get("label", name), b50, b200,
                              s200.get("server_cpu_pct"), s200.get("redis_cpu_pct"),
-                             f"{s1k.get('server_cpu_pct')} / {s1k.get('redis_cpu_pct')}"
+                             f"{s1k.get('server_cpu_pct')} / {s1k.get('redis_cpu_pct') or '-'}"
                              if s1k else "", e.get("lost"), e.get("duplicated"),
                              e.get("refused"), e.get("setup_s"), e.get("error")])
         lines.append(_table(["pairs", "system", "highest msg/s, p99 <= 50 ms",
