@@ -1,6 +1,6 @@
 """The benchmark suite: ``python -m bench`` (``make bench``).
 
-    python -m bench                   every scenario, full size (about 25-35 minutes)
+    python -m bench                   every scenario, full size (about 35-50 minutes)
     python -m bench --quick           every scenario, small sizes (about 8-10 minutes)
     python -m bench --only relay      one scenario (repeat --only for several)
     python -m bench --profile --only relay   hubs under pyinstrument (figures distorted;
@@ -156,9 +156,9 @@ def main() -> None:
     p.add_argument("--nice", type=int, default=-10,
                    help="scheduling priority of the bench and its servers (default -10, "
                         "so other work on the machine disturbs less; needs root)")
-    p.add_argument("--budget", type=float, default=2700.0,
+    p.add_argument("--budget", type=float, default=3600.0,
                    help="skip scenarios not started within this many seconds")
-    p.add_argument("--scenario-timeout", type=float, default=1500.0)
+    p.add_argument("--scenario-timeout", type=float, default=2400.0)
     p.add_argument("--quiet-wait", type=float, default=30.0,
                    help="before a scenario or a load step, wait up to this long for other "
                         "work on the machine to calm down (CPU of others < "
