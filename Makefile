@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-redis-clients soak widget console builds check-builds clean
+.PHONY: run test lint typecheck bench bench-harness bench-redis-clients soak widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -33,6 +33,13 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+## Issue 10's outside harness inside the bench: relay2 (one hub + Valkey on one core, P = 100 and
+## 1,000 pairs, both sides sending, against python-socketio, Node socket.io and raw websockets)
+## and the connect burst (2,000 sockets, 1,000 chats assigned); ~20 minutes
+bench-harness: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench --only relay2 --only connect
 
 ## The Redis client spike (issue 10): redis-py, its cluster client, valkey-glide, coredis and an
 ## auto-batching prototype on the product's hot paths, one node and a 3-master cluster (~10 min)

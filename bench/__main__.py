@@ -1,15 +1,20 @@
 """The benchmark suite: ``python -m bench`` (``make bench``).
 
-    python -m bench                   every scenario, full size (about 10-15 minutes)
-    python -m bench --quick           every scenario, small sizes (about 2-3 minutes)
+    python -m bench                   every scenario, full size (about 35-50 minutes)
+    python -m bench --quick           every scenario, small sizes (about 8-10 minutes)
     python -m bench --only relay      one scenario (repeat --only for several)
     python -m bench --profile --only relay   hubs under pyinstrument (figures distorted;
                                       profiles in bench/results/profiles/)
 
-Scenarios: idle, relay, routing, drain, storm (see docs/performance.md).  Everything runs
-on 127.0.0.1, every loop is bounded, and the run stops by itself.  Results are merged into
-``bench/results/results[-quick].json``, summarised in ``bench/results/summary[-quick].md``
-with the latency plot, and the figures section of ``docs/performance.md`` is rewritten.
+    python -m bench --quick --only relay2 --only connect   the outside harness's shape
+                                      (one hub, P = 100 and 1,000 pairs, both sides
+                                      sending) and the connect burst, a few minutes
+
+Scenarios: idle, relay, routing, drain, storm, relay2, connect (see docs/performance.md).
+Everything runs on 127.0.0.1, every loop is bounded, and the run stops by itself.  Results
+are merged into ``bench/results/results[-quick].json``, summarised in
+``bench/results/summary[-quick].md`` with the latency plot, and the figures section of
+``docs/performance.md`` is rewritten.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from bench.loadgen import QUIET, wait_quiet
 from bench.ours import RETRIES
 from bench.procs import WHATIF, raise_nofile
 
-SCENARIOS = ["idle", "relay", "routing", "drain", "storm"]
+SCENARIOS = ["idle", "relay", "routing", "drain", "storm", "relay2", "connect"]
 
 
 def log(msg: str) -> None:
@@ -59,6 +64,14 @@ async def run_scenario(name: str, cfg: Config) -> dict[str, Any]:
         from bench import s_storm
 
         return await s_storm.run(cfg, log)
+    if name == "relay2":
+        from bench import s_relay2
+
+        return await s_relay2.run(cfg, log)
+    if name == "connect":
+        from bench import s_connect
+
+        return await s_connect.run(cfg, log)
     raise ValueError(name)
 
 
@@ -143,9 +156,9 @@ def main() -> None:
     p.add_argument("--nice", type=int, default=-10,
                    help="scheduling priority of the bench and its servers (default -10, "
                         "so other work on the machine disturbs less; needs root)")
-    p.add_argument("--budget", type=float, default=1500.0,
+    p.add_argument("--budget", type=float, default=3600.0,
                    help="skip scenarios not started within this many seconds")
-    p.add_argument("--scenario-timeout", type=float, default=600.0)
+    p.add_argument("--scenario-timeout", type=float, default=2400.0)
     p.add_argument("--quiet-wait", type=float, default=30.0,
                    help="before a scenario or a load step, wait up to this long for other "
                         "work on the machine to calm down (CPU of others < "

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import report_pairs
 from bench.procs import ROOT
 
 DOC = ROOT / "docs" / "performance.md"
@@ -99,6 +100,7 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         row("Reconnect storm", "10k clients, 99 % resumed within 10 s", "-", None)
         row("Reconnect storm losses", "0 messages lost", "-", None)
+    rows += report_pairs.targets(data)
     return rows
 
 
@@ -266,6 +268,7 @@ def figures_markdown(data: dict[str, Any], plot_name: str | None) -> str:
                      f"acknowledged); delivery latency over the whole run p50 {lat.get('p50')}"
                      f" ms, p99 {lat.get('p99')} ms, max {lat.get('max')} ms; hub 1 during "
                      f"the storm: {_cpu(storm.get('cpu_during_storm'))}.")
+    lines += report_pairs.markdown(data)
     retries = {k: v.get("client_retries") for k, v in sc.items() if v.get("client_retries")}
     if retries:
         lines += ["", "### Requests the hubs refused (clients retried)", ""]
