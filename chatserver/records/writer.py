@@ -12,13 +12,20 @@ transaction, and only then acknowledges and deletes the entry.  Therefore:
   returns (the writer backs off, up to 5 s between tries).
 
 The writer also copies agent status changes (for occupancy) from their stream to SQL.
+
+In a serving process the writer yields to live traffic: it handles at most
+``RECORD_BATCH`` entries per pass and, while it has a backlog (entries left by a previous
+process on the same Redis, or a database outage just over), pauses ``RECORD_PAUSE_MS``
+between passes.  It reads each finished chat's log once, in pages of
+``RECORD_LOG_PAGE`` messages (the record holds the whole transcript, so every message is
+read once; a page bounds how long one Redis call and one decode take).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -34,7 +41,6 @@ from chatserver.store.keys import Keys
 
 log = logging.getLogger(__name__)
 GROUP = "records"
-BATCH = 50
 _frame = msgspec.msgpack.Decoder(dict[str, Any])
 
 
@@ -67,12 +73,16 @@ class RecordWriter:
     async def run(self) -> None:
         """Write records until cancelled."""
         delay = 0.1
+        pause = self.settings.record_pause_ms / 1000
         await self.ensure_group()
         while True:
             try:
-                await self.step(block_ms=1000)
+                done = await self.step(block_ms=1000)
                 await self.copy_status_changes()
                 delay = 0.1
+                if done:
+                    # a backlog: leave the event loop and Redis to live traffic a while
+                    await asyncio.sleep(pause)
             except asyncio.CancelledError:
                 raise
             except ResponseError as exc:
@@ -88,34 +98,38 @@ class RecordWriter:
                 delay = min(delay * 2, 5.0)
 
     async def step(self, block_ms: int | None = None) -> int:
-        """Handle what is due: this writer's own unacknowledged entries, entries another
-        writer left pending too long, then new ones.  Returns how many were written."""
+        """Handle what is due, at most ``RECORD_BATCH`` entries: this writer's own
+        unacknowledged entries, entries another writer left pending too long, then new
+        ones (waiting up to ``block_ms`` for one when nothing else was due).  Returns how
+        many were handled."""
+        batch = max(1, self.settings.record_batch)
         done = 0
         mine = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.keys.outbox: "0"}, count=BATCH
+            GROUP, self.consumer, {self.keys.outbox: "0"}, count=batch
         )
         done += await self._handle(mine)
-        claimed = await self.redis.xautoclaim(
-            self.keys.outbox, GROUP, self.consumer,
-            min_idle_time=int(self.settings.record_claim_idle_s * 1000), start_id="0-0",
-            count=BATCH,
-        )
-        if claimed and claimed[1]:
-            done += await self._handle([[self.keys.outbox, claimed[1]]])
-        fresh = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.keys.outbox: ">"}, count=BATCH, block=block_ms
-        )
-        done += await self._handle(fresh)
+        if done < batch:
+            claimed = await self.redis.xautoclaim(
+                self.keys.outbox, GROUP, self.consumer,
+                min_idle_time=int(self.settings.record_claim_idle_s * 1000), start_id="0-0",
+                count=batch - done,
+            )
+            if claimed and claimed[1]:
+                done += await self._handle([[self.keys.outbox, claimed[1]]])
+        if done < batch:
+            fresh = await self.redis.xreadgroup(
+                GROUP, self.consumer, {self.keys.outbox: ">"}, count=batch - done,
+                block=None if done else block_ms,
+            )
+            done += await self._handle(fresh)
         return done
 
     async def _handle(self, reply: Any) -> int:
         done = 0
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
-                if not fields:  # deleted meanwhile
-                    await self._ack(entry_id)
-                    continue
-                await self.write_entry({text(k): text(v) for k, v in fields.items()})
+                if fields:  # (else deleted meanwhile)
+                    await self.write_entry({text(k): text(v) for k, v in fields.items()})
                 await self._ack(entry_id)
                 done += 1
         return done
@@ -129,7 +143,14 @@ class RecordWriter:
     async def write_entry(self, fields: dict[str, str]) -> None:
         """Write the record an outbox entry names; raises if the database refuses."""
         chat_id = fields.get("chat", "")
-        chat = await self.redis.hgetall(self.keys.chat(chat_id))
+        page = max(1, self.settings.record_log_page)
+        log_key = self.keys.chat_log(chat_id)
+        # one round trip for the chat, its history and the first page of its log
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.chat(chat_id))
+            pipe.lrange(self.keys.chat_history(chat_id), 0, -1)
+            pipe.xrange(log_key, "-", "+", count=page)
+            chat, raw_history, first = await pipe.execute()
         data = {text(k): text(v) for k, v in chat.items()}
         if data.get("state") not in END_STATES:
             if fields.get("kind") == "rating" and "rating" in fields:
@@ -140,9 +161,8 @@ class RecordWriter:
             else:
                 log.warning("outbox names chat %s, which has no ended state; skipped", chat_id)
             return
-        history = [text(e) for e in await self.redis.lrange(self.keys.chat_history(chat_id), 0, -1)]
-        log_entries: Any = await self.redis.xrange(self.keys.chat_log(chat_id))
-        messages = [_frame.decode(f[b"f"]) for _, f in log_entries]
+        history = [text(e) for e in raw_history]
+        messages = await self._read_log(log_key, first, page)
         try:
             record = build_record(data, history, messages)
         except RecordError as exc:
@@ -162,6 +182,17 @@ class RecordWriter:
             ):
                 pipe.expire(key, retention)
             await pipe.execute()
+
+    async def _read_log(self, key: str, first: Any, page: int) -> list[dict[str, Any]]:
+        """The whole log, given its first page: the rest is read ``page`` entries at a
+        time, each page once (a log is capped at ``LOG_MAX_MESSAGES``)."""
+        messages = [_frame.decode(f[b"f"]) for _, f in first]
+        entries = first
+        while len(entries) == page:
+            last = text(entries[-1][0])
+            entries = cast(Any, await self.redis.xrange(key, f"({last}", "+", count=page))
+            messages.extend(_frame.decode(f[b"f"]) for _, f in entries)
+        return messages
 
     async def copy_status_changes(self) -> None:
         entries: Any = await self.redis.xrange(self.keys.status_log, count=500)
