@@ -109,3 +109,15 @@ export function skillsText(skills) {
 export function clamp(v, lo, hi) {
   return Math.max(lo, Math.min(hi, v));
 }
+
+/** How long to wait before resending a frame refused with `overloaded`: the server's
+ * `retry_ms` hint, doubled per further refusal (at most 8 s), with +-50 % jitter so that
+ * the clients refused together do not come back together. */
+export function overloadDelay(retryMs, attempt) {
+  const base = typeof retryMs === "number" && retryMs > 0 ? retryMs : 500;
+  return Math.min(base * 2 ** attempt, 8000) * (0.5 + Math.random());
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

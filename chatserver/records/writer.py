@@ -1,8 +1,8 @@
 """The records writer: turns the outbox into interaction records, exactly once.
 
-The outbox is a Redis Stream read through the consumer group ``records``.  For each entry
-the writer reads the chat's state from Redis, builds the record (pure), upserts it in one
-transaction, and only then acknowledges and deletes the entry.  Therefore:
+The outbox is a Redis Stream read through the consumer group ``records``.  For each batch of
+entries the writer reads each chat's state from Redis, builds the records (pure), upserts
+them in one transaction, and only then acknowledges and deletes the entries.  Therefore:
 
 - a writer killed mid-write leaves the entry pending; after ``RECORD_CLAIM_IDLE_S`` any
   writer claims it (XAUTOCLAIM) and writes it again: the upsert makes that harmless;
@@ -34,7 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.clock import Clock
 from chatserver.records import database
-from chatserver.records.builder import END_STATES, RecordError, build_record
+from chatserver.records.builder import (
+    END_STATES,
+    InteractionRecord,
+    RecordError,
+    build_record,
+)
 from chatserver.settings import Settings
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
@@ -125,23 +130,57 @@ class RecordWriter:
         return done
 
     async def _handle(self, reply: Any) -> int:
-        done = 0
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                if fields:  # (else deleted meanwhile)
-                    await self.write_entry({text(k): text(v) for k, v in fields.items()})
-                await self._ack(entry_id)
-                done += 1
-        return done
-
-    async def _ack(self, entry_id: Any) -> None:
+        """Write the records of a batch of outbox entries in one database transaction,
+        then acknowledge them all (nothing is acknowledged before its record is
+        committed).  Returns how many entries were handled."""
+        entries = [(entry_id, fields) for _stream, batch in reply or [] for entry_id, fields
+                   in batch]
+        if not entries:
+            return 0
+        records: list[InteractionRecord] = []
+        for _entry_id, fields in entries:
+            if fields:  # (else deleted meanwhile)
+                record = await self.read_entry({text(k): text(v) for k, v in fields.items()})
+                if record is not None:
+                    records.append(record)
+        await self.write_records(records)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.outbox, GROUP, entry_id)
-            pipe.xdel(self.keys.outbox, entry_id)
+            ids = [entry_id for entry_id, _ in entries]
+            pipe.xack(self.keys.outbox, GROUP, *ids)
+            pipe.xdel(self.keys.outbox, *ids)
             await pipe.execute()
+        return len(entries)
 
     async def write_entry(self, fields: dict[str, str]) -> None:
         """Write the record an outbox entry names; raises if the database refuses."""
+        record = await self.read_entry(fields)
+        if record is not None:
+            await self.write_records([record])
+
+    async def write_records(self, records: list[InteractionRecord]) -> None:
+        """Upsert records (one transaction), then let their chats' live keys expire after
+        the normal retention."""
+        if not records:
+            return
+        await database.upsert_records(
+            self.engine, records, self.clock(), crm=bool(self.settings.crm_webhook_url)
+        )
+        chats = {r.chat_id for r in records}
+        self.written += len(chats)
+        retention = int(self.settings.chat_retention_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chats:
+                for key in (
+                    self.keys.chat(chat_id), self.keys.chat_history(chat_id),
+                    self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
+                    self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
+                ):
+                    pipe.expire(key, retention)
+            await pipe.execute()
+
+    async def read_entry(self, fields: dict[str, str]) -> InteractionRecord | None:
+        """The record an outbox entry names, built from the chat's state in Redis; None
+        when there is none to write (a late rating is put on the stored record here)."""
         chat_id = fields.get("chat", "")
         page = max(1, self.settings.record_log_page)
         log_key = self.keys.chat_log(chat_id)
@@ -160,28 +199,14 @@ class RecordWriter:
                 )
             else:
                 log.warning("outbox names chat %s, which has no ended state; skipped", chat_id)
-            return
+            return None
         history = [text(e) for e in raw_history]
         messages = await self._read_log(log_key, first, page)
         try:
-            record = build_record(data, history, messages)
+            return build_record(data, history, messages)
         except RecordError as exc:
             log.warning("%s; skipped", exc)
-            return
-        await database.upsert_record(
-            self.engine, record, self.clock(), crm=bool(self.settings.crm_webhook_url)
-        )
-        self.written += 1
-        # written: the chat's live keys may now go after the normal retention
-        retention = int(self.settings.chat_retention_s)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (
-                self.keys.chat(chat_id), self.keys.chat_history(chat_id),
-                self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
-                self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
-            ):
-                pipe.expire(key, retention)
-            await pipe.execute()
+            return None
 
     async def _read_log(self, key: str, first: Any, page: int) -> list[dict[str, Any]]:
         """The whole log, given its first page: the rest is read ``page`` entries at a
