@@ -6,7 +6,7 @@
     python -m bench --profile --only relay   hubs under pyinstrument (figures distorted;
                                       profiles in bench/results/profiles/)
 
-Scenarios: idle, relay, routing, drain, storm (see docs/performance.md).  Everything runs
+Scenarios: idle, relay, routing, drain, storm, records (see docs/performance.md).  Everything runs
 on 127.0.0.1, every loop is bounded, and the run stops by itself.  Results are merged into
 ``bench/results/results[-quick].json``, summarised in ``bench/results/summary[-quick].md``
 with the latency plot, and the figures section of ``docs/performance.md`` is rewritten.
@@ -31,7 +31,7 @@ from bench.loadgen import QUIET, wait_quiet
 from bench.ours import RETRIES
 from bench.procs import WHATIF, raise_nofile
 
-SCENARIOS = ["idle", "relay", "routing", "drain", "storm"]
+SCENARIOS = ["idle", "relay", "routing", "drain", "storm", "records"]
 
 
 def log(msg: str) -> None:
@@ -59,6 +59,10 @@ async def run_scenario(name: str, cfg: Config) -> dict[str, Any]:
         from bench import s_storm
 
         return await s_storm.run(cfg, log)
+    if name == "records":
+        from bench import s_records
+
+        return await s_records.run(cfg, log)
     raise ValueError(name)
 
 
