@@ -218,3 +218,41 @@ async def test_i10_04_hub_on_records_backlog_serves_at_once(valkey: Valkey) -> N
     finally:
         await redis.aclose()
         cluster.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_i10_02_heartbeat_and_timers_work_with_the_shared_pool_exhausted(
+    valkey: Valkey, tmp_path: Any
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from chatserver.hub.node import Node
+    from chatserver.settings import Settings
+
+    settings = Settings(
+        redis_url=valkey.url, data_dir=tmp_path, key_prefix="hb", redis_pool_size=2,
+        redis_pool_timeout_s=0.2, background_pool_size=2,
+    )
+    node = Node(settings)
+    await node.start(serve=False)
+    held = []
+    try:
+        pool = node.redis.connection_pool
+        held = [await pool.get_connection() for _ in range(2)]  # every shared connection
+        with pytest.raises(RedisConnectionError):  # a client action finds none ...
+            await node.messages.meta("c1")
+        # ... while a timer pass and the heartbeats still run
+        await asyncio.wait_for(node.run_timers(), scaled(10))
+        now = node.now()
+        await asyncio.wait_for(
+            node.background_presence.heartbeat({"v1": ["conn-1"]}, now), scaled(10)
+        )
+        await asyncio.wait_for(
+            node.background_routing.heartbeat({"a1": ["conn-2"]}, now), scaled(10)
+        )
+        conns, _gone = await node.background_presence.state("v1")
+        assert list(conns) == ["conn-1"]
+    finally:
+        for conn in held:
+            await node.redis.connection_pool.release(conn)
+        await node.stop()

@@ -589,16 +589,21 @@ class Node:
         while not self._stopping:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             try:
-                now = self.now()
-                conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
-                if await self.background_routing.heartbeat(conns, now):
-                    self.request_drain()
-                if self.visitors:
-                    await self.background_presence.heartbeat(
-                        {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
-                    )
+                await self.heartbeat()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+
+    async def heartbeat(self) -> None:
+        """Refresh the presence of this process's agent and visitor connections, on the
+        background pool (never waiting behind client actions for a connection)."""
+        now = self.now()
+        conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
+        if await self.background_routing.heartbeat(conns, now):
+            self.request_drain()
+        if self.visitors:
+            await self.background_presence.heartbeat(
+                {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
+            )
 
     async def _live_loop(self) -> None:
         """Push live figures to this node's supervisor connections."""
