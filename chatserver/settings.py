@@ -107,8 +107,11 @@ class Settings:
     record_batch: int = 20
     """Outbox entries the records writer handles per pass."""
     record_pause_ms: int = 50
-    """Pause of the records writer between passes while it has a backlog, so that a backlog
-    (for example left by a previous process) yields to live traffic."""
+    """Least pause of the records writer between passes while it has a backlog, so that a
+    backlog (for example left by a previous process) yields to live traffic."""
+    record_busy_share: float = 0.25
+    """While draining a backlog the writer is busy at most this share of the time: after a
+    pass that took t, it pauses at least t * (1 - share) / share (long chats, slow SQL)."""
     record_log_page: int = 500
     """Messages read per round trip when the writer reads a finished chat's log."""
     record_hold_s: float = 14 * 86400.0

@@ -15,8 +15,9 @@ The writer also copies agent status changes (for occupancy) from their stream to
 
 In a serving process the writer yields to live traffic: it handles at most
 ``RECORD_BATCH`` entries per pass and, while it has a backlog (entries left by a previous
-process on the same Redis, or a database outage just over), pauses ``RECORD_PAUSE_MS``
-between passes.  It reads each finished chat's log once, in pages of
+process on the same Redis, or a database outage just over), pauses between passes: at
+least ``RECORD_PAUSE_MS``, and long enough that it is busy at most ``RECORD_BUSY_SHARE``
+of the time.  It reads each finished chat's log once, in pages of
 ``RECORD_LOG_PAGE`` messages (the record holds the whole transcript, so every message is
 read once; a page bounds how long one Redis call and one decode take).
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, cast
 
 import msgspec
@@ -78,16 +80,16 @@ class RecordWriter:
     async def run(self) -> None:
         """Write records until cancelled."""
         delay = 0.1
-        pause = self.settings.record_pause_ms / 1000
         await self.ensure_group()
         while True:
             try:
+                started = time.monotonic()
                 done = await self.step(block_ms=1000)
                 await self.copy_status_changes()
                 delay = 0.1
                 if done:
                     # a backlog: leave the event loop and Redis to live traffic a while
-                    await asyncio.sleep(pause)
+                    await asyncio.sleep(self.pause_after(time.monotonic() - started))
             except asyncio.CancelledError:
                 raise
             except ResponseError as exc:
@@ -101,6 +103,13 @@ class RecordWriter:
                 log.warning("records writer: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def pause_after(self, busy_s: float) -> float:
+        """Seconds to pause after a pass that handled entries and took ``busy_s``: at least
+        ``RECORD_PAUSE_MS``, and long enough that the writer is busy at most
+        ``RECORD_BUSY_SHARE`` of the time."""
+        share = min(1.0, max(0.01, self.settings.record_busy_share))
+        return max(self.settings.record_pause_ms / 1000, busy_s * (1 - share) / share)
 
     async def step(self, block_ms: int | None = None) -> int:
         """Handle what is due, at most ``RECORD_BATCH`` entries: this writer's own
