@@ -10,7 +10,7 @@
                                       (one hub, P = 100 and 1,000 pairs, both sides
                                       sending) and the connect burst, a few minutes
 
-Scenarios: idle, relay, routing, drain, storm, relay2, connect (see docs/performance.md).
+Scenarios: idle, relay, routing, drain, storm, relay2, connect, records (see docs/performance.md).
 Everything runs on 127.0.0.1, every loop is bounded, and the run stops by itself.  Results
 are merged into ``bench/results/results[-quick].json``, summarised in
 ``bench/results/summary[-quick].md`` with the latency plot, and the figures section of
@@ -36,7 +36,7 @@ from bench.loadgen import QUIET, wait_quiet
 from bench.ours import RETRIES
 from bench.procs import WHATIF, raise_nofile
 
-SCENARIOS = ["idle", "relay", "routing", "drain", "storm", "relay2", "connect"]
+SCENARIOS = ["idle", "relay", "routing", "drain", "storm", "relay2", "connect", "records"]
 
 
 def log(msg: str) -> None:
@@ -72,6 +72,10 @@ async def run_scenario(name: str, cfg: Config) -> dict[str, Any]:
         from bench import s_connect
 
         return await s_connect.run(cfg, log)
+    if name == "records":
+        from bench import s_records
+
+        return await s_records.run(cfg, log)
     raise ValueError(name)
 
 

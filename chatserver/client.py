@@ -48,6 +48,21 @@ Frame = dict[str, Any]
 _decoder = msgspec.msgpack.Decoder(dict[str, Any])
 _encoder = msgspec.msgpack.Encoder()
 
+RETRYABLE = ("overloaded", "internal", "rate_limited")
+"""Error codes after which resending the same frame may pass."""
+OVERLOAD_ATTEMPTS = 6
+"""How many times ``say`` sends a message refused with ``overloaded`` (then it raises)."""
+
+
+def overload_delay(error: dict[str, Any], attempt: int) -> float:
+    """Seconds to wait before resending a frame refused with ``overloaded``: the server's
+    ``retry_ms`` hint, doubled per further attempt (capped at 8 s), with +-50 % jitter so
+    that the clients refused together do not come back together."""
+    hint = error.get("retry_ms")
+    base = (hint if isinstance(hint, int) and hint > 0 else 500) / 1000
+    delay: float = min(base * 2**attempt, 8.0) * random.uniform(0.5, 1.5)
+    return delay
+
 
 class ClientError(Exception):
     """The server answered a request with an ``error`` frame."""
@@ -270,7 +285,7 @@ class ChatClient:
                                     "after": self.last_seq.get(chat, 0)})
                 return
             except ClientError as exc:
-                if exc.code not in ("internal", "rate_limited"):
+                if exc.code not in RETRYABLE:
                     return
             await asyncio.sleep(delay)
             delay *= 2
@@ -458,17 +473,23 @@ class ChatClient:
         frame: Frame = {"type": "msg", "chat": chat, "cid": cid, "text": text}
         if internal:
             frame["internal"] = True
-        since = len(self.frames)
-        await self.send(frame)
-        reply = await self.wait_for(
-            lambda f: f.get("type") == "error" and f.get("cid") == cid, timeout,
-            since=since, include_acks=cid,
-        )
-        if reply.get("type") == "error":
-            if reply.get("code") not in ("rate_limited", "internal"):
+        for attempt in range(OVERLOAD_ATTEMPTS):
+            since = len(self.frames)
+            await self.send(frame)
+            reply = await self.wait_for(
+                lambda f: f.get("type") == "error" and f.get("cid") == cid, timeout,
+                since=since, include_acks=cid,
+            )
+            if reply.get("type") != "error":
+                return reply
+            if reply.get("code") == "overloaded" and attempt + 1 < OVERLOAD_ATTEMPTS:
+                # the same frame again after the hint: the server dedups by cid
+                await asyncio.sleep(overload_delay(reply, attempt))
+                continue
+            if reply.get("code") not in RETRYABLE:
                 self.unacked.pop(cid, None)  # resending would be refused again
             raise ClientError(reply)
-        return reply
+        raise AssertionError("unreachable")
 
     async def say_nowait(self, chat: str, text: str, cid: str) -> None:
         self.unacked[cid] = (chat, text, False)

@@ -43,6 +43,10 @@ class ErrorCode(StrEnum):
     MISSING_FIELDS = "missing_fields"
     """``start`` without a required pre-chat field (``fields`` names them)."""
     INTERNAL = "internal"
+    OVERLOADED = "overloaded"
+    """Storage did not answer in time (Redis unavailable, its connection pool exhausted,
+    the action's deadline passed); the error carries ``retry_ms``: resend the same frame
+    (a ``msg`` with the same ``cid``) after about that long."""
 
 
 class CloseCode(IntEnum):

@@ -43,6 +43,21 @@ class Settings:
     """Signs visitor and agent tokens; all processes must share it.  Empty: a key is
     generated once and kept in ``data_dir/secret.key``."""
     key_prefix: str = "lc"
+    redis_pool_size: int = 200
+    """Connections in the pool that client actions share (per process)."""
+    redis_pool_timeout_s: float = 2.0
+    """How long an action waits for a free pooled connection before it is refused with
+    ``overloaded``."""
+    background_pool_size: int = 4
+    """Connections of the heartbeat and timers' own pool: they never wait behind client
+    actions for a connection (the drainer has its own 4 as well)."""
+    action_timeout_s: float = 5.0
+    """Deadline of one client action (a frame's storage work); past it the action is
+    refused with ``overloaded`` (its effect may still land: a resent ``msg`` with the same
+    ``cid`` is deduplicated)."""
+    overload_retry_ms: int = 500
+    """The ``retry_ms`` hint sent with ``overloaded``: clients resend after about this long
+    (with jitter, growing on repeated refusals)."""
 
     # --- origins ---------------------------------------------------------------------------
     agent_origins: tuple[str, ...] = ()
@@ -89,6 +104,16 @@ class Settings:
     record_claim_idle_s: float = 30.0
     """An outbox entry a writer took but did not acknowledge for this long is taken over
     by another writer (the first one probably died)."""
+    record_batch: int = 20
+    """Outbox entries the records writer handles per pass."""
+    record_pause_ms: int = 50
+    """Least pause of the records writer between passes while it has a backlog, so that a
+    backlog (for example left by a previous process) yields to live traffic."""
+    record_busy_share: float = 0.25
+    """While draining a backlog the writer is busy at most this share of the time: after a
+    pass that took t, it pauses at least t * (1 - share) / share (long chats, slow SQL)."""
+    record_log_page: int = 500
+    """Messages read per round trip when the writer reads a finished chat's log."""
     record_hold_s: float = 14 * 86400.0
     """A finished chat's keys stay in Redis at most this long while its record waits to be
     written (a database outage); once written they expire after CHAT_RETENTION_S."""

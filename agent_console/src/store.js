@@ -8,7 +8,10 @@ import * as api from "./api.js";
 import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts.js";
 import { AgentSocket } from "./socket.js";
 import { t } from "./i18n.js";
-import { newId } from "./util.js";
+import { newId, overloadDelay, sleep } from "./util.js";
+
+/** Sends of one message refused with `overloaded` before it is shown as failed. */
+const OVERLOAD_ATTEMPTS = 6;
 
 const OPEN_STATES = new Set(["queued", "offered", "active"]);
 const TYPING_SHOWN_MS = 6000;
@@ -492,13 +495,30 @@ export class Store {
   // ---- actions ------------------------------------------------------------------------
   req(frame) {
     if (!this.socket) return Promise.reject(new Error(t("conn.offline")));
-    return this.socket.request(frame).catch((e) => {
-      const f = e.frame || {};
-      const text = f.code === "disconnected" || f.code === "timeout" ? t("conn.offline")
-        : t(`error.${f.code}`, {}, f.message || e.message);
-      this.toast(text, "error");
-      throw e;
-    });
+    return this.socket.request(frame).catch((e) => this.refused(e));
+  }
+
+  refused(e) {
+    const f = e.frame || {};
+    const text = f.code === "disconnected" || f.code === "timeout" ? t("conn.offline")
+      : t(`error.${f.code}`, {}, f.message || e.message);
+    this.toast(text, "error");
+    throw e;
+  }
+
+  /** Send a message frame (`msg`, `whisper`).  One refused with `overloaded` stays pending
+   * and is resent with the same cid (the server stores it once) after the server's
+   * `retry_ms` hint, with jitter, a bounded number of times; only then it fails. */
+  async reqMessage(frame) {
+    for (let attempt = 0; ; attempt++) {
+      if (!this.socket) throw new Error(t("conn.offline"));
+      try {
+        return await this.socket.request(frame);
+      } catch (e) {
+        if (e.frame?.code !== "overloaded" || attempt + 1 >= OVERLOAD_ATTEMPTS) return this.refused(e);
+        await sleep(overloadDelay(e.frame.retry_ms, attempt));
+      }
+    }
   }
 
   async setStatus(status, auto = false) {
@@ -585,7 +605,7 @@ export class Store {
     const frame = whisper ? { type: "whisper", chat: id, cid, text }
       : { type: "msg", chat: id, cid, text, ...(internal ? { internal: true } : {}) };
     try {
-      await this.req(frame);
+      await this.reqMessage(frame);
     } catch (e) {
       pending.failed = true;
       this.emit();
@@ -602,7 +622,7 @@ export class Store {
     this.emit();
     const frame = m.kind === "whisper" ? { type: "whisper", chat: id, cid, text: m.text }
       : { type: "msg", chat: id, cid, text: m.text, ...(m.internal ? { internal: true } : {}) };
-    this.req(frame).catch(() => {
+    this.reqMessage(frame).catch(() => {
       m.failed = true;
       this.emit();
     });

@@ -122,3 +122,15 @@ export function transferBlock(a, holderId) {
   if (a.load !== undefined && a.capacity !== undefined && a.load >= a.capacity) return "full";
   return "";
 }
+
+/** How long to wait before resending a frame refused with `overloaded`: the server's
+ * `retry_ms` hint, doubled per further refusal (at most 8 s), with +-50 % jitter so that
+ * the clients refused together do not come back together. */
+export function overloadDelay(retryMs, attempt) {
+  const base = typeof retryMs === "number" && retryMs > 0 ? retryMs : 500;
+  return Math.min(base * 2 ** attempt, 8000) * (0.5 + Math.random());
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

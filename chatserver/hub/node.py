@@ -75,6 +75,11 @@ class Node:
         self.embedded: EmbeddedRedis | None = None
         self.redis: Redis
         self.drain_redis: Redis
+        self.background_redis: Redis
+        self.records_redis: Redis | None = None
+        self.redis_url = ""
+        self.background_routing: RoutingStore
+        self.background_presence: VisitorStore
         self.directory: Directory
         self.routing: RoutingStore
         self.drain_routing: RoutingStore
@@ -125,10 +130,16 @@ class Node:
         """Connect and, when ``serve``, start fan-out and the background loops (an admin
         command uses the node without them)."""
         url, self.embedded = resolve_url(self.settings)
-        self.redis = connect(url)
+        self.redis_url = url
+        s = self.settings
+        self.redis = connect(
+            url, max_connections=s.redis_pool_size, pool_timeout_s=s.redis_pool_timeout_s
+        )
         # the drainer's own small pool: a burst of client requests holding every pooled
         # connection (a thousand visitors starting at once) must not starve routing
         self.drain_redis = connect(url, max_connections=4)
+        # and the heartbeat's and timers': they must never fail for want of a connection
+        self.background_redis = connect(url, max_connections=max(1, s.background_pool_size))
         scripts = Scripts(self.redis)
         self.directory = Directory(self.redis, self.keys)
         self.config = ConfigStore(self.redis, self.keys)
@@ -139,6 +150,13 @@ class Node:
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
         self.availability = AvailabilityWatch(self)
         self.visitor_presence = VisitorStore(self.redis, self.keys, scripts, self.settings)
+        background_scripts = Scripts(self.background_redis)
+        self.background_routing = RoutingStore(
+            self.background_redis, self.keys, background_scripts, self.settings
+        )
+        self.background_presence = VisitorStore(
+            self.background_redis, self.keys, background_scripts, self.settings
+        )
         self.messages.guard_epoch()
         await self.messages.refresh_epoch()
         self._redis_run_id = self.messages.run_id
@@ -160,8 +178,12 @@ class Node:
         ]
         if self.settings.background_jobs:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
+            # the writer's own connection: its blocking read of the outbox never takes
+            # one from client actions (nor from the heartbeat and timers)
+            self.records_redis = connect(self.redis_url, max_connections=2)
             self.writer = RecordWriter(
-                self.redis, self.keys, self.engine, self.settings, self.clock, self.node_id
+                self.records_redis, self.keys, self.engine, self.settings, self.clock,
+                self.node_id,
             )
             self._loops.append(asyncio.create_task(self.writer.run(), name="records"))
             if self.settings.crm_webhook_url:
@@ -199,6 +221,11 @@ class Node:
             await self.redis.aclose()
         with contextlib.suppress(Exception):
             await self.drain_redis.aclose()
+        with contextlib.suppress(Exception):
+            await self.background_redis.aclose()
+        if self.records_redis is not None:
+            with contextlib.suppress(Exception):
+                await self.records_redis.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -620,18 +647,23 @@ class Node:
         while not self._stopping:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             try:
-                await self._record_pending_disconnects()
-                now = self.now()
-                conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
-                if await self.routing.heartbeat(conns, now):
-                    self.request_drain()
-                await self._after_heartbeat(conns)
-                if self.visitors:
-                    await self.visitor_presence.heartbeat(
-                        {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
-                    )
+                await self.heartbeat()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+
+    async def heartbeat(self) -> None:
+        """Refresh the presence of this process's agent and visitor connections, on the
+        background pool (never waiting behind client actions for a connection)."""
+        await self._record_pending_disconnects()
+        now = self.now()
+        conns = {a: [c.id for c in cs] for a, cs in self.agents.items() if cs}
+        if await self.background_routing.heartbeat(conns, now):
+            self.request_drain()
+        await self._after_heartbeat(conns)
+        if self.visitors:
+            await self.background_presence.heartbeat(
+                {v: [c.id for c in cs] for v, cs in self.visitors.items()}, now
+            )
 
     async def _live_loop(self) -> None:
         """Push live figures to this node's supervisor connections."""
@@ -781,14 +813,20 @@ class Node:
                 log.exception("timers failed")
 
     async def run_timers(self) -> None:
+        """One pass of the timers.  What is due is read, and presence swept, on the
+        timers' own pool (``background_redis``); the actions a timer takes (requeue, end)
+        go through the shared one and, if one fails, stay due for the next pass.  Each
+        kind is bounded per pass (``due``), so a backlog of leftovers (presence of a dead
+        process's connections) is repaired over several passes, between live traffic."""
         now = self.now()
-        resumed = await self.visitor_presence.timers_tick(now)
-        due = await self.routing.due(now)
+        routing, presence = self.background_routing, self.background_presence
+        resumed = await presence.timers_tick(now)
+        due = await routing.due(now)
         for chat_id in due["offers"]:
             await self.requeue(chat_id, ChatEvent.LAPSE)
         relaxed = False
         for chat_id in due["relax"]:
-            relaxed |= await self.routing.relax(chat_id, now)
+            relaxed |= await routing.relax(chat_id, now)
         if relaxed:
             self.request_drain()
         for chat_id in due["missed"]:
@@ -797,16 +835,16 @@ class Node:
             last = int((await self.messages.meta(chat_id)).get("last_ts", 0))
             deadline = last + int(self.settings.chat_idle_timeout_s * 1000)
             if last and deadline > now:
-                await self.routing.reschedule_idle(chat_id, deadline)
+                await routing.reschedule_idle(chat_id, deadline)
             else:
                 await self.end_chat(chat_id, ChatEvent.CLOSE, by="system", outcome="timeout")
         for agent_id in due["presence"]:
-            await self.routing.sweep_agent(agent_id, now, grace_due=False)
+            await routing.sweep_agent(agent_id, now, grace_due=False)
         for agent_id in due["graces"]:
-            if await self.routing.sweep_agent(agent_id, now, grace_due=True) == "offline":
+            if await routing.sweep_agent(agent_id, now, grace_due=True) == "offline":
                 await self.agent_went_offline(agent_id)
-        for visitor_id in await self.visitor_presence.due_sweeps(now):
-            await self.visitor_presence.sweep(visitor_id, now)
+        for visitor_id in await presence.due_sweeps(now):
+            await presence.sweep(visitor_id, now)
         grace = int(self.settings.visitor_leave_grace_s * 1000)
         if gone_after_outage(0, resumed, grace) <= now:
             # (after an outage no mark is due before resumed + grace: see core/presence)
@@ -815,12 +853,12 @@ class Node:
     async def _visitors_gone(self, now: int) -> None:
         """End the chat of every visitor who counts as gone (no live socket anywhere for
         ``VISITOR_LEAVE_GRACE_S``; see ``core/presence.py``), whatever its state now."""
-        for visitor_id, due in await self.visitor_presence.due_gone(now):
-            chat_id = await self.routing.visitor_open_chat(visitor_id)
-            chat = await self.routing.get_chat(chat_id) if chat_id else None
+        for visitor_id, due in await self.background_presence.due_gone(now):
+            chat_id = await self.background_routing.visitor_open_chat(visitor_id)
+            chat = await self.background_routing.get_chat(chat_id) if chat_id else None
             decision = end_for_gone_visitor(chat.state) if chat is not None else None
             if chat is None or decision is None:
-                await self.visitor_presence.clear_gone(visitor_id, due)
+                await self.background_presence.clear_gone(visitor_id, due)
                 continue
             event, outcome = decision
             reason = await self.end_chat(
@@ -828,7 +866,7 @@ class Node:
             )
             if reason not in ("ok", "invalid_state", "retry"):
                 # back (a socket opened), or nothing left to end
-                await self.visitor_presence.clear_gone(visitor_id, due)
+                await self.background_presence.clear_gone(visitor_id, due)
             # the state changed in between (e.g. offered -> active): the mark stays, and
             # the next pass decides again on the new state
 

@@ -7,6 +7,7 @@ connection stays open unless a limit says otherwise (see ``docs/protocol.md``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, cast
@@ -35,6 +36,7 @@ from chatserver.protocol import (
 )
 from chatserver.settings import Settings
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE
+from chatserver.store.redis_conn import is_overload
 
 log = logging.getLogger(__name__)
 
@@ -144,19 +146,31 @@ class Session:
             return
         try:
             handler = cast(Handler, getattr(self, self.HANDLERS[type(frame)]))
-            reply = await handler(frame)
+            async with asyncio.timeout(self.node.settings.action_timeout_s):
+                reply = await handler(frame)
         except ProtocolError as exc:
             self.refuse(_naming_cid(exc, frame), frame.rid)
             return
-        except RedisError as exc:
-            log.warning("storage error on %s: %s", type(frame).__name__, exc)
-            busy = ProtocolError(ErrorCode.INTERNAL, "storage unavailable, retry")
-            self.refuse(_naming_cid(busy, frame), frame.rid)
+        except (RedisError, TimeoutError) as exc:
+            self.refuse(_naming_cid(self.storage_failed(frame, exc), frame), frame.rid)
             return
         if reply is not None:
             if frame.rid is not None:
                 reply["rid"] = frame.rid
             self.conn.send(reply)
+
+    def storage_failed(self, frame: object, exc: BaseException) -> ProtocolError:
+        """The error for an action whose storage work failed: ``overloaded`` (with the
+        ``retry_ms`` hint) when Redis is busy or unreachable, else ``internal``."""
+        name = type(frame).__name__
+        if is_overload(exc):
+            log.warning("storage overloaded on %s: %s", name, exc or type(exc).__name__)
+            return ProtocolError(
+                ErrorCode.OVERLOADED, "the server is overloaded; retry",
+                retry_ms=self.node.settings.overload_retry_ms,
+            )
+        log.warning("storage error on %s: %s", name, exc)
+        return ProtocolError(ErrorCode.INTERNAL, "storage error, retry")
 
     # ---- checks ---------------------------------------------------------------------------
     async def may_read(self, chat_id: str) -> bool:

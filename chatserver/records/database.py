@@ -154,57 +154,66 @@ async def upsert_record(
     engine: AsyncEngine, record: InteractionRecord, written_at: int, *, crm: bool = False
 ) -> None:
     """Write (or rewrite) one record and its children in one transaction."""
-    row = record_row(record, written_at)
+    await upsert_records(engine, [record], written_at, crm=crm)
+
+
+async def upsert_records(
+    engine: AsyncEngine, records: Sequence[InteractionRecord], written_at: int, *,
+    crm: bool = False,
+) -> None:
+    """Write (or rewrite) records and their children in one transaction, a few statements
+    for the whole batch (the records writer's batch: one commit instead of one per
+    record).  A chat named twice is written once, with its last record."""
+    latest = {r.chat_id: r for r in records}
+    if not latest:
+        return
+    batch = list(latest.values())
+    ids = list(latest)
+    rows = [record_row(r, written_at) for r in batch]
     async with engine.begin() as conn:
         insert = _insert(conn.dialect.name)
-        stmt = insert(interactions).values(**row)
-        changes = {k: stmt.excluded[k] for k in row if k != "chat_id"}
+        stmt = insert(interactions)
+        changes = {k: stmt.excluded[k] for k in rows[0] if k != "chat_id"}
         # a rating that arrived after the first write is never lost by a rewrite
         changes["rating"] = func.coalesce(stmt.excluded.rating, interactions.c.rating)
         changes["rating_comment"] = func.coalesce(
             func.nullif(stmt.excluded.rating_comment, ""), interactions.c.rating_comment
         )
-        await conn.execute(stmt.on_conflict_do_update(index_elements=["chat_id"], set_=changes))
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=["chat_id"], set_=changes), rows
+        )
         for table in (interaction_messages, interaction_agents, interaction_events):
-            await conn.execute(delete(table).where(table.c.chat_id == record.chat_id))
-        if record.messages:
-            await conn.execute(
-                interaction_messages.insert(),
-                [
-                    {"chat_id": record.chat_id, "seq": m.seq, "at": m.at,
-                     "sender_role": clean(m.sender_role, 16),
-                     "sender_id": clean(m.sender_id, 64),
-                     "sender_name": clean(m.sender_name, 256), "kind": clean(m.kind, 16),
-                     "internal": m.internal, "text": clean(m.text)}
-                    for m in record.messages
-                ],
-            )
-        if record.agents:
-            await conn.execute(
-                interaction_agents.insert(),
-                [
-                    {"chat_id": record.chat_id, "idx": i, "agent_id": a.agent_id,
-                     "joined_at": a.joined_at, "left_at": a.left_at,
-                     "left_reason": a.left_reason}
-                    for i, a in enumerate(record.agents)
-                ],
-            )
-        if record.events:
-            await conn.execute(
-                interaction_events.insert(),
-                [
-                    {"chat_id": record.chat_id, "idx": i, "kind": e.kind, "at": e.at,
-                     "agent_id": clean(e.agent, 64), "detail": clean(e.detail, 256),
-                     "result": e.result}
-                    for i, e in enumerate(record.events)
-                ],
-            )
+            await conn.execute(delete(table).where(table.c.chat_id.in_(ids)))
+        messages = [
+            {"chat_id": r.chat_id, "seq": m.seq, "at": m.at,
+             "sender_role": clean(m.sender_role, 16),
+             "sender_id": clean(m.sender_id, 64),
+             "sender_name": clean(m.sender_name, 256), "kind": clean(m.kind, 16),
+             "internal": m.internal, "text": clean(m.text)}
+            for r in batch for m in r.messages
+        ]
+        if messages:
+            await conn.execute(interaction_messages.insert(), messages)
+        agents = [
+            {"chat_id": r.chat_id, "idx": i, "agent_id": a.agent_id,
+             "joined_at": a.joined_at, "left_at": a.left_at, "left_reason": a.left_reason}
+            for r in batch for i, a in enumerate(r.agents)
+        ]
+        if agents:
+            await conn.execute(interaction_agents.insert(), agents)
+        events = [
+            {"chat_id": r.chat_id, "idx": i, "kind": e.kind, "at": e.at,
+             "agent_id": clean(e.agent, 64), "detail": clean(e.detail, 256),
+             "result": e.result}
+            for r in batch for i, e in enumerate(r.events)
+        ]
+        if events:
+            await conn.execute(interaction_events.insert(), events)
         if crm:
             await conn.execute(
-                insert(crm_deliveries)
-                .values(chat_id=record.chat_id, attempts=0, next_attempt_at=written_at,
-                        last_error="")
-                .on_conflict_do_nothing(index_elements=["chat_id"])
+                insert(crm_deliveries).on_conflict_do_nothing(index_elements=["chat_id"]),
+                [{"chat_id": chat_id, "attempts": 0, "next_attempt_at": written_at,
+                  "last_error": ""} for chat_id in ids],
             )
 
 

@@ -1,8 +1,8 @@
 """The records writer: turns the outbox into interaction records, exactly once.
 
-The outbox is a Redis Stream read through the consumer group ``records``.  For each entry
-the writer reads the chat's state from Redis, builds the record (pure), upserts it in one
-transaction, and only then acknowledges and deletes the entry.  Therefore:
+The outbox is a Redis Stream read through the consumer group ``records``.  For each batch of
+entries the writer reads each chat's state from Redis, builds the records (pure), upserts
+them in one transaction, and only then acknowledges and deletes the entries.  Therefore:
 
 - a writer killed mid-write leaves the entry pending; after ``RECORD_CLAIM_IDLE_S`` any
   writer claims it (XAUTOCLAIM) and writes it again: the upsert makes that harmless;
@@ -12,13 +12,22 @@ transaction, and only then acknowledges and deletes the entry.  Therefore:
   returns (the writer backs off, up to 5 s between tries).
 
 The writer also copies agent status changes (for occupancy) from their stream to SQL.
+
+In a serving process the writer yields to live traffic: it handles at most
+``RECORD_BATCH`` entries per pass and, while it has a backlog (entries left by a previous
+process on the same Redis, or a database outage just over), pauses between passes: at
+least ``RECORD_PAUSE_MS``, and long enough that it is busy at most ``RECORD_BUSY_SHARE``
+of the time.  It reads each finished chat's log once, in pages of
+``RECORD_LOG_PAGE`` messages (the record holds the whole transcript, so every message is
+read once; a page bounds how long one Redis call and one decode take).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import time
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -27,14 +36,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.clock import Clock
 from chatserver.records import database
-from chatserver.records.builder import END_STATES, RecordError, build_record
+from chatserver.records.builder import (
+    END_STATES,
+    InteractionRecord,
+    RecordError,
+    build_record,
+)
 from chatserver.settings import Settings
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
 
 log = logging.getLogger(__name__)
 GROUP = "records"
-BATCH = 50
 _frame = msgspec.msgpack.Decoder(dict[str, Any])
 
 
@@ -70,9 +83,13 @@ class RecordWriter:
         await self.ensure_group()
         while True:
             try:
-                await self.step(block_ms=1000)
+                started = time.monotonic()
+                done = await self.step(block_ms=1000)
                 await self.copy_status_changes()
                 delay = 0.1
+                if done:
+                    # a backlog: leave the event loop and Redis to live traffic a while
+                    await asyncio.sleep(self.pause_after(time.monotonic() - started))
             except asyncio.CancelledError:
                 raise
             except ResponseError as exc:
@@ -87,49 +104,101 @@ class RecordWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def pause_after(self, busy_s: float) -> float:
+        """Seconds to pause after a pass that handled entries and took ``busy_s``: at least
+        ``RECORD_PAUSE_MS``, and long enough that the writer is busy at most
+        ``RECORD_BUSY_SHARE`` of the time."""
+        share = min(1.0, max(0.01, self.settings.record_busy_share))
+        return max(self.settings.record_pause_ms / 1000, busy_s * (1 - share) / share)
+
     async def step(self, block_ms: int | None = None) -> int:
-        """Handle what is due: this writer's own unacknowledged entries, entries another
-        writer left pending too long, then new ones.  Returns how many were written."""
+        """Handle what is due, at most ``RECORD_BATCH`` entries: this writer's own
+        unacknowledged entries, entries another writer left pending too long, then new
+        ones (waiting up to ``block_ms`` for one when nothing else was due).  Returns how
+        many were handled."""
+        batch = max(1, self.settings.record_batch)
         done = 0
         mine = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.keys.outbox: "0"}, count=BATCH
+            GROUP, self.consumer, {self.keys.outbox: "0"}, count=batch
         )
         done += await self._handle(mine)
-        claimed = await self.redis.xautoclaim(
-            self.keys.outbox, GROUP, self.consumer,
-            min_idle_time=int(self.settings.record_claim_idle_s * 1000), start_id="0-0",
-            count=BATCH,
-        )
-        if claimed and claimed[1]:
-            done += await self._handle([[self.keys.outbox, claimed[1]]])
-        fresh = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.keys.outbox: ">"}, count=BATCH, block=block_ms
-        )
-        done += await self._handle(fresh)
+        if done < batch:
+            claimed = await self.redis.xautoclaim(
+                self.keys.outbox, GROUP, self.consumer,
+                min_idle_time=int(self.settings.record_claim_idle_s * 1000), start_id="0-0",
+                count=batch - done,
+            )
+            if claimed and claimed[1]:
+                done += await self._handle([[self.keys.outbox, claimed[1]]])
+        if done < batch:
+            fresh = await self.redis.xreadgroup(
+                GROUP, self.consumer, {self.keys.outbox: ">"}, count=batch - done,
+                block=None if done else block_ms,
+            )
+            done += await self._handle(fresh)
         return done
 
     async def _handle(self, reply: Any) -> int:
-        done = 0
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                if not fields:  # deleted meanwhile
-                    await self._ack(entry_id)
-                    continue
-                await self.write_entry({text(k): text(v) for k, v in fields.items()})
-                await self._ack(entry_id)
-                done += 1
-        return done
-
-    async def _ack(self, entry_id: Any) -> None:
+        """Write the records of a batch of outbox entries in one database transaction,
+        then acknowledge them all (nothing is acknowledged before its record is
+        committed).  Returns how many entries were handled."""
+        entries = [(entry_id, fields) for _stream, batch in reply or [] for entry_id, fields
+                   in batch]
+        if not entries:
+            return 0
+        records: list[InteractionRecord] = []
+        for _entry_id, fields in entries:
+            if fields:  # (else deleted meanwhile)
+                record = await self.read_entry({text(k): text(v) for k, v in fields.items()})
+                if record is not None:
+                    records.append(record)
+        await self.write_records(records)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.outbox, GROUP, entry_id)
-            pipe.xdel(self.keys.outbox, entry_id)
+            ids = [entry_id for entry_id, _ in entries]
+            pipe.xack(self.keys.outbox, GROUP, *ids)
+            pipe.xdel(self.keys.outbox, *ids)
             await pipe.execute()
+        return len(entries)
 
     async def write_entry(self, fields: dict[str, str]) -> None:
         """Write the record an outbox entry names; raises if the database refuses."""
+        record = await self.read_entry(fields)
+        if record is not None:
+            await self.write_records([record])
+
+    async def write_records(self, records: list[InteractionRecord]) -> None:
+        """Upsert records (one transaction), then let their chats' live keys expire after
+        the normal retention."""
+        if not records:
+            return
+        await database.upsert_records(
+            self.engine, records, self.clock(), crm=bool(self.settings.crm_webhook_url)
+        )
+        chats = {r.chat_id for r in records}
+        self.written += len(chats)
+        retention = int(self.settings.chat_retention_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chats:
+                for key in (
+                    self.keys.chat(chat_id), self.keys.chat_history(chat_id),
+                    self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
+                    self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
+                ):
+                    pipe.expire(key, retention)
+            await pipe.execute()
+
+    async def read_entry(self, fields: dict[str, str]) -> InteractionRecord | None:
+        """The record an outbox entry names, built from the chat's state in Redis; None
+        when there is none to write (a late rating is put on the stored record here)."""
         chat_id = fields.get("chat", "")
-        chat = await self.redis.hgetall(self.keys.chat(chat_id))
+        page = max(1, self.settings.record_log_page)
+        log_key = self.keys.chat_log(chat_id)
+        # one round trip for the chat, its history and the first page of its log
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.chat(chat_id))
+            pipe.lrange(self.keys.chat_history(chat_id), 0, -1)
+            pipe.xrange(log_key, "-", "+", count=page)
+            chat, raw_history, first = await pipe.execute()
         data = {text(k): text(v) for k, v in chat.items()}
         if data.get("state") not in END_STATES:
             if fields.get("kind") == "rating" and "rating" in fields:
@@ -139,29 +208,25 @@ class RecordWriter:
                 )
             else:
                 log.warning("outbox names chat %s, which has no ended state; skipped", chat_id)
-            return
-        history = [text(e) for e in await self.redis.lrange(self.keys.chat_history(chat_id), 0, -1)]
-        log_entries: Any = await self.redis.xrange(self.keys.chat_log(chat_id))
-        messages = [_frame.decode(f[b"f"]) for _, f in log_entries]
+            return None
+        history = [text(e) for e in raw_history]
+        messages = await self._read_log(log_key, first, page)
         try:
-            record = build_record(data, history, messages)
+            return build_record(data, history, messages)
         except RecordError as exc:
             log.warning("%s; skipped", exc)
-            return
-        await database.upsert_record(
-            self.engine, record, self.clock(), crm=bool(self.settings.crm_webhook_url)
-        )
-        self.written += 1
-        # written: the chat's live keys may now go after the normal retention
-        retention = int(self.settings.chat_retention_s)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (
-                self.keys.chat(chat_id), self.keys.chat_history(chat_id),
-                self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
-                self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
-            ):
-                pipe.expire(key, retention)
-            await pipe.execute()
+            return None
+
+    async def _read_log(self, key: str, first: Any, page: int) -> list[dict[str, Any]]:
+        """The whole log, given its first page: the rest is read ``page`` entries at a
+        time, each page once (a log is capped at ``LOG_MAX_MESSAGES``)."""
+        messages = [_frame.decode(f[b"f"]) for _, f in first]
+        entries = first
+        while len(entries) == page:
+            last = text(entries[-1][0])
+            entries = cast(Any, await self.redis.xrange(key, f"({last}", "+", count=page))
+            messages.extend(_frame.decode(f[b"f"]) for _, f in entries)
+        return messages
 
     async def copy_status_changes(self) -> None:
         entries: Any = await self.redis.xrange(self.keys.status_log, count=500)

@@ -24,14 +24,21 @@ RETRY_CAP_S = 1.0
 """The longest pause between two attempts of a command across an outage."""
 
 
-def connect(url: str, *, max_connections: int = 200) -> Redis:
+def is_overload(exc: BaseException) -> bool:
+    """Whether a failed storage call means "busy or unreachable, retry later" (Redis down
+    or paused, every pooled connection in use, a deadline passed) rather than a real
+    refusal.  The session answers these with the ``overloaded`` error code."""
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, TimeoutError))
+
+
+def connect(url: str, *, max_connections: int = 200, pool_timeout_s: float = 10.0) -> Redis:
     """A pooled client that retries commands across short outages (a Redis restart)."""
     # a blocking pool: a burst of commands beyond max_connections waits for a free
-    # connection (up to 10 s) instead of failing at once with MaxConnectionsError
+    # connection (up to pool_timeout_s) instead of failing at once with MaxConnectionsError
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=10,
+        timeout=pool_timeout_s,
         health_check_interval=5,
         socket_connect_timeout=2,
         socket_keepalive=True,

@@ -38,6 +38,8 @@ export interface Pending {
   seq?: number;
   /** refused for good (for example the chat ended): no retry */
   final?: boolean;
+  /** `overloaded` refusals in a row (resent after the server's hint, a bounded number of times) */
+  overloaded?: number;
 }
 
 export interface ChatInfo {
@@ -94,6 +96,16 @@ export interface Hooks {
 }
 
 const ACK_TIMEOUT_MS = 10_000;
+/** Sends of one message refused with `overloaded` before it is shown as failed. */
+const OVERLOAD_ATTEMPTS = 6;
+
+/** How long to wait before resending a frame refused with `overloaded`: the server's
+ * `retry_ms` hint, doubled per further refusal (at most 8 s), with +-50 % jitter so that the
+ * clients refused together do not come back together. */
+export function overloadDelay(retryMs: unknown, attempt: number): number {
+  const base = typeof retryMs === "number" && retryMs > 0 ? retryMs : 500;
+  return Math.min(base * 2 ** attempt, 8_000) * (0.5 + Math.random());
+}
 const TYPING_IDLE_MS = 3_000;
 const AGENT_TYPING_TTL_MS = 6_000;
 
@@ -474,6 +486,19 @@ export class ChatSession {
       if (!this.pending.has(p.cid)) return;
       if (err.code === "offline") return; // resent when the connection is back
       if (err.code === "rate_limited" || err.code === "internal") return; // retried later
+      if (err.code === "overloaded") {
+        // the server is busy: the message stays pending and is resent (same cid, so the
+        // server stores it once) after its hint, a bounded number of times
+        const attempt = p.overloaded ?? 0;
+        if (attempt + 1 < OVERLOAD_ATTEMPTS) {
+          p.overloaded = attempt + 1;
+          window.setTimeout(() => {
+            if (this.pending.get(p.cid) === p && p.seq === undefined && p.state === "sending") this.transmit(p);
+          }, overloadDelay(err.frame?.retry_ms, attempt));
+          return;
+        }
+      }
+      p.overloaded = 0;
       p.state = "failed";
       if (["invalid_state", "forbidden", "too_large", "bad_frame"].includes(err.code)) p.final = true;
       if (p.final) this.store.dropOutgoing(p.cid);

@@ -152,6 +152,7 @@ export const ar = {
   "error.rate_limited": "ترسل بسرعة كبيرة؛ تمهّل.",
   "error.too_large": "الرسالة طويلة جدًا.",
   "error.internal": "تعذّر على الخادم تنفيذ ذلك؛ حاول مجددًا.",
+  "error.overloaded": "الخادم مشغول؛ حاول مجددًا بعد لحظة.",
   "error.bad_frame": "رُفض الطلب.",
 
   "shortcuts.title": "اختصارات لوحة المفاتيح",

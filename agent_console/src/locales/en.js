@@ -152,6 +152,7 @@ export const en = {
   "error.rate_limited": "You are sending too fast; slow down.",
   "error.too_large": "The message is too long.",
   "error.internal": "The server could not do this; try again.",
+  "error.overloaded": "The server is busy; try again in a moment.",
   "error.bad_frame": "The request was refused.",
 
   "shortcuts.title": "Keyboard shortcuts",
