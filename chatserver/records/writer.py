@@ -69,6 +69,7 @@ class RecordWriter:
         self.consumer = consumer
         self.written = 0
         self._retry_at = 0.0
+        self._seal_ttl_s = int(max(settings.record_hold_s, settings.chat_retention_s))
 
     async def ensure_group(self) -> None:
         try:
@@ -193,12 +194,21 @@ class RecordWriter:
         chat_id = fields.get("chat", "")
         page = max(1, self.settings.record_log_page)
         log_key = self.keys.chat_log(chat_id)
-        # one round trip for the chat, its history and the first page of its log
+        meta = self.keys.chat_meta(chat_id)
+        # one round trip for the chat, its history and the first page of its log.  First the
+        # log is sealed (``post`` refuses a chat whose meta is not open): the process that
+        # ended the chat seals it right after ``close_chat`` (another slot, so another step),
+        # but if it died in between, a message posted now would be acknowledged and yet
+        # missing from the record.  Sealed here, in order before the read on the same
+        # connection and slot, every acknowledged message is in what we read.  ``NX`` only
+        # gives an expiry to a meta hash this created (its chat's keys had expired).
         async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(meta, "open", "0")
+            pipe.expire(meta, self._seal_ttl_s, nx=True)
             pipe.hgetall(self.keys.chat(chat_id))
             pipe.lrange(self.keys.chat_history(chat_id), 0, -1)
             pipe.xrange(log_key, "-", "+", count=page)
-            chat, raw_history, first = await pipe.execute()
+            _, _, chat, raw_history, first = await pipe.execute()
         data = {text(k): text(v) for k, v in chat.items()}
         if data.get("state") not in END_STATES:
             if fields.get("kind") == "rating" and "rating" in fields:
