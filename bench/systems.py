@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from bench.ours import (
     close_all,
     connect_agents,
     connect_visitors,
+    gather_limited,
+    start_chat,
 )
 from bench.procs import Deployment, Proc, ValkeyProc, free_port, wait_port
 
@@ -61,7 +64,47 @@ class System:
         return {"name": self.name, "label": self.label, "layout": self.layout}
 
 
-class Ours(System):
+class OursParts:
+    """What the product's relay systems (here ``Ours``; ``systems_pairs.OursPairs``) share:
+    the deployment's start, the chats opened and made active, pids, stop and description."""
+
+    dep: Deployment
+    product: Product
+    capacity: int
+    visitors: list[BenchClient]
+    agents: dict[str, BenchClient]
+    chats: list[str]
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.dep.start)
+        self.product = Product(self.dep)
+        await self.product.start()
+
+    async def open_chats(self, name: str, assigned: set[str]) -> dict[str, str]:
+        """One chat per visitor (named ``name`` and its number), waited for until active
+        and followed by its agent; then every client lean.  Returns chat -> agent id."""
+        self.chats = await gather_limited(
+            (start_chat(v, "general", f"{name} {k}") for k, v in enumerate(self.visitors)), 50)
+        owner = await await_active(self.product, self.chats, self.agents,
+                                   lambda c: c in assigned)
+        for c in [*self.visitors, *self.agents.values()]:
+            c.lean = True
+        await asyncio.sleep(1.0)  # subscriptions confirmed, catch-ups done
+        return owner
+
+    def pids(self) -> dict[str, int]:
+        return self.dep.pids()
+
+    async def stop(self) -> None:
+        await close_all([*self.visitors, *self.agents.values()])
+        await asyncio.to_thread(self.dep.stop)
+
+    def deployment_facts(self) -> dict[str, Any]:
+        return {"deployment": self.dep.describe(), "agent_capacity": self.capacity,
+                "hub_log_problems": self.dep.log_summary}
+
+
+class Ours(OursParts, System):
     name = "ours"
     label = "chatserver (2 hubs + Valkey)"
 
@@ -75,11 +118,6 @@ class Ours(System):
         self.agents: dict[str, BenchClient] = {}
         self.chats: list[str] = []
         self._cid = itertools.count()
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.dep.start)
-        self.product = Product(self.dep)
-        await self.product.start()
 
     async def make_pairs(self, n: int) -> None:
         n_agents = (n + self.capacity - 1) // self.capacity
@@ -100,37 +138,34 @@ class Ours(System):
             a.on_frame = on_frame
             a.on_msg = on_msg
         self.visitors = await connect_visitors(self.dep.urls, n, server=0)
-
-        from bench.ours import gather_limited, start_chat
-
-        self.chats = await gather_limited(
-            (start_chat(v, "general", f"bench visitor {k}") for k, v in
-             enumerate(self.visitors)), 50)
-        await await_active(self.product, self.chats, self.agents, lambda c: c in assigned)
-        for c in [*self.visitors, *self.agents.values()]:
-            c.lean = True
-        await asyncio.sleep(1.0)  # subscriptions confirmed, catch-ups done
+        await self.open_chats("bench visitor", assigned)
 
     async def send(self, i: int, text: str) -> None:
         await self.visitors[i].say_nowait(self.chats[i], text, f"b{next(self._cid)}")
 
-    def pids(self) -> dict[str, int]:
-        return self.dep.pids()
-
-    async def stop(self) -> None:
-        await close_all([*self.visitors, *self.agents.values()])
-        await asyncio.to_thread(self.dep.stop)
-
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "deployment": self.dep.describe(),
-                "agent_capacity": self.capacity, "hub_log_problems": self.dep.log_summary}
+        return {**super().describe(), **self.deployment_facts()}
 
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(dict[str, Any])
 
 
-class RawWs(System):
+class RawWsProc:
+    """The ``bench.baselines.raw_ws`` process of a relay system: started, waited for."""
+
+    port: int
+    proc: Proc
+
+    async def start(self) -> None:
+        self.proc.start()
+        await asyncio.to_thread(wait_port, self.port, 20, self.proc.proc, self.proc.log_path)
+
+    def pids(self) -> dict[str, int]:
+        return {"raw_ws": self.proc.pid}
+
+
+class RawWs(RawWsProc, System):
     name = "raw_ws"
     label = "raw websockets relay (1 process, no Redis)"
 
@@ -138,19 +173,13 @@ class RawWs(System):
         super().__init__(layout)
         self.port = free_port()
         self.proc = Proc("raw_ws", [sys.executable, "-m", "bench.baselines.raw_ws",
-                                    str(self.port)], _env(), workdir, layout.get("hub0"))
+                                    str(self.port)], baseline_env(), workdir, layout.get("hub0"))
         self.senders: list[Any] = []
         self.receivers: list[Any] = []
         self.tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        self.proc.start()
-        await asyncio.to_thread(wait_port, self.port, 20, self.proc.proc, self.proc.log_path)
-
     async def make_pairs(self, n: int) -> None:
         import websockets
-
-        from bench.ours import gather_limited
 
         async def connect(room: int) -> Any:
             return await websockets.connect(f"ws://127.0.0.1:{self.port}/room/{room}",
@@ -174,9 +203,6 @@ class RawWs(System):
 
     async def send(self, i: int, text: str) -> None:
         await self.senders[i].send(_enc.encode({"type": "msg", "text": text}))
-
-    def pids(self) -> dict[str, int]:
-        return {"raw_ws": self.proc.pid}
 
     async def stop(self) -> None:
         for ws in [*self.senders, *self.receivers]:
@@ -204,7 +230,7 @@ class SocketIO(System):
         self.valkey.start()
         for k, port in enumerate(self.ports):
             p = Proc(f"sio{k}", [sys.executable, "-m", "bench.baselines.socketio_redis",
-                                 str(port), self.valkey.url], _env(), self.workdir,
+                                 str(port), self.valkey.url], baseline_env(), self.workdir,
                      self.layout.get(f"hub{k}"))
             p.start()
             self.procs.append(p)
@@ -213,8 +239,6 @@ class SocketIO(System):
 
     async def make_pairs(self, n: int) -> None:
         import socketio
-
-        from bench.ours import gather_limited
 
         rec = self.recorder
 
@@ -256,9 +280,8 @@ class SocketIO(System):
         self.valkey.stop()
 
 
-def _env() -> dict[str, str]:
-    import os
-
+def baseline_env() -> dict[str, str]:
+    """The environment of a baseline server process."""
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import shutil
 import subprocess
 import sys
@@ -34,15 +33,12 @@ import msgspec
 from bench.loadgen import Recorder
 from bench.ours import (
     BenchClient,
-    Product,
-    await_active,
-    close_all,
     connect_agents,
     connect_visitors,
     gather_limited,
-    start_chat,
 )
 from bench.procs import ROOT, Deployment, Proc, ValkeyProc, free_port, wait_port
+from bench.systems import OursParts, RawWsProc, baseline_env
 
 NODE_DIR = ROOT / "bench" / "baselines" / "socketio_node"
 
@@ -82,7 +78,7 @@ class PairSystem:
                 "layout": {k: str(v) for k, v in self.layout.items()}}
 
 
-class OursPairs(PairSystem):
+class OursPairs(OursParts, PairSystem):
     name = "ours"
     label = "chatserver (1 hub + Valkey)"
 
@@ -96,11 +92,6 @@ class OursPairs(PairSystem):
         self.chats: list[str] = []
         self.agent_of: list[BenchClient] = []
         self._cid = itertools.count()
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.dep.start)
-        self.product = Product(self.dep)
-        await self.product.start()
 
     async def make_pairs(self, n: int) -> None:
         self.pairs = n
@@ -126,37 +117,23 @@ class OursPairs(PairSystem):
         for c in [*self.agents.values(), *self.visitors]:
             c.on_frame = on_frame
             c.on_msg = on_msg
-        self.chats = await gather_limited(
-            (start_chat(v, "general", f"pair {k}") for k, v in enumerate(self.visitors)), 50)
-        owner = await await_active(self.product, self.chats, self.agents,
-                                   lambda c: c in assigned)
+        owner = await self.open_chats("pair", assigned)
         self.agent_of = [self.agents[owner[c]] for c in self.chats]
-        for c in [*self.visitors, *self.agents.values()]:
-            c.lean = True
-        await asyncio.sleep(1.0)  # subscriptions confirmed, catch-ups done
 
     async def send(self, k: int, text: str) -> None:
         n = self.pairs
         client = self.visitors[k] if k < n else self.agent_of[k - n]
         await client.say_nowait(self.chats[k % n], text, f"b{next(self._cid)}")
 
-    def pids(self) -> dict[str, int]:
-        return self.dep.pids()
-
-    async def stop(self) -> None:
-        await close_all([*self.visitors, *self.agents.values()])
-        await asyncio.to_thread(self.dep.stop)
-
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "deployment": self.dep.describe(),
-                "agent_capacity": self.capacity, "hub_log_problems": self.dep.log_summary}
+        return {**super().describe(), **self.deployment_facts()}
 
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(dict[str, Any])
 
 
-class RawWsPairs(PairSystem):
+class RawWsPairs(RawWsProc, PairSystem):
     name = "raw_ws"
     label = "raw websockets relay (1 process, no Redis)"
 
@@ -164,13 +141,9 @@ class RawWsPairs(PairSystem):
         super().__init__(layout)
         self.port = free_port()
         self.proc = Proc("raw_ws", [sys.executable, "-m", "bench.baselines.raw_ws",
-                                    str(self.port)], _env(), workdir, layout.get("hub0"))
+                                    str(self.port)], baseline_env(), workdir, layout.get("hub0"))
         self.sides: list[Any] = []
         self.tasks: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        self.proc.start()
-        await asyncio.to_thread(wait_port, self.port, 20, self.proc.proc, self.proc.log_path)
 
     async def make_pairs(self, n: int) -> None:
         import websockets
@@ -198,9 +171,6 @@ class RawWsPairs(PairSystem):
     async def send(self, k: int, text: str) -> None:
         await self.sides[k].send(_enc.encode({"type": "msg", "text": text,
                                               "from": k >= self.pairs}))
-
-    def pids(self) -> dict[str, int]:
-        return {"raw_ws": self.proc.pid}
 
     async def stop(self) -> None:
         for ws in self.sides:
@@ -291,7 +261,8 @@ class SocketIOPairs(PairSystem):
 
     async def start(self) -> None:
         self.valkey.start()
-        self.proc = Proc(self.name, self.argv(), _env(), self.workdir, self.layout.get("hub0"))
+        self.proc = Proc(self.name, self.argv(), baseline_env(), self.workdir,
+                         self.layout.get("hub0"))
         self.proc.start()
         await asyncio.to_thread(wait_port, self.port, 30, self.proc.proc, self.proc.log_path)
 
@@ -372,10 +343,6 @@ def npm_ci() -> None:
         raise RuntimeError("npm not found")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR,
                    check=True, timeout=300, capture_output=True)
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def available() -> list[str]:
