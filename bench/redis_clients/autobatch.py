@@ -20,14 +20,14 @@ from typing import Any
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 
+from bench.redis_clients.base import LoopBatch
 
-class AutoBatch:
+
+class AutoBatch(LoopBatch):
     def __init__(self, host: str, port: int) -> None:
+        super().__init__()
         self._conn = Connection(host=host, port=port)
-        self._queued: list[tuple[Any, ...]] = []
         self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
-        self._pending: list[asyncio.Future[Any]] = []
-        self._scheduled = False
         self._reader: asyncio.Task[None] | None = None
         self.writes = 0  # buffers written (one per loop iteration with commands)
         self.commands = 0
@@ -36,22 +36,7 @@ class AutoBatch:
         await self._conn.connect()
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    def execute(self, *args: Any) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._queued.append(args)
-        self._pending.append(fut)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return fut
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        queued, self._queued = self._queued, []
-        pending, self._pending = self._pending, []
-        if not queued:
-            return
+    def _dispatch(self, queued: list[Any], pending: list[asyncio.Future[Any]]) -> None:
         chunks = self._conn.pack_commands(queued)
         writer = self._conn._writer
         assert writer is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -31,3 +32,40 @@ class Adapter:
     async def unsubscribe(self, channels: list[str]) -> None: ...
 
 
+
+
+class LoopBatch:
+    """The collecting half of an auto-batching layer: ``execute(*args)`` queues a command and
+    returns its future; the first command queued in an event-loop iteration schedules a
+    flush with ``call_soon``, which hands every command of that iteration (and their
+    futures, in order) to ``_dispatch`` at once."""
+
+    def __init__(self) -> None:
+        self._queued: list[Any] = []
+        self._pending: list[asyncio.Future[Any]] = []
+        self._scheduled = False
+
+    def _command(self, args: tuple[Any, ...]) -> Any:
+        """The queued form of a command's arguments."""
+        return args
+
+    def _dispatch(self, queued: list[Any], pending: list[asyncio.Future[Any]]) -> None:
+        raise NotImplementedError
+
+    def execute(self, *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queued.append(self._command(args))
+        self._pending.append(fut)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        queued, self._queued = self._queued, []
+        pending, self._pending = self._pending, []
+        if not queued:
+            return
+        self._dispatch(queued, pending)

@@ -12,34 +12,22 @@ from typing import Any
 
 from glide import Batch, ClusterBatch, RequestError
 
+from bench.redis_clients.base import LoopBatch
 
-class GlideAutoBatch:
+
+class GlideAutoBatch(LoopBatch):
     def __init__(self, client: Any, cluster: bool) -> None:
+        super().__init__()
         self._client = client
         self._cluster = cluster
-        self._queued: list[list[Any]] = []
-        self._pending: list[asyncio.Future[Any]] = []
-        self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.commands = 0
 
-    def execute(self, *args: Any) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._queued.append([a if isinstance(a, (bytes, str)) else str(a) for a in args])
-        self._pending.append(fut)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return fut
+    def _command(self, args: tuple[Any, ...]) -> list[Any]:
+        return [a if isinstance(a, (bytes, str)) else str(a) for a in args]
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        queued, self._queued = self._queued, []
-        pending, self._pending = self._pending, []
-        if not queued:
-            return
+    def _dispatch(self, queued: list[Any], pending: list[asyncio.Future[Any]]) -> None:
         self.batches += 1
         self.commands += len(queued)
         task = asyncio.get_running_loop().create_task(self._send(queued, pending))
