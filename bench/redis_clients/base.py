@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ OnMessage = Callable[[bytes, bytes], None]  # (channel, payload)
 class Adapter:
     name = "?"
     reader_errors: list[str]
+    _reader: asyncio.Task[None] | None  # the subscriber's reader task, set by open()
 
     def __init__(self) -> None:
         self.reader_errors = []
@@ -30,6 +32,26 @@ class Adapter:
     async def open_subscriber(self, on_message: OnMessage) -> None: ...
     async def subscribe(self, channels: list[str]) -> None: ...
     async def unsubscribe(self, channels: list[str]) -> None: ...
+
+    async def _stop_reader(self) -> None:
+        """Cancel the subscriber's reader task (``self._reader``), if any, and wait for it."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+
+
+class PubSubChannels:
+    """``subscribe`` / ``unsubscribe`` on a client's pub/sub object ``self._ps`` (redis-py's
+    and coredis's take the channels as arguments alike)."""
+
+    _ps: Any
+
+    async def subscribe(self, channels: list[str]) -> None:
+        await self._ps.subscribe(*channels)
+
+    async def unsubscribe(self, channels: list[str]) -> None:
+        await self._ps.unsubscribe(*channels)
 
 
 

@@ -13,10 +13,9 @@ wrapper.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
-from bench.redis_clients.base import Adapter, OnMessage, Op
+from bench.redis_clients.base import Adapter, OnMessage, Op, PubSubChannels
 from bench.redis_clients.clients_coredis import Coredis, CoredisCluster
 from bench.redis_clients.clients_glide import (
     Glide,
@@ -38,7 +37,7 @@ def _redispy_pipe(pipe: Any, ops: list[Op]) -> None:
             getattr(pipe, name)(*args)
 
 
-class RedisPyProduct(Adapter):
+class RedisPyProduct(PubSubChannels, Adapter):
     """The product today: BlockingConnectionPool (200), hiredis, retry, Scripts wrapper."""
 
     name = "redis-py (product pool)"
@@ -52,10 +51,7 @@ class RedisPyProduct(Adapter):
         self._reader: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        await self._stop_reader()
         if self._ps is not None:
             await self._ps.aclose()
         await self.r.aclose()
@@ -94,12 +90,6 @@ class RedisPyProduct(Adapter):
             m = await self._ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if m is not None and m["type"] in ("message", "smessage"):
                 on_message(m["channel"], m["data"])
-
-    async def subscribe(self, channels: list[str]) -> None:
-        await self._ps.subscribe(*channels)
-
-    async def unsubscribe(self, channels: list[str]) -> None:
-        await self._ps.unsubscribe(*channels)
 
 
 class RedisPyCluster(RedisPyProduct):

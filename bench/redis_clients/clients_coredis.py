@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 from typing import Any
 
-from bench.redis_clients.base import Adapter, OnMessage, Op
+from bench.redis_clients.base import Adapter, OnMessage, Op, PubSubChannels
 
 
-class Coredis(Adapter):
+class Coredis(PubSubChannels, Adapter):
     """coredis 6 (anyio-based; the client is an async context manager)."""
 
     name = "coredis"
@@ -27,10 +27,7 @@ class Coredis(Adapter):
         self._reader: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        await self._stop_reader()
         await self._stack.aclose()
 
     async def script_load(self, source: str) -> str:
@@ -78,12 +75,6 @@ class Coredis(Adapter):
             if m is not None and m["type"] in ("message", "smessage"):
                 ch = m["channel"]
                 on_message(ch if isinstance(ch, bytes) else ch.encode(), m["data"])
-
-    async def subscribe(self, channels: list[str]) -> None:
-        await self._ps.subscribe(*channels)
-
-    async def unsubscribe(self, channels: list[str]) -> None:
-        await self._ps.unsubscribe(*channels)
 
 
 class CoredisCluster(Coredis):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from bench.redis_clients.base import Adapter, OnMessage, Op
@@ -38,10 +37,7 @@ class Glide(Adapter):
             GlideClientConfiguration(addr, request_timeout=5000, **extra))
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        await self._stop_reader()
         if self._sub is not None:
             await self._sub.close()
         await self.c.close()
