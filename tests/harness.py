@@ -263,3 +263,31 @@ class Cluster:
         import redis.asyncio as aioredis
 
         return aioredis.Redis.from_url(self.redis_url)
+
+
+async def active_chat(agent: ChatClient, visitor: ChatClient, **start: str) -> str:
+    """Start a chat as ``visitor`` (``start`` as its fields), accept its offer as ``agent`` and
+    wait until the visitor sees it active; the chat's id."""
+    chat = await visitor.start(**start)
+    offer = await agent.wait_for(
+        lambda f: f["type"] == "offer" and f["chat"]["id"] == chat["id"], scaled(10)
+    )
+    await agent.request({"type": "accept", "chat": offer["chat"]["id"]})
+    await visitor.wait_for(
+        lambda f: f["type"] == "chat" and f["chat"]["state"] == "active", scaled(10)
+    )
+    return str(chat["id"])
+
+
+async def written_record(cluster: Cluster, chat_id: str, within: float) -> dict[str, Any]:
+    """The chat's record from the records API once it is written; fails if that takes longer
+    than ``within`` (scaled) seconds."""
+    deadline = time.monotonic() + scaled(within)
+    while True:
+        status, body = await http(
+            "GET", f"{cluster.urls[0]}/api/records/{chat_id}", token=cluster.admin_token
+        )
+        if status == 200:
+            return dict(body)
+        assert time.monotonic() < deadline, (status, body)
+        await asyncio.sleep(0.1)

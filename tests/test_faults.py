@@ -13,21 +13,7 @@ import time
 import pytest
 
 from chatserver.client import ChatClient, ClientError, Refused, http
-from tests.harness import Cluster, Valkey, scaled
-
-
-async def _active_chat(
-    cluster: Cluster, agent: ChatClient, visitor: ChatClient, **start: str
-) -> str:
-    chat = await visitor.start(**start)
-    offer = await agent.wait_for(
-        lambda f: f["type"] == "offer" and f["chat"]["id"] == chat["id"], scaled(10)
-    )
-    await agent.request({"type": "accept", "chat": offer["chat"]["id"]})
-    await visitor.wait_for(
-        lambda f: f["type"] == "chat" and f["chat"]["state"] == "active", scaled(10)
-    )
-    return str(chat["id"])
+from tests.harness import Cluster, Valkey, active_chat, scaled
 
 
 async def _agent_status(cluster: Cluster, agent_id: str) -> dict[str, object]:
@@ -43,7 +29,7 @@ async def _agent_status(cluster: Cluster, agent_id: str) -> dict[str, object]:
 async def test_fault_agent_connection_killed_chats_requeued_after_grace(cluster: Cluster) -> None:
     alice = await cluster.agent(await cluster.add_agent("alice"), server=0)
     visitor = await cluster.visitor(server=1)
-    chat_id = await _active_chat(cluster, alice, visitor)
+    chat_id = await active_chat(alice, visitor)
     await alice.drop()  # no close handshake: a dead network
     # still within the grace period: the chat stays with alice
     await asyncio.sleep(0.3)
@@ -67,7 +53,7 @@ async def test_fault_agent_back_within_grace_keeps_chats(cluster: Cluster) -> No
     token = await cluster.add_agent("alice")
     alice = await cluster.agent(token, server=0)
     visitor = await cluster.visitor(server=1)
-    chat_id = await _active_chat(cluster, alice, visitor)
+    chat_id = await active_chat(alice, visitor)
     await alice.drop()
     again = await cluster.agent(token, server=1)  # the other process, within the grace
     assert [c["id"] for c in again.welcome["chats"]] == [chat_id]
@@ -87,7 +73,7 @@ async def test_fault_visitor_reconnects_and_resumes_exactly_what_it_missed(
 ) -> None:
     agent = await cluster.agent(await cluster.add_agent("alice"), server=0)
     visitor = await cluster.visitor(server=1)
-    chat_id = await _active_chat(cluster, agent, visitor)
+    chat_id = await active_chat(agent, visitor)
     for i in range(3):
         await visitor.say(chat_id, f"before {i}")
     await agent.say(chat_id, "answer 0")
@@ -116,7 +102,7 @@ async def test_fault_visitor_reconnects_and_resumes_exactly_what_it_missed(
 async def test_fault_duplicate_send_is_stored_once(cluster: Cluster) -> None:
     agent = await cluster.agent(await cluster.add_agent("alice"), server=0)
     visitor = await cluster.visitor(server=1)
-    chat_id = await _active_chat(cluster, agent, visitor)
+    chat_id = await active_chat(agent, visitor)
     first = await visitor.say(chat_id, "only once", cid="same-id")
     visitor.acks.pop("same-id")
     second = await visitor.say(chat_id, "only once", cid="same-id")
@@ -137,7 +123,7 @@ async def test_fault_server_process_killed_clients_continue_on_the_other(
         [cluster.urls[1], cluster.urls[0]], await cluster.add_agent("alice"), reconnect=True
     )
     visitor = await ChatClient.visitor([cluster.urls[0], cluster.urls[1]], reconnect=True)
-    chat_id = await _active_chat(cluster, agent, visitor)
+    chat_id = await active_chat(agent, visitor)
     await visitor.say(chat_id, "v1")
     await agent.wait_messages(chat_id, 1)
     cluster.servers[0].kill()  # the visitor's process dies with the chat live
@@ -167,7 +153,7 @@ async def test_fault_agent_process_killed_agent_keeps_chats_on_the_other(
         [cluster.urls[0], cluster.urls[1]], await cluster.add_agent("alice"), reconnect=True
     )
     visitor = await cluster.visitor(server=1)
-    chat_id = await _active_chat(cluster, agent, visitor)
+    chat_id = await active_chat(agent, visitor)
     cluster.servers[0].kill()
     await visitor.say(chat_id, "are you there?")
     got = await agent.wait_messages(chat_id, 1, timeout=scaled(20))
@@ -196,7 +182,7 @@ async def test_fault_redis_restarted_hub_reconnects_by_itself() -> None:
         )
         visitor = await ChatClient.visitor(cluster.urls[::-1], reconnect=True)
         clients += [agent, visitor]
-        chat_id = await _active_chat(cluster, agent, visitor)
+        chat_id = await active_chat(agent, visitor)
         before = await visitor.say(chat_id, "before the restart")
         await asyncio.to_thread(valkey.restart)
         deadline = time.monotonic() + scaled(30)
@@ -240,7 +226,7 @@ async def test_fault_two_processes_race_to_close_exactly_one_wins(cluster: Clust
         agent_token = await cluster.add_agent(f"racer{round_}")
         agent = await cluster.agent(agent_token, server=0)
         visitor = await cluster.visitor(server=1)
-        chat_id = await _active_chat(cluster, agent, visitor)
+        chat_id = await active_chat(agent, visitor)
         results = await asyncio.gather(
             agent.request({"type": "close", "chat": chat_id, "outcome": "resolved"}),
             visitor.request({"type": "leave", "chat": chat_id}),
@@ -277,7 +263,7 @@ async def test_fault_slow_consumer_is_dropped_others_are_not_slowed(redis_url: s
         agent = await cluster.agent(await cluster.add_agent("alice", capacity=5))
         visitor = await cluster.visitor()
         clients += [agent, visitor]
-        chat_id = await _active_chat(cluster, agent, visitor)
+        chat_id = await active_chat(agent, visitor)
         # a second tab of the same visitor that never reads anything
         raw = socket.socket()
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window

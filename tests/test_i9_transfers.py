@@ -10,37 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
 from chatserver.client import ChatClient, ClientError, http
 from chatserver.records.builder import build_record
-from tests.harness import Cluster, scaled
-
-
-async def _active_chat(agent: ChatClient, visitor: ChatClient) -> str:
-    chat = await visitor.start(name="Vera")
-    offer = await agent.wait_for(
-        lambda f: f["type"] == "offer" and f["chat"]["id"] == chat["id"], scaled(10)
-    )
-    await agent.request({"type": "accept", "chat": offer["chat"]["id"]})
-    await visitor.wait_for(
-        lambda f: f["type"] == "chat" and f["chat"]["state"] == "active", scaled(10)
-    )
-    return str(chat["id"])
-
-
-async def _record(cluster: Cluster, chat_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + scaled(20)
-    while True:
-        status, body = await http(
-            "GET", f"{cluster.urls[0]}/api/records/{chat_id}", token=cluster.admin_token
-        )
-        if status == 200:
-            return dict(body)
-        assert time.monotonic() < deadline, (status, body)
-        await asyncio.sleep(0.1)
+from tests.harness import Cluster, active_chat, scaled, written_record
 
 
 class _People:
@@ -84,7 +59,7 @@ async def test_i9_09_tags_set_before_a_transfer_are_in_the_record(
     records_cluster: Cluster,
 ) -> None:
     async with _People(records_cluster) as p:
-        chat_id = await _active_chat(p.alice, p.visitor)
+        chat_id = await active_chat(p.alice, p.visitor, name="Vera")
         reply = await p.alice.request(
             {"type": "tags", "chat": chat_id, "tags": ["billing", "vip", "billing"]}
         )
@@ -99,7 +74,7 @@ async def test_i9_09_tags_set_before_a_transfer_are_in_the_record(
         await p.bob.request(
             {"type": "close", "chat": chat_id, "outcome": "resolved", "tags": ["refund"]}
         )
-        record = await _record(records_cluster, chat_id)
+        record = await written_record(records_cluster, chat_id, 20)
         assert record["tags"] == ["billing", "vip", "refund"]
 
 
@@ -108,7 +83,7 @@ async def test_i9_09_record_traces_each_transfer_who_when_to_whom_and_note(
     records_cluster: Cluster,
 ) -> None:
     async with _People(records_cluster) as p:
-        chat_id = await _active_chat(p.alice, p.visitor)
+        chat_id = await active_chat(p.alice, p.visitor, name="Vera")
         await p.bob_takes_chats()
         await p.alice.request(
             {"type": "transfer", "chat": chat_id, "agent": "bob", "note": "wants a refund"}
@@ -124,7 +99,7 @@ async def test_i9_09_record_traces_each_transfer_who_when_to_whom_and_note(
             lambda f: f["type"] == "offer" and f["chat"]["id"] == chat_id, scaled(10)
         )
         await p.sue.request({"type": "close", "chat": chat_id, "outcome": "resolved"})
-        record = await _record(records_cluster, chat_id)
+        record = await written_record(records_cluster, chat_id, 20)
         trace = record["transfers"]
         assert [(t["from"], t["to"], t["topic"], t["by"], t["note"]) for t in trace] == [
             ("alice", "bob", None, "agent:alice", "wants a refund"),
@@ -136,7 +111,7 @@ async def test_i9_09_record_traces_each_transfer_who_when_to_whom_and_note(
 @pytest.mark.timeout(120)
 async def test_i9_09_visitor_is_told_the_new_agents_name(cluster: Cluster) -> None:
     async with _People(cluster) as p:
-        chat_id = await _active_chat(p.alice, p.visitor)
+        chat_id = await active_chat(p.alice, p.visitor, name="Vera")
         await p.bob_takes_chats()
         await p.alice.request(
             {"type": "transfer", "chat": chat_id, "agent": "bob", "note": "internal only"}
@@ -165,7 +140,7 @@ async def test_i9_09_supervisor_close_is_attributed_to_the_supervisor(
     records_cluster: Cluster,
 ) -> None:
     async with _People(records_cluster) as p:
-        chat_id = await _active_chat(p.alice, p.visitor)
+        chat_id = await active_chat(p.alice, p.visitor, name="Vera")
         await p.sue.request({"type": "close", "chat": chat_id, "outcome": "resolved"})
         ended = await p.visitor.wait_for(
             lambda f: f["type"] == "chat" and f["chat"]["state"] == "closed", scaled(10)
@@ -177,7 +152,7 @@ async def test_i9_09_supervisor_close_is_attributed_to_the_supervisor(
             lambda f: f["type"] == "ended" and f["chat"] == chat_id, scaled(10)
         )
         assert told["by"] == "supervisor:sue"
-        record = await _record(records_cluster, chat_id)
+        record = await written_record(records_cluster, chat_id, 20)
         assert record["ended_by"] == "supervisor:sue"
         assert record["agent_id"] == "alice"
 
@@ -216,7 +191,7 @@ def test_i9_09_builder_turns_handoff_entries_into_the_trace_not_events() -> None
 @pytest.mark.timeout(120)
 async def test_i9_09_tags_only_by_the_chats_agent_or_a_supervisor(cluster: Cluster) -> None:
     async with _People(cluster) as p:
-        chat_id = await _active_chat(p.alice, p.visitor)
+        chat_id = await active_chat(p.alice, p.visitor, name="Vera")
         frame = {"type": "tags", "chat": chat_id, "tags": ["hijack"]}
         for client, code in ((p.bob, "forbidden"), (p.visitor, "bad_frame")):
             with pytest.raises(ClientError) as refused:

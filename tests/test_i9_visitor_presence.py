@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatserver.client import ChatClient, ClientError, http
+from chatserver.client import ChatClient, ClientError
 from chatserver.core import presence as pr
 from chatserver.settings import Settings
 from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts
 from chatserver.store.visitors import VisitorStore
-from tests.harness import Cluster, scaled
+from tests.harness import Cluster, scaled, written_record
 from tests.test_flows_chat import chat_hash, close_all, open_chat, running
 
 
@@ -55,18 +55,6 @@ async def ended(cluster: Cluster, chat_id: str, within: float) -> dict[str, str]
             return chat
         assert time.monotonic() < deadline, f"{chat_id} still {chat.get('state')}"
         await asyncio.sleep(0.05)
-
-
-async def record(cluster: Cluster, chat_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + scaled(15)
-    while True:
-        status, body = await http(
-            "GET", f"{cluster.urls[0]}/api/records/{chat_id}", token=cluster.admin_token
-        )
-        if status == 200:
-            return dict(body)
-        assert time.monotonic() < deadline, (status, body)
-        await asyncio.sleep(0.1)
 
 
 def offer_of(chat_id: str) -> Callable[[dict[str, Any]], bool]:
@@ -113,7 +101,7 @@ async def test_i9_04_active_chat_of_gone_visitor_is_closed_not_requeued(redis_ur
         await asyncio.sleep(scaled(4))  # past alice's offline grace
         assert offers(bob, chat) == 0
         assert "requeue" not in await history(cl, chat)
-        rec = await record(cl, chat)
+        rec = await written_record(cl, chat, 15)
         assert rec["end_state"] == "closed" and rec["outcome"] == "visitor_left"
         await close_all(bob)
 
@@ -143,7 +131,7 @@ async def test_i9_04_requeued_chat_of_gone_visitor_is_abandoned(redis_url: str) 
             "created", "offer", "accept", "requeue", "offer", "end"
         ]
         await bob.wait_for(lambda f: f["type"] in ("ended", "revoked") and f["chat"] == chat)
-        rec = await record(cl, chat)
+        rec = await written_record(cl, chat, 15)
         assert rec["end_state"] == "abandoned" and rec["outcome"] == "visitor_left"
         assert rec["accepted_at"] is not None
         await close_all(bob)
