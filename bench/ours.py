@@ -72,6 +72,22 @@ class BenchClient(ChatClient):
             self.on_resumed(self)
 
 
+async def stream_entries(redis: Any, key: str) -> list[tuple[Any, Any]]:
+    """Every entry (id, fields) of the stream at ``key``, read in pages of 10,000."""
+    out: list[tuple[Any, Any]] = []
+    last = "-"
+    while True:
+        batch = await redis.xrange(key, min=last, max="+", count=10_000)
+        if last != "-" and batch:
+            batch = batch[1:]
+        if not batch:
+            break
+        out.extend(batch)
+        ident = batch[-1][0]
+        last = ident.decode() if isinstance(ident, bytes) else str(ident)
+    return out
+
+
 async def gather_limited(coros: Iterable[Any], limit: int) -> list[Any]:
     """Run coroutines with at most ``limit`` in flight; results in order."""
     sem = asyncio.Semaphore(limit)
@@ -138,18 +154,9 @@ class Product:
         r = self.redis()
         out: list[dict[str, str]] = []
         try:
-            key = f"{self.dep.prefix}:{{rt}}:events"
-            last = "-"
-            while True:
-                batch = await r.xrange(key, min=last, max="+", count=10_000)
-                if last != "-" and batch:
-                    batch = batch[1:]
-                if not batch:
-                    break
-                for ident, fields in batch:
-                    out.append({k.decode(): v.decode() for k, v in fields.items()}
-                               | {"_id": ident.decode()})
-                last = batch[-1][0].decode()
+            for ident, fields in await stream_entries(r, f"{self.dep.prefix}:{{rt}}:events"):
+                out.append({k.decode(): v.decode() for k, v in fields.items()}
+                           | {"_id": ident.decode()})
         finally:
             await r.aclose()
         return out

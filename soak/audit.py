@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from bench.ours import stream_entries
 from soak.load import END_STATES, Load
 from tests.audit import final_state, replay
 
@@ -36,16 +37,7 @@ def _s(value: Any) -> str:
 async def read_events(redis: Any, prefix: str) -> tuple[list[dict[str, str]], bool]:
     """The whole routing event log, and whether it is whole (never trimmed)."""
     key = f"{prefix}:{{rt}}:events"
-    out: list[dict[str, str]] = []
-    last = "-"
-    while True:
-        batch = await redis.xrange(key, min=last, max="+", count=10_000)
-        if last != "-" and batch:
-            batch = batch[1:]
-        if not batch:
-            break
-        out.extend({_s(k): _s(v) for k, v in f.items()} for _, f in batch)
-        last = _s(batch[-1][0])
+    out = [{_s(k): _s(v) for k, v in f.items()} for _, f in await stream_entries(redis, key)]
     info = await redis.xinfo_stream(key)
     whole = int(info.get("entries-added", len(out))) == len(out)
     return out, whole
