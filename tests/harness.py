@@ -9,6 +9,7 @@ Redis-compatible server, reached by real WebSocket clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,14 @@ async def written_record(cluster: Cluster, chat_id: str, within: float) -> dict[
             return dict(body)
         assert time.monotonic() < deadline, (status, body)
         await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running(redis_url: str, n: int = 1, **env: str) -> AsyncIterator[Cluster]:
+    """``n`` server processes with their own settings ``env``, stopped on the way out."""
+    cluster = Cluster(redis_url, n=n, **env)
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from chatserver.client import ChatClient
+from tests import harness
 from tests.harness import Cluster, scaled
 
 pytestmark = pytest.mark.timeout(180)
@@ -37,14 +38,9 @@ OLD_GIVE_UP_ATTEMPTS = 200
 """The Python client used to stop reconnecting after this many failed attempts."""
 
 
-@contextlib.asynccontextmanager
-async def running(redis_url: str, **env: str) -> AsyncIterator[Cluster]:
-    cluster = Cluster(redis_url, n=1, **{**PATIENT, **env})
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+def running(redis_url: str, **env: str) -> contextlib.AbstractAsyncContextManager[Cluster]:
+    """One server process with the PATIENT settings (``env`` on top)."""
+    return harness.running(redis_url, 1, **{**PATIENT, **env})
 
 
 @contextlib.asynccontextmanager

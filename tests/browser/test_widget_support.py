@@ -20,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from chatserver.client import ChatClient, http
 from tests.harness import Cluster, scaled
+from tests.harness import running as running  # the browser tests import it from here
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "chatserver" / "static" / "widget.js"
@@ -130,16 +131,6 @@ async def proxied(port: int) -> AsyncIterator[Proxy]:
         yield proxy
     finally:
         await proxy.stop()
-
-
-@contextlib.asynccontextmanager
-async def running(redis_url: str, n: int = 1, **env: str) -> AsyncIterator[Cluster]:
-    cluster = Cluster(redis_url, n=n, **env)
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @contextlib.asynccontextmanager
