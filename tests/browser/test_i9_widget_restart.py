@@ -76,31 +76,7 @@ class WatchingProxy(Proxy):
         if self.refusing or blocked or not first:
             writer.transport.abort()
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        up_writer.write(first)
-        pair = (writer, up_writer)
-        self._pairs.add(pair)
-        tasks = [
-            asyncio.create_task(self._pipe(reader, up_writer, downstream=False)),
-            asyncio.create_task(self._pipe(up_reader, writer, downstream=True)),
-        ]
-        self._tasks.update(tasks)
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-            self._tasks.difference_update(tasks)
-            self._pairs.discard(pair)
-            for wr in pair:
-                wr.transport.abort()
+        await self._relay(reader, writer, first)
 
 
 @contextlib.asynccontextmanager

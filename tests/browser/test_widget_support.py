@@ -304,6 +304,12 @@ class Proxy:
             if b"/ws/" in first.split(b"\r\n", 1)[0]:
                 writer.transport.abort()
                 return
+        await self._relay(reader, writer, first)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     first: bytes) -> None:
+        """Connect to the server, send it ``first`` (what was already read from the client)
+        and pipe both ways until either side ends; then drop both connections."""
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
