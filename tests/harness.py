@@ -303,3 +303,10 @@ async def running(redis_url: str, n: int = 1, **env: str) -> AsyncIterator[Clust
         yield cluster
     finally:
         cluster.stop()
+
+
+async def close_quietly(clients: list[ChatClient]) -> None:
+    """Close every client, ignoring any that fails to close (teardown after a fault)."""
+    for c in clients:
+        with contextlib.suppress(Exception):
+            await c.close()

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from chatserver.client import ChatClient, ClientError, Refused, http
-from tests.harness import Cluster, Valkey, active_chat, scaled
+from tests.harness import Cluster, Valkey, active_chat, close_quietly, scaled
 
 
 async def _agent_status(cluster: Cluster, agent_id: str) -> dict[str, object]:
@@ -213,9 +213,7 @@ async def test_fault_redis_restarted_hub_reconnects_by_itself() -> None:
         )
         assert offer
     finally:
-        for c in clients:
-            with contextlib.suppress(Exception):
-                await c.close()
+        await close_quietly(clients)
         cluster.stop()
         valkey.stop()
 
@@ -305,9 +303,7 @@ async def test_fault_slow_consumer_is_dropped_others_are_not_slowed(redis_url: s
     finally:
         if raw is not None:
             raw.close()
-        for c in clients:
-            with contextlib.suppress(Exception):
-                await c.close()
+        await close_quietly(clients)
         cluster.stop()
 
 

@@ -6,7 +6,6 @@ when it does."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ import pytest
 
 from chatserver.client import ChatClient
 from soak.system import _pg_bin
-from tests.harness import Cluster, Valkey, postgres_available, scaled
+from tests.harness import Cluster, Valkey, close_quietly, postgres_available, scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,9 +93,7 @@ async def test_i9_soak_message_published_while_pubsub_reconnects_is_delivered() 
             cluster.servers[1].output()[-3000:]
         )
     finally:
-        for c in clients:
-            with contextlib.suppress(Exception):
-                await c.close()
+        await close_quietly(clients)
         cluster.stop()
         valkey.stop()
 
