@@ -87,3 +87,16 @@ async def records_cluster(redis_url: str, database_url: str) -> AsyncIterator[Cl
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture
+def valkey() -> Iterator[Valkey]:
+    """A Valkey server of the test's own (no append-only file), which the test may pause
+    (``Valkey.pause``); resumed before it is stopped."""
+    server = Valkey(appendonly=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.resume()
+        server.stop()

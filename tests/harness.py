@@ -72,6 +72,15 @@ class Valkey:
         self.stop()
         self.start()
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps its connections but answers nothing."""
+        os.kill(int(self.server._process.pid), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT); nothing happens if it is not running."""
+        with contextlib.suppress(Exception):
+            os.kill(int(self.server._process.pid), signal.SIGCONT)
+
 
 class Server:
     """One `chatserver serve` process."""
@@ -294,6 +303,13 @@ async def written_record(cluster: Cluster, chat_id: str, within: float) -> dict[
         await asyncio.sleep(0.1)
 
 
+async def close_quietly(clients: list[ChatClient]) -> None:
+    """Close every client, ignoring any that fails to close (teardown after a fault)."""
+    for c in clients:
+        with contextlib.suppress(Exception):
+            await c.close()
+
+
 @contextlib.asynccontextmanager
 async def running(redis_url: str, n: int = 1, **env: str) -> AsyncIterator[Cluster]:
     """``n`` server processes with their own settings ``env``, stopped on the way out."""
@@ -303,10 +319,3 @@ async def running(redis_url: str, n: int = 1, **env: str) -> AsyncIterator[Clust
         yield cluster
     finally:
         cluster.stop()
-
-
-async def close_quietly(clients: list[ChatClient]) -> None:
-    """Close every client, ignoring any that fails to close (teardown after a fault)."""
-    for c in clients:
-        with contextlib.suppress(Exception):
-            await c.close()

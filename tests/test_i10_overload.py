@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -26,30 +24,6 @@ from chatserver.store.keys import Keys
 from tests.harness import Cluster, Valkey, scaled
 
 
-@pytest.fixture
-def valkey() -> Iterator[Valkey]:
-    server = Valkey(appendonly=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        _resume(server)
-        server.stop()
-
-
-def _pid(valkey: Valkey) -> int:
-    return int(valkey.server._process.pid)
-
-
-def _pause(valkey: Valkey) -> None:
-    os.kill(_pid(valkey), signal.SIGSTOP)
-
-
-def _resume(valkey: Valkey) -> None:
-    with contextlib.suppress(Exception):
-        os.kill(_pid(valkey), signal.SIGCONT)
-
-
 @contextlib.asynccontextmanager
 async def _hub(valkey: Valkey, **env: str) -> AsyncIterator[Cluster]:
     cluster = Cluster(valkey.url, n=1, auto_accept="true", **env)
@@ -57,7 +31,7 @@ async def _hub(valkey: Valkey, **env: str) -> AsyncIterator[Cluster]:
     try:
         yield cluster
     finally:
-        _resume(valkey)
+        valkey.resume()
         cluster.stop()
 
 
@@ -93,14 +67,14 @@ async def test_i10_04_paused_redis_gives_overloaded_and_say_succeeds_once(
         agent, visitor, chat_id = await _active_chat(cluster)
         try:
             since = len(visitor.frames)
-            _pause(valkey)
+            valkey.pause()
             say = asyncio.create_task(
                 visitor.say(chat_id, "sent while paused", cid="paused-1", timeout=scaled(20))
             )
             error = await visitor.wait_for(_overloaded("paused-1"), scaled(15), since=since)
             assert error["code"] == "overloaded"
             assert error["retry_ms"] == 400
-            _resume(valkey)
+            valkey.resume()
             ack = await asyncio.wait_for(say, scaled(40))
             assert ack["type"] == "ack" and ack["cid"] == "paused-1"
             assert not any(
@@ -111,7 +85,7 @@ async def test_i10_04_paused_redis_gives_overloaded_and_say_succeeds_once(
             got = await agent.wait_messages(chat_id, 1, scaled(10))
             assert [m["text"] for m in got] == ["sent while paused"]
         finally:
-            _resume(valkey)
+            valkey.resume()
             await visitor.close()
             await agent.close()
 
@@ -137,7 +111,7 @@ async def test_i10_04_pool_exhausted_gives_overloaded_not_internal(valkey: Valke
                 )
                 visitors.append((visitor, str(chat["id"])))
             marks = [len(v.frames) for v, _ in visitors]
-            _pause(valkey)
+            valkey.pause()
             await asyncio.gather(*(
                 v.say_nowait(chat_id, f"text {i}", f"burst-{i}")
                 for i, (v, chat_id) in enumerate(visitors)
@@ -153,7 +127,7 @@ async def test_i10_04_pool_exhausted_gives_overloaded_not_internal(valkey: Valke
                 ]
             assert {f["code"] for f in refused} == {"overloaded"}
             assert all(f["retry_ms"] == 300 for f in refused)
-            _resume(valkey)
+            valkey.resume()
             # each resends its message (same cid) until acknowledged: each stored once
             for i, (v, chat_id) in enumerate(visitors):
                 ack = await v.say(chat_id, f"text {i}", cid=f"burst-{i}", timeout=scaled(20))
@@ -165,7 +139,7 @@ async def test_i10_04_pool_exhausted_gives_overloaded_not_internal(valkey: Valke
                     for f in v.frames[marks[i]:]
                 )
         finally:
-            _resume(valkey)
+            valkey.resume()
             for v, _ in visitors:
                 await v.close()
             await agent.close()

@@ -6,12 +6,10 @@ agent once when storage answers again.  The hub runs on the test's own Valkey, p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -29,18 +27,6 @@ from tests.browser.test_widget_support import (
 from tests.harness import Valkey, scaled
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture
-def valkey() -> Iterator[Valkey]:
-    server = Valkey(appendonly=False)
-    server.start()
-    try:
-        yield server
-    finally:
-        with contextlib.suppress(Exception):
-            os.kill(server.server._process.pid, signal.SIGCONT)
-        server.stop()
 
 
 async def test_i10_04_widget_keeps_overloaded_message_pending_and_resends(
