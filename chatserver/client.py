@@ -159,8 +159,14 @@ class ChatClient:
         self.frames: list[Frame] = []
         """Every frame received other than msg/ack, in order."""
         self.messages: dict[str, list[Frame]] = {}
-        """Per chat, the msg frames in sequence order, each once."""
+        """Per chat, the msg frames in sequence order, each once.  The server does not
+        send a message back to the connection that wrote it: this client's own messages
+        enter from their ``ack`` (see ``_own``)."""
         self.last_seq: dict[str, int] = {}
+        self._own_seqs: set[tuple[str, int]] = set()
+        self._sent: dict[str, tuple[str, str, str]] = {}
+        """cid -> (chat, text, kind) of every msg/whisper sent and not yet answered."""
+        """(chat, seq) of own messages taken from an ack and not yet received as msg."""
         self.duplicates = 0
         self.resyncs: list[Frame] = []
         self.unacked: dict[str, tuple[str, str, bool]] = {}
@@ -405,13 +411,23 @@ class ChatClient:
                 self.duplicates += 1
                 return
             self.last_seq[chat] = seq
-            self.messages.setdefault(chat, []).append(frame)
             if frame.get("from", {}).get("role") == self.role:
                 self.unacked.pop(frame.get("cid", ""), None)
+            if (chat, seq) in self._own_seqs:
+                self._own_seqs.discard((chat, seq))  # a replay of our own, already held
+                return
+            held = self.messages.setdefault(chat, [])
+            at = len(held)
+            while at and held[at - 1]["seq"] > seq:  # after an own message taken from its ack
+                at -= 1
+            held.insert(at, frame)
             return
         if kind == "ack":
             self.acks[frame["cid"]] = frame
+            self._own(frame)
             self.unacked.pop(frame["cid"], None)
+        if kind == "error" and "cid" in frame:
+            self._sent.pop(frame["cid"], None)
         if kind == "resync":
             self.resyncs.append(frame)
         rid = frame.get("rid")
@@ -422,6 +438,37 @@ class ChatClient:
         if kind != "ack":
             self.frames.append(frame)
 
+    def _own(self, ack: Frame) -> None:
+        """Our message is stored with ``ack['seq']``: put it among the chat's messages in
+        seq order (once; ``last_seq`` is left alone, an earlier message may still be on
+        its way).  Its copy, if a replay brings it later, is then skipped."""
+        sent = self._sent.pop(ack["cid"], None)
+        if sent is None:
+            return
+        chat, text, kind = sent
+        seq = ack["seq"]
+        if chat != ack.get("chat"):
+            return
+        held = self.messages.setdefault(chat, [])
+        if seq <= self.last_seq.get(chat, 0) and any(m["seq"] == seq for m in held):
+            return  # already received (a resend answered as a duplicate)
+        me = self.welcome.get("agent") or {}
+        frame: Frame = {
+            "type": "msg", "chat": chat, "seq": seq, "cid": ack["cid"], "text": text,
+            "kind": kind, "internal": kind != "message",
+            "from": {
+                "role": self.role,
+                "id": me.get("id") if self.role == "agent" else self.welcome.get("visitor"),
+                "name": me.get("name", ""),
+            },
+        }
+        at = len(held)
+        while at and held[at - 1]["seq"] > seq:
+            at -= 1
+        held.insert(at, frame)
+        if seq > self.last_seq.get(chat, 0):
+            self._own_seqs.add((chat, seq))
+
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
@@ -431,6 +478,14 @@ class ChatClient:
         """Send one frame; raises ConnectionError when the socket is gone."""
         if self.ws is None:
             raise ConnectionError("not connected")
+        kind = frame.get("type")
+        if kind in ("msg", "whisper") and isinstance(frame.get("cid"), str):
+            # kept until the answer: an ack puts the message among ``messages`` (the
+            # server does not send it back to this connection)
+            self._sent[frame["cid"]] = (
+                frame.get("chat", ""), frame.get("text", ""),
+                "whisper" if kind == "whisper" else "note" if frame.get("internal") else "message",
+            )
         try:
             await self.ws.send(_encoder.encode(frame))
         except ConnectionClosed as exc:

@@ -40,6 +40,7 @@ def make(limit: int = 5) -> tuple[Connection, FakeSocket]:
         send_queue_frames=limit, send_queue_bytes=0, send_queue_bytes_per_address=0))
     conn = Connection(node, ws, conn_id="vc1", role="visitor", subject="v1",  # type: ignore[arg-type]
                       name="Visitor")
+    conn.welcomed = True  # as after its welcome: frames go out as they come
     return conn, ws
 
 

@@ -591,6 +591,7 @@ def _conn(budget: Budget, *, per_connection: int, per_address: int) -> tuple[Con
     ))
     conn = Connection(node, ws, conn_id="vc", role="visitor", subject="v",  # type: ignore[arg-type]
                       name="Visitor", budget=budget)
+    conn.welcomed = True  # as after its welcome: frames go out as they come
     return conn, ws
 
 

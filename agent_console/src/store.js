@@ -380,11 +380,13 @@ export class Store {
       const c = this.chats.get(f.chat);
       if (!c) return;
       const local = c.msgs.find((m) => m.local && m.cid === f.cid);
-      if (local) {
-        local.pending = false;
-        local.seq = f.seq;
-        if (c.bySeq.has(f.seq)) c.msgs.splice(c.msgs.indexOf(local), 1);
-      }
+      if (!local || typeof f.seq !== "number") return;
+      // The server does not send my message back to this tab: the ack (with its seq) puts
+      // it in place.  It does not move lastSeq (an earlier message may still be on its
+      // way); a replay of it later (resume) is known by its seq.
+      c.msgs.splice(c.msgs.indexOf(local), 1);
+      const { local: _l, pending: _p, failed: _f, ...m } = local;
+      this.addMessage(c, { ...m, type: "msg", chat: c.id, seq: f.seq }, { fromAck: true });
     },
     typing(f) {
       const c = this.chats.get(f.chat);
@@ -414,7 +416,7 @@ export class Store {
     },
   };
 
-  addMessage(c, m) {
+  addMessage(c, m, { fromAck = false } = {}) {
     if (typeof m.seq !== "number") return;
     if (c.bySeq.has(m.seq)) return;
     // my own message, sent from this tab: it replaces the local copy
@@ -423,7 +425,7 @@ export class Store {
     if (idx >= 0) c.msgs.splice(idx, 1);
     const msg = { ...m };
     c.bySeq.set(m.seq, msg);
-    if (m.seq > c.lastSeq) c.lastSeq = m.seq;
+    if (m.seq > c.lastSeq && !fromAck) c.lastSeq = m.seq;
     // sequenced messages in order; local (not yet echoed) ones stay at the end
     let at = c.msgs.findIndex((x) => x.local || x.seq > m.seq);
     if (at < 0) at = c.msgs.length;

@@ -9,6 +9,14 @@ Delivery rule for sequenced messages (``msg`` frames) of a chat the connection f
   joined while messages were in flight): the cursor catches up from the chat log, holding
   live messages back until it has, then releases them in order.
 
+A message is never sent live to the connection that wrote it (its ``ack`` carries the
+seq): the publication and the log entry name the sending connection, and delivery to that
+connection only moves the cursor past it.  Replays the client asks for (``resume``, a new
+follow) include its own messages.
+
+Frames queued before the connection's ``welcome`` wait until it is sent (see
+``send_welcome``): ``welcome`` is always the first frame on a socket.
+
 A connection whose send backlog fills (a tab that stopped reading) is closed with 1013 so
 that it cannot slow anyone else; it reconnects and resumes.  The backlog is bounded in
 frames (``SEND_QUEUE_FRAMES``) and in bytes (``SEND_QUEUE_BYTES``), and the bytes queued by
@@ -58,7 +66,12 @@ class Budget:
 class Cursor:
     delivered: int
     catching_up: bool = False
-    pending: list[tuple[int, bytes]] = field(default_factory=list)
+    pending: list[tuple[int, bytes, bool]] = field(default_factory=list)
+    """Live messages held back while catching up: (seq, frame, sent by this connection)."""
+    replay: bool = False
+    """The catch-up under way replays what the client asked for (``resume``, a new
+    follow): the connection's own messages too.  Otherwise (a gap in live delivery) they
+    are skipped like live ones: the connection had their ``ack``."""
 
 
 class Connection:
@@ -66,7 +79,7 @@ class Connection:
     __slots__ = (
         "_broken", "_close_reason", "_flusher", "_pending", "_queued", "budget", "close_code",
         "closed", "cursors", "id", "name", "node", "role", "subject", "supervisor", "version",
-        "ws",
+        "welcomed", "ws",
     )
 
     def __init__(
@@ -106,6 +119,10 @@ class Connection:
         # the first failure, nothing is written any more; frames pile up until the
         # backlog limit closes the connection or the reader side notices.
         self._broken = False
+        # Until the welcome is queued (``send_welcome``), frames wait in the backlog and no
+        # writer runs: a frame that arises meanwhile (an ``assigned`` from a drain the
+        # connect itself started) must not reach the socket before the welcome.
+        self.welcomed = False
         self.closed = False
         self.close_code: int | None = None
         self._close_reason = ""
@@ -173,15 +190,29 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._close_reason = reason
-        if code == CloseCode.TRY_AGAIN:
+        if code == CloseCode.TRY_AGAIN or not self.welcomed:
             # the backlog is full (the former queue had no room for the close marker):
-            # drop what is queued, the client will resume
+            # drop what is queued, the client will resume; or no welcome went out, and
+            # no frame goes before it
             self._drop_pending()
         self._wake()
 
+    def send_welcome(self, frame: dict[str, Any]) -> None:
+        """Send the ``welcome``, ahead of every frame queued before it, and start sending
+        those.  The first frame on the socket; called once."""
+        self.send_raw(encode(frame))
+        if self.closed:
+            return
+        pending = self._pending
+        if pending is not None and len(pending) > 1:
+            pending.rotate(1)  # the welcome, queued last, goes first
+        self.welcomed = True
+        self._wake()
+
     def _wake(self) -> None:
-        """Make sure a writer runs while there are frames to send or a close to do."""
-        if self._flusher is None and not self._broken:
+        """Make sure a writer runs while there are frames to send or a close to do (once
+        the welcome is queued, or when closing)."""
+        if self._flusher is None and not self._broken and (self.welcomed or self.closed):
             self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
@@ -233,16 +264,18 @@ class Connection:
         ``resume``), which delivers again from ``after``."""
         cursor = self.cursors.get(chat_id)
         if cursor is None:
-            cursor = Cursor(delivered=after, catching_up=True)
+            cursor = Cursor(delivered=after, catching_up=True, replay=True)
             self.cursors[chat_id] = cursor
             await self.node.fanout.subscribe(self.node.keys.chat_channel(chat_id), self)
         else:
             if not reset or cursor.catching_up:
                 if reset:
                     cursor.delivered = min(cursor.delivered, after)
+                    cursor.replay = True
                 return
             cursor.delivered = after
             cursor.catching_up = True
+            cursor.replay = True
         await self._catch_up(chat_id, cursor)
 
     async def unfollow(self, chat_id: str) -> None:
@@ -260,31 +293,38 @@ class Connection:
                 await self._catch_up(chat_id, cursor)
 
     def on_publish(self, channel: str, data: bytes) -> None:
-        chat_id = self.node.keys_chat_of_channel(channel)
         kind = data[:1]
         if kind in (b"g", b"G") and not self.sees_internal:
             return
         if kind in (b"A", b"G"):
             self.send_raw(data[1:])
             return
-        cursor = self.cursors.get(chat_id)
+        cursor = self.cursors.get(self.node.keys_chat_of_channel(channel))
         if cursor is None:
             return
+        # ``a<seq>|<sending connection id>|<frame>``: the frame is encoded once, by the
+        # script that stored it, and every receiving connection sends those same bytes
         bar = data.index(b"|")
         seq = int(data[1:bar])
-        frame = data[bar + 1 :]
+        bar2 = data.index(b"|", bar + 1)
+        own = data[bar + 1 : bar2] == self.id.encode()
+        self._deliver(channel, cursor, seq, data[bar2 + 1 :], own)
+
+    def _deliver(self, channel: str, cursor: Cursor, seq: int, frame: bytes, own: bool) -> None:
+        """A live message: send it in order (only move past it when it is ``own``)."""
         if cursor.catching_up:
-            cursor.pending.append((seq, frame))
+            cursor.pending.append((seq, frame, own))
             return
         if seq <= cursor.delivered:
             return
         if seq == cursor.delivered + 1:
             cursor.delivered = seq
-            self.send_raw(frame)
+            if not own:
+                self.send_raw(frame)
             return
         cursor.catching_up = True
-        cursor.pending.append((seq, frame))
-        self.node.spawn(self._catch_up(chat_id, cursor))
+        cursor.pending.append((seq, frame, own))
+        self.node.spawn(self._catch_up(self.node.keys_chat_of_channel(channel), cursor))
 
     async def _wait_for_room(self, room: int) -> None:
         """Catching up on a long chat sends many frames at once: let the socket take them
@@ -312,6 +352,8 @@ class Connection:
                         cursor.delivered = entry.seq
                         if entry.audience == "g" and not self.sees_internal:
                             continue
+                        if entry.origin == self.id and not cursor.replay:
+                            continue  # its own message: the connection had the ack
                         self.send_raw(entry.frame)
                         if self._queued > room:
                             await self._wait_for_room(room)
@@ -320,12 +362,13 @@ class Connection:
                 pending = sorted(cursor.pending)
                 cursor.pending = []
                 missing = False
-                for seq, frame in pending:
+                for seq, frame, own in pending:
                     if seq <= cursor.delivered:
                         continue
                     if seq == cursor.delivered + 1:
                         cursor.delivered = seq
-                        self.send_raw(frame)
+                        if not own:
+                            self.send_raw(frame)
                     else:
                         missing = True
                         break
@@ -335,9 +378,10 @@ class Connection:
             log.exception("catch-up of %s for %s failed", chat_id, self.id)
         finally:
             cursor.catching_up = False
+            cursor.replay = False
             if cursor.pending:
                 # messages that arrived after the last pass: deliver them the normal way
                 pending, cursor.pending = cursor.pending, []
                 channel = self.node.keys.chat_channel(chat_id)
-                for seq, frame in sorted(pending):
-                    self.on_publish(channel, b"a%d|%s" % (seq, frame))
+                for seq, frame, own in sorted(pending):
+                    self._deliver(channel, cursor, seq, frame, own)

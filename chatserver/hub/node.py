@@ -782,9 +782,9 @@ class Node:
                 continue
             self.waiting[chat_id] = (topic, position)
             fields = self.availability.queue_fields(topic, position, handle[topic])
-            frame = {"type": "queue", "chat": chat_id, **fields}
+            data = encode({"type": "queue", "chat": chat_id, **fields})
             for conn in self.local("visitor", self._visitor_of.get(chat_id, "")):
-                conn.send(frame)
+                conn.send_raw(data)
 
     def requote(self, topics: set[str]) -> None:
         """Send the waiting visitors of ``topics`` their ``queue`` frame again (an
@@ -898,18 +898,21 @@ class _SubjectListener:
     async def _apply(self, payload: dict[str, Any]) -> None:
         ctl = payload.get("ctl", {})
         frame = payload.get("frame")
+        # encoded once for all the subject's connections, not once per connection
+        data = encode(frame) if frame is not None else None
+        status = encode({"type": "status", "status": ctl["status"]}) if "status" in ctl else None
         for conn in list(self.node.local(self.role, self.subject)):
             if "revoke_below" in ctl and conn.version < ctl["revoke_below"]:
                 conn.close(4401, "credentials revoked")
                 continue
-            if frame is not None:
-                conn.send(frame)
+            if data is not None:
+                conn.send_raw(data)
             if "follow" in ctl:
                 await conn.follow(ctl["follow"], 0)
             if "unfollow" in ctl:
                 await conn.unfollow(ctl["unfollow"])
-            if "status" in ctl:
-                conn.send({"type": "status", "status": ctl["status"]})
+            if status is not None:
+                conn.send_raw(status)
         if "watch" in ctl and self.node.local(self.role, self.subject):
             self.node.watch_position(ctl["watch"], ctl["topic"])
 

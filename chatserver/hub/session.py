@@ -110,7 +110,7 @@ class Session:
         """Send the welcome (then call ``welcomed``), then read and handle frames until
         the socket closes."""
         ws = self.conn.ws
-        self.conn.send(await self.welcome())
+        self.conn.send_welcome(await self.welcome())  # held frames go after it
         if welcomed is not None:
             welcomed()
         while not self.conn.closed:
@@ -203,6 +203,7 @@ class Session:
         args = dict(
             role=self.conn.role, sender_id=self.conn.subject, sender_name=self.conn.name,
             cid=cid, text=text, kind=kind, audience=audience, system=system,
+            origin=self.conn.id,  # the ack tells this connection; others get the msg
         )
         result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
         if result.status == "forbidden" and await self.repair_participation(chat_id):

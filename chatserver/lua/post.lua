@@ -6,6 +6,8 @@
 -- ARGV[8] = audience ('a' = everyone, 'g' = agents and supervisors only)
 -- ARGV[9] = now (ms)   ARGV[10] = epoch   ARGV[11] = log max length   ARGV[12] = key ttl (s)
 -- ARGV[13] = '1' to skip the participant check (system messages)
+-- ARGV[14] = id of the connection that sent it ('' or absent: none), stored and published
+--             so that this connection is not sent its own message back (it has the ack)
 -- Returns {'ok', seq}, {'dup', seq}, {'forbidden', 0} or {'closed', 0}.
 --
 -- Sequence numbers only grow.  When the hub reports a newer epoch (the Redis server
@@ -27,10 +29,16 @@ local frame = cmsgpack.pack({
   type = 'msg', chat = ARGV[1], seq = seq, cid = ARGV[5], text = ARGV[6], kind = ARGV[7],
   ts = tonumber(ARGV[9]), internal = (ARGV[8] == 'g'),
   from = {role = ARGV[2], id = ARGV[3], name = ARGV[4]}})
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], seq .. '-0', 'a', ARGV[8], 'f', frame)
+local origin = ARGV[14] or ''
+if origin ~= '' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], seq .. '-0', 'a', ARGV[8], 'f', frame,
+    'o', origin)
+else
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[11], seq .. '-0', 'a', ARGV[8], 'f', frame)
+end
 redis.call('HSET', KEYS[2], dedup, seq)
 redis.call('HSET', KEYS[3], 'seq', seq, 'epoch', epoch, 'last_ts', ARGV[9],
   'last_role', ARGV[2])
 for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ARGV[12]) end
-redis.call('PUBLISH', KEYS[4], ARGV[8] .. seq .. '|' .. frame)
+redis.call('PUBLISH', KEYS[4], ARGV[8] .. seq .. '|' .. origin .. '|' .. frame)
 return {'ok', seq}

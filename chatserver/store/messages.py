@@ -42,6 +42,8 @@ class LogEntry:
     seq: int
     audience: str
     frame: bytes
+    origin: str = ""
+    """Id of the connection that sent it ('' for none): it is not sent its own message."""
 
 
 def publication(frame: dict[str, Any], agents_only: bool = False) -> bytes:
@@ -156,6 +158,7 @@ class MessageStore:
         audience: str,
         now_ms: int,
         system: bool = False,
+        origin: str = "",
     ) -> PostResult:
         status, seq = await self.scripts.run(
             "post",
@@ -174,6 +177,7 @@ class MessageStore:
                 self.settings.log_max_messages,
                 self._ttl,
                 "1" if system else "0",
+                origin,
             ],
         )
         return PostResult(status.decode(), int(seq))
@@ -260,4 +264,8 @@ class MessageStore:
 
 def _entry(raw: tuple[bytes, dict[bytes, bytes]]) -> LogEntry:
     ident, fields = raw
-    return LogEntry(int(ident.split(b"-")[0]), fields[b"a"].decode(), fields[b"f"])
+    origin = fields.get(b"o")
+    return LogEntry(
+        int(ident.split(b"-")[0]), fields[b"a"].decode(), fields[b"f"],
+        origin.decode() if origin else "",
+    )

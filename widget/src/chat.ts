@@ -10,7 +10,10 @@
 //   server replays the stored log), and every message not yet acknowledged is resent with
 //   its original client id (`cid`), so that the server's dedup stores it once;
 // - unacknowledged messages are also kept in localStorage, so a reload does not lose them;
-// - `resync` (messages no longer stored) restarts the view from what the server still has.
+// - `resync` (messages no longer stored) restarts the view from what the server still has;
+// - the server does not send a message back to the connection that sent it: its `ack`
+//   (with the seq) puts it in the transcript; when a replay brings it back later (resume
+//   after a reconnect), it is recognized by its seq and shown once.
 //
 // This module holds state and talks to the server; ui.ts draws it.
 
@@ -121,6 +124,8 @@ export class ChatSession {
   chat: ChatInfo | null = null;
   msgs: Msg[] = [];
   lastSeq = 0;
+  /** seqs of our own messages shown from their ack, not yet received as `msg` */
+  private ownSeqs = new Set<number>();
   pending = new Map<string, Pending>();
   agentRead = 0;
   myRead = 0;
@@ -251,6 +256,7 @@ export class ChatSession {
   private adopt(chat: ChatInfo, liveAfter: number): void {
     this.chat = { ...chat };
     this.msgs = [];
+    this.ownSeqs.clear();
     this.lastSeq = 0;
     this.agentRead = 0;
     this.sentRead = 0;
@@ -316,6 +322,7 @@ export class ChatSession {
         if (this.chat && f.chat === this.chat.id) {
           // some messages are gone from the server's log: rebuild from what it still has
           this.msgs = [];
+          this.ownSeqs.clear();
           this.lastSeq = 0;
           this.hooks.changed("messages");
           this.resume(this.chat.id, 0);
@@ -357,6 +364,10 @@ export class ChatSession {
     if (this.awaitingResume === m.chat) return; // stale replay from before our resume
     if (typeof m.seq !== "number" || m.seq <= this.lastSeq) return; // duplicate
     this.lastSeq = m.seq;
+    if (this.ownSeqs.delete(m.seq)) {
+      this.settle(String(m.cid || "")); // ours, shown from its ack: a replay of it
+      return;
+    }
     const msg: Msg = {
       seq: m.seq, cid: String(m.cid || ""), text: String(m.text ?? ""), ts: Number(m.ts) || Date.now(),
       kind: String(m.kind || "message"), from: m.from || { role: "agent", id: "", name: "" },
@@ -373,13 +384,27 @@ export class ChatSession {
   }
 
   private onAck(a: Frame): void {
-    // stored by the server: never resend it (its msg frame comes separately, in order)
+    // stored by the server: never resend it.  The server does not send it back to this
+    // connection, so the ack puts it in the transcript, in seq order.
     this.store.dropOutgoing(a.cid);
     const p = this.pending.get(a.cid);
     if (!p) return;
-    p.seq = a.seq;
-    p.state = "sending";
-    p.final = false;
+    const seq = Number(a.seq);
+    if (!this.chat || p.chat !== this.chat.id || !Number.isFinite(seq) || seq <= 0) return;
+    this.settle(p.cid);
+    if (seq <= this.lastSeq && this.msgs.some((x) => x.seq === seq)) {
+      this.hooks.changed("messages"); // already received (a resend answered as a duplicate)
+      return;
+    }
+    const msg: Msg = {
+      seq, cid: p.cid, text: p.text, ts: p.ts, kind: "message",
+      from: { role: "visitor", id: this.visitorId, name: "" },
+    };
+    let at = this.msgs.length;
+    while (at > 0 && this.msgs[at - 1].seq > seq) at--;
+    this.msgs.splice(at, 0, msg);
+    if (seq > this.lastSeq) this.ownSeqs.add(seq);
+    this.hooks.message(msg, seq > this.liveAfter);
     this.hooks.changed("messages");
   }
 
@@ -616,6 +641,7 @@ export class ChatSession {
     }
     this.chat = null;
     this.msgs = [];
+    this.ownSeqs.clear();
     this.lastSeq = 0;
     this.pending.clear();
     this.hooks.changed("chat");
