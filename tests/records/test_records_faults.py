@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -291,6 +292,15 @@ class Worker:
                 raise RuntimeError(f"worker did not start: {self.output()[-3000:]}")
             await asyncio.sleep(0.05)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process stops where it is until ``thaw`` (or ``kill``)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     async def kill(self) -> None:
         """SIGKILL: no cleanup, no acknowledgement of what it was writing."""
         if self.proc is not None and self.proc.returncode is None:
@@ -379,8 +389,9 @@ def writer_failures(cluster: Cluster, workers: Sequence[Worker] = ()) -> int:
 async def test_worker_killed_mid_batch_then_replaced_writes_each_record_once(
     redis_url: str, database_url: str
 ) -> None:
+    # small batches, so that it is killed with records both written and not
     cluster = Cluster(redis_url, n=1, database_url=database_url, background_jobs="false",
-                      record_claim_idle_s="1")
+                      record_claim_idle_s="1", record_batch="4")
     workers: list[Worker] = []
     engine = check_engine(cluster, database_url)
     redis = cluster.redis()
@@ -395,13 +406,21 @@ async def test_worker_killed_mid_batch_then_replaced_writes_each_record_once(
         workers.append(doomed)
         await doomed.start()
         ids = [c.id for c in first]
-        # kill it as soon as the first records are in, in the middle of its work
+        # kill it in the middle of its work: once some records are in while it holds
+        # entries read and not yet acknowledged.  It is frozen (SIGSTOP) to look, so what
+        # is seen is what it leaves behind; if the moment is not right it goes on a little.
         deadline = time.monotonic() + scaled(30)
-        while (written := await count_records(engine, ids)) == 0:
-            assert time.monotonic() < deadline, "the worker wrote nothing"
+        while True:
+            assert time.monotonic() < deadline, "the worker was never caught mid-batch"
+            doomed.freeze()
+            written = await count_records(engine, ids)
+            # (before its first read the worker may not have made its consumer group)
+            if written > 0 and (await redis.xpending(outbox_key(cluster), GROUP))["pending"]:
+                break
+            doomed.thaw()
             await asyncio.sleep(0.005)
         await doomed.kill()
-        written = await count_records(engine, ids)
+        assert written == await count_records(engine, ids)
         assert 0 < written < len(first), f"killed too late: {written} of {len(first)} written"
         pending = await redis.xpending(outbox_key(cluster), GROUP)
         assert pending["pending"] > 0, "the dead worker left nothing pending"
