@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -25,21 +24,11 @@ import websockets
 
 from chatserver.client import ChatClient
 from chatserver.store.keys import Keys
-from tests.harness import Cluster, scaled
+from tests.harness import Cluster, running, scaled
 
 Frame = dict[str, Any]
 _decode = msgspec.msgpack.Decoder(dict[str, Any]).decode
 _encode = msgspec.msgpack.Encoder().encode
-
-
-@asynccontextmanager
-async def running(redis_url: str, n: int = 1, **env: str) -> AsyncIterator[Cluster]:
-    c = Cluster(redis_url, n=n, **env)
-    await c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 class Raw:
