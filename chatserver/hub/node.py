@@ -388,9 +388,10 @@ class Node:
         await self._record_pending_disconnects()
 
     async def _record_pending_disconnects(self) -> None:
+        """Part of the heartbeat, so on its pool: never behind client actions."""
         while self._unrecorded_disconnects:
             agent_id, conn_id = self._unrecorded_disconnects[0]
-            await self.routing.agent_disconnect(agent_id, conn_id, self.now())
+            await self.background_routing.agent_disconnect(agent_id, conn_id, self.now())
             self._unrecorded_disconnects.pop(0)
 
     def local(self, role: str, subject: str) -> set[Connection]:
