@@ -43,14 +43,11 @@ class Settings:
     """Signs visitor and agent tokens; all processes must share it.  Empty: a key is
     generated once and kept in ``data_dir/secret.key``."""
     key_prefix: str = "lc"
-    redis_pool_size: int = 200
-    """Connections in the pool that client actions share (per process)."""
-    redis_pool_timeout_s: float = 2.0
-    """How long an action waits for a free pooled connection before it is refused with
+    redis_max_inflight: int = 10_000
+    """Commands one of the process's Redis connections may have written and not yet had
+    answered (every caller shares the connection: ``store/multiplex.py``).  Beyond it,
+    which only a paused or unreachable Redis reaches, an action is refused at once with
     ``overloaded``."""
-    background_pool_size: int = 4
-    """Connections of the heartbeat and timers' own pool: they never wait behind client
-    actions for a connection (the drainer has its own 4 as well)."""
     action_timeout_s: float = 5.0
     """Deadline of one client action (a frame's storage work); past it the action is
     refused with ``overloaded`` (its effect may still land: a resent ``msg`` with the same

@@ -91,13 +91,12 @@ async def test_i10_04_paused_redis_gives_overloaded_and_say_succeeds_once(
 
 
 @pytest.mark.timeout(120)
-async def test_i10_04_pool_exhausted_gives_overloaded_not_internal(valkey: Valkey) -> None:
-    # a pool of 4 and a long action deadline: with Redis paused, the actions of six
-    # visitors at once hold every connection (each session handles its frames in turn),
-    # and those that find none are refused after REDIS_POOL_TIMEOUT_S
+async def test_i10_02_inflight_bound_gives_overloaded_not_internal(valkey: Valkey) -> None:
+    # a small bound on unanswered commands and a long action deadline: with Redis
+    # paused, the first actions of six visitors at once fill the bound, and the rest are
+    # refused at once (no pool to wait on)
     async with _hub(
-        valkey, redis_pool_size="4", redis_pool_timeout_s="0.3", action_timeout_s="60",
-        overload_retry_ms="300",
+        valkey, redis_max_inflight="8", action_timeout_s="60", overload_retry_ms="300",
     ) as cluster:
         agent = await cluster.agent(await cluster.add_agent("alice", capacity=10))
         visitors: list[tuple[ChatClient, str]] = []
@@ -195,7 +194,7 @@ async def test_i10_04_hub_on_records_backlog_serves_at_once(valkey: Valkey) -> N
 
 
 @pytest.mark.timeout(60)
-async def test_i10_02_heartbeat_and_timers_work_with_the_shared_pool_exhausted(
+async def test_i10_02_heartbeat_and_timers_work_with_the_shared_connection_full(
     valkey: Valkey, tmp_path: Any
 ) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -204,18 +203,20 @@ async def test_i10_02_heartbeat_and_timers_work_with_the_shared_pool_exhausted(
     from chatserver.settings import Settings
 
     settings = Settings(
-        redis_url=valkey.url, data_dir=tmp_path, key_prefix="hb", redis_pool_size=2,
-        redis_pool_timeout_s=0.2, background_pool_size=2,
+        redis_url=valkey.url, data_dir=tmp_path, key_prefix="hb", redis_max_inflight=2,
     )
     node = Node(settings)
     await node.start(serve=False)
-    held = []
+    # a blocking command holds the shared connection: what is queued behind it waits, and
+    # with the bound reached a client action is refused at once
+    blocker = asyncio.create_task(node.redis.execute_command("BLPOP", "hb:nothing", 3))
+    behind = asyncio.create_task(node.redis.get("hb:behind"))
     try:
-        pool = node.redis.connection_pool
-        held = [await pool.get_connection() for _ in range(2)]  # every shared connection
-        with pytest.raises(RedisConnectionError):  # a client action finds none ...
+        await asyncio.sleep(0.2)
+        assert node.redis.mux.inflight == 2
+        with pytest.raises(RedisConnectionError):
             await node.messages.meta("c1")
-        # ... while a timer pass and the heartbeats still run
+        # ... while a timer pass and the heartbeats run on their own connection
         await asyncio.wait_for(node.run_timers(), scaled(10))
         now = node.now()
         await asyncio.wait_for(
@@ -226,7 +227,13 @@ async def test_i10_02_heartbeat_and_timers_work_with_the_shared_pool_exhausted(
         )
         conns, _gone = await node.background_presence.state("v1")
         assert list(conns) == ["conn-1"]
+        assert await blocker is None and await behind is None
+        assert node.redis.mux.inflight == 0
+        assert await node.messages.meta("c1") == {}  # served again
     finally:
-        for conn in held:
-            await node.redis.connection_pool.release(conn)
+        for task in (blocker, behind):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         await node.stop()

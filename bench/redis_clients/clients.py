@@ -43,9 +43,10 @@ class RedisPyProduct(PubSubChannels, Adapter):
     name = "redis-py (product pool)"
 
     async def open(self, host: str, port: int) -> None:
-        from chatserver.store.redis_conn import connect
+        from chatserver.store.redis_conn import connect_pooled
 
-        self.r = connect(f"redis://{host}:{port}/0")
+        # the product's client before it moved to store/multiplex.py
+        self.r = connect_pooled(f"redis://{host}:{port}/0", max_connections=200)
         self._sources: dict[str, Any] = {}
         self._ps: Any = None
         self._reader: asyncio.Task[None] | None = None

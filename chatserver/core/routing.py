@@ -100,10 +100,18 @@ def rank(agent: AgentView, wanted: Mapping[str, int]) -> tuple[int, int, int, st
 def choose_agent(agents: Iterable[AgentView], chat: ChatView) -> AgentView | None:
     """The best eligible agent for ``chat``, or None."""
     wanted = needs(chat)
+    declined = chat.declined
     best: AgentView | None = None
     best_key: tuple[int, int, int, str] | None = None
     for agent in agents:
-        if not is_eligible(agent, chat):
+        # is_eligible, with the chat's needs worked out once (a pass may weigh every
+        # agent online for each chat)
+        if (
+            not agent.available
+            or agent.load >= agent.capacity
+            or agent.id in declined
+            or (wanted and not has_skills(agent, wanted))
+        ):
             continue
         key = rank(agent, wanted)
         if best_key is None or key < best_key:

@@ -45,7 +45,7 @@ from chatserver.store.directory import Directory, Topic
 from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
 from chatserver.store.messages import MessageStore, participant, publication
-from chatserver.store.redis_conn import RETRY_CAP_S, connect, resolve_url
+from chatserver.store.redis_conn import RETRY_CAP_S, connect, connect_pooled, resolve_url
 from chatserver.store.routing import MAX_WINDOW, RoutingStore, chat_record
 from chatserver.store.scripts import Scripts
 from chatserver.store.visitors import VisitorStore
@@ -132,14 +132,13 @@ class Node:
         url, self.embedded = resolve_url(self.settings)
         self.redis_url = url
         s = self.settings
-        self.redis = connect(
-            url, max_connections=s.redis_pool_size, pool_timeout_s=s.redis_pool_timeout_s
-        )
-        # the drainer's own small pool: a burst of client requests holding every pooled
-        # connection (a thousand visitors starting at once) must not starve routing
-        self.drain_redis = connect(url, max_connections=4)
-        # and the heartbeat's and timers': they must never fail for want of a connection
-        self.background_redis = connect(url, max_connections=max(1, s.background_pool_size))
+        # every client action shares one multiplexed connection (no pool to wait on)
+        self.redis = connect(url, max_inflight=s.redis_max_inflight)
+        # the drainer's own connection: a burst of client requests (a thousand visitors
+        # starting at once) queued ahead of a routing pass must not delay it
+        self.drain_redis = connect(url, max_inflight=s.redis_max_inflight)
+        # and the heartbeat's and timers': they never queue behind client actions
+        self.background_redis = connect(url, max_inflight=s.redis_max_inflight)
         scripts = Scripts(self.redis)
         self.directory = Directory(self.redis, self.keys)
         self.config = ConfigStore(self.redis, self.keys)
@@ -180,7 +179,7 @@ class Node:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
             # the writer's own connection: its blocking read of the outbox never takes
             # one from client actions (nor from the heartbeat and timers)
-            self.records_redis = connect(self.redis_url, max_connections=2)
+            self.records_redis = connect_pooled(self.redis_url, max_connections=2)
             self.writer = RecordWriter(
                 self.records_redis, self.keys, self.engine, self.settings, self.clock,
                 self.node_id,

@@ -1,4 +1,4 @@
-"""Opening the Redis client the rest of the product uses."""
+"""Opening the Redis clients the rest of the product uses."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.settings import Settings
 from chatserver.store.embedded import EmbeddedRedis, start_or_join
+from chatserver.store.multiplex import MuxRedis
 
 
 def resolve_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
@@ -26,25 +27,34 @@ RETRY_CAP_S = 1.0
 
 def is_overload(exc: BaseException) -> bool:
     """Whether a failed storage call means "busy or unreachable, retry later" (Redis down
-    or paused, every pooled connection in use, a deadline passed) rather than a real
-    refusal.  The session answers these with the ``overloaded`` error code."""
+    or paused, too many commands waiting for replies, a deadline passed) rather than a
+    real refusal.  The session answers these with the ``overloaded`` error code."""
     return isinstance(exc, (RedisConnectionError, RedisTimeoutError, TimeoutError))
 
 
-def connect(url: str, *, max_connections: int = 200, pool_timeout_s: float = 10.0) -> Redis:
-    """A pooled client that retries commands across short outages (a Redis restart)."""
-    # a blocking pool: a burst of commands beyond max_connections waits for a free
-    # connection (up to pool_timeout_s) instead of failing at once with MaxConnectionsError
-    pool = BlockingConnectionPool.from_url(
+def _pool(url: str, max_connections: int) -> BlockingConnectionPool:
+    return BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
-        timeout=pool_timeout_s,
+        timeout=10.0,
         health_check_interval=5,
         socket_connect_timeout=2,
         socket_keepalive=True,
         retry=Retry(ExponentialBackoff(cap=RETRY_CAP_S, base=0.05), retries=8),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
     )
+
+
+def connect(url: str, *, max_inflight: int = 10_000) -> MuxRedis:
+    """A client whose callers all share one connection (``store/multiplex.py``): the
+    commands of one event-loop iteration leave in one write, nothing waits for a pooled
+    connection, and commands are retried across short outages (a Redis restart).  Its
+    ``connection_pool`` only serves pub/sub.  Not for blocking commands."""
+    return MuxRedis(_pool(url, 4), max_inflight=max_inflight)
+
+
+def connect_pooled(url: str, *, max_connections: int = 2) -> Redis:
+    """A pooled client, for blocking commands (the records writer's ``XREADGROUP
+    BLOCK``), which would stall every caller of a shared connection."""
     # from_pool: the client owns the pool, so closing the client closes its connections
-    # (Redis(connection_pool=...) would leave them open)
-    return Redis.from_pool(pool)
+    return Redis.from_pool(_pool(url, max_connections))

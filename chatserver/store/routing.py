@@ -202,12 +202,17 @@ class RoutingStore:
         (bumped on every change of skills or capacity) stays the same.
         """
         topics = list(topics)
+        if not topics:
+            return Snapshot([], [], False)
         async with self.redis.pipeline(transaction=False) as pipe:
+            # an empty queue does not exist: when none of them does (agents coming online,
+            # a burst of chats already routed) the pass ends here, without reading agents
+            pipe.exists(*(self.keys.queue(t) for t in topics))
             pipe.smembers(self.keys.available)
             pipe.get(self.keys.agents_version)
-            members, version = await pipe.execute()
+            queued, members, version = await pipe.execute()
         agent_ids = sorted(_s(m) for m in members)
-        if not agent_ids:
+        if not agent_ids or not queued:
             return Snapshot([], [], False)
         if version != self._skills_version:
             self._skills.clear()
