@@ -82,17 +82,15 @@ class AgentSession(Session):
 
     async def welcome(self) -> dict[str, Any]:
         node = self.node
-        chats = []
-        for chat_id in await node.routing.agent_chat_ids(self.agent.id):
-            info = await node.chat_info(chat_id, for_agent=True)
-            if info is not None:
-                chats.append(info)
-        agent = await node.directory.get_agent(self.agent.id)
+        chat_ids = await node.routing.agent_chat_ids(self.agent.id)
+        infos = await node.chat_infos(chat_ids, for_agent=True) if chat_ids else []
+        chats = [info for info in infos if info is not None]
         return {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
             "role": "agent",
-            "agent": (agent or self.agent).public(),
+            # read at the handshake, with the status agent_connect.lua left
+            "agent": self.agent.public(),
             "chats": chats,
             "limits": self.limits(),
         }

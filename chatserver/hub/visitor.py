@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from chatserver.clock import new_id
@@ -50,8 +51,10 @@ class VisitorSession(Session):
 
     async def welcome(self) -> dict[str, Any]:
         node = self.node
-        open_chat = await node.redis.hget(node.keys.visitor(self.conn.subject), "chat")
-        chat_id = text(open_chat)
+        # a new visitor (their token is in this welcome) has no chat yet: no read
+        chat_id = "" if self.new_token else text(
+            await node.redis.hget(node.keys.visitor(self.conn.subject), "chat")
+        )
         chat = await node.chat_info(chat_id, for_agent=False) if chat_id else None
         if chat is not None and chat["state"] == ChatState.QUEUED.value:
             node.watch_position(chat["id"], chat["topic"])
@@ -105,15 +108,23 @@ class VisitorSession(Session):
         )
         if not created:
             raise ProtocolError(ErrorCode.CHAT_OPEN, "you already have an open chat", chat=chat_id)
-        await node.messages.open_chat(chat_id, [participant("visitor", self.conn.subject)])
-        await node.redis.hset(node.keys.visitor(self.conn.subject), "name", self.conn.name)
-        await self.conn.follow(chat_id, 0)
-        info = await node.chat_info(chat_id, for_agent=False)
+        # independent steps, issued together: the shared Redis connection carries them in
+        # one write (store/multiplex.py) instead of one round trip each
+        _, _, _, info = await asyncio.gather(
+            node.messages.open_chat(chat_id, [participant("visitor", self.conn.subject)]),
+            node.redis.hset(node.keys.visitor(self.conn.subject), "name", self.conn.name),
+            self.conn.follow(chat_id, 0),
+            node.chat_info(chat_id, for_agent=False),
+        )
         node.watch_position(chat_id, topic.name)
         node.request_drain()
-        await node.queues_changed()
-        # other tabs of the same visitor follow the new chat too
-        await node.notify_visitor(self.conn.subject, {"type": "chat", "chat": info}, follow=chat_id)
+        await asyncio.gather(
+            node.queues_changed(),
+            # other tabs of the same visitor follow the new chat too
+            node.notify_visitor(
+                self.conn.subject, {"type": "chat", "chat": info}, follow=chat_id
+            ),
+        )
         return {"type": "chat", "chat": info}
 
     async def check_start(self, frame: Start) -> None:

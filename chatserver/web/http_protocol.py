@@ -25,6 +25,7 @@ from typing import ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from chatserver.settings import Settings
+from chatserver.web.coalesce import CoalescingTransport
 
 _BUSY_TEXT = b"too many connections from your address\n"
 BUSY = (
@@ -82,7 +83,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
         self._uncount()  # from now on a WebSocket, counted by the application
-        super().handle_websocket_upgrade()
+        # the WebSocket protocol writes through a transport that batches each iteration's
+        # frames into one socket write (web/coalesce.py); this protocol is done with it
+        real = self.transport
+        self.transport = CoalescingTransport(real, self.loop)  # type: ignore[assignment]
+        try:
+            super().handle_websocket_upgrade()
+        finally:
+            self.transport = real
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -10,6 +10,7 @@ handshake's headers are released once read (see ``_release_handshake``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -196,7 +197,11 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     _hold_address(node, address, 1)
     budget = _join_budget(node, address)
     try:
-        name = text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
+        # a new visitor (just given a token) has no name and no chat in Redis yet
+        name = (
+            "" if new_token is not None
+            else text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
+        )
     except BaseException:
         _hold_address(node, address, -1)
         _leave_budget(node, address, budget)
@@ -260,7 +265,9 @@ async def _agent_socket(ws: WebSocket) -> None:
         conn.close(CloseCode.UNAUTHORIZED, "agent disabled")
     if became:
         node.request_drain()
-    session = AgentSession(node, conn, agent)
+    # the welcome shows the agent as read at the handshake, with the status the connect
+    # left (no second read of the agent)
+    session = AgentSession(node, conn, dataclasses.replace(agent, status=status))
     try:
         if not conn.closed:
             await session.run()
