@@ -198,14 +198,19 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def topics_command(settings: Settings, args: argparse.Namespace) -> int:
-    from chatserver.store.directory import parse_skills
+    from chatserver.store.directory import parse_skills, validate_topic_name
 
     async def action(node: Any) -> Any:
         d = node.directory
         if args.action == "list":
             return [t.public() for t in (await d.topics()).values()]
         if args.action == "delete":
-            return {"deleted": await d.delete_topic(args.name)}
+            # as DELETE /api/topics/{name}: the router only looks at existing topics' queues
+            name = validate_topic_name(args.name)
+            waiting = int(await node.redis.zcard(node.keys.queue(name)))
+            if waiting:
+                raise SystemExit(f"error: {waiting} chats are waiting in this topic's queue")
+            return {"deleted": await d.delete_topic(name)}
         existing = (await d.topics()).get(args.name)
         priority = args.priority
         if priority is None:

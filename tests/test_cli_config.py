@@ -140,3 +140,21 @@ def test_openapi_command_prints_the_served_document_without_a_server() -> None:
                     ["widget", "set", "--help"], ["openapi", "--help"]):
         helped = _run({}, *command)
         assert helped.returncode == 0 and "usage: chatserver" in helped.stdout, command
+
+
+@pytest.mark.timeout(120)
+async def test_topic_with_waiting_chats_is_not_deleted_from_the_command_line(
+    redis_url: str,
+) -> None:
+    async with running(redis_url) as cluster:
+        env = {"REDIS_URL": redis_url, "KEY_PREFIX": cluster.prefix, **FAST_SETTINGS}
+        await cluster.set_topic("legal", required={"law": 5})  # nobody has the skill
+        visitor = await cluster.visitor()
+        try:
+            await visitor.start(topic="legal")
+            assert "waiting" in await _refused(env, "topics", "delete", "legal")
+        finally:
+            await visitor.close()
+        _, topics = await http("GET", cluster.urls[0] + "/api/topics",
+                               token=cluster.admin_token)
+        assert "legal" in [t["name"] for t in topics]
