@@ -258,8 +258,18 @@ def document() -> dict[str, Any]:
         },
         "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in OPERATIONS)],
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": _markdown(components), "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def _markdown(value: Any) -> Any:
+    """Descriptions from the models' docstrings, with their reST ``code`` as Markdown."""
+    if isinstance(value, dict):
+        return {k: v.replace("``", "`") if k == "description" and isinstance(v, str)
+                else _markdown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_markdown(v) for v in value]
+    return value
 
 
 async def openapi_json(request: Request) -> Response:
