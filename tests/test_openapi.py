@@ -99,6 +99,9 @@ async def _start(cluster: Cluster) -> tuple[dict[str, dict[str, str]], str]:
         "agent": {"Authorization": f"Bearer {agent_token}"},
         "supervisor": {"Authorization": f"Bearer {supervisor}"},
         "admin": {"Authorization": f"Bearer {cluster.admin_token}"},
+        # the console's way: the session cookie, with the product's own Origin (CSRF check)
+        "admin (cookie)": {"Cookie": f"lc_session={cluster.admin_token}",
+                           "Origin": cluster.urls[0]},
     }
     return roles, chat_id
 
