@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
-from chatserver.web import api, config_api, openapi, records_api, token_check
+from chatserver.web import api, config_api, docs_api, records_api, token_check
 from chatserver.web.sockets import agent_socket, visitor_socket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -134,7 +134,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             *records_api.routes,
             *config_api.routes,
             *token_check.routes,
-            *openapi.routes,
+            *docs_api.routes,
             WebSocketRoute("/ws/visitor", visitor_socket),
             WebSocketRoute("/ws/agent", agent_socket),
             Route("/widget.js", widget_js),

@@ -7,25 +7,22 @@ generation (JSON Schema 2020-12, the dialect of OpenAPI 3.1), so the schemas are
 the models the handlers decode and encode with.  A test checks that the table and the
 application's routes name the same operations.
 
-Served at ``/api/openapi.json``; ``/api/docs`` is a page that shows it.
+Served at ``/api/openapi.json``, and ``/api/docs`` is a page that shows it
+(``chatserver.web.docs_api``); ``chatserver openapi`` prints it.  No web framework here, so
+that the command loads fast.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import FileResponse, Response
-from starlette.routing import Route
 
 from chatserver.store.config import WidgetSettings
 from chatserver.web import models as m
 
-DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "api-docs" / "index.html"
 ANYONE = ("anonymous", "visitor")
 AGENTS = ("agent", "supervisor", "admin")
 SUPERVISORS = ("supervisor", "admin")
@@ -270,19 +267,3 @@ def _markdown(value: Any) -> Any:
     if isinstance(value, list):
         return [_markdown(v) for v in value]
     return value
-
-
-async def openapi_json(request: Request) -> Response:
-    return Response(msgspec.json.encode(document()), media_type="application/json",
-                    headers={"Cache-Control": "no-cache"})
-
-
-async def docs_page(request: Request) -> Response:
-    return FileResponse(DOCS_PAGE, media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
-
-
-routes = [
-    Route("/api/openapi.json", openapi_json, methods=["GET"]),
-    Route("/api/docs", docs_page, methods=["GET"]),
-]
