@@ -21,7 +21,7 @@ from chatserver.web.api import (
     require,
 )
 from chatserver.web.credentials import origin_allowed
-from chatserver.web.models import CannedBody, WidgetSettingsPatch
+from chatserver.web.models import CannedBody, WidgetConfig, WidgetLimits, WidgetSettingsPatch
 
 _json = json_response
 
@@ -43,20 +43,20 @@ async def widget_config(request: Request) -> Response:
     settings = await node.widget_settings()
     topics = sorted(await node.topics())
     view = await node.availability.current()
-    body = {
-        "languages": settings.languages,
-        "default_language": settings.default_language,
-        "open": is_open(settings, node.now()),
-        "agents_available": view["agents_available"],
-        "topics_available": view["topics"],
-        "offline_message": settings.offline_message,
-        "prechat_fields": settings.prechat_fields,
-        "required_fields": settings.required_fields,
-        "topics": topics,
-        "color": settings.color,
-        "title": settings.title,
-        "limits": {"max_text_chars": node.settings.max_text_chars},
-    }
+    body = WidgetConfig(
+        languages=settings.languages,
+        default_language=settings.default_language,
+        open=is_open(settings, node.now()),
+        agents_available=bool(view["agents_available"]),
+        topics_available=dict(view["topics"]),
+        offline_message=settings.offline_message,
+        prechat_fields=settings.prechat_fields,
+        required_fields=settings.required_fields,
+        topics=topics,
+        color=settings.color,
+        title=settings.title,
+        limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+    )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}
     if origin is not None:
         headers["Access-Control-Allow-Origin"] = origin
