@@ -11,6 +11,9 @@
     chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]... [--priority N]
     chatserver topics list | delete NAME
     chatserver skills                           every skill with the agents holding it
+    chatserver canned list | add SHORTCUT TEXT [--language L] | set ID [...] | delete ID
+    chatserver widget show | set [--origin URL]... [--hours DAY=HH:MM-HH:MM]... [...]
+    chatserver openapi                          the REST API's OpenAPI document
 
 Settings come from the environment (docs/configuration.md).
 """
@@ -27,6 +30,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from chatserver import cli_config
 from chatserver.settings import Settings, SettingsError
 
 
@@ -155,7 +159,8 @@ def _print(data: Any) -> None:
 
 def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     from chatserver.store.directory import Role, parse_skills
-    from chatserver.web.api import AgentPatch, apply_agent_patch
+    from chatserver.web.api import apply_agent_patch
+    from chatserver.web.models import AgentPatch
 
     async def action(node: Any) -> Any:
         d = node.directory
@@ -193,14 +198,19 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def topics_command(settings: Settings, args: argparse.Namespace) -> int:
-    from chatserver.store.directory import parse_skills
+    from chatserver.store.directory import parse_skills, validate_topic_name
 
     async def action(node: Any) -> Any:
         d = node.directory
         if args.action == "list":
             return [t.public() for t in (await d.topics()).values()]
         if args.action == "delete":
-            return {"deleted": await d.delete_topic(args.name)}
+            # as DELETE /api/topics/{name}: the router only looks at existing topics' queues
+            name = validate_topic_name(args.name)
+            waiting = int(await node.redis.zcard(node.keys.queue(name)))
+            if waiting:
+                raise SystemExit(f"error: {waiting} chats are waiting in this topic's queue")
+            return {"deleted": await d.delete_topic(name)}
         existing = (await d.topics()).get(args.name)
         priority = args.priority
         if priority is None:
@@ -253,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--priority", type=int, help="0-9, higher first (default 5, or unchanged)")
 
     sub.add_parser("skills", help="list skills and who holds them")
+    cli_config.add_parsers(sub)
     a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
     return p
 
@@ -284,3 +295,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(topics_command(settings, args))
     elif args.command == "skills":
         sys.exit(skills_command(settings, args))
+    elif hasattr(args, "run"):  # canned, widget, openapi (chatserver.cli_config)
+        action = args.run(settings, args)
+        if action is not None:
+            _print(admin(settings, action))

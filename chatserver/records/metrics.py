@@ -30,12 +30,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_args, overload
+from typing import TYPE_CHECKING, Any, Literal, get_args, overload
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from chatserver.records.schema import agent_status_changes, interaction_agents, interactions
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 GroupKey = Literal["agent", "topic", "skill", "hour", "day"]
 GROUP_KEYS: tuple[GroupKey, ...] = get_args(GroupKey)
@@ -525,6 +523,11 @@ async def load_period(
       in force at the start), ordered by time, then by stream id.
     """
     _check_period(start_ms, end_ms)
+    # SQLAlchemy only here: the pure part (and the API's models built on it) load without it
+    from sqlalchemy import and_, func, select
+
+    from chatserver.records.schema import agent_status_changes, interaction_agents, interactions
+
     i, ia, sc = interactions.c, interaction_agents.c, agent_status_changes.c
     left = func.coalesce(ia.left_at, i.ended_at)
     last_before = (

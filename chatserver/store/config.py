@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta, timezone, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from redis.asyncio import Redis
 
 from chatserver.core.availability import DAYS, minutes, within_hours
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 class DayHours(msgspec.Struct, forbid_unknown_fields=True):

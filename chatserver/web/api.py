@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
@@ -30,51 +30,18 @@ from chatserver.store.directory import (
 )
 from chatserver.web import ratelimit
 from chatserver.web.credentials import COOKIE, bearer_token, client_address, origin_allowed
+from chatserver.web.models import AgentPatch, LoginBody, NewAgent, TopicBody
 
 MAX_BODY = 64 * 1024
 RETRY_AFTER_S = "5"
 """Retry-After (seconds) on a 503 while Redis or the records database is unavailable."""
 log = logging.getLogger(__name__)
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
-Level = Annotated[int, msgspec.Meta(ge=0, le=10)]
-SkillMap = Annotated[dict[str, Level], msgspec.Meta(max_length=100)]
 
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
-    id: Name
-    password: Annotated[str, msgspec.Meta(max_length=256)]
-
-
-class NewAgent(msgspec.Struct, forbid_unknown_fields=True):
-    id: Name
-    password: Password
-    name: Name | None = None
-    role: Literal["agent", "supervisor", "admin"] = "agent"
-    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    """Default: the DEFAULT_CAPACITY setting."""
-    skills: SkillMap = {}
-
-
-class AgentPatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name | None = None
-    password: Password | None = None
-    role: Literal["agent", "supervisor", "admin"] | None = None
-    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    skills: SkillMap | None = None
-    disabled: bool | None = None
-
-
-class TopicBody(msgspec.Struct, forbid_unknown_fields=True):
-    required: SkillMap = {}
-    optional: SkillMap = {}
-    priority: Annotated[int, msgspec.Meta(ge=0, le=9)] = 5
 
 
 def json_response(
@@ -108,6 +75,17 @@ async def _body(request: Request, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+Q = TypeVar("Q", bound=msgspec.Struct)
+
+
+def query(request: Request, kind: type[Q]) -> Q:
+    """The query string as ``kind`` (numbers converted from text; unknown names ignored)."""
+    try:
+        return msgspec.convert(dict(request.query_params), kind, strict=False)
+    except msgspec.ValidationError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
 
 

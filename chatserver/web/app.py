@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
-from chatserver.web import api, config_api, records_api, token_check
+from chatserver.web import api, config_api, docs_api, records_api, token_check
 from chatserver.web.sockets import agent_socket, visitor_socket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -34,7 +35,8 @@ INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>chatserve
 <li><a href="/healthz">Health</a></li>
 </ul>
 <p>WebSocket endpoints: <code>/ws/visitor</code> and <code>/ws/agent</code>; REST API under
-<code>/api/</code>. See <code>docs/</code> in the repository.</p>
+<code>/api/</code> (<a href="/api/docs">operations</a>,
+<a href="/api/openapi.json">OpenAPI document</a>). See <code>docs/</code> in the repository.</p>
 </body></html>"""
 
 CONSOLE_CSP = (
@@ -102,6 +104,17 @@ def relative_location(location: str) -> str:
     return path + (f"?{parts.query}" if parts.query else "")
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A route or method that does not exist: under ``/api/`` a JSON error like every other
+    (``not_found``, ``method_not_allowed``), elsewhere plain text."""
+    assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith("/api/"):
+        return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    return api.json_response({"error": code, "message": exc.detail}, exc.status_code,
+                             headers=dict(exc.headers) if exc.headers else None)
+
+
 def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
     node = Node(settings, clock)
 
@@ -121,6 +134,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             *records_api.routes,
             *config_api.routes,
             *token_check.routes,
+            *docs_api.routes,
             WebSocketRoute("/ws/visitor", visitor_socket),
             WebSocketRoute("/ws/agent", agent_socket),
             Route("/widget.js", widget_js),
@@ -131,6 +145,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )
     app.state.node = node

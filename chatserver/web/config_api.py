@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +21,7 @@ from chatserver.web.api import (
     require,
 )
 from chatserver.web.credentials import origin_allowed
+from chatserver.web.models import CannedBody, WidgetConfig, WidgetLimits, WidgetSettingsPatch
 
 _json = json_response
 
@@ -44,20 +43,20 @@ async def widget_config(request: Request) -> Response:
     settings = await node.widget_settings()
     topics = sorted(await node.topics())
     view = await node.availability.current()
-    body = {
-        "languages": settings.languages,
-        "default_language": settings.default_language,
-        "open": is_open(settings, node.now()),
-        "agents_available": view["agents_available"],
-        "topics_available": view["topics"],
-        "offline_message": settings.offline_message,
-        "prechat_fields": settings.prechat_fields,
-        "required_fields": settings.required_fields,
-        "topics": topics,
-        "color": settings.color,
-        "title": settings.title,
-        "limits": {"max_text_chars": node.settings.max_text_chars},
-    }
+    body = WidgetConfig(
+        languages=settings.languages,
+        default_language=settings.default_language,
+        open=is_open(settings, node.now()),
+        agents_available=bool(view["agents_available"]),
+        topics_available=dict(view["topics"]),
+        offline_message=settings.offline_message,
+        prechat_fields=settings.prechat_fields,
+        required_fields=settings.required_fields,
+        topics=topics,
+        color=settings.color,
+        title=settings.title,
+        limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+    )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}
     if origin is not None:
         headers["Access-Control-Allow-Origin"] = origin
@@ -81,19 +80,17 @@ async def widget_settings(request: Request) -> Response:
     return _json(settings)
 
 
-WIDGET_FIELDS = frozenset(WidgetSettings.__struct_fields__)
-
-
 async def _changed_widget_settings(request: Request, current: WidgetSettings) -> WidgetSettings:
     """PUT and PATCH both change only the fields the body names (``{}`` changes nothing):
     a client that sends part of the settings never resets the rest to their defaults."""
-    changes = await _body(request, dict[str, Any])
-    unknown = sorted(set(changes) - WIDGET_FIELDS)
-    if unknown:
-        raise ApiError(400, "bad_request", f"unknown field(s): {', '.join(unknown)[:200]}")
-    merged = {**msgspec.structs.asdict(current), **changes}
+    return merged_widget_settings(current, await _body(request, WidgetSettingsPatch))
+
+
+def merged_widget_settings(current: WidgetSettings, patch: WidgetSettingsPatch) -> WidgetSettings:
+    """``current`` with the fields ``patch`` names changed (shared with the command line)."""
+    merged = {**msgspec.to_builtins(current), **patch.changes()}
     try:
-        return msgspec.convert(msgspec.to_builtins(merged), WidgetSettings)
+        return msgspec.convert(merged, WidgetSettings)
     except msgspec.ValidationError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
 
@@ -105,8 +102,7 @@ async def canned_list(request: Request) -> Response:
     if request.method == "GET":
         return _json(await node.config.canned())
     require(agent, Role.ADMIN)
-    item = await _body(request, Canned)
-    _check_canned(item)
+    item = canned_of(await _body(request, CannedBody))
     canned_id = new_id("k")
     await node.config.put_canned(canned_id, item)
     return _json({"id": canned_id, **msgspec.structs.asdict(item)}, 201)
@@ -124,19 +120,14 @@ async def canned_one(request: Request) -> Response:
     if request.method == "DELETE":
         await node.config.delete_canned(canned_id)
         return _json({"deleted": True})
-    item = await _body(request, Canned)
-    _check_canned(item)
+    item = canned_of(await _body(request, CannedBody))
     await node.config.put_canned(canned_id, item)
     return _json({"id": canned_id, **msgspec.structs.asdict(item)})
 
 
-def _check_canned(item: Canned) -> None:
-    if not item.shortcut or len(item.shortcut) > 64 or not all(
-        c.isalnum() or c in "-_" for c in item.shortcut
-    ):
-        raise ApiError(400, "bad_request", "shortcut: 1-64 letters, digits, '-' or '_'")
-    if not item.text.strip() or len(item.text) > 4000:
-        raise ApiError(400, "bad_request", "text: 1-4000 characters")
+def canned_of(body: CannedBody) -> Canned:
+    """The stored form of a canned answer the API (or the command line) accepted."""
+    return Canned(shortcut=body.shortcut, text=body.text, language=body.language)
 
 
 routes = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +20,13 @@ from chatserver.records.metrics import (
     period_metrics,
 )
 from chatserver.store.directory import SUPERVISING, Agent
-from chatserver.web.api import ApiError, current_agent, endpoint, json_response
+from chatserver.web.api import ApiError, current_agent, endpoint, json_response, query
+from chatserver.web.models import MetricsQuery, RecordFilters, RecordQuery
 
 MAX_WORDS = 10
 
 
+MILLIS = re.compile(r"-?[0-9]+")
 MAX_MS = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z: the latest time the API takes (and the earliest, negated)."""
 
@@ -33,7 +35,9 @@ def parse_time(value: str | None, name: str) -> int | None:
     """Milliseconds since the epoch, or an ISO 8601 date/time (UTC when no zone)."""
     if value is None or value == "":
         return None
-    if value.lstrip("-").isdigit():
+    if MILLIS.fullmatch(value):
+        # ASCII digits only: "¹" is a digit to str.isdigit, not to int() (a 500 found by
+        # schemathesis), and "--5" passed lstrip("-")
         if len(value) > 16 or abs(ms := int(value)) > MAX_MS:
             raise ApiError(400, "bad_request", f"{name}: out of range: {value[:32]!r}")
         return ms
@@ -43,41 +47,27 @@ def parse_time(value: str | None, name: str) -> int | None:
         raise ApiError(400, "bad_request", f"{name}: not a time: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    ms = int(parsed.timestamp() * 1000)
+    if abs(ms) > MAX_MS:  # a far zone offset takes a time past year 9999
+        raise ApiError(400, "bad_request", f"{name}: out of range: {value[:64]!r}")
+    return ms
 
 
-def parse_seconds(value: str | None, name: str, default: float) -> float:
-    """A finite, non-negative number of seconds (``default`` when absent)."""
-    if value is None or value == "":
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name}: not a number: {value[:64]!r}") from None
-    if not math.isfinite(seconds) or not 0 <= seconds <= 365 * 86_400:
-        raise ApiError(400, "bad_request", f"{name}: must be 0 to 31536000 seconds")
-    return seconds
-
-
-def filters_from(request: Request) -> queries.Filters:
-    p = request.query_params
-    for key in p:
-        if len(p[key]) > 512:
-            raise ApiError(400, "bad_request", f"{key}: too long")
-    words = [w for w in (p.get("q") or "").split() if w][: MAX_WORDS + 1]
+def filters_from(p: RecordFilters) -> queries.Filters:
+    words = [w for w in p.q.split() if w][: MAX_WORDS + 1]
     if len(words) > MAX_WORDS:
         raise ApiError(400, "bad_request", f"q: at most {MAX_WORDS} words")
     return queries.Filters(
-        start_ms=parse_time(p.get("from"), "from"),
-        end_ms=parse_time(p.get("to"), "to"),
-        agent=p.get("agent") or None,
-        topic=p.get("topic") or None,
-        skill=p.get("skill") or None,
-        outcome=p.get("outcome") or None,
-        end_state=p.get("state") or None,
-        tag=p.get("tag") or None,
-        email=p.get("email") or None,
-        visitor=p.get("visitor") or None,
+        start_ms=parse_time(p.from_, "from"),
+        end_ms=parse_time(p.to, "to"),
+        agent=p.agent or None,
+        topic=p.topic or None,
+        skill=p.skill or None,
+        outcome=p.outcome or None,
+        end_state=p.state or None,
+        tag=p.tag or None,
+        email=p.email or None,
+        visitor=p.visitor or None,
         words=words,
     )
 
@@ -106,17 +96,12 @@ _json = json_response
 async def list_records(request: Request) -> Response:
     node: Node = request.app.state.node
     agent = await current_agent(request)
-    try:
-        limit = int(request.query_params.get("limit", "50"))
-    except ValueError:
-        raise ApiError(400, "bad_request", "limit: not a number") from None
-    if not 1 <= limit <= 200:
-        raise ApiError(400, "bad_request", "limit must be 1-200")
-    filters = filters_from(request)
+    params = query(request, RecordQuery)
+    filters = filters_from(params)
     try:
         rows, cursor = await queries.search(
             _engine(node), filters, await viewer_for(node, agent),
-            limit=limit, cursor=request.query_params.get("cursor") or None,
+            limit=params.limit, cursor=params.cursor or None,
         )
     except queries.CursorError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
@@ -139,7 +124,7 @@ async def export(request: Request) -> Response:
     node: Node = request.app.state.node
     agent = await current_agent(request)
     viewer = await viewer_for(node, agent)
-    f = filters_from(request)
+    f = filters_from(query(request, RecordFilters))
     fmt = request.path_params["fmt"]
     if fmt == "csv":
         return StreamingResponse(
@@ -181,22 +166,19 @@ async def metrics(request: Request) -> Response:
     agent = await current_agent(request)
     if agent.role not in SUPERVISING:
         raise ApiError(403, "forbidden", "supervisors only")
-    p = request.query_params
+    p = query(request, MetricsQuery)
     now = node.now()
-    end = parse_time(p.get("to"), "to") or now
-    start = parse_time(p.get("from"), "from")
+    end = parse_time(p.to, "to") or now
+    start = parse_time(p.from_, "from")
     if start is None:
         start = end - 86_400_000
     if not start < end or end - start > 400 * 86_400_000:
         raise ApiError(400, "bad_request", "need from < to, at most 400 days apart")
-    group_name = p.get("group") or None
-    group = next((g for g in GROUP_KEYS if g == group_name), None)
-    if group_name is not None and group is None:
-        raise ApiError(400, "bad_request", f"group must be one of {', '.join(GROUP_KEYS)}")
+    group = next((g for g in GROUP_KEYS if g == p.group), None)
     s = node.settings
     thresholds = Thresholds(
-        service_level_target_s=parse_seconds(
-            p.get("sl_target_s"), "sl_target_s", s.service_level_target_s
+        service_level_target_s=(
+            s.service_level_target_s if p.sl_target_s is None else p.sl_target_s
         ),
         service_level_goal=s.service_level_goal,
         short_abandon_s=s.short_abandon_s,

@@ -15,9 +15,6 @@ client address (``TOKEN_CHECKS_PER_MINUTE``), like new visitors and logins.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,13 +24,10 @@ from chatserver.web import ratelimit
 from chatserver.web.api import ApiError, _body, endpoint, json_response
 from chatserver.web.config_api import widget_origins
 from chatserver.web.credentials import client_address, origin_allowed
+from chatserver.web.models import TokenCheck
 
 INVALID_TOKEN = "invalid_token"
 """The documented error code: the one answer that lets a client drop its token."""
-
-
-class TokenCheck(msgspec.Struct, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
 
 @endpoint

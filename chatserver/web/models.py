@@ -1,0 +1,325 @@
+"""The REST API's typed request and response models (msgspec structs).
+
+They are the contract: the handlers decode request bodies and query strings with the
+request models (a body or query that does not fit is ``400 bad_request``), and the
+OpenAPI document (``chatserver.web.openapi``) is generated from every model here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from chatserver.records.metrics import Metrics
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
+Level = Annotated[int, msgspec.Meta(ge=0, le=10)]
+SkillMap = Annotated[dict[str, Level], msgspec.Meta(max_length=100)]
+RoleName = Literal["agent", "supervisor", "admin"]
+Capacity = Annotated[int, msgspec.Meta(ge=0, le=100)]
+Millis = Annotated[int, msgspec.Meta(description="milliseconds since the Unix epoch (UTC)")]
+
+
+# ---- errors -------------------------------------------------------------------------------
+class ErrorBody(msgspec.Struct):
+    """Every error: a stable code for programs and a sentence for people."""
+
+    error: Annotated[str, msgspec.Meta(
+        description="bad_request, too_large, unauthorized, csrf, forbidden, not_found, "
+                    "in_use, rate_limited, invalid_token, unavailable")]
+    message: str
+
+
+# ---- session ------------------------------------------------------------------------------
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    id: Name
+    password: Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class AgentOut(msgspec.Struct):
+    """An agent as the API shows it (never the password hash)."""
+
+    id: str
+    name: str
+    role: RoleName
+    capacity: int
+    skills: dict[str, int]
+    status: str
+    disabled: bool
+
+
+class LoginOut(msgspec.Struct):
+    token: Annotated[str, msgspec.Meta(
+        description="the session token: send it as `Authorization: Bearer <token>`; the "
+                    "same token is set as the `lc_session` cookie")]
+    agent: AgentOut
+
+
+class Ok(msgspec.Struct):
+    ok: bool
+
+
+class Deleted(msgspec.Struct):
+    deleted: bool
+
+
+# ---- agents and topics --------------------------------------------------------------------
+class NewAgent(msgspec.Struct, forbid_unknown_fields=True):
+    id: Name
+    password: Password
+    name: Name | None = None
+    role: RoleName = "agent"
+    capacity: Annotated[Capacity | None, msgspec.Meta(
+        description="default: the DEFAULT_CAPACITY setting")] = None
+    skills: SkillMap = {}
+
+
+class AgentPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the fields given change."""
+
+    name: Name | None = None
+    password: Password | None = None
+    role: RoleName | None = None
+    capacity: Capacity | None = None
+    skills: SkillMap | None = None
+    disabled: bool | None = None
+
+
+class TopicBody(msgspec.Struct, forbid_unknown_fields=True):
+    required: SkillMap = {}
+    optional: SkillMap = {}
+    priority: Annotated[int, msgspec.Meta(ge=0, le=9)] = 5
+
+
+class TopicOut(msgspec.Struct):
+    name: str
+    required: dict[str, int]
+    optional: dict[str, int]
+    priority: int
+
+
+class QueueOut(msgspec.Struct):
+    topic: str
+    waiting: int
+    longest_wait_s: int
+    eta_s: int
+
+
+# ---- widget and canned answers ------------------------------------------------------------
+Hhmm = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+PrechatField = Literal["name", "email", "topic"]
+Origin = Annotated[str, msgspec.Meta(
+    max_length=512, description="https://site.example (scheme and host), or * for any")]
+UNSET: Any = msgspec.UNSET
+
+
+class DayHoursBody(msgspec.Struct, forbid_unknown_fields=True):
+    open: Hhmm
+    close: Hhmm
+
+
+class WidgetSettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """PUT and PATCH both change only the fields the body names (``{}`` changes nothing):
+    a client that sends part of the settings never resets the rest to their defaults."""
+
+    allowed_origins: Annotated[list[Origin], msgspec.Meta(max_length=100)] = UNSET
+    languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=35)]],
+                         msgspec.Meta(max_length=50)] = UNSET
+    default_language: Annotated[str, msgspec.Meta(max_length=35)] = UNSET
+    business_hours: dict[Day, DayHoursBody] = UNSET
+    utc_offset_minutes: Annotated[int, msgspec.Meta(ge=-840, le=840)] = UNSET
+    offline_message: dict[str, Annotated[str, msgspec.Meta(max_length=4000)]] = UNSET
+    prechat_fields: list[PrechatField] = UNSET
+    required_fields: list[PrechatField] = UNSET
+    color: Annotated[str, msgspec.Meta(pattern=r"^#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?$")] = UNSET
+    title: dict[str, Annotated[str, msgspec.Meta(max_length=200)]] = UNSET
+    timezone: Annotated[str, msgspec.Meta(
+        max_length=64, description="IANA time zone (Europe/Kyiv); empty: utc_offset_minutes")
+    ] = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {
+            f: msgspec.to_builtins(v) for f in self.__struct_fields__
+            if (v := getattr(self, f)) is not msgspec.UNSET
+        }
+
+
+class WidgetLimits(msgspec.Struct):
+    max_text_chars: int
+
+
+class WidgetConfig(msgspec.Struct):
+    """What the widget needs before it opens a socket."""
+
+    languages: list[str]
+    default_language: str
+    open: bool
+    agents_available: bool
+    topics_available: dict[str, bool]
+    offline_message: dict[str, str]
+    prechat_fields: list[str]
+    required_fields: list[str]
+    topics: list[str]
+    color: str
+    title: dict[str, str]
+    limits: WidgetLimits
+
+
+class CannedBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A canned answer: ``/shortcut`` inserts ``text`` (per language when given)."""
+
+    shortcut: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=64,
+        description="letters (of any script), digits, '-' or '_'")]
+    text: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=4000, description="not only spaces")]
+    language: Annotated[str, msgspec.Meta(max_length=35)] = ""
+
+    def __post_init__(self) -> None:
+        # Unicode letters: a JSON Schema pattern (ECMA-262) cannot say it the way Python does
+        if not all(c.isalnum() or c in "-_" for c in self.shortcut):
+            raise ValueError("shortcut: 1-64 letters, digits, '-' or '_'")
+        if not self.text.strip():
+            raise ValueError("text: not only spaces")
+
+
+class CannedOut(msgspec.Struct):
+    id: str
+    shortcut: str
+    text: str
+    language: str = ""
+
+
+# ---- visitors -----------------------------------------------------------------------------
+class TokenCheck(msgspec.Struct, forbid_unknown_fields=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class TokenValid(msgspec.Struct):
+    valid: bool
+
+
+# ---- records and metrics ------------------------------------------------------------------
+Param = Annotated[str, msgspec.Meta(max_length=512)]
+Time = Annotated[str, msgspec.Meta(
+    max_length=512, description="milliseconds since the epoch, or ISO 8601 (UTC when no zone)")]
+
+
+class RecordFilters(msgspec.Struct, kw_only=True):
+    """Which records: ended in [from, to), and the other filters all at once."""
+
+    from_: Time = msgspec.field(default="", name="from")
+    to: Time = ""
+    agent: Param = ""
+    topic: Param = ""
+    skill: Param = ""
+    outcome: Param = ""
+    state: Param = ""
+    tag: Param = ""
+    email: Param = ""
+    visitor: Param = ""
+    q: Annotated[str, msgspec.Meta(max_length=512, description="words, all of them (at most 10)")
+                 ] = ""
+
+
+class RecordQuery(RecordFilters, kw_only=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    cursor: Param = ""
+
+
+class MetricsQuery(msgspec.Struct, kw_only=True):
+    from_: Time = msgspec.field(default="", name="from")
+    to: Time = ""
+    group: Literal["", "agent", "topic", "skill", "hour", "day"] = ""
+    sl_target_s: Annotated[float, msgspec.Meta(
+        ge=0, le=365 * 86_400, description="default: the SERVICE_LEVEL_TARGET_S setting")
+    ] | None = None
+
+
+class MetricsOut(msgspec.Struct, kw_only=True):
+    """The whole period (``metrics``) or one entry per group (``group`` and ``groups``)."""
+
+    from_: Millis = msgspec.field(name="from")
+    to: Millis
+    metrics: Metrics | None = None
+    group: str | None = None
+    groups: dict[str, Metrics] | None = None
+
+
+class RecordSummary(msgspec.Struct, kw_only=True):
+    chat_id: str
+    visitor_id: str
+    visitor_name: str
+    visitor_email: str
+    page_url: str
+    referrer: str
+    locale: str
+    user_agent: str
+    fields: dict[str, Any]
+    topic: str
+    required_skills: Any
+    optional_skills: Any
+    priority: int
+    end_state: str
+    ended_by: str
+    outcome: str
+    tags: list[str]
+    rating: int | None
+    rating_comment: str
+    created_at: Millis
+    queued_at: Millis | None
+    first_offer_at: Millis | None
+    accepted_at: Millis | None
+    first_agent_reply_at: Millis | None
+    ended_at: Millis
+    agent_id: str | None
+    message_count: int
+    written_at: Millis
+    transfers: list[dict[str, Any]] | None
+
+
+class RecordPage(msgspec.Struct):
+    items: list[RecordSummary]
+    next: Annotated[str | None, msgspec.Meta(description="the cursor of the next page")]
+
+
+class RecordMessage(msgspec.Struct):
+    seq: int
+    at: Millis
+    sender_role: str
+    sender_id: str
+    sender_name: str
+    kind: str
+    internal: bool
+    text: str
+
+
+class RecordAgent(msgspec.Struct):
+    idx: int
+    agent_id: str
+    joined_at: Millis
+    left_at: Millis | None
+    left_reason: str | None
+
+
+class RecordEvent(msgspec.Struct):
+    idx: int
+    kind: str
+    at: Millis
+    agent_id: str | None
+    detail: str | None
+    result: str | None
+
+
+class Record(RecordSummary, kw_only=True):
+    """A whole record: the summary, its transcript, agents and events."""
+
+    messages: list[RecordMessage]
+    agents: list[RecordAgent]
+    events: list[RecordEvent]
+
+
+

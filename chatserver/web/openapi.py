@@ -1,0 +1,269 @@
+"""The OpenAPI 3.1 document of the REST API, generated from the typed models.
+
+:data:`OPERATIONS` is the route table: for each REST operation its path, method, who may
+call it, its request model (body or query string), its response model and its error
+statuses.  :func:`document` builds the document from it with msgspec's JSON Schema
+generation (JSON Schema 2020-12, the dialect of OpenAPI 3.1), so the schemas are those of
+the models the handlers decode and encode with.  A test checks that the table and the
+application's routes name the same operations.
+
+Served at ``/api/openapi.json``, and ``/api/docs`` is a page that shows it
+(``chatserver.web.docs_api``); ``chatserver openapi`` prints it.  No web framework here, so
+that the command loads fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from chatserver.store.config import WidgetSettings
+from chatserver.web import models as m
+
+ANYONE = ("anonymous", "visitor")
+AGENTS = ("agent", "supervisor", "admin")
+SUPERVISORS = ("supervisor", "admin")
+ADMINS = ("admin",)
+
+Id = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "[^.]"}
+"""A path segment naming an agent, topic, canned answer or chat (never '.' or '..').  The
+names' rules (docs/deployment.md) allow letters of every script, which JSON Schema's
+ECMA-262 patterns cannot say as Python does: the server checks them (400 or 404)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    tag: str
+    summary: str
+    roles: tuple[str, ...]
+    """Who may call it: anonymous, visitor, agent, supervisor, admin."""
+    response: Any
+    """The response model (a type), or a schema (a dict) for what is not JSON."""
+    status: int = 200
+    body: Any = None
+    query: type[msgspec.Struct] | None = None
+    errors: tuple[int, ...] = ()
+    media_type: str = "application/json"
+    path_params: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+SESSION = (401, 403, 503)
+"""Every operation that needs an agent session: not logged in, csrf or role, storage down."""
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("POST", "/api/login", "session", "Log in: a session token and the cookie",
+              ANYONE + AGENTS, m.LoginOut, body=m.LoginBody,
+              errors=(400, 401, 413, 429, 503)),
+    Operation("POST", "/api/logout", "session", "End every session of the caller",
+              AGENTS, m.Ok, errors=SESSION),
+    Operation("GET", "/api/me", "session", "The caller", AGENTS, m.AgentOut, errors=SESSION),
+    Operation("GET", "/api/agents", "agents", "Every agent", SUPERVISORS, list[m.AgentOut],
+              errors=SESSION),
+    Operation("POST", "/api/agents", "agents", "Create an agent", ADMINS, m.AgentOut,
+              status=201, body=m.NewAgent, errors=(400, 413, *SESSION)),
+    Operation("GET", "/api/agents/{agent_id}", "agents",
+              "One agent (agents: only themselves)", AGENTS, m.AgentOut,
+              errors=(404, *SESSION), path_params=(("agent_id", Id),)),
+    Operation("PATCH", "/api/agents/{agent_id}", "agents",
+              "Change an agent (a new password or role ends their sessions)", ADMINS,
+              m.AgentOut, body=m.AgentPatch, errors=(400, 404, 413, *SESSION),
+              path_params=(("agent_id", Id),)),
+    Operation("DELETE", "/api/agents/{agent_id}", "agents",
+              "Disable an agent (kept for the records; PATCH disabled=false enables)",
+              ADMINS, m.AgentOut, errors=(400, 404, *SESSION),
+              path_params=(("agent_id", Id),)),
+    Operation("GET", "/api/topics", "topics", "Every topic", AGENTS, list[m.TopicOut],
+              errors=SESSION),
+    Operation("PUT", "/api/topics/{name}", "topics", "Create or replace a topic", ADMINS,
+              m.TopicOut, body=m.TopicBody, errors=(400, 413, *SESSION),
+              path_params=(("name", Id),)),
+    Operation("DELETE", "/api/topics/{name}", "topics",
+              "Delete a topic (409 in_use while chats wait in its queue)", ADMINS,
+              m.Deleted, errors=(400, 409, *SESSION), path_params=(("name", Id),)),
+    Operation("GET", "/api/queues", "topics", "Queue depth and waits per topic",
+              SUPERVISORS, list[m.QueueOut], errors=SESSION),
+    Operation("GET", "/api/widget/config", "widget",
+              "What the widget needs before it opens a socket (CORS for allowed sites)",
+              ANYONE + AGENTS, m.WidgetConfig, errors=(403, 503)),
+    Operation("GET", "/api/widget/settings", "widget", "The widget settings", SUPERVISORS,
+              WidgetSettings, errors=SESSION),
+    Operation("PUT", "/api/widget/settings", "widget",
+              "Change the widget settings the body names", ADMINS, WidgetSettings,
+              body=m.WidgetSettingsPatch, errors=(400, 413, *SESSION)),
+    Operation("PATCH", "/api/widget/settings", "widget",
+              "Change the widget settings the body names (as PUT)", ADMINS, WidgetSettings,
+              body=m.WidgetSettingsPatch, errors=(400, 413, *SESSION)),
+    Operation("GET", "/api/canned", "canned", "Every canned answer", AGENTS,
+              list[m.CannedOut], errors=SESSION),
+    Operation("POST", "/api/canned", "canned", "Add a canned answer", ADMINS, m.CannedOut,
+              status=201, body=m.CannedBody, errors=(400, 413, *SESSION)),
+    Operation("PUT", "/api/canned/{canned_id}", "canned", "Replace a canned answer", ADMINS,
+              m.CannedOut, body=m.CannedBody, errors=(400, 404, 413, *SESSION),
+              path_params=(("canned_id", Id),)),
+    Operation("DELETE", "/api/canned/{canned_id}", "canned", "Delete a canned answer",
+              ADMINS, m.Deleted, errors=(404, *SESSION), path_params=(("canned_id", Id),)),
+    Operation("POST", "/api/visitor/check", "visitors",
+              "Is this visitor token still valid? (401 invalid_token: drop it)",
+              ANYONE + AGENTS, m.TokenValid, body=m.TokenCheck,
+              errors=(400, 401, 403, 413, 429, 503)),
+    Operation("GET", "/api/records", "records",
+              "Search records, newest first (agents: their own chats)", AGENTS,
+              m.RecordPage, query=m.RecordQuery, errors=(400, *SESSION)),
+    Operation("GET", "/api/records/export.{fmt}", "records",
+              "Export the records the filters select, as CSV or JSON", AGENTS,
+              {"type": "string"}, query=m.RecordFilters, errors=(400, 404, *SESSION),
+              media_type="text/csv",
+              path_params=(("fmt", {"type": "string", "enum": ["csv", "json"]}),)),
+    Operation("GET", "/api/records/{chat_id}", "records",
+              "One whole record (agents: their own chats)", AGENTS, m.Record,
+              errors=(404, *SESSION), path_params=(("chat_id", Id),)),
+    Operation("GET", "/api/metrics", "records",
+              "Contact-centre figures over a period, whole or grouped", SUPERVISORS,
+              m.MetricsOut, query=m.MetricsQuery, errors=(400, *SESSION)),
+    Operation("GET", "/api/openapi.json", "documentation", "This document", ANYONE + AGENTS,
+              {"type": "object"}),
+    Operation("GET", "/api/docs", "documentation", "A page that shows this document",
+              ANYONE + AGENTS, {"type": "string"}, media_type="text/html"),
+)
+
+ERRORS = {
+    400: "bad_request: the body, query or path does not fit the model",
+    401: "unauthorized: not logged in, or a wrong id or password (invalid_token on "
+         "/api/visitor/check: the visitor token is not valid)",
+    403: "forbidden: the caller's role (or the site, for the widget) may not do this; "
+         "csrf: a cookie-authenticated change without an allowed Origin header",
+    404: "not_found",
+    409: "in_use",
+    413: "too_large: the body is over 64 KiB",
+    429: "rate_limited: too many attempts from this address; wait",
+    503: "unavailable: Redis or the records database is unavailable; retry later",
+}
+
+SECURITY_SCHEMES = {
+    "session": {
+        "type": "apiKey", "in": "cookie", "name": "lc_session",
+        "description": "An agent's, supervisor's or admin's session, set by POST /api/login "
+                       "(HttpOnly, SameSite=Strict). A request that changes state with the "
+                       "cookie must carry an allowed Origin header (else 403 csrf). The "
+                       "role of the agent decides what they may do (x-roles).",
+    },
+    "bearer": {
+        "type": "http", "scheme": "bearer",
+        "description": "The same session token as the cookie, as `Authorization: Bearer "
+                       "<token>` (programs; no Origin check).",
+    },
+    "visitorToken": {
+        "type": "apiKey", "in": "header", "name": "Sec-WebSocket-Protocol",
+        "description": "A visitor's token, given in the visitor socket's welcome. It "
+                       "travels in the WebSocket subprotocol list (`lc.v1, "
+                       "lc.token.<token>`) on /ws/visitor, never in a URL; the REST API "
+                       "only checks it (POST /api/visitor/check, in the body).",
+    },
+}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERRORS[status],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    if status in (429, 503):
+        response["headers"] = {"Retry-After": {
+            "description": "seconds", "schema": {"type": "string"}, "required": False}}
+    return response
+
+
+def _parameters(query: type[msgspec.Struct]) -> list[dict[str, Any]]:
+    (ref,), components = msgspec.json.schema_components([query])
+    schema = components[ref["$ref"].rsplit("/", 1)[1]]
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        param = {"name": name, "in": "query", "required": False, "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once)."""
+    models: list[Any] = [m.ErrorBody]
+    for op in OPERATIONS:
+        models += [t for t in (op.body, op.response) if t is not None and not isinstance(t, dict)]
+    refs, components = msgspec.json.schema_components(
+        models, ref_template="#/components/schemas/{name}"
+    )
+    schema_of = {id(t): r for t, r in zip(models, refs, strict=True)}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        response_schema = (
+            op.response if isinstance(op.response, dict) else schema_of[id(op.response)]
+        )
+        media = op.media_type
+        errors = set(op.errors)
+        if op.path_params:  # a segment that names no route ('a/b' encoded): 404 not_found
+            errors.add(404)
+        content = {media: {"schema": response_schema}}
+        if op.path == "/api/records/export.{fmt}":
+            content["application/json"] = {"schema": {"type": "array", "items": {}}}
+        operation: dict[str, Any] = {
+            "operationId": f"{op.method.lower()}_{op.path[5:]}".translate(
+                str.maketrans("/.{}", "____")).strip("_").replace("__", "_"),
+            "tags": [op.tag],
+            "summary": op.summary,
+            "x-roles": list(op.roles),
+            "responses": {
+                str(op.status): {"description": "OK", "content": content},
+                **{str(s): _error_response(s) for s in sorted(errors)},
+            },
+        }
+        if set(op.roles) & {"anonymous", "visitor"}:
+            operation["security"] = []
+        else:
+            operation["security"] = [{"session": []}, {"bearer": []}]
+            operation["description"] = "Roles: " + ", ".join(op.roles) + "."
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": schema}
+            for name, schema in op.path_params
+        ]
+        if op.query is not None:
+            parameters += _parameters(op.query)
+        if parameters:
+            operation["parameters"] = parameters
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of[id(op.body)]}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "chatserver REST API",
+            "version": "1",
+            "description": "The live-chat server's REST API (the WebSocket protocol is in "
+                           "docs/protocol.md). Errors are `{\"error\": code, \"message\": "
+                           "text}`. Generated from the server's request and response models.",
+        },
+        "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in OPERATIONS)],
+        "paths": paths,
+        "components": {"schemas": _markdown(components), "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def _markdown(value: Any) -> Any:
+    """Descriptions from the models' docstrings, with their reST ``code`` as Markdown."""
+    if isinstance(value, dict):
+        return {k: v.replace("``", "`") if k == "description" and isinstance(v, str)
+                else _markdown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_markdown(v) for v in value]
+    return value
