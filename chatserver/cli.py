@@ -11,6 +11,8 @@
     chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]... [--priority N]
     chatserver topics list | delete NAME
     chatserver skills                           every skill with the agents holding it
+    chatserver plan [--hours H] [--service-level P] [--within S] [--max-abandon P] ...
+                                                agents needed per hour (docs/planning.md)
 
 Settings come from the environment (docs/configuration.md).
 """
@@ -253,6 +255,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--priority", type=int, help="0-9, higher first (default 5, or unchanged)")
 
     sub.add_parser("skills", help="list skills and who holds them")
+    from chatserver.planning.command import add_parser as add_plan_parser
+
+    add_plan_parser(sub)
     a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
     return p
 
@@ -284,3 +289,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(topics_command(settings, args))
     elif args.command == "skills":
         sys.exit(skills_command(settings, args))
+    elif args.command == "plan":
+        from chatserver.planning import command as plan_command
+
+        try:
+            sys.exit(plan_command.run(settings, args))
+        except (ValueError, OSError) as exc:
+            sys.exit(f"error: {exc}")

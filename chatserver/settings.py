@@ -127,6 +127,16 @@ class Settings:
     service_level_goal: float = 0.8
     short_abandon_s: float = 5.0
     live_metrics_interval_s: float = 2.0
+    # --- capacity planning (chatserver plan, GET /api/planning) ----------------------------
+    plan_max_abandon: float = 0.05
+    """The abandon rate a plan keeps below by default (0-1)."""
+    plan_answer_s: float = 3.0
+    """How long agents take to answer an offer, in the simulation."""
+    plan_sim_arrivals: int = 1000
+    """Chats simulated per (hour, topic, number of agents) in the API (the command line
+    takes --sim-arrivals)."""
+    plan_max_cells: int = 48
+    """(hour, topic) cells one API request may plan (each one is simulated)."""
 
     # --- limits ----------------------------------------------------------------------------
     max_frame_bytes: int = 65536

@@ -200,11 +200,21 @@ def make_plan(
     return rows
 
 
-def busiest(inputs: Inputs) -> tuple[str, int] | None:
-    """The (topic, hour) with the most arrivals; None without any."""
-    if not inputs.rates_per_s:
+def busiest(
+    inputs: Inputs, hours: Iterable[int] | None = None, topics: Iterable[str] | None = None
+) -> tuple[str, int] | None:
+    """The (topic, hour) with the most arrivals among ``hours`` and ``topics`` (default:
+    all); None without any."""
+    wanted_hours = None if hours is None else set(hours)
+    wanted_topics = None if topics is None else set(topics)
+    cells = [
+        (rate, key) for key, rate in inputs.rates_per_s.items()
+        if rate > 0 and (wanted_hours is None or key[1] in wanted_hours)
+        and (wanted_topics is None or key[0] in wanted_topics)
+    ]
+    if not cells:
         return None
-    (topic, hour), _ = max(inputs.rates_per_s.items(), key=lambda kv: (kv[1], kv[0]))
+    _, (topic, hour) = max(cells)
     return topic, hour
 
 
