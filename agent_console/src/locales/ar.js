@@ -340,4 +340,13 @@ export const ar = {
   "plan.sim_sl": "مستوى الخدمة (المحاكاة)",
   "plan.sim_abandon": "نسبة الترك (المحاكاة)",
   "plan.staffed": "الوكلاء المتصلون (المسجَّل)",
+
+  // NPS
+  "metric.nps": "صافي نقاط الترويج",
+  "metric.nps_of": "صافي نقاط الترويج ({n} إجابات)",
+  "metric.promoters": "المروّجون (9-10)",
+  "metric.passives": "المحايدون (7-8)",
+  "metric.detractors": "المنتقدون (0-6)",
+  "widget.survey": "بعد المحادثة",
+  "widget.nps_question": "اسأل أيضًا «ما مدى احتمال أن توصي بنا؟» (0-10، لصافي نقاط الترويج)",
 };

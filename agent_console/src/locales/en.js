@@ -340,4 +340,13 @@ export const en = {
   "plan.sim_sl": "Service level (simulation)",
   "plan.sim_abandon": "Abandon rate (simulation)",
   "plan.staffed": "Agents online (recorded)",
+
+  // NPS
+  "metric.nps": "NPS",
+  "metric.nps_of": "NPS ({n} answers)",
+  "metric.promoters": "Promoters (9-10)",
+  "metric.passives": "Passives (7-8)",
+  "metric.detractors": "Detractors (0-6)",
+  "widget.survey": "After the chat",
+  "widget.nps_question": "Also ask “How likely are you to recommend us?” (0-10, for the NPS)",
 };

@@ -340,4 +340,13 @@ export const uk = {
   "plan.sim_sl": "Рівень обслуговування (симуляція)",
   "plan.sim_abandon": "Частка покинутих (симуляція)",
   "plan.staffed": "Агентів онлайн (записано)",
+
+  // NPS
+  "metric.nps": "NPS",
+  "metric.nps_of": "NPS ({n} відповідей)",
+  "metric.promoters": "Промоутери (9-10)",
+  "metric.passives": "Пасивні (7-8)",
+  "metric.detractors": "Критики (0-6)",
+  "widget.survey": "Після чату",
+  "widget.nps_question": "Також питати «Наскільки ймовірно, що ви порекомендуєте нас?» (0-10, для NPS)",
 };
