@@ -29,6 +29,7 @@ from chatserver.planning.plan import (
     busiest,
     curve,
     format_table,
+    group_of,
     make_plan,
     row_dict,
 )
@@ -146,22 +147,25 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                      simulate_too=not args.erlang_only, short_abandon_s=settings.short_abandon_s)
     cell = busiest(inputs, hours, args.topic)
     if args.plot_topic or args.plot_hour:
-        topic = args.plot_topic or (cell[0] if cell else "")
-        plot_hours = parse_hours(args.plot_hour) if args.plot_hour else [cell[1] if cell else 0]
-        cell = (topic, plot_hours[0])
+        plot_hour = parse_hours(args.plot_hour)[0] if args.plot_hour else (cell[1] if cell else 0)
+        names = (
+            group_of(inputs, args.plot_topic, plot_hour) if args.plot_topic
+            else cell[0] if cell else ()
+        )
+        cell = (names, plot_hour) if names else None
     points = []
     if cell is not None:
         points = curve(inputs, cell[0], cell[1], goal, effort,
                        simulate_too=not args.erlang_only,
                        short_abandon_s=settings.short_abandon_s)
-        write_plot(args.plot, points, goal, f"{cell[0]}, {hour_label(cell[1])} UTC")
+        write_plot(args.plot, points, goal, f"{'+'.join(cell[0])}, {hour_label(cell[1])} UTC")
     if args.json:
         print(json.dumps({
             "source": source, "goal": asdict(goal), "concurrency": inputs.concurrency,
             "rows": [row_dict(r) for r in rows],
-            "skills": {t: inputs.agent_skills(t) for t in sorted({r.topic for r in rows})},
             "curve": None if cell is None else {
-                "topic": cell[0], "hour": cell[1], "points": [row_dict(p) for p in points],
+                "topics": list(cell[0]), "hour": cell[1],
+                "points": [row_dict(p) for p in points],
             },
             "plot": str(args.plot) if cell else None,
         }, indent=2))
@@ -171,10 +175,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
               f"lapsed {100 * inputs.offers.lapse_rate:.1f}%")
         print(format_table(rows, goal))
         print("\nSkills each planned agent holds:")
-        for topic in sorted({r.topic for r in rows}):
-            skills = inputs.agent_skills(topic)
-            print(f"  {topic}: agents with "
-                  + (", ".join(f"{k}:{v}" for k, v in sorted(skills.items())) or "any skills"))
+        for group in sorted({(r.topic, tuple(sorted(r.skills.items()))) for r in rows}):
+            print(f"  {group[0]}: agents with "
+                  + (", ".join(f"{k}:{v}" for k, v in group[1]) or "any skills"))
         if cell is not None:
-            print(f"\nPlot ({cell[0]}, {hour_label(cell[1])}): {args.plot}")
+            print(f"\nPlot ({'+'.join(cell[0])}, {hour_label(cell[1])}): {args.plot}")
     return 0

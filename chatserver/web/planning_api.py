@@ -28,7 +28,14 @@ from chatserver.planning.inputs import (
     load_inputs,
     parse_hours,
 )
-from chatserver.planning.plan import Effort, busiest, curve, make_plan, row_dict
+from chatserver.planning.plan import (
+    Effort,
+    busiest,
+    curve,
+    group_of,
+    make_plan,
+    row_dict,
+)
 from chatserver.store.directory import SUPERVISING
 from chatserver.web.api import ApiError, current_agent, endpoint, json_response
 from chatserver.web.records_api import parse_time
@@ -83,18 +90,18 @@ def _plan(
     cell = busiest(inputs, hours, topics)
     topic, plot_hours = plot_cell
     if topic or plot_hours:
-        fallback = cell or ("", 0)
-        cell = (topic or fallback[0], plot_hours[0] if plot_hours else fallback[1])
+        hour = plot_hours[0] if plot_hours else (cell[1] if cell else 0)
+        names = group_of(inputs, topic, hour) if topic else cell[0] if cell else ()
+        cell = (names, hour) if names else None
     points = [] if cell is None else curve(
         inputs, cell[0], cell[1], goal, effort, simulate_too=simulate_too,
         short_abandon_s=short_abandon_s,
     )
     return {
         "rows": [row_dict(r) for r in rows],
-        "skills": {t: inputs.agent_skills(t) for t in sorted({r.topic for r in rows})},
         "curve": None if cell is None else {
-            "topic": cell[0], "hour": cell[1], "label": hour_label(cell[1]),
-            "points": [row_dict(p) for p in points],
+            "topic": "+".join(cell[0]), "topics": list(cell[0]), "hour": cell[1],
+            "label": hour_label(cell[1]), "points": [row_dict(p) for p in points],
         },
     }
 

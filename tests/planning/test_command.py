@@ -35,16 +35,21 @@ def test_plan_from_figures_prints_the_table_and_writes_the_plot(tmp_path: Path) 
     lines = done.stdout.splitlines()
     assert "Goal: 80% answered within 20 s, abandon rate below 5%" in lines
     rows = [line for line in lines if line.startswith("Mon ")]
+    # billing and tech need no skill: one skill group, planned together (pooled)
     assert [r.split()[:3] for r in rows] == [
-        ["Mon", "09:00", "billing"], ["Mon", "09:00", "tech"], ["Mon", "10:00", "billing"],
+        ["Mon", "09:00", "billing+tech"], ["Mon", "10:00", "billing"],
     ]
+    # Mon 09:00: 60 + 30 = 90 chats/h, handle (60 * 240 + 30 * 420) / 90 = 300 s
+    assert rows[0].split()[3:5] == ["90.0", "300"]
     # Mon 10:00 billing: 90 chats/h * 240 s = 6 Erlangs, 3 chats per agent.  2 agents
     # (6 slots) cannot keep up; 3 agents (9 slots): C(9, 6) = 0.196, SL = 1 - 0.196 *
     # exp(-3 * 20 / 240) = 84.7 %, but with exponential patience of mean 120 s the
     # abandon estimate is 0.196 / (1 + 3 * 120 / 240) = 7.8 % > 5 %; 4 agents (12 slots):
     # C = 0.0225, SL 98.6 %, abandon 0.0225 / (1 + 6 * 120 / 240) = 0.6 %
-    assert rows[2].split("|")[1].split()[:3] == ["4", "98.6%", "0.6%"]
+    assert rows[1].split("|")[1].split()[:3] == ["4", "98.6%", "0.6%"]
+    assert "  billing+tech: agents with any skills" in lines
     assert (tmp_path / "out.svg").read_text().startswith("<?xml")
+    # both hours have 90 chats/h; the later one is plotted
     assert "Plot (billing, Mon 10:00): out.svg" in done.stdout
 
 

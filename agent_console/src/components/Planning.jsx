@@ -57,8 +57,9 @@ export function Planning() {
   }
 
   function csv() {
-    const header = ["hour", "topic", ...COLUMNS.map(([k]) => k)];
-    const lines = data.rows.map((r) => [r.label, r.topic, ...COLUMNS.map(([k]) => r[k] ?? "")]);
+    const header = ["hour", "topics", "skills", ...COLUMNS.map(([k]) => k)];
+    const lines = data.rows.map((r) => [r.label, r.topics.join(" "),
+      Object.entries(r.skills || {}).map(([s, l]) => `${s}:${l}`).join(" "), ...COLUMNS.map(([k]) => r[k] ?? "")]);
     download(`plan-${isoDay(data.from)}-${isoDay(data.to - 1)}.csv`, toCsv([header, ...lines]));
   }
 
@@ -95,7 +96,7 @@ export function Planning() {
           })}</p>
           {data.curve && (
             <section class="panel">
-              <h3>{t("plan.curve", { topic: data.curve.topic, hour: hourName(data.curve.hour) })}</h3>
+              <h3>{t("plan.curve", { topic: data.curve.topics.join(", "), hour: hourName(data.curve.hour) })}</h3>
               <CurveChart curve={data.curve} goal={data.goal} />
               <div class="legend">
                 <span class="sw s-erlang" /> {t("plan.erlang")} <span class="sw s-sim" /> {t("plan.simulation")}
@@ -111,14 +112,14 @@ export function Planning() {
             {!data.rows.length ? <p class="muted">{t("reports.empty")}</p> : (
               <div class="scroll-x">
                 <table class="grid" data-testid="plan-table">
-                  <thead><tr><th>{t("plan.hour")}</th><th>{t("live.topic")}</th><th>{t("plan.skills")}</th>
+                  <thead><tr><th>{t("plan.hour")}</th><th>{t("plan.topics")}</th><th>{t("plan.skills")}</th>
                     {COLUMNS.map(([k, label]) => <th key={k}>{t(label)}</th>)}</tr></thead>
                   <tbody>
                     {data.rows.map((r) => (
                       <tr key={`${r.hour}-${r.topic}`} data-row={`${r.label}|${r.topic}`}>
                         <td>{hourName(r.hour)}</td>
-                        <td><bdi>{r.topic}</bdi></td>
-                        <td><bdi dir="ltr">{Object.entries(data.skills[r.topic] || {}).map(([s, l]) => `${s}:${l}`).join(", ") || "—"}</bdi></td>
+                        <td><bdi>{r.topics.join(", ")}</bdi></td>
+                        <td><bdi dir="ltr">{Object.entries(r.skills || {}).map(([s, l]) => `${s}:${l}`).join(", ") || "—"}</bdi></td>
                         {COLUMNS.map(([k, , fmt]) => <td key={k} class="num" data-col={k}>{fmt(r[k])}</td>)}
                       </tr>
                     ))}
@@ -153,7 +154,7 @@ export function CurveChart({ curve, goal }) {
     .filter(([, v]) => v !== null && v !== undefined)
     .map(([i, v]) => `${xs(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
   return (
-    <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" data-testid="plan-chart" aria-label={t("plan.curve", { topic: curve.topic, hour: hourName(curve.hour) })}>
+    <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" data-testid="plan-chart" aria-label={t("plan.curve", { topic: curve.topics.join(", "), hour: hourName(curve.hour) })}>
       {[0, 0.5, 1].map((f) => (
         <g key={f}>
           <line x1={PAD.l} x2={W - PAD.r} y1={y(f)} y2={y(f)} class="gridline" />

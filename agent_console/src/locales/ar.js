@@ -330,6 +330,7 @@ export const ar = {
   "plan.agents": "وكلاء",
   "plan.table": "الوكلاء المطلوبون لكل ساعة",
   "plan.hour": "الساعة",
+  "plan.topics": "المواضيع",
   "plan.skills": "المهارات",
   "plan.arrivals": "محادثات في الساعة",
   "plan.handle": "مدة المعالجة",

@@ -330,6 +330,7 @@ export const en = {
   "plan.agents": "agents",
   "plan.table": "Agents needed per hour",
   "plan.hour": "Hour",
+  "plan.topics": "Topics",
   "plan.skills": "Skills",
   "plan.arrivals": "Chats per hour",
   "plan.handle": "Handle time",

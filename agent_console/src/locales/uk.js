@@ -330,6 +330,7 @@ export const uk = {
   "plan.agents": "агентів",
   "plan.table": "Потрібні агенти щогодини",
   "plan.hour": "Година",
+  "plan.topics": "Теми",
   "plan.skills": "Навички",
   "plan.arrivals": "Чатів за годину",
   "plan.handle": "Час обробки",
