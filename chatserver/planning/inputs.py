@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -139,8 +141,8 @@ def given(
         if not math.isfinite(mean) or mean <= 0:
             raise ValueError(f"{topic}: the mean patience must be a finite number > 0")
         # the exponential's quantiles at 1/2000 steps stand for the distribution
-        q = [-mean * math.log(1 - (i + 0.5) / 2000) for i in range(2000)]
-        patience[topic] = Patience(left_after_s=q)
+        q = stats.expon(scale=mean).ppf((np.arange(2000) + 0.5) / 2000)
+        patience[topic] = Patience(left_after_s=list(q))
     return Inputs(
         rates_per_s={k: v / 3600 for k, v in rates_per_hour.items() if v > 0},
         handle={},

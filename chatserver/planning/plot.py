@@ -37,13 +37,16 @@ def write_plot(
                 label="abandon rate (simulation)")
     ax.axhline(100 * goal.service_level, color="grey", linewidth=1,
                label=f"goal {100 * goal.service_level:g}% within {goal.target_s:g} s")
+    if goal.max_abandon is not None and abandons:
+        ax.axhline(100 * goal.max_abandon, color="grey", linewidth=1, linestyle=":",
+                   label=f"abandon limit {100 * goal.max_abandon:g}%")
     ax.set_xlabel("agents")
     ax.set_ylabel("% of chats")
     ax.set_ylim(0, 101)
     ax.set_xticks(xs)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="center right", fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

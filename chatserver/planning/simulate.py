@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from chatserver.core.queueing import queue_score
@@ -47,41 +48,36 @@ class Patience:
     ``left_after_s``: waits of visitors who left (abandoned) unanswered; ``waited_s``:
     waits that ended otherwise (answered, missed), which only say the patience was longer
     (right-censored).  The survival function is the Kaplan-Meier estimate
-    (``scipy.stats.ecdf`` on ``scipy.stats.CensoredData``); a draw is its inverse at a
-    uniform number, and ``inf`` (never leaves) beyond the last observed departure.
-    No observations at all: nobody leaves.
+    (``scipy.stats.ecdf`` on ``scipy.stats.CensoredData``); draws take each observed
+    departure time with the probability the estimate gives it
+    (``numpy.random.Generator.choice``), and ``inf`` (never leaves) with the probability
+    left beyond the last observed departure.  No observations at all: nobody leaves.
     """
 
     def __init__(self, left_after_s: Sequence[float] = (), waited_s: Sequence[float] = ()):
         left = np.asarray(left_after_s, dtype=float)
         waited = np.asarray(waited_s, dtype=float)
         self.observations = len(left) + len(waited)
-        self._times: np.ndarray | None = None
-        self._survival: np.ndarray | None = None
+        self._values: npt.NDArray[np.float64] | None = None
+        self._p: npt.NDArray[np.float64] | None = None
         if len(left):
             sf = stats.ecdf(stats.CensoredData(uncensored=left, right=waited)).sf
-            self._times = np.asarray(sf.quantiles, dtype=float)
-            self._survival = np.asarray(sf.probabilities, dtype=float)
+            survival = np.asarray(sf.probabilities, dtype=float)
+            # the mass of each time: the drop of the survival curve there
+            mass = -np.diff(survival, prepend=1.0)
+            self._values = np.append(np.asarray(sf.quantiles, dtype=float), math.inf)
+            p = np.clip(np.append(mass, survival[-1]), 0.0, None)
+            self._p = p / p.sum()
 
     @property
     def never_leaves(self) -> bool:
-        return self._times is None
+        return self._values is None
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, size: int) -> npt.NDArray[np.float64]:
         """``size`` patience values in seconds (``inf``: waits for ever)."""
-        if self._times is None or self._survival is None:
+        if self._values is None or self._p is None:
             return np.full(size, math.inf)
-        u = rng.random(size)
-        # the first time at which the survival has fallen to u or below
-        idx = np.searchsorted(-self._survival, -u, side="left")
-        out = np.full(size, math.inf)
-        inside = idx < len(self._times)
-        out[inside] = self._times[idx[inside]]
-        return out
-
-    def representative(self, rng: np.random.Generator, size: int = 2000) -> np.ndarray:
-        """A sample for formulas that average over patience (finite values only count)."""
-        return self.sample(rng, size)
+        return rng.choice(self._values, size=size, p=self._p)
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ class HandleTimes:
         if not self.mean_s > 0 or not math.isfinite(self.mean_s):
             raise ValueError("the mean handle time must be a finite number > 0")
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, size: int) -> npt.NDArray[np.float64]:
         if self.samples_s:
             return rng.choice(np.asarray(self.samples_s, dtype=float), size=size)
         return rng.exponential(self.mean_s, size=size)
