@@ -206,6 +206,17 @@ class Settings:
         alt = {base, base.replace("localhost", "127.0.0.1"), base.replace("127.0.0.1", "localhost")}
         return tuple(sorted(alt))
 
+    def __post_init__(self) -> None:
+        # the planning settings are used at request time: refuse bad ones at start
+        if not 0 <= self.plan_max_abandon <= 1:
+            raise SettingsError("PLAN_MAX_ABANDON must be between 0 and 1")
+        if not 0 <= self.plan_answer_s <= 3600:
+            raise SettingsError("PLAN_ANSWER_S must be 0-3600 seconds")
+        if not 10 <= self.plan_sim_arrivals <= 100_000:
+            raise SettingsError("PLAN_SIM_ARRIVALS must be 10-100000")
+        if not 1 <= self.plan_max_cells <= 2000:
+            raise SettingsError("PLAN_MAX_CELLS must be 1-2000")
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
