@@ -133,10 +133,10 @@ class Settings:
     plan_answer_s: float = 3.0
     """How long agents take to answer an offer, in the simulation."""
     plan_sim_arrivals: int = 1000
-    """Chats simulated per (hour, topic, number of agents) in the API (the command line
+    """Chats simulated per (hour, skill group, number of agents) in the API (the command line
     takes --sim-arrivals)."""
     plan_max_cells: int = 48
-    """(hour, topic) cells one API request may plan (each one is simulated)."""
+    """(hour, skill group) cells one API request may plan (each one is simulated)."""
 
     # --- limits ----------------------------------------------------------------------------
     max_frame_bytes: int = 65536

@@ -57,7 +57,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--concurrency", type=int, help="chats per agent (default: from records)")
     p.add_argument("--erlang-only", action="store_true", help="skip the simulation")
     p.add_argument("--sim-arrivals", type=int, default=1500,
-                   help="chats simulated per hour, topic and number of agents")
+                   help="chats simulated per hour, skill group and number of agents")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--plot", type=Path, default=Path("planning.png"),
                    help="where to write the plot (.png or .svg)")

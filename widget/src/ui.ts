@@ -818,7 +818,8 @@ export class Widget {
       });
       scale.push(input, h("label", { for: id, class: this.nps === n ? "on" : "" }, this.num(n)));
     }
-    items.push(h("div", { class: "scale", dir: "ltr" }, ...scale));
+    // mirrored in right-to-left languages like the stars and the two end labels
+    items.push(h("div", { class: "scale" }, ...scale));
     items.push(h("div", { class: "ends" }, h("span", null, this.t("npsLow")), h("span", null, this.t("npsHigh"))));
     return h("fieldset", { class: "nps", "data-lc": "nps" }, ...items);
   }
