@@ -14,6 +14,8 @@
     chatserver canned list | add SHORTCUT TEXT [--language L] | set ID [...] | delete ID
     chatserver widget show | set [--origin URL]... [--hours DAY=HH:MM-HH:MM]... [...]
     chatserver openapi                          the REST API's OpenAPI document
+    chatserver plan [--hours H] [--service-level P] [--within S] [--max-abandon P] ...
+                                                agents needed per hour (docs/planning.md)
 
 Settings come from the environment (docs/configuration.md).
 """
@@ -264,6 +266,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("skills", help="list skills and who holds them")
     cli_config.add_parsers(sub)
+    from chatserver.planning.command import add_parser as add_plan_parser
+
+    add_plan_parser(sub)
     a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
     return p
 
@@ -295,6 +300,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(topics_command(settings, args))
     elif args.command == "skills":
         sys.exit(skills_command(settings, args))
+    elif args.command == "plan":
+        from chatserver.planning import command as plan_command
+
+        try:
+            sys.exit(plan_command.run(settings, args))
+        except (ValueError, OSError) as exc:
+            sys.exit(f"error: {exc}")
     elif hasattr(args, "run"):  # canned, widget, openapi (chatserver.cli_config)
         action = args.run(settings, args)
         if action is not None:

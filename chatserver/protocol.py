@@ -130,11 +130,14 @@ class Leave(_Frame, tag="leave"):
 
 
 class Rate(_Frame, tag="rate"):
-    """The post-chat survey: after the chat ended, 1-5 and an optional comment."""
+    """The post-chat survey: after the chat ended, 1-5, an optional comment and, when the
+    widget asks it (the ``nps_question`` widget setting), the optional "how likely are you
+    to recommend us?" answer, 0-10."""
 
     chat: Id
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
     comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    nps: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
 
 
 class Offline(_Frame, tag="offline"):

@@ -124,6 +124,16 @@ class Settings:
     service_level_goal: float = 0.8
     short_abandon_s: float = 5.0
     live_metrics_interval_s: float = 2.0
+    # --- capacity planning (chatserver plan, GET /api/planning) ----------------------------
+    plan_max_abandon: float = 0.05
+    """The abandon rate a plan keeps below by default (0-1)."""
+    plan_answer_s: float = 3.0
+    """How long agents take to answer an offer, in the simulation."""
+    plan_sim_arrivals: int = 1000
+    """Chats simulated per (hour, skill group, number of agents) in the API (the command line
+    takes --sim-arrivals)."""
+    plan_max_cells: int = 48
+    """(hour, skill group) cells one API request may plan (each one is simulated)."""
 
     # --- limits ----------------------------------------------------------------------------
     max_frame_bytes: int = 65536
@@ -192,6 +202,17 @@ class Settings:
         base = self.base_url
         alt = {base, base.replace("localhost", "127.0.0.1"), base.replace("127.0.0.1", "localhost")}
         return tuple(sorted(alt))
+
+    def __post_init__(self) -> None:
+        # the planning settings are used at request time: refuse bad ones at start
+        if not 0 <= self.plan_max_abandon <= 1:
+            raise SettingsError("PLAN_MAX_ABANDON must be between 0 and 1")
+        if not 0 <= self.plan_answer_s <= 3600:
+            raise SettingsError("PLAN_ANSWER_S must be 0-3600 seconds")
+        if not 10 <= self.plan_sim_arrivals <= 100_000:
+            raise SettingsError("PLAN_SIM_ARRIVALS must be 10-100000")
+        if not 1 <= self.plan_max_cells <= 2000:
+            raise SettingsError("PLAN_MAX_CELLS must be 1-2000")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -168,7 +168,8 @@ class VisitorSession(Session):
 
     async def on_rate(self, frame: Rate) -> dict[str, Any]:
         reason = await self.node.routing.rate(
-            frame.chat, self.conn.subject, frame.rating, frame.comment, self.node.now()
+            frame.chat, self.conn.subject, frame.rating, frame.comment, self.node.now(),
+            frame.nps,
         )
         if reason == "ok":
             return {"type": "ok", "chat": frame.chat}

@@ -97,6 +97,9 @@ class InteractionRecord:
     messages: Sequence[Message] = field(default_factory=tuple)
     fields: Mapping[str, str] = field(default_factory=dict)
     transfers: Sequence[Transfer] = field(default_factory=tuple)
+    nps: int | None = None
+    """The visitor's answer to "how likely are you to recommend us?", 0-10 (None: not
+    asked or not answered)."""
 
     @property
     def transcript_text(self) -> str:
@@ -122,6 +125,7 @@ class InteractionRecord:
             "tags": list(self.tags),
             "rating": self.rating,
             "rating_comment": self.rating_comment,
+            "nps": self.nps,
             "created_at": self.created_at,
             "queued_at": self.queued_at,
             "first_offer_at": self.first_offer_at,
@@ -281,6 +285,7 @@ def build_record(
     )
     spans = agent_spans(events)
     rating = chat.get("rating")
+    nps = chat.get("nps")
     return InteractionRecord(
         chat_id=chat.get("id", ""),
         visitor_id=chat.get("visitor", ""),
@@ -312,6 +317,7 @@ def build_record(
         events=events,
         messages=msgs,
         transfers=parse_transfers(history),
+        nps=int(nps) if nps not in (None, "") else None,
     )
 
 

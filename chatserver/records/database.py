@@ -132,6 +132,7 @@ def _record_row(record: InteractionRecord, written_at: int) -> dict[str, Any]:
         "tags_text": "".join(f"|{t}|" for t in record.tags),
         "rating": record.rating,
         "rating_comment": record.rating_comment,
+        "nps": record.nps,
         "created_at": record.created_at,
         "queued_at": record.queued_at,
         "first_offer_at": record.first_offer_at,
@@ -176,6 +177,7 @@ async def upsert_records(
         changes = {k: stmt.excluded[k] for k in rows[0] if k != "chat_id"}
         # a rating that arrived after the first write is never lost by a rewrite
         changes["rating"] = func.coalesce(stmt.excluded.rating, interactions.c.rating)
+        changes["nps"] = func.coalesce(stmt.excluded.nps, interactions.c.nps)
         changes["rating_comment"] = func.coalesce(
             func.nullif(stmt.excluded.rating_comment, ""), interactions.c.rating_comment
         )
@@ -217,14 +219,17 @@ async def upsert_records(
             )
 
 
-async def set_rating(engine: AsyncEngine, chat_id: str, rating: int, comment: str) -> bool:
-    """Put a late rating on an existing record; False if the record is not written yet
-    (it will carry the rating when it is)."""
+async def set_rating(
+    engine: AsyncEngine, chat_id: str, rating: int, comment: str, nps: int | None = None
+) -> bool:
+    """Put a late rating (and NPS answer, when given) on an existing record; False if the
+    record is not written yet (it will carry the rating when it is)."""
+    values: dict[str, Any] = {"rating": rating, "rating_comment": comment}
+    if nps is not None:
+        values["nps"] = nps
     async with engine.begin() as conn:
         result = await conn.execute(
-            update(interactions)
-            .where(interactions.c.chat_id == chat_id)
-            .values(rating=rating, rating_comment=comment)
+            update(interactions).where(interactions.c.chat_id == chat_id).values(**values)
         )
         return bool(result.rowcount)
 

@@ -17,6 +17,8 @@ Definitions are in ``docs/metrics.md``; the short version:
 - First response is measured from ``created_at`` (what the visitor waits for); handle time
   from ``accepted_at`` to ``ended_at`` of answered chats that ended ``closed``.
 - Occupancy = time holding at least one chat *while online* / time online.
+- NPS (``chatserver.records.nps``): promoters answered 9-10, passives 7-8, detractors 0-6;
+  NPS = % promoters - % detractors over the records with an answer (-100 to 100).
 
 Averages, percentiles, rates and shares with no sample are ``None``, never 0.  Every
 duration is a float in seconds.
@@ -31,6 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args, overload
+
+from chatserver.records.nps import nps_figures
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -86,6 +90,8 @@ class RecordRow:
     ended_at: int
     agent_id: str
     """The agent who held the chat last; '' if nobody ever did."""
+    nps: int | None = None
+    """The answer to "how likely are you to recommend us?" (0-10), if any."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,13 @@ class Metrics:
     rated: int
     csat: float | None
     avg_rating: float | None
+    # net promoter score (answers 0-10): promoters 9-10, passives 7-8, detractors 0-6
+    nps_responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+    """% promoters - % detractors, -100 to 100."""
     # resolution (outcome of closed chats)
     closed: int
     resolution_counts: Mapping[str, int]
@@ -305,10 +318,13 @@ def _figures(
     first_responses: list[int] = []
     handles: list[int] = []
     ratings: list[int] = []
+    nps_scores: list[int] = []
     outcomes: Counter[str] = Counter()
     for r in records:
         if r.rating is not None:
             ratings.append(r.rating)
+        if r.nps is not None:
+            nps_scores.append(r.nps)
         if r.end_state == "closed":
             outcomes[r.outcome] += 1
         if r.end_state == "offline":
@@ -340,6 +356,7 @@ def _figures(
     service_level = _ratio(within, base)
     closed = sum(outcomes.values())
     online_ms, busy_ms = presence if presence is not None else (None, None)
+    promoters = nps_figures(nps_scores)
     return Metrics(
         start_ms=start_ms,
         end_ms=end_ms,
@@ -370,6 +387,11 @@ def _figures(
         rated=len(ratings),
         csat=_ratio(sum(1 for x in ratings if x >= GOOD_RATING), len(ratings)),
         avg_rating=_ratio(sum(ratings), len(ratings)),
+        nps_responses=promoters.responses,
+        promoters=promoters.promoters,
+        passives=promoters.passives,
+        detractors=promoters.detractors,
+        nps=promoters.nps,
         closed=closed,
         resolution_counts=dict(sorted(outcomes.items())),
         resolution_shares={k: n / closed for k, n in sorted(outcomes.items())},
@@ -542,6 +564,7 @@ async def load_period(
             select(
                 i.chat_id, i.topic, i.required_skills, i.end_state, i.outcome, i.rating,
                 i.created_at, i.accepted_at, i.first_agent_reply_at, i.ended_at, i.agent_id,
+                i.nps,
             )
             .where(i.created_at >= start_ms, i.created_at < end_ms)
             .order_by(i.created_at, i.chat_id)
@@ -561,6 +584,7 @@ async def load_period(
                 first_agent_reply_at=row.first_agent_reply_at,
                 ended_at=row.ended_at,
                 agent_id=row.agent_id,
+                nps=row.nps,
             )
             for row in record_rows
         ]

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatserver.records.nps import classify
 from chatserver.records.schema import (
     interaction_agents,
     interaction_events,
@@ -175,7 +176,7 @@ async def fetch(
 CSV_COLUMNS = [
     "chat_id", "created_at", "ended_at", "topic", "end_state", "outcome", "agent_id",
     "visitor_name", "visitor_email", "page_url", "locale", "rating", "rating_comment",
-    "wait_s", "handle_s", "tags", "message_count",
+    "wait_s", "handle_s", "tags", "message_count", "nps", "nps_group",
 ]
 
 
@@ -202,6 +203,7 @@ def csv_line(row: dict[str, Any]) -> str:
         "wait_s": "" if accepted is None else (accepted - row["created_at"]) / 1000,
         "handle_s": "" if accepted is None else (row["ended_at"] - accepted) / 1000,
         "tags": " ".join(row.get("tags") or []),
+        "nps_group": "" if row.get("nps") is None else classify(row["nps"]),
     }
     out = io.StringIO()
     csv.writer(out).writerow([_safe_cell(values.get(c)) for c in CSV_COLUMNS])

@@ -61,6 +61,8 @@ interactions = Table(
     Column("written_at", BigInteger, nullable=False),
     # every hand-over: [{at, from, to, topic, by, note}] (null in records written before)
     Column("transfers", JSON, nullable=True),
+    # the answer to "how likely are you to recommend us?" 0-10 (null: not asked/answered)
+    Column("nps", Integer, nullable=True),
     Index("ix_interactions_ended", "ended_at", "chat_id"),
     Index("ix_interactions_created", "created_at"),
     Index("ix_interactions_agent", "agent_id"),

@@ -213,8 +213,10 @@ class RecordWriter:
         if data.get("state") not in END_STATES:
             if fields.get("kind") == "rating" and "rating" in fields:
                 # the chat's live keys have expired: put the rating on the stored record
+                nps = fields.get("nps", "")
                 await database.set_rating(
-                    self.engine, chat_id, int(fields["rating"]), fields.get("comment", "")
+                    self.engine, chat_id, int(fields["rating"]), fields.get("comment", ""),
+                    int(nps) if nps.isdigit() else None,
                 )
             else:
                 log.warning("outbox names chat %s, which has no ended state; skipped", chat_id)

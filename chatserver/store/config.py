@@ -44,6 +44,8 @@ class WidgetSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=F
     title: dict[str, str] = msgspec.field(default_factory=dict)
     timezone: str = ""
     """IANA time zone of the business hours (``Europe/Kyiv``); empty = ``utc_offset_minutes``."""
+    nps_question: bool = False
+    """Ask "how likely are you to recommend us? 0-10" beside the 1-5 rating."""
 
 
 def validate_widget(settings: WidgetSettings) -> None:

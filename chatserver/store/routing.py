@@ -724,14 +724,15 @@ class RoutingStore:
         return out
 
     async def rate(
-        self, chat_id: str, visitor_id: str, rating: int, comment: str, now_ms: int
+        self, chat_id: str, visitor_id: str, rating: int, comment: str, now_ms: int,
+        nps: int | None = None,
     ) -> str:
         return _s(
             await self.scripts.run(
                 "rate",
                 [self.keys.chat(chat_id), self.keys.outbox],
                 [chat_id, visitor_id, rating, comment, now_ms,
-                 int(self.settings.rating_window_s * 1000)],
+                 int(self.settings.rating_window_s * 1000), "" if nps is None else nps],
             )
         )
 

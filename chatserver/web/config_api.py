@@ -55,6 +55,7 @@ async def widget_config(request: Request) -> Response:
         topics=topics,
         color=settings.color,
         title=settings.title,
+        nps_question=settings.nps_question,
         limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
     )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}

@@ -139,6 +139,9 @@ class WidgetSettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
     timezone: Annotated[str, msgspec.Meta(
         max_length=64, description="IANA time zone (Europe/Kyiv); empty: utc_offset_minutes")
     ] = UNSET
+    nps_question: Annotated[bool, msgspec.Meta(
+        description='ask "how likely are you to recommend us? 0-10" beside the rating')
+    ] = UNSET
 
     def changes(self) -> dict[str, Any]:
         return {
@@ -165,6 +168,8 @@ class WidgetConfig(msgspec.Struct):
     topics: list[str]
     color: str
     title: dict[str, str]
+    nps_question: bool
+    """Ask "how likely are you to recommend us? (0-10)" beside the rating."""
     limits: WidgetLimits
 
 
@@ -269,6 +274,8 @@ class RecordSummary(msgspec.Struct, kw_only=True):
     tags: list[str]
     rating: int | None
     rating_comment: str
+    nps: Annotated[int | None, msgspec.Meta(
+        description='"how likely are you to recommend us?", 0-10, if answered')] = None
     created_at: Millis
     queued_at: Millis | None
     first_offer_at: Millis | None

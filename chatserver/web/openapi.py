@@ -125,6 +125,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/metrics", "records",
               "Contact-centre figures over a period, whole or grouped", SUPERVISORS,
               m.MetricsOut, query=m.MetricsQuery, errors=(400, *SESSION)),
+    Operation("GET", "/api/planning", "planning",
+              "Agents needed per hour for a service-level goal: Erlang C and a simulation "
+              "(query: from, to, sl, within_s, max_abandon, hours, topic, concurrency, "
+              "simulate, plot_topic, plot_hour; docs/planning.md)", SUPERVISORS,
+              {"type": "object"}, errors=(400, 429, *SESSION)),
     Operation("GET", "/api/openapi.json", "documentation", "This document", ANYONE + AGENTS,
               {"type": "object"}),
     Operation("GET", "/api/docs", "documentation", "A page that shows this document",

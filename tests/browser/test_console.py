@@ -599,7 +599,9 @@ async def test_console_report_figures_match_the_records(
             await agent.request({"type": "accept", "chat": chat})
             await agent.say(chat, "hi")
             await agent.request({"type": "close", "chat": chat, "outcome": "resolved"})
-            await v.request({"type": "rate", "chat": chat, "rating": rating})
+            # and the NPS answer: 10 (promoter) beside the 5, 4 (detractor) beside the 2
+            await v.request({"type": "rate", "chat": chat, "rating": rating,
+                             "nps": 10 if rating == 5 else 4})
         await agent.request({"type": "status", "status": "away"})
         v = closer.client(await cluster.visitor())
         gone = (await v.start(name="Gone"))["id"]
@@ -619,9 +621,13 @@ async def test_console_report_figures_match_the_records(
         await expect(sue.tid("sum-offered")).to_have_text("3", timeout=WAIT_MS)
         await expect(sue.tid("sum-answered")).to_have_text("2")
         await expect(sue.tid("sum-csat")).to_have_text("50%")
+        # NPS: 1 promoter and 1 detractor of 2 answers -> 50 % - 50 % = 0
+        await expect(sue.tid("sum-nps")).to_have_text("0")
         row = sue.page.locator("[data-testid=agent-table] tr[data-row=alice]")
         await expect(row.locator("td[data-col=answered]")).to_have_text("2")
         await expect(row.locator("td[data-col=csat]")).to_have_text("50%")
+        await expect(row.locator("td[data-col=promoters]")).to_have_text("1")
+        await expect(row.locator("td[data-col=detractors]")).to_have_text("1")
         topic = sue.page.locator("[data-testid=topic-table] tr[data-row=general]")
         await expect(topic.locator("td[data-col=offered]")).to_have_text("3")
         bars = sue.page.locator("[data-testid=bar-chart] rect.s-offered")

@@ -206,6 +206,8 @@ TOTAL: dict[str, Any] = {
     "rated": 3,
     "csat": 2 / 3,
     "avg_rating": (5 + 2 + 4) / 3,
+    # no NPS answers in this scenario (hand-checked NPS figures: tests/records/test_nps.py)
+    "nps_responses": 0, "promoters": 0, "passives": 0, "detractors": 0, "nps": None,
     # closed: c1 resolved, c2 unresolved, c7 resolved, c8 resolved, c10 spam
     "closed": 5,
     "resolution_counts": {"resolved": 3, "spam": 1, "unresolved": 1},

@@ -74,6 +74,8 @@ export interface WidgetConfig {
   topics: string[];
   color: string;
   title: Record<string, string>;
+  /** ask "how likely are you to recommend us?" 0-10 beside the rating */
+  nps_question?: boolean;
   limits?: { max_text_chars?: number };
 }
 
@@ -610,9 +612,12 @@ export class ChatSession {
     await this.link.request({ type: "leave", chat: this.chat.id });
   }
 
-  async rate(rating: number, comment: string): Promise<void> {
+  /** The post-chat survey: 1-5, a comment and, when asked, the 0-10 NPS answer (null: none). */
+  async rate(rating: number, comment: string, nps: number | null = null): Promise<void> {
     if (!this.chat) return;
-    await this.link.request({ type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) });
+    const frame: Frame = { type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) };
+    if (nps !== null && Number.isInteger(nps) && nps >= 0 && nps <= 10) frame.nps = nps;
+    await this.link.request(frame);
   }
 
   async offline(form: { name: string; email: string; text: string; topic: string; locale: string }): Promise<string> {

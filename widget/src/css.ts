@@ -67,6 +67,13 @@ button{cursor:pointer}
 .stars label.on{color:#b35900}
 .stars input{position:absolute;opacity:0;width:1px;height:1px}
 .stars input:focus-visible+label{outline:3px solid #0a4fd6;outline-offset:1px;border-radius:6px}
+.nps{border:0;margin:0;padding:0}
+.nps .scale{display:flex;flex-wrap:wrap;gap:3px;margin-top:4px}
+.nps label{cursor:pointer;min-width:24px;padding:4px 0;text-align:center;border:1px solid #8c959f;border-radius:4px;font-size:13px}
+.nps label.on{background:#1f2328;color:#fff;border-color:#1f2328}
+.nps input{position:absolute;opacity:0;width:1px;height:1px}
+.nps input:focus-visible+label{outline:3px solid #0a4fd6;outline-offset:1px}
+.nps .ends{display:flex;justify-content:space-between;font-size:12px;color:#57606a;margin-top:2px}
 .row{display:flex;gap:8px;flex-wrap:wrap}
 @media (max-width:480px){
 .panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0}

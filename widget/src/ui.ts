@@ -71,6 +71,8 @@ export class Widget {
   private busy = false;
   private rating = 0;
   private comment = "";
+  /** the 0-10 "would you recommend us" answer; -1 = none */
+  private nps = -1;
   private ratedChat = "";
   private ratingError: Key | "" = "";
   private lastUnread = -1;
@@ -776,6 +778,7 @@ export class Widget {
         stars.push(input, h("label", { for: id, class: this.rating >= n ? "on" : "" },
           h("span", { "aria-hidden": "true" }, "\u2605"), h("span", { class: "sr" }, this.t("star", { n: this.num(n), max: this.num(5) }))));
       }
+      const npsRow = s.config?.nps_question ? this.npsScale() : null;
       const comment = h("textarea", { rows: 2, maxlength: 2000, oninput: () => (this.comment = comment.value) });
       comment.value = this.comment;
       rows.push(h("form", {
@@ -788,6 +791,7 @@ export class Widget {
         h("h2", null, this.t("rateTitle")),
         h("fieldset", { class: "stars" }, ...stars),
         this.ratingError ? h("p", { class: "err", role: "alert" }, this.t(this.ratingError)) : null,
+        npsRow,
         this.field({ comment: this.comment }, "comment", "comment", comment, true),
         h("button", { type: "submit", class: "btn", disabled: this.busy }, this.t("sendRating"))));
       // the "comment" field is optional: its label says so already
@@ -797,6 +801,27 @@ export class Widget {
       s.msgs.length ? h("button", { type: "button", class: "btn2", "data-action": "download", onclick: () => this.download() }, this.t("download")) : null,
       h("button", { type: "button", class: "btn2", "data-action": "new", onclick: () => this.newChat() }, this.t("newChat"))));
     return h("div", { class: "card", "data-lc": "end" }, ...rows);
+  }
+
+  /** The optional NPS question: 0-10 as radio buttons, the ends named. */
+  private npsScale(): HTMLElement {
+    const items: Node[] = [h("legend", { class: "legend", id: "lc-nps-q" }, this.t("npsQuestion"))];
+    const scale: Node[] = [];
+    for (let n = 0; n <= 10; n++) {
+      const id = "lc-nps-" + n;
+      const input = h("input", {
+        type: "radio", name: "nps", id, value: n, checked: this.nps === n,
+        onchange: () => {
+          this.nps = n;
+          this.body.querySelectorAll<HTMLLabelElement>(".nps label").forEach((l, i) => l.classList.toggle("on", i === n));
+        },
+      });
+      scale.push(input, h("label", { for: id, class: this.nps === n ? "on" : "" }, this.num(n)));
+    }
+    // mirrored in right-to-left languages like the stars and the two end labels
+    items.push(h("div", { class: "scale" }, ...scale));
+    items.push(h("div", { class: "ends" }, h("span", null, this.t("npsLow")), h("span", null, this.t("npsHigh"))));
+    return h("fieldset", { class: "nps", "data-lc": "nps" }, ...items);
   }
 
   private paintStars(): void {
@@ -813,7 +838,8 @@ export class Widget {
     }
     this.busy = true;
     try {
-      await this.session.rate(this.rating, this.comment.trim());
+      await this.session.rate(this.rating, this.comment.trim(),
+        this.session.config?.nps_question && this.nps >= 0 ? this.nps : null);
       this.ratedChat = this.session.chat?.id || "";
       this.ratingError = "";
     } catch {
@@ -836,6 +862,7 @@ export class Widget {
 
   private newChat(): void {
     this.rating = 0;
+    this.nps = -1;
     this.comment = "";
     this.ratingError = "";
     this.session.dismiss();

@@ -331,6 +331,11 @@ function Widget({ store }) {
           </div>
         ))}
       </fieldset>
+      <fieldset>
+        <legend>{t("widget.survey")}</legend>
+        <label class="inline"><input type="checkbox" data-testid="nps-question" checked={!!s.nps_question}
+          onChange={(e) => set({ nps_question: e.currentTarget.checked })} /> {t("widget.nps_question")}</label>
+      </fieldset>
       <div class="buttons"><button type="submit" class="primary" data-testid="save-widget">{t("admin.save")}</button></div>
     </form>
   );

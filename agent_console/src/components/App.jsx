@@ -4,6 +4,7 @@ import { Login } from "./Login.jsx";
 import { Workspace } from "./Workspace.jsx";
 import { LiveView } from "./Live.jsx";
 import { Reports } from "./Reports.jsx";
+import { Planning } from "./Planning.jsx";
 import { Admin } from "./Admin.jsx";
 import { OfferBar } from "./Offers.jsx";
 import { Header } from "./Header.jsx";
@@ -59,7 +60,7 @@ export function App({ store }) {
   if (!store.me) return <Login store={store} />;
 
   const tabs = [["chats", t("tab.chats")]];
-  if (store.isSupervisor) tabs.push(["live", t("tab.live")], ["reports", t("tab.reports")]);
+  if (store.isSupervisor) tabs.push(["live", t("tab.live")], ["reports", t("tab.reports")], ["planning", t("tab.planning")]);
   if (store.isAdmin) tabs.push(["admin", t("tab.admin")]);
   const current = tabs.some(([k]) => k === tab) ? tab : "chats";
 
@@ -71,6 +72,7 @@ export function App({ store }) {
         {current === "chats" && <Workspace store={store} />}
         {current === "live" && <LiveView store={store} />}
         {current === "reports" && <Reports store={store} />}
+        {current === "planning" && <Planning />}
         {current === "admin" && <Admin store={store} />}
       </main>
       <div class="toasts" role="status" aria-live="polite">

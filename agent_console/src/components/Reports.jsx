@@ -44,6 +44,10 @@ const COLUMNS = [
   ["avg_handle_s", "metric.handle", secs],
   ["csat", "metric.csat", pct],
   ["avg_rating", "metric.avg_rating", (v) => num(v, 2)],
+  ["nps", "metric.nps", (v) => num(v, 1)],
+  ["promoters", "metric.promoters", (v) => v],
+  ["passives", "metric.passives", (v) => v],
+  ["detractors", "metric.detractors", (v) => v],
   ["occupancy", "metric.occupancy", pct],
 ];
 
@@ -132,6 +136,7 @@ export function Reports({ store }) {
             <Fig k="asa" label={t("metric.asa")} v={secs(m.avg_speed_of_answer_s)} />
             <Fig k="handle" label={t("metric.handle")} v={secs(m.avg_handle_s)} />
             <Fig k="csat" label={t("metric.csat")} v={pct(m.csat)} />
+            <Fig k="nps" label={t("metric.nps_of", { n: m.nps_responses })} v={num(m.nps, 1)} />
             <Fig k="offline" label={t("metric.offline")} v={m.offline_messages} />
           </div>
           <section class="panel charts">
