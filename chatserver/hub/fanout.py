@@ -6,14 +6,19 @@ so a caller that then reads the chat log cannot miss a message published in betw
 After the pub/sub connection is lost and restored, ``on_reconnect`` runs so that every
 connection catches up from the log (pub/sub is a hint; the log is the truth).
 
-Every use of the pub/sub connection (reading, subscribing, unsubscribing, reconnecting)
-holds one lock, ``_io``: redis-py may read from the socket inside a subscribe (a
-reconnect's handshake, a health check) and two readers of one socket fail with
-``RuntimeError: read() called while another coroutine is already waiting``.  The reader
-holds the lock only for one short poll (``POLL_S``) at a time and the lock is fair, so a
-subscribe waits at most one poll.  After a reconnect the reader subscribes again to every
-channel that has listeners at that moment, under the same lock, so a subscribe or an
-unsubscribe that raced with the outage is neither lost nor resurrected.
+One reader task owns the socket's reading side: it feeds whatever arrives into a
+``hiredis.Reader`` and dispatches every complete message, so a burst of publications costs
+one ``await``.  ``SUBSCRIBE`` and ``UNSUBSCRIBE`` are written straight to the socket (a
+write never reads, so no lock is needed, and Redis answers in the order they were
+written); the reader resolves a subscription's confirmation when Redis's ``subscribe``
+reply for its channel arrives.  A subscribe therefore waits for one round trip, never for
+a poll.
+
+After the connection drops, the reader opens a new one, subscribes every channel that
+has listeners at that moment, and once Redis has answered a ``PING`` sent behind those
+subscriptions (so every one of them is active) runs ``on_reconnect``.  A subscribe or an
+unsubscribe made during the outage changes only the listener table, which is what the
+new connection subscribes from: neither is lost nor resurrected.
 """
 
 from __future__ import annotations
@@ -22,11 +27,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Protocol
 
+import hiredis
+from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
@@ -34,19 +44,8 @@ log = logging.getLogger(__name__)
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError, RuntimeError)
 """What a lost connection raises (uvloop: RuntimeError on a closed transport)."""
 
-POLL_S = 0.05
-"""How long the reader waits for a message while holding the connection."""
-
-
-class _PubSub(PubSub):
-    """Counts (re)connections: redis-py reconnects by itself inside ``get_message`` when a
-    retry succeeds, and the fan-out must know, to resubscribe and catch up."""
-
-    connects = 0
-
-    async def on_connect(self, connection: Any) -> None:
-        self.connects += 1
-        await super().on_connect(connection)
+RECONNECT_PAUSE_S = 0.2
+CONFIRM_TIMEOUT_S = 5.0
 
 
 class Listener(Protocol):
@@ -60,35 +59,56 @@ class Fanout:
         home_channel: str,
         on_reconnect: Callable[[], Coroutine[None, None, None]],
     ) -> None:
-        self._redis = redis
-        self._pubsub = _PubSub(redis.connection_pool, ignore_subscribe_messages=False)
-        self._connects = 0
-        """``_pubsub.connects`` when the reader last (re)subscribed everything."""
+        self._pool = redis.connection_pool
         self._home = home_channel
         self._listeners: dict[str, set[Listener]] = {}
         self._confirms: dict[str, asyncio.Future[None]] = {}
         self._on_reconnect = on_reconnect
+        self._conn: Connection | None = None
+        self._synced: asyncio.Future[None] | None = None
+        """Resolved by the ``PING`` reply behind a connection's first subscriptions."""
         self._task: asyncio.Task[None] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self._io = asyncio.Lock()
-        self._stale = False
-        """A command failed on the connection: the reader starts a fresh one."""
+        self.connects = 0
 
+    # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        async with self._io:
-            await self._pubsub.subscribe(self._home)
-            self._connects = self._pubsub.connects
+        await self._connect()
         self._task = asyncio.create_task(self._run(), name="fanout")
+        assert self._synced is not None
+        await asyncio.wait_for(asyncio.shield(self._synced), CONFIRM_TIMEOUT_S)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        async with self._io:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        for task in (self._task, self._reconnect_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
 
+    async def _connect(self) -> None:
+        kwargs = dict(self._pool.connection_kwargs)
+        kwargs["health_check_interval"] = 0  # a PING would mix into the messages
+        kwargs["retry"] = Retry(NoBackoff(), 0)  # the reader paces reconnects
+        conn = Connection(**kwargs)
+        await conn.connect()  # type: ignore[no-untyped-call]
+        self._conn = conn
+        self.connects += 1
+        self._synced = asyncio.get_running_loop().create_future()
+        self._write(conn, "SUBSCRIBE", self._home, *self._listeners)
+        self._write(conn, "PING")
+
+    @staticmethod
+    def _write(conn: Connection, *args: str) -> None:
+        writer = conn._writer
+        if writer is not None:
+            writer.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+
+    # ---- subscriptions --------------------------------------------------------------------
     async def subscribe(self, channel: str, listener: Listener) -> None:
         listeners = self._listeners.get(channel)
         if listeners is not None:
@@ -101,17 +121,13 @@ class Fanout:
         confirm = asyncio.get_running_loop().create_future()
         self._confirms[channel] = confirm
         try:
-            async with self._io:
-                if self._listeners.get(channel):
-                    await self._pubsub.subscribe(channel)
-                elif not confirm.done():
-                    confirm.set_result(None)  # every listener left meanwhile
-            await asyncio.wait_for(asyncio.shield(confirm), timeout=5)
-        except (TimeoutError, *_LOST) as exc:
+            if self._conn is not None:
+                self._write(self._conn, "SUBSCRIBE", channel)
+            # else: the reconnect subscribes it, and its reply confirms
+            await asyncio.wait_for(asyncio.shield(confirm), CONFIRM_TIMEOUT_S)
+        except TimeoutError:
             # the reader re-subscribes every channel after reconnecting; callers catch up
-            log.warning("subscription to %s not confirmed yet (%s)", channel, exc)
-            if not isinstance(exc, TimeoutError):
-                self._stale = True
+            log.warning("subscription to %s not confirmed yet", channel)
         finally:
             if self._confirms.get(channel) is confirm:
                 del self._confirms[channel]
@@ -123,68 +139,81 @@ class Fanout:
         listeners.discard(listener)
         if not listeners:
             del self._listeners[channel]
-            try:
-                async with self._io:
-                    # subscribed again meanwhile: keep the channel
-                    if channel not in self._listeners:
-                        await self._pubsub.unsubscribe(channel)
-            except _LOST as exc:
-                # the reader resubscribes only channels with listeners after reconnecting
-                log.info("unsubscribe from %s failed (%s); dropped on reconnect", channel, exc)
-                self._stale = True
+            confirm = self._confirms.pop(channel, None)
+            if confirm is not None and not confirm.done():
+                confirm.set_result(None)  # every listener left meanwhile
+            if self._conn is not None:
+                self._write(self._conn, "UNSUBSCRIBE", channel)
 
     def listeners(self, channel: str) -> int:
         return len(self._listeners.get(channel, ()))
 
+    # ---- the reader -----------------------------------------------------------------------
     async def _run(self) -> None:
-        lost = False
         while True:
-            try:
-                async with self._io:
-                    if self._stale:
-                        raise RedisConnectionError("the connection was reset or a command failed")
-                    message = await self._pubsub.get_message(timeout=POLL_S)
-                    if self._pubsub.connects != self._connects:
-                        # reconnected inside redis-py: start afresh like after an error
-                        self._stale = True
-            except _LOST as exc:
-                if not lost:
-                    log.warning("pub/sub connection lost: %s", exc)
-                lost = True
-                self.connected.clear()
-                await asyncio.sleep(0.2)
+            conn = self._conn
+            if conn is None:
                 try:
-                    async with self._io:
-                        await self._resubscribe()
-                        self._stale = False
-                        self._connects = self._pubsub.connects
+                    await self._connect()
                 except _LOST:
+                    await asyncio.sleep(RECONNECT_PAUSE_S)
                     continue
-                continue
-            if lost:
-                lost = False
-                self.connected.set()
                 log.info("pub/sub connection restored")
-                self._reconnect_task = asyncio.create_task(self._on_reconnect())
-            if message is None:
-                continue
-            kind = message["type"]
-            channel = message["channel"].decode()
-            if kind == "subscribe":
-                confirm = self._confirms.get(channel)
-                if confirm is not None and not confirm.done():
-                    confirm.set_result(None)
-                continue
-            if kind != "message":
-                continue
-            for listener in tuple(self._listeners.get(channel, ())):
-                try:
-                    listener.on_publish(channel, message["data"])
-                except Exception:
-                    log.exception("listener failed on %s", channel)
+                conn = self._conn
+                assert conn is not None and self._synced is not None
+                self._synced.add_done_callback(self._caught_up)
+            else:
+                self.connected.set()
+            try:
+                await self._read(conn)
+            except _LOST as exc:
+                log.warning("pub/sub connection lost: %s", exc)
+            self.connected.clear()
+            self._conn = None
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+            await asyncio.sleep(RECONNECT_PAUSE_S)
 
-    async def _resubscribe(self) -> None:
-        """A fresh connection subscribed to every channel with listeners (hold ``_io``)."""
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        channels = [self._home, *self._listeners]
-        await self._pubsub.subscribe(*channels)
+    def _caught_up(self, synced: asyncio.Future[None]) -> None:
+        """Every subscription of a new connection is active: connections catch up."""
+        if synced.cancelled() or synced.exception() is not None:
+            return
+        self.connected.set()
+        self._reconnect_task = asyncio.create_task(self._on_reconnect())
+
+    async def _read(self, conn: Connection) -> None:
+        stream = conn._reader
+        if stream is None:
+            raise RedisConnectionError("not connected")
+        parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+        listeners = self._listeners
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                raise RedisConnectionError("Connection closed by server.")
+            parser.feed(data)
+            while (reply := parser.gets()) is not False:
+                if not isinstance(reply, list) or len(reply) < 2:
+                    # a PING behind the subscriptions is answered PONG by some servers
+                    # (Valkey) and ["pong", ""] by others
+                    kind = b"pong" if reply == b"PONG" else None
+                    if kind is None:
+                        log.warning("unexpected pub/sub reply: %r", reply)
+                        continue
+                else:
+                    kind = reply[0]
+                if kind == b"message":
+                    channel = reply[1].decode()
+                    for listener in tuple(listeners.get(channel, ())):
+                        try:
+                            listener.on_publish(channel, reply[2])
+                        except Exception:
+                            log.exception("listener failed on %s", channel)
+                elif kind == b"subscribe":
+                    confirm = self._confirms.get(reply[1].decode())
+                    if confirm is not None and not confirm.done():
+                        confirm.set_result(None)
+                elif kind == b"pong":
+                    synced = self._synced
+                    if synced is not None and not synced.done():
+                        synced.set_result(None)
