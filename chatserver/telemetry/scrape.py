@@ -18,7 +18,8 @@ import asyncio
 import hmac
 from typing import Final
 
-from prometheus_client import REGISTRY, Gauge, generate_latest
+from prometheus_client import REGISTRY, Gauge
+from prometheus_client.exposition import choose_encoder
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -92,7 +93,10 @@ async def read_queues(node: Node) -> None:
     REDIS_UP.set(1)
 
 
-async def render(node: Node) -> bytes:
+async def render(node: Node, accept: str) -> tuple[bytes, str]:
+    """The exposition and its content type, in the format the scraper asked for
+    (``Accept``): Prometheus's text format 0.0.4, or OpenMetrics."""
     await read_queues(node)
     DRAINING.set(1 if node.draining else 0)
-    return generate_latest(REGISTRY)
+    encode, content_type = choose_encoder(accept)
+    return encode(REGISTRY), content_type

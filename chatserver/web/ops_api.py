@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,7 +39,8 @@ async def metrics(request: Request) -> Response:
              "message": "metrics need METRICS_TOKEN or a request from METRICS_ADDRESSES"},
             403,
         )
-    return Response(await scrape.render(node), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = await scrape.render(node, request.headers.get("accept", ""))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 routes = [
