@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,6 +121,12 @@ async def test_metrics_count_what_the_process_did(redis_url: str) -> None:
             assert value(samples, "chat_redis_up") == 1
             assert value(samples, "chat_draining") == 0
             assert value(samples, "process_resident_memory_bytes") > 0
+
+            # the sample dashboard names only figures that exist
+            exposed = {name for name, _ in samples}
+            dashboard = (ROOT / "docs" / "grafana-dashboard.json").read_text()
+            named = set(re.findall(r"\b((?:chat|process)_[a-z_]+)", dashboard))
+            assert named and named <= exposed, named - exposed
 
             # the chat ends: its record waits in the outbox, or is written already
             await agent.request({"type": "close", "chat": chat_id})
