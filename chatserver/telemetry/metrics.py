@@ -114,18 +114,21 @@ _TYPE_KEY: Final = b"\xa4type"  # msgpack: the 4-byte string "type"
 def frame_out(data: bytes) -> None:
     """A frame was queued for a socket.  Its type is read from the msgpack bytes: the value
     of the ``type`` key, found among the first bytes (a short string, 0xa0 + length)."""
-    at = data.find(_TYPE_KEY, 0, 256)
+    # the product's own frames (msgspec keeps insertion order) start with it: a map
+    # header, then "type"; those encoded by the Lua scripts may have it further on
+    at = 1 if data.startswith(_TYPE_KEY, 1) else data.find(_TYPE_KEY, 0, 256)
     kind = b"other"
-    if at >= 0:
-        head = data[at + 5] if len(data) > at + 5 else 0
+    if at >= 0 and len(data) > at + 5:
+        head = data[at + 5]
         if 0xA0 <= head <= 0xBF:
             kind = data[at + 6 : at + 6 + (head - 0xA0)]
-    if kind in frames_out:
+    try:
         frames_out[kind] += 1
-    elif len(frames_out) < _MAX_TYPES:
-        frames_out[kind] = 1
-    else:
-        frames_out[b"other"] = frames_out.get(b"other", 0) + 1
+    except KeyError:
+        if len(frames_out) < _MAX_TYPES:
+            frames_out[kind] = 1
+        else:
+            frames_out[b"other"] = frames_out.get(b"other", 0) + 1
 
 
 class _FrameCounts(Collector):
