@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatserver.client import ChatClient, ClientError, http, login
+from chatserver.client import ChatClient, ClientError, Refused, http, login
 from tests.harness import Cluster, Valkey, active_chat, running, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -400,6 +400,42 @@ async def test_json_logs_one_line_per_event_with_request_ids_and_no_tracebacks(
     started = [e for e in events if e.get("console")]
     assert started and started[0]["demo"].endswith("/demo/")
     del reader, reader2
+
+
+@pytest.mark.timeout(90)
+async def test_a_redis_outage_is_logged_in_single_lines_and_sockets_get_503() -> None:
+    valkey = Valkey()
+    valkey.start()
+    cluster = Cluster(valkey.url, n=1)
+    try:
+        await cluster.start()
+        token = await cluster.add_agent("ann")
+        agent = await cluster.agent(token)
+        visitor = await cluster.visitor()
+        await asyncio.to_thread(valkey.stop)
+        await agent.drop()
+        await visitor.drop()
+        for _ in range(2):
+            # refused with 503 + Retry-After (come back later), not a 500
+            with pytest.raises(Refused) as refused:
+                await ChatClient.visitor(cluster.urls[0])
+            assert refused.value.status == 503
+            with pytest.raises(Refused) as refused:
+                await ChatClient.agent(cluster.urls[0], token)
+            assert refused.value.status == 503
+            status, body = await http("GET", cluster.urls[0] + "/api/agents",
+                                      token=cluster.admin_token)
+            assert status == 503, body
+        await asyncio.to_thread(valkey.start)
+        back = await ChatClient.agent(cluster.urls[0], token)  # the same agent, once back
+        await back.close()
+    finally:
+        cluster.stop()
+        valkey.stop()
+    out = cluster.servers[0].output()
+    assert "storage unavailable" in out
+    assert "Traceback" not in out, out[-3000:]
+    assert "ERROR" not in out, [line for line in out.splitlines() if "ERROR" in line]
 
 
 @pytest.mark.timeout(90)

@@ -357,6 +357,8 @@ class Node:
             listener = self._subject_listeners.pop((conn.role, conn.subject), None)
         try:
             await conn.unfollow_all()
+        except RedisError as exc:  # Redis restarting: the fan-out drops them on reconnect
+            log.warning("could not unfollow the chats of %s (%s)", conn.id, exc)
         except Exception:
             log.exception("could not unfollow the chats of %s", conn.id)
         if listener is not None:
@@ -364,6 +366,8 @@ class Node:
                 await self.fanout.unsubscribe(
                     self._subject_channel(conn.role, conn.subject), listener
                 )
+            except RedisError as exc:
+                log.warning("could not unsubscribe %s %s (%s)", conn.role, conn.subject, exc)
             except Exception:
                 log.exception("could not unsubscribe %s %s", conn.role, conn.subject)
         return left

@@ -89,8 +89,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, ensure_ascii=False, default=str)
 
 
+_DENIAL_NOISE: Final = "ASGI callable returned without completing handshake."
+
+
 class _Demote(logging.Filter):
-    """Alembic's and uvicorn's access messages count as debug."""
+    """Alembic's and uvicorn's access messages count as debug (and one uvicorn message
+    that is not an error here)."""
 
     def __init__(self, level: int) -> None:
         super().__init__()
@@ -101,6 +105,11 @@ class _Demote(logging.Filter):
         if record.levelno == logging.INFO and (
             name.startswith("alembic") or name == "uvicorn.access"
         ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        elif name == "uvicorn.error" and record.msg == _DENIAL_NOISE:
+            # uvicorn's websockets-sansio protocol says this after every handshake the
+            # app answered with an HTTP response (503 + Retry-After: busy, or Redis down),
+            # which it does send: not an error
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return record.levelno >= self.level
 
