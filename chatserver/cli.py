@@ -161,12 +161,24 @@ def worker(settings: Settings) -> None:
     async def main() -> None:
         node = Node(settings.with_(background_jobs=True))
         await node.start()
+        exporter = None
+        if settings.worker_metrics_port:
+            # the worker's own figures (timers' offer outcomes, CRM deliveries, memory):
+            # prometheus-client's small HTTP server, on HOST (loopback by default)
+            from prometheus_client import start_http_server
+
+            exporter, _ = start_http_server(settings.worker_metrics_port, addr=settings.host)
+            log.info("worker metrics on http://%s:%d/metrics", settings.host,
+                     settings.worker_metrics_port)
         print("chatserver worker running", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         await node.stop()
 
     _run(main())

@@ -195,6 +195,9 @@ class Settings:
     """Deadline of the Redis reads of one scrape (queue depths, outbox length)."""
     metrics_max_topics: int = 100
     """Topics whose queue depth and oldest wait are exported (the first, by name)."""
+    worker_metrics_port: int = 0
+    """``chatserver worker`` serves its Prometheus figures on HOST at this port (0: not at
+    all).  No token there: keep HOST on loopback or a private network."""
     log_format: str = "text"
     """``text`` (one line per event, for people) or ``json`` (one JSON object per line)."""
     log_level: str = "info"

@@ -27,7 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatserver.client import ChatClient, ClientError, Refused, http, login
-from tests.harness import Cluster, Valkey, active_chat, running, scaled
+from tests.harness import Cluster, Valkey, active_chat, free_port, running, scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,6 +164,45 @@ async def test_metrics_access_needs_the_token_or_a_direct_loopback_request(
         assert (await get(base + "/metrics", {"Authorization": "Bearer wrong"}))[0] == 403
         assert (await get(base + "/metrics", bearer))[0] == 200
     del token_only
+
+
+@pytest.mark.timeout(90)
+async def test_the_worker_exposes_its_own_figures(redis_url: str) -> None:
+    """Web processes without background jobs; the worker's timers make the offer lapse,
+    and the worker's own endpoint (WORKER_METRICS_PORT) counts it."""
+    port = free_port()
+    async with running(redis_url, n=1, background_jobs="false", offer_timeout_s="1") as cluster:
+        token = await cluster.add_agent("ann")
+        agent = await cluster.agent(token)
+        visitor = await cluster.visitor()
+        env = {**os.environ, **cluster.env, "REDIS_URL": redis_url,
+               "DATA_DIR": str(cluster.data_dir), "WORKER_METRICS_PORT": str(port)}
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chatserver", "worker", env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            await visitor.start()
+            await agent.wait_for(lambda f: f["type"] == "revoked", scaled(20))
+
+            async def counted() -> bool:
+                try:
+                    samples = await scrape(f"http://127.0.0.1:{port}")
+                except OSError:
+                    return False  # not listening yet
+                return value(samples, "chat_offer_outcomes_total", outcome="lapsed") >= 1
+            await eventually(counted, 20)
+            samples = await scrape(f"http://127.0.0.1:{port}")
+            assert value(samples, "process_resident_memory_bytes") > 0
+            assert ("chat_crm_deliveries_total", (("result", "failed"),)) in samples
+            web = await scrape(cluster.urls[0])  # the web process did not time it out
+            assert value(web, "chat_offer_outcomes_total", outcome="lapsed") == 0
+            assert value(web, "chat_routing_assignments_total") == 1
+        finally:
+            worker.terminate()
+            await worker.wait()
+            await agent.close()
+            await visitor.close()
 
 
 @pytest.mark.timeout(90)
