@@ -170,7 +170,10 @@ def worker(settings: Settings) -> None:
             exporter, _ = start_http_server(settings.worker_metrics_port, addr=settings.host)
             log.info("worker metrics on http://%s:%d/metrics", settings.host,
                      settings.worker_metrics_port)
-        print("chatserver worker running", flush=True)
+        if settings.log_format == "json":
+            log.info("chatserver worker running")
+        else:
+            print("chatserver worker running", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
