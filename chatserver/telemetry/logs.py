@@ -19,7 +19,6 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final
 
 from chatserver.settings import Settings, SettingsError
@@ -30,24 +29,26 @@ LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO,
 CONTEXT_FIELDS: Final = ("request", "chat", "node")
 """Fields taken from the record (``extra=``) or the context, in this order."""
 
-_EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
-_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "log_context", default=_EMPTY
-)
+_request: contextvars.ContextVar[str] = contextvars.ContextVar("log_request", default="")
+"""The request (or WebSocket connection) id of the task logging; one string per task, so
+that an idle socket holds next to nothing for it."""
 
 
-def bind(**fields: str) -> contextvars.Token[Mapping[str, str]]:
-    """Add fields to every event logged from this task (and tasks it starts) on; undo
-    with :func:`unbind`."""
-    return _context.set({**_context.get(), **fields})
+def bind_request(request_id: str) -> contextvars.Token[str]:
+    """Name the request in every event logged from this task (and tasks it starts) on;
+    undo with :func:`unbind_request`."""
+    return _request.set(request_id)
 
 
-def unbind(token: contextvars.Token[Mapping[str, str]]) -> None:
-    _context.reset(token)
+def unbind_request(token: contextvars.Token[str]) -> None:
+    _request.reset(token)
 
 
 def context_fields(record: logging.LogRecord) -> dict[str, str]:
-    found = dict(_context.get())
+    found: dict[str, str] = {}
+    request = _request.get()
+    if request:
+        found["request"] = request
     for name in CONTEXT_FIELDS:
         value = record.__dict__.get(name)
         if value:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatserver.telemetry.logs import bind, unbind
+from chatserver.telemetry.logs import bind_request, unbind_request
 
 _VALID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
@@ -37,7 +37,7 @@ class RequestIds:
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         kind = scope["type"]
         if kind == "websocket":
-            bind(request=request_id(scope))
+            bind_request(request_id(scope))
             return self.app(scope, receive, send)
         if kind == "http":
             return self._http(scope, receive, send)
@@ -45,7 +45,7 @@ class RequestIds:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = request_id(scope)
-        token = bind(request=rid)
+        token = bind_request(rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -55,4 +55,4 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            unbind(token)
+            unbind_request(token)
