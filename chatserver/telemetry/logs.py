@@ -145,3 +145,5 @@ def configure(settings: Settings) -> None:
     # uvicorn's own messages ("Started server process", "Waiting for application
     # startup") are start-up noise: its warnings and errors still show
     logging.getLogger("uvicorn.error").setLevel(max(level, logging.WARNING))
+    # two lines per SQL call even at debug: not what anyone debugging chatserver reads
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
