@@ -60,6 +60,8 @@ def allowed(request: Request, settings: Settings) -> bool:
     if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
         return False
     peer = request.client.host if request.client else ""
+    if peer.startswith("::ffff:"):  # an IPv4 peer on a dual-stack socket
+        peer = peer[7:]
     return peer in settings.metrics_addresses
 
 
