@@ -215,6 +215,8 @@ def hub_env(redis_url: str, prefix: str, secret: str, port: int, data_dir: Path,
         "MAX_HTTP_CONNECTIONS_PER_ADDRESS": "1000000",
         "SEND_QUEUE_BYTES_PER_ADDRESS": str(1 << 40),
         "PYTHONUNBUFFERED": "1",
+        # a stopped hub closes its sockets at once (no load balancer to drain from)
+        "SHUTDOWN_DRAIN_S": "0",
     }
     env.update({k.upper(): str(v) for k, v in extra.items()})
     return env

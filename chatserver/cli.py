@@ -1,23 +1,7 @@
-"""The ``chatserver`` command.
+"""The ``chatserver`` command: ``serve``, ``worker`` and the administration commands.
 
-::
-
-    chatserver serve [--host H] [--port P]      the hub (several may run at once)
-    chatserver worker                           background jobs only (timers, sweeper)
-    chatserver agents add ID --password P [--name N] [--role R] [--capacity C] [--skill S[:L]]...
-    chatserver agents list
-    chatserver agents set ID [--name N] [--role R] [--capacity C] [--skill S[:L]]... [--password P]
-    chatserver agents disable ID | enable ID
-    chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]... [--priority N]
-    chatserver topics list | delete NAME
-    chatserver skills                           every skill with the agents holding it
-    chatserver canned list | add SHORTCUT TEXT [--language L] | set ID [...] | delete ID
-    chatserver widget show | set [--origin URL]... [--hours DAY=HH:MM-HH:MM]... [...]
-    chatserver openapi                          the REST API's OpenAPI document
-    chatserver plan [--hours H] [--service-level P] [--within S] [--max-abandon P] ...
-                                                agents needed per hour (docs/planning.md)
-
-Settings come from the environment (docs/configuration.md).
+Its help (``chatserver --help``, ``chatserver COMMAND --help``) is written for a terminal:
+plain text, one description per command (``DESCRIPTION`` and ``EPILOG`` below).
 """
 
 from __future__ import annotations
@@ -29,11 +13,25 @@ import logging
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatserver import cli_config
 from chatserver.settings import Settings, SettingsError
+
+log = logging.getLogger("chatserver")
+
+DESCRIPTION = """\
+Real-time live-chat server with skill-and-load agent routing.
+
+Run "chatserver serve" to start a hub process (several may share one Redis), and the other
+commands to manage agents and topics in the running system."""
+
+EPILOG = """\
+Settings come from environment variables (PORT, REDIS_URL, DATABASE_URL, SECRET_KEY, ...);
+every one is listed in docs/configuration.md.  "chatserver COMMAND --help" describes one
+command."""
 
 
 def _run(coro: Awaitable[Any]) -> Any:
@@ -60,7 +58,34 @@ def serve(settings: Settings) -> None:
     node = app.state.node
 
     class Server(uvicorn.Server):
+        drain_until: float | None = None
+        """SIGTERM came: not ready any more, and the process exits at this time."""
+        drain_told = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # SIGTERM: /readyz fails at once, and the process keeps serving for
+            # SHUTDOWN_DRAIN_S so that a load balancer sends no new client here before
+            # the sockets close.  (A signal handler: only flags here, see on_tick.)
+            if (sig == signal.SIGTERM and settings.shutdown_drain_s > 0
+                    and self.drain_until is None and not self.should_exit):
+                node.draining = True
+                self.drain_until = time.monotonic() + settings.shutdown_drain_s
+                self._captured_signals.append(sig)  # exit by the signal, as uvicorn does
+                return
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and not self.should_exit:
+                if not self.drain_told:
+                    self.drain_told = True
+                    log.info("SIGTERM: not ready any more (/readyz 503); closing in %.1f s",
+                             settings.shutdown_drain_s)
+                if time.monotonic() >= self.drain_until:
+                    self.should_exit = True
+            return await super().on_tick(counter)
+
         async def shutdown(self, sockets: Any = None) -> None:
+            node.draining = True
             # close our sockets with 1001 first so clients reconnect to another process
             for conns in [*node.agents.values(), *node.visitors.values()]:
                 for conn in list(conns):
@@ -83,7 +108,9 @@ def serve(settings: Settings) -> None:
         ws_ping_timeout=settings.ws_ping_timeout_s,
         ws_per_message_deflate=False,
         lifespan="on",
-        log_level="warning",
+        # chatserver's own logging (telemetry/logs.py) formats and filters uvicorn's events
+        log_config=None,
+        log_level=None,
         timeout_graceful_shutdown=5,
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
@@ -94,17 +121,16 @@ def serve(settings: Settings) -> None:
         async def announce() -> None:
             while not server.started:  # noqa: ASYNC110 (uvicorn offers no event)
                 await asyncio.sleep(0.05)
-            print(f"chatserver serving on {settings.base_url}", flush=True)
+            password = "the ADMIN_PASSWORD setting"
             if generated:
+                password = ("set earlier (change it with: "
+                            "chatserver agents set admin --password ...)")
                 agent = await node.directory.get_agent("admin")
                 if agent is not None and node.credentials.verify_password(
                     agent.password_hash, settings.admin_password
                 ):
-                    print(
-                        f"created agent 'admin' with password {settings.admin_password} "
-                        "(change it with: chatserver agents set admin --password ...)",
-                        flush=True,
-                    )
+                    password = settings.admin_password
+            announce_start(settings, password)
 
         task = asyncio.create_task(announce())
         await server.serve()
@@ -113,18 +139,50 @@ def serve(settings: Settings) -> None:
     _run(main())
 
 
+def announce_start(settings: Settings, password: str) -> None:
+    """The end of the start-up output: where to go, and how to log in."""
+    base = settings.base_url
+    fields = {"url": base, "demo": f"{base}/demo/", "console": f"{base}/console/",
+              "admin_password": password}
+    if settings.log_format == "json":
+        log.info("chatserver serving on %s", base, extra={"fields": fields})
+        return
+    print(
+        f"chatserver serving on {base}\n"
+        f"  demo shop:      {fields['demo']}\n"
+        f"  agent console:  {fields['console']}  (log in as admin)\n"
+        f"  admin password: {password}",
+        flush=True,
+    )
+
+
 def worker(settings: Settings) -> None:
     from chatserver.hub.node import Node
 
     async def main() -> None:
         node = Node(settings.with_(background_jobs=True))
         await node.start()
-        print("chatserver worker running", flush=True)
+        exporter = None
+        if settings.worker_metrics_port:
+            # the worker's own figures (timers' offer outcomes, CRM deliveries, memory):
+            # prometheus-client's small HTTP server, on HOST (loopback by default)
+            from prometheus_client import start_http_server
+
+            exporter, _ = start_http_server(settings.worker_metrics_port, addr=settings.host)
+            log.info("worker metrics on http://%s:%d/metrics", settings.host,
+                     settings.worker_metrics_port)
+        if settings.log_format == "json":
+            log.info("chatserver worker running")
+        else:
+            print("chatserver worker running", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         await node.stop()
 
     _run(main())
@@ -240,46 +298,75 @@ def skills_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chatserver", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="run a hub process")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    sub.add_parser("worker", help="run background jobs only")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="chatserver", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=fmt)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    a = sub.add_parser("agents", help="manage agents")
-    a.add_argument("action", choices=["add", "list", "set", "disable", "enable"])
-    a.add_argument("id", nargs="?")
-    a.add_argument("--name")
-    a.add_argument("--password")
-    a.add_argument("--role", choices=["agent", "supervisor", "admin"])
-    a.add_argument("--capacity", type=int)
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, epilog=EPILOG,
+                              formatter_class=fmt)
+
+    s = command("serve", "run a hub process (the web server)",
+                "Run a hub process: the web server with the WebSocket endpoints, the REST API,\n"
+                "the widget, the agent console and the demo shop.  Several may run against one\n"
+                "Redis.  With no REDIS_URL it starts the embedded Valkey server under DATA_DIR.\n"
+                "On SIGTERM it stops being ready (/readyz) for SHUTDOWN_DRAIN_S, then exits.")
+    s.add_argument("--host", help="address to listen on (default: the HOST setting)")
+    s.add_argument("--port", type=int, help="port to listen on (default: the PORT setting)")
+    command("worker", "run background jobs only (timers, sweeper, records writer)",
+            "Run the background jobs without a web server: timers (offer timeouts, queue\n"
+            "timeouts, idle chats), the presence sweeper, the interaction records writer and\n"
+            "the CRM hand-off.  Use it with BACKGROUND_JOBS=false on the web processes.")
+
+    a = command("agents", "add, list, change, disable or enable agents",
+                "Manage agents.\n\n"
+                "  chatserver agents add ID --password P [--name N] [--role R] [--capacity C]\n"
+                "                           [--skill S[:L]]...\n"
+                "  chatserver agents list\n"
+                "  chatserver agents set ID [--name N] [--role R] [--capacity C]\n"
+                "                           [--skill S[:L]]... [--no-skills] [--password P]\n"
+                "  chatserver agents disable ID\n"
+                "  chatserver agents enable ID")
+    a.add_argument("action", choices=["add", "list", "set", "disable", "enable"],
+                   help="what to do")
+    a.add_argument("id", nargs="?", help="the agent's login id (all but list)")
+    a.add_argument("--name", help="display name shown to visitors")
+    a.add_argument("--password", help="at least 8 characters (add: required)")
+    a.add_argument("--role", choices=["agent", "supervisor", "admin"], help="default: agent")
+    a.add_argument("--capacity", type=int, help="chats at once (default: DEFAULT_CAPACITY)")
     a.add_argument("--skill", action="append", help="skill or skill:level (1-10); repeat")
+    a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
 
-    t = sub.add_parser("topics", help="manage topics (what a chat needs)")
-    t.add_argument("action", choices=["set", "list", "delete"])
-    t.add_argument("name", nargs="?")
+    t = command("topics", "define, list or delete topics (what a chat needs)",
+                "Manage topics: the queues visitors choose from, with the skills an agent\n"
+                "needs to take their chats.\n\n"
+                "  chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]...\n"
+                "                             [--priority N]\n"
+                "  chatserver topics list\n"
+                "  chatserver topics delete NAME")
+    t.add_argument("action", choices=["set", "list", "delete"], help="what to do")
+    t.add_argument("name", nargs="?", help="the topic's name (set, delete)")
     t.add_argument("--required", action="append", help="skill or skill:min-level; repeat")
     t.add_argument("--optional", action="append", help="dropped after RELAX_AFTER_S")
     t.add_argument("--priority", type=int, help="0-9, higher first (default 5, or unchanged)")
 
-    sub.add_parser("skills", help="list skills and who holds them")
+    command("skills", "list skills and who holds them",
+            "List every skill with the agents holding it (agent:level).")
     cli_config.add_parsers(sub)
     from chatserver.planning.command import add_parser as add_plan_parser
 
     add_plan_parser(sub)
-    a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
+    from chatserver.telemetry import logs
+
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = Settings.from_env()
+        logs.configure(settings)
     except SettingsError as exc:
         sys.exit(f"configuration error: {exc}")
     if args.command == "serve":

@@ -159,6 +159,12 @@ class Settings:
     FORWARDED_ALLOW_IPS (a load balancer) are not limited."""
     health_timeout_s: float = 0.5
     """``/healthz`` answers 503 when Redis does not answer within this time."""
+    readiness_timeout_s: float = 0.5
+    """``/readyz`` answers 503 when Redis does not answer within this time."""
+    shutdown_drain_s: float = 5.0
+    """On SIGTERM, ``/readyz`` answers 503 at once while the process keeps serving for this
+    long (so that a load balancer following ``/readyz`` stops sending it new connections),
+    then it closes its sockets and exits.  SIGINT (Ctrl-C) does not wait."""
     max_connections_per_address: int = 500
     max_pending_handshakes: int = 256
     """Visitor connections being set up at once on one process (handshake to welcome);
@@ -184,6 +190,25 @@ class Settings:
     password_memory_kib: int = 65536
     admin_password: str = ""
     """When set and no agent exists, an ``admin`` agent is created with this password."""
+
+    # --- operations ------------------------------------------------------------------------
+    metrics_token: str = ""
+    """When set, ``GET /metrics`` with ``Authorization: Bearer <token>`` is let in from any
+    address."""
+    metrics_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
+    """Client addresses let in to ``GET /metrics`` without the token (only requests that
+    did not come through a proxy).  Empty: the token is always needed."""
+    metrics_timeout_s: float = 1.0
+    """Deadline of the Redis reads of one scrape (queue depths, outbox length)."""
+    metrics_max_topics: int = 100
+    """Topics whose queue depth and oldest wait are exported (the first, by name)."""
+    worker_metrics_port: int = 0
+    """``chatserver worker`` serves its Prometheus figures on HOST at this port (0: not at
+    all).  No token there: keep HOST on loopback or a private network."""
+    log_format: str = "text"
+    """``text`` (one line per event, for people) or ``json`` (one JSON object per line)."""
+    log_level: str = "info"
+    """``debug``, ``info``, ``warning`` or ``error``."""
 
     extra: Mapping[str, str] = field(default_factory=dict)
 

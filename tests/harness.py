@@ -203,6 +203,8 @@ FAST_SETTINGS = {
     "LOGINS_PER_MINUTE": "100000",
     "MESSAGES_PER_10S": "1000",
     "HANDSHAKE_TIMEOUT_S": "3",
+    # a stopped test server exits at once (test_i14_operations sets its own)
+    "SHUTDOWN_DRAIN_S": "0",
 }
 
 

@@ -46,3 +46,8 @@ def update_average(previous: float, sample: float, weight: float = 0.2) -> float
     if previous <= 0:
         return sample
     return previous + weight * (sample - previous)
+
+
+def enqueued_ms(score: float) -> int:
+    """The ``enqueued_ms`` a queue score was made from (see ``queue_score``)."""
+    return int(score) % BAND % HALF

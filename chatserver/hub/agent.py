@@ -32,6 +32,7 @@ from chatserver.protocol import (
 )
 from chatserver.store.directory import Agent
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE, participant
+from chatserver.telemetry import metrics
 
 _REASONS = {
     "not_found": (ErrorCode.NOT_FOUND, "no such chat"),
@@ -142,6 +143,7 @@ class AgentSession(Session):
         reason = await node.routing.accept(frame.chat, self.agent.id, node.now())
         if reason != "ok":
             raise refused(reason, frame.chat)
+        metrics.OFFERS["accepted"].inc()
         await node.messages.set_participants(frame.chat, add=[self.conn.participant])
         info = await node.chat_info(frame.chat, for_agent=True)
         await node.notify_agent(
@@ -156,6 +158,7 @@ class AgentSession(Session):
         )
         if reason != "ok":
             raise refused(reason, frame.chat)
+        metrics.OFFERS["declined"].inc()
         return {"type": "ok", "chat": frame.chat}
 
     async def on_transfer(self, frame: Transfer) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket, WebSocketState
 
 from chatserver.protocol import CloseCode, encode
+from chatserver.telemetry.metrics import frame_out
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
@@ -161,6 +162,7 @@ class Connection:
             self.close(CloseCode.TRY_AGAIN, "too slow")
             return
         pending.append(data)
+        frame_out(data)
         self._queued += size
         if budget is not None:
             budget.queued += size
@@ -375,7 +377,8 @@ class Connection:
                 if not missing or self.closed:
                     break
         except Exception:
-            log.exception("catch-up of %s for %s failed", chat_id, self.id)
+            log.exception("catch-up of %s for %s failed", chat_id, self.id,
+                          extra={"chat": chat_id})
         finally:
             cursor.catching_up = False
             cursor.replay = False

@@ -49,6 +49,7 @@ from chatserver.store.redis_conn import RETRY_CAP_S, connect, connect_pooled, re
 from chatserver.store.routing import MAX_WINDOW, RoutingStore, chat_record
 from chatserver.store.scripts import Scripts
 from chatserver.store.visitors import VisitorStore
+from chatserver.telemetry import metrics
 
 log = logging.getLogger(__name__)
 _ctl_decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -108,6 +109,8 @@ class Node:
         """Chat in ``waiting`` -> the value of ``_watches`` when it was last watched."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self.draining = False
+        """Shutdown has begun: ``/readyz`` answers 503 (the process still serves)."""
         self._loops: list[asyncio.Task[None]] = []
         self._drain = asyncio.Event()
         self._positions = asyncio.Event()
@@ -199,6 +202,7 @@ class Node:
     async def stop(self, code: int = 1001) -> None:
         """Close every local socket with ``code`` (1001: reconnect elsewhere), stop the
         loops, and stop the embedded server if this process started it."""
+        self.draining = True
         for conns in [*self.agents.values(), *self.visitors.values()]:
             for conn in list(conns):
                 conn.close(code, "server shutting down")
@@ -327,6 +331,7 @@ class Node:
         table = self.agents if conn.role == "agent" else self.visitors
         conns = table.setdefault(conn.subject, set())
         conns.add(conn)
+        metrics.CONNECTIONS[conn.role].inc()
         if len(conns) == 1:
             listener = _SubjectListener(self, conn.role, conn.subject)
             self._subject_listeners[(conn.role, conn.subject)] = listener
@@ -341,7 +346,9 @@ class Node:
         reconnects, and the caller must still record the disconnect."""
         table = self.agents if conn.role == "agent" else self.visitors
         conns = table.get(conn.subject, set())
-        conns.discard(conn)
+        if conn in conns:
+            conns.discard(conn)
+            metrics.CONNECTIONS[conn.role].dec()
         left = len(conns)
         listener = None
         if not conns:
@@ -349,6 +356,8 @@ class Node:
             listener = self._subject_listeners.pop((conn.role, conn.subject), None)
         try:
             await conn.unfollow_all()
+        except RedisError as exc:  # Redis restarting: the fan-out drops them on reconnect
+            log.warning("could not unfollow the chats of %s (%s)", conn.id, exc)
         except Exception:
             log.exception("could not unfollow the chats of %s", conn.id)
         if listener is not None:
@@ -356,6 +365,8 @@ class Node:
                 await self.fanout.unsubscribe(
                     self._subject_channel(conn.role, conn.subject), listener
                 )
+            except RedisError as exc:
+                log.warning("could not unsubscribe %s %s (%s)", conn.role, conn.subject, exc)
             except Exception:
                 log.exception("could not unsubscribe %s %s", conn.role, conn.subject)
         return left
@@ -492,7 +503,8 @@ class Node:
             await self._drain.wait()
             self._drain.clear()
             try:
-                await self.drain()
+                with metrics.timed(metrics.DRAIN_SECONDS):
+                    await self.drain()
             except RedisError as exc:
                 log.warning("drain failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
@@ -510,7 +522,8 @@ class Node:
         topics = await self.topics()
         for _ in range(50):
             self.stats["drains"] += 1
-            snap = await self.drain_routing.snapshot(topics, window)
+            with metrics.timed(metrics.REDIS["drain_snapshot"]):
+                snap = await self.drain_routing.snapshot(topics, window)
             if not snap.chats or not snap.agents:
                 break
             now = self.now()
@@ -522,12 +535,15 @@ class Node:
                     window = min(MAX_WINDOW, 4 * snap.window)
                     continue
                 break
-            results = await self.drain_routing.commit(plan, snap.topic_of, now)
+            with metrics.timed(metrics.REDIS["drain_commit"]):
+                results = await self.drain_routing.commit(plan, snap.topic_of, now)
             ok = [a for a, reason in results if reason == "ok"]
             assigned += len(ok)
             self.stats["assigned"] += len(ok)
             if ok:
-                await self._after_assign(ok)
+                metrics.ASSIGNMENTS.inc(len(ok))
+                with metrics.timed(metrics.REDIS["drain_notify"]):
+                    await self._after_assign(ok)
                 await self.queues_changed(self.drain_redis)
             else:
                 # every pair lost a race with another process; re-read and try again
@@ -542,6 +558,12 @@ class Node:
         infos = await self.chat_infos(
             [a.chat_id for a in done], for_agent=True, redis=self.drain_redis
         )
+        now = self.now()
+        for info in infos:
+            if info is not None:
+                metrics.START_TO_OFFER_SECONDS.observe(max(0, now - info["created"]) / 1000)
+                if info["state"] == ChatState.ACTIVE.value:
+                    metrics.OFFERS["auto_accepted"].inc()
         async with self.drain_redis.pipeline(transaction=False) as pipe:
             for a, info in zip(done, infos, strict=True):
                 if info is None:
@@ -823,7 +845,8 @@ class Node:
         resumed = await presence.timers_tick(now)
         due = await routing.due(now)
         for chat_id in due["offers"]:
-            await self.requeue(chat_id, ChatEvent.LAPSE)
+            if await self.requeue(chat_id, ChatEvent.LAPSE) == "ok":
+                metrics.OFFERS["lapsed"].inc()
         relaxed = False
         for chat_id in due["relax"]:
             relaxed |= await routing.relax(chat_id, now)

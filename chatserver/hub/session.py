@@ -37,6 +37,7 @@ from chatserver.protocol import (
 from chatserver.settings import Settings
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 from chatserver.store.redis_conn import is_overload
+from chatserver.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +127,17 @@ class Session:
                 self.conn.close(CloseCode.FLOODING, "too many frames")
                 break
             if data is None:
+                metrics.frame_in("invalid")
                 self.refuse(ProtocolError(ErrorCode.BAD_FRAME, "frames must be binary msgpack"))
                 continue
             if len(data) > self.node.settings.max_frame_bytes:
+                metrics.frame_in("invalid")
                 self.refuse(ProtocolError(ErrorCode.TOO_LARGE, "frame too large"))
                 continue
             await self.handle(data)
 
     def refuse(self, exc: ProtocolError, rid: str | None = None) -> None:
+        metrics.ERRORS[exc.code].inc()
         self.conn.send(error_frame(exc, rid))
         if exc.code is ErrorCode.BAD_FRAME and not self.rates.bad_frames.allow(self.node.now()):
             self.conn.close(CloseCode.POLICY, "too many bad frames")
@@ -142,8 +146,10 @@ class Session:
         try:
             frame = self.decode(data)
         except ProtocolError as exc:
+            metrics.frame_in("invalid")
             self.refuse(exc, peek_rid(data))
             return
+        metrics.frame_in_struct(frame)
         try:
             handler = cast(Handler, getattr(self, self.HANDLERS[type(frame)]))
             async with asyncio.timeout(self.node.settings.action_timeout_s):
@@ -164,12 +170,14 @@ class Session:
         ``retry_ms`` hint) when Redis is busy or unreachable, else ``internal``."""
         name = type(frame).__name__
         if is_overload(exc):
-            log.warning("storage overloaded on %s: %s", name, exc or type(exc).__name__)
+            log.warning("storage overloaded on %s: %s", name, exc or type(exc).__name__,
+                        extra={"chat": getattr(frame, "chat", "")})
             return ProtocolError(
                 ErrorCode.OVERLOADED, "the server is overloaded; retry",
                 retry_ms=self.node.settings.overload_retry_ms,
             )
-        log.warning("storage error on %s: %s", name, exc)
+        log.warning("storage error on %s: %s", name, exc,
+                    extra={"chat": getattr(frame, "chat", "")})
         return ProtocolError(ErrorCode.INTERNAL, "storage error, retry")
 
     # ---- checks ---------------------------------------------------------------------------
@@ -205,13 +213,16 @@ class Session:
             cid=cid, text=text, kind=kind, audience=audience, system=system,
             origin=self.conn.id,  # the ack tells this connection; others get the msg
         )
-        result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
+        with metrics.timed(metrics.REDIS["post"]):
+            result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
         if result.status == "forbidden" and await self.repair_participation(chat_id):
             result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
         if result.status == "forbidden":
             raise ProtocolError(ErrorCode.FORBIDDEN, "you cannot write in this chat", chat=chat_id)
         if result.status == "closed":
             raise ProtocolError(ErrorCode.INVALID_STATE, "the chat is not open", chat=chat_id)
+        if result.status != "dup":
+            metrics.POSTED[self.conn.role].inc()
         return {
             "type": "ack", "chat": chat_id, "cid": cid, "seq": result.seq,
             "dup": result.status == "dup",

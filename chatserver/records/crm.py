@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatserver.clock import Clock
 from chatserver.records.schema import crm_deliveries
 from chatserver.settings import Settings
+from chatserver.telemetry import metrics
 
 log = logging.getLogger(__name__)
 LEASE_S = 60
@@ -137,6 +138,7 @@ class CrmForwarder:
                     .values(delivered_at=now, attempts=t.attempts + 1, last_error="")
                 )
                 self.delivered += 1
+                metrics.CRM_DELIVERED.inc()
                 return
             attempts = (await conn.execute(
                 select(t.attempts).where(t.chat_id == chat_id)
@@ -146,4 +148,6 @@ class CrmForwarder:
                 .values(attempts=attempts, last_error=error[:1000],
                         next_attempt_at=now + backoff_s(attempts) * 1000)
             )
-            log.info("CRM delivery of %s failed (%s); attempt %d", chat_id, error, attempts)
+            metrics.CRM_FAILED.inc()
+            log.info("CRM delivery of %s failed (%s); attempt %d", chat_id, error, attempts,
+                     extra={"chat": chat_id})

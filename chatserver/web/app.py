@@ -20,7 +20,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
-from chatserver.web import api, config_api, docs_api, planning_api, records_api, token_check
+from chatserver.web import (
+    api,
+    config_api,
+    docs_api,
+    ops_api,
+    planning_api,
+    records_api,
+    token_check,
+)
+from chatserver.web.request_ids import RequestIds
 from chatserver.web.sockets import agent_socket, visitor_socket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -32,7 +41,7 @@ INDEX = """<!doctype html><html lang="en"><meta charset="utf-8"><title>chatserve
 <ul>
 <li><a href="/demo/">Demo shop</a>: a sample customer website with the chat widget.</li>
 <li><a href="/console/">Agent console</a>: log in as an agent or supervisor.</li>
-<li><a href="/healthz">Health</a></li>
+<li><a href="/healthz">Health</a>, <a href="/readyz">readiness</a></li>
 </ul>
 <p>WebSocket endpoints: <code>/ws/visitor</code> and <code>/ws/agent</code>; REST API under
 <code>/api/</code> (<a href="/api/docs">operations</a>,
@@ -131,6 +140,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
         routes=[
             Route("/", index),
             *api.routes,
+            *ops_api.routes,
             *records_api.routes,
             *planning_api.routes,
             *config_api.routes,
@@ -145,7 +155,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
                   name="demo"),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
         exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )

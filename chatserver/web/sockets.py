@@ -10,13 +10,15 @@ handshake's headers are released once read (see ``_release_handshake``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
+from redis.exceptions import RedisError
 from starlette.responses import Response as HttpResponse
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request, Response
 
@@ -105,7 +107,24 @@ class SocketEndpoint:
         self.__name__ = handler.__name__  # the route's name, as for a function endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handler(WebSocket(scope, receive=receive, send=send))
+        ws = WebSocket(scope, receive=receive, send=send)
+        try:
+            await self.handler(ws)
+        except (RedisError, TimeoutError) as exc:
+            # Redis unreachable or too slow (an outage the product rides out): one line,
+            # no traceback, and the client is told to come back (503 / close 1013)
+            log.warning("%s: storage unavailable (%s); client told to retry",
+                        self.__name__, exc or type(exc).__name__)
+            await _refuse_unavailable(ws)
+
+
+async def _refuse_unavailable(ws: WebSocket) -> None:
+    """Before the handshake's answer: HTTP 503 with Retry-After; after it: close 1013."""
+    with contextlib.suppress(Exception):
+        if ws.application_state == WebSocketState.CONNECTING:
+            await _refuse_busy(ws)
+        elif ws.application_state == WebSocketState.CONNECTED:
+            await ws.close(CloseCode.TRY_AGAIN, "storage unavailable")
 
 
 async def _admit_visitor(node: Node, ws: WebSocket, address: str) -> tuple[str, str | None] | None:
@@ -233,6 +252,9 @@ async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> N
     ``core/presence.py``).  If this fails (Redis down), the connection's expiry ends it."""
     try:
         await node.visitor_presence.disconnect(visitor_id, conn_id, node.now())
+    except (RedisError, TimeoutError) as exc:
+        log.warning("could not record the disconnect of visitor %s (%s)", visitor_id,
+                    exc or type(exc).__name__)
     except Exception:
         log.exception("could not record the visitor's disconnect")
 

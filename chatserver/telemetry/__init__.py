@@ -1,0 +1,2 @@
+"""What operators read: Prometheus figures (``metrics``, ``scrape``) and structured logs
+(``logs``)."""
