@@ -121,6 +121,12 @@ async def test_metrics_count_what_the_process_did(redis_url: str) -> None:
             assert value(samples, "chat_redis_up") == 1
             assert value(samples, "chat_draining") == 0
             assert value(samples, "process_resident_memory_bytes") > 0
+            # the multiplexed Redis connections: commands went out, batched into writes
+            for client in ("actions", "drain", "background"):
+                sent = value(samples, "chat_redis_commands", client=client)
+                assert sent >= value(samples, "chat_redis_writes", client=client) > 0
+                assert ("chat_redis_inflight_commands", (("client", client),)) in samples
+                assert value(samples, "chat_redis_refused", client=client) == 0
 
             # the sample dashboard names only figures that exist
             exposed = {name for name, _ in samples}

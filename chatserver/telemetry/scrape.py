@@ -47,6 +47,38 @@ REDIS_UP = Gauge(
 DRAINING = Gauge(
     "chat_draining", "1 once this process is shutting down (/readyz answers 503)"
 )
+_CLIENTS = ["client"]
+REDIS_INFLIGHT = Gauge(
+    "chat_redis_inflight_commands",
+    "Redis commands written and not yet answered, per multiplexed connection of this process "
+    "(bounded by REDIS_MAX_INFLIGHT)", _CLIENTS,
+)
+REDIS_REFUSED = Gauge(
+    "chat_redis_refused",
+    "Actions refused since start (overloaded): REDIS_MAX_INFLIGHT commands were waiting",
+    _CLIENTS,
+)
+REDIS_COMMANDS = Gauge(
+    "chat_redis_commands", "Redis commands sent since start, per multiplexed connection", _CLIENTS
+)
+REDIS_WRITES = Gauge(
+    "chat_redis_writes",
+    "Socket writes that carried them (one per event-loop iteration with commands)", _CLIENTS,
+)
+
+
+def read_clients(node: Node) -> None:
+    """The multiplexed Redis connections' counters (``store/multiplex.py``)."""
+    for name in ("redis", "drain_redis", "background_redis"):
+        client = getattr(node, name, None)
+        mux = getattr(client, "mux", None)
+        if mux is None:
+            continue
+        label = name.removesuffix("_redis").removesuffix("redis") or "actions"
+        REDIS_INFLIGHT.labels(label).set(mux.inflight)
+        REDIS_REFUSED.labels(label).set(mux.refused)
+        REDIS_COMMANDS.labels(label).set(mux.commands)
+        REDIS_WRITES.labels(label).set(mux.writes)
 
 
 def allowed(request: Request, settings: Settings) -> bool:
@@ -99,6 +131,7 @@ async def render(node: Node, accept: str) -> tuple[bytes, str]:
     """The exposition and its content type, in the format the scraper asked for
     (``Accept``): Prometheus's text format 0.0.4, or OpenMetrics."""
     await read_queues(node)
+    read_clients(node)
     DRAINING.set(1 if node.draining else 0)
     encode, content_type = choose_encoder(accept)
     return encode(REGISTRY), content_type
