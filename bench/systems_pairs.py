@@ -129,6 +129,34 @@ class OursPairs(OursParts, PairSystem):
         return {**super().describe(), **self.deployment_facts()}
 
 
+class OursBacklogPairs(OursPairs):
+    """The product while its records writer drains a backlog: ``BACKLOG`` finished chats
+    (20 messages each, with their outbox entries) are put into Redis once the pairs are
+    made, just before the ladder starts (issue 10: no stall below saturation while the
+    writer drains 10,000 finished chats)."""
+
+    name = "ours_backlog"
+    label = "chatserver (1 hub + Valkey), records writer draining 10,000 finished chats"
+    BACKLOG = 10_000
+
+    async def make_pairs(self, n: int) -> None:
+        await super().make_pairs(n)
+        from bench.s_records import fill_finished_chats
+        from chatserver.store.keys import Keys
+        from chatserver.store.redis_conn import connect
+
+        redis = connect(self.dep.valkey.url)
+        try:
+            await fill_finished_chats(redis, Keys(self.dep.prefix), self.BACKLOG, 20)
+            self.outbox_at_start = int(await redis.xlen(Keys(self.dep.prefix).outbox))
+        finally:
+            await redis.aclose()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "backlog": self.BACKLOG,
+                "outbox_at_start": getattr(self, "outbox_at_start", None)}
+
+
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(dict[str, Any])
 
@@ -346,7 +374,7 @@ def npm_ci() -> None:
 
 
 def available() -> list[str]:
-    names = ["ours", "socketio"]
+    names = ["ours", "ours_backlog", "socketio"]
     if node_binary() is not None:
         names.append("socketio_node")
     names.append("raw_ws")
@@ -356,6 +384,8 @@ def available() -> list[str]:
 def make(name: str, layout: dict[str, Any], workdir: Path) -> PairSystem:
     if name == "ours":
         return OursPairs(layout)
+    if name == "ours_backlog":
+        return OursBacklogPairs(layout)
     if name == "socketio":
         return SocketIOPairs(layout, workdir)
     if name == "socketio_node":
