@@ -8,6 +8,7 @@ committed by ``assign.lua``, which re-checks every condition.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -218,25 +219,30 @@ class RoutingStore:
             self._skills.clear()
             self._skills_version = version
         uncached = [a for a in agent_ids if a not in self._skills]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for a in agent_ids:
-                pipe.hmget(self.keys.agent(a), "capacity", "idle_since", "status", "disabled")
-                pipe.scard(self.keys.agent_chats(a))
-            for a in uncached:
-                pipe.hgetall(self.keys.agent_skills(a))
-            replies = await pipe.execute()
-        base = 2 * len(agent_ids)
-        for j, a in enumerate(uncached):
-            self._skills[a] = {_s(k): int(v) for k, v in replies[base + j].items()}
+        agent_keys: list[str] = []
+        for a in agent_ids:
+            agent_keys += (self.keys.agent(a), self.keys.agent_chats(a))
+        # one script call for every agent's capacity, status and load (a flat reply),
+        # not two commands per agent: a pass may weigh a thousand agents
+        views = self.scripts.run("snapshot_agents", agent_keys, [])
+        if uncached:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for a in uncached:
+                    pipe.hgetall(self.keys.agent_skills(a))
+                skills, flat = await asyncio.gather(pipe.execute(), views)
+            for a, raw in zip(uncached, skills, strict=True):
+                self._skills[a] = {_s(k): int(v) for k, v in raw.items()}
+        else:
+            flat = await views
         agents: list[AgentView] = []
         free = 0
         for j, a in enumerate(agent_ids):
-            cap, idle, status, disabled = replies[2 * j]
+            cap, idle, status, disabled, load = flat[5 * j : 5 * j + 5]
             view = AgentView(
                 id=a,
                 skills=self._skills[a],
                 capacity=int(cap or 0),
-                load=int(replies[2 * j + 1]),
+                load=int(load),
                 idle_since_ms=int(idle or 0),
                 available=status == b"online" and disabled != b"1",
             )

@@ -29,6 +29,7 @@ NAMES = (
     "relax",
     "requeue",
     "set_tags",
+    "snapshot_agents",
     "timers_tick",
     "transfer_agent",
     "visitor_connect",
