@@ -93,15 +93,15 @@ async def test_i10_04_paused_redis_gives_overloaded_and_say_succeeds_once(
 @pytest.mark.timeout(120)
 async def test_i10_02_inflight_bound_gives_overloaded_not_internal(valkey: Valkey) -> None:
     # a small bound on unanswered commands and a long action deadline: with Redis
-    # paused, the first actions of six visitors at once fill the bound, and the rest are
-    # refused at once (no pool to wait on)
+    # paused, the messages of twelve visitors at once (one command each) overrun the
+    # bound of 8, and those beyond it are refused at once (no pool to wait on)
     async with _hub(
         valkey, redis_max_inflight="8", action_timeout_s="60", overload_retry_ms="300",
     ) as cluster:
-        agent = await cluster.agent(await cluster.add_agent("alice", capacity=10))
+        agent = await cluster.agent(await cluster.add_agent("alice", capacity=12))
         visitors: list[tuple[ChatClient, str]] = []
         try:
-            for _ in range(6):
+            for _ in range(12):
                 visitor = await cluster.visitor()
                 chat = await visitor.start()
                 await visitor.wait_for(
