@@ -20,7 +20,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
-from chatserver.web import api, config_api, docs_api, planning_api, records_api, token_check
+from chatserver.web import (
+    api,
+    config_api,
+    docs_api,
+    notices_api,
+    planning_api,
+    records_api,
+    token_check,
+)
 from chatserver.web.sockets import agent_socket, visitor_socket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -133,6 +141,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             *api.routes,
             *records_api.routes,
             *planning_api.routes,
+            *notices_api.routes,
             *config_api.routes,
             *token_check.routes,
             *docs_api.routes,
