@@ -25,7 +25,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chatserver.web import api, config_api, docs_api, openapi, records_api, token_check
+from chatserver.web import (
+    api,
+    config_api,
+    docs_api,
+    notices_api,
+    openapi,
+    planning_api,
+    records_api,
+    token_check,
+)
 from tests.harness import Cluster, active_chat, close_quietly, written_record
 
 CHECKS = [
@@ -49,7 +58,9 @@ EXAMPLES = {
 def test_the_route_table_names_every_rest_route_of_the_app() -> None:
     served = {
         (method, route.path)
-        for module in (api, config_api, records_api, token_check, docs_api)
+        for module in (
+            api, config_api, records_api, token_check, docs_api, planning_api, notices_api
+        )
         for route in module.routes
         if route.path.startswith("/api/")
         for method in (route.methods or ()) - {"HEAD"}
