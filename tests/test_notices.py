@@ -58,10 +58,13 @@ async def test_notice_reaches_waiting_visitors_on_both_processes_and_ends(
         for client in (v0, v1, agent):
             frame = await client.wait_for(is_notice(nid), scaled(10))
             assert frame["texts"] == TEXTS and frame["topics"] == ["billing"]
+            # visitors are not told who posted it; agents are
+            assert frame.get("by") == (None if client.role == "visitor" else "supervisor:sue")
         # a new visitor sees it in their welcome, on either process; so does an agent
         fresh = await cluster.visitor(server=0)
         clients.append(fresh)
         assert [n["id"] for n in fresh.welcome["notices"]] == [nid]
+        assert "by" not in fresh.welcome["notices"][0]
         console = await cluster.agent(sue, server=0)
         clients.append(console)
         assert [n["id"] for n in console.welcome["notices"]] == [nid]

@@ -50,12 +50,16 @@ class NoticeWatch:
 
     # ---- what a connection is shown ------------------------------------------------------
     def for_topic(self, topic: str | None) -> list[dict[str, Any]]:
-        """The notices a visitor of ``topic`` (None: no chat yet) sees now."""
-        return [n.as_dict() for n in in_force(self.notices.values(), topic, self.node.now())]
+        """The notices a visitor of ``topic`` (None: no chat yet) sees now, as in their
+        ``notice`` frames (without ``type``)."""
+        return [
+            {k: v for k, v in notice_frame(n, for_visitors=True).items() if k != "type"}
+            for n in in_force(self.notices.values(), topic, self.node.now())
+        ]
 
     def everything(self) -> list[dict[str, Any]]:
-        """Every notice in force (agents see them all)."""
-        return self.for_topic(None)
+        """Every notice in force (agents see them all, with who posted them)."""
+        return [n.as_dict() for n in in_force(self.notices.values(), None, self.node.now())]
 
     def seen(self, chat_id: str, notices: list[dict[str, Any]]) -> None:
         """``chat_id``'s visitor was shown ``notices``: remember it for the record."""
@@ -154,7 +158,7 @@ class NoticeWatch:
 
     async def _deliver_to_visitors(self, notice: Notice) -> None:
         """To visitors with no chat and those whose chat waits in one of its topics."""
-        data = encode(notice_frame(notice))
+        data = encode(notice_frame(notice, for_visitors=True))
         conns = self._visitors()
         topics = await self._waiting_topics([c for c in conns if c.cursors])
         if notice.id not in self.notices:

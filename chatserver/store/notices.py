@@ -16,9 +16,12 @@ from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts
 
 
-def notice_frame(notice: Notice) -> dict[str, Any]:
-    """The ``notice`` frame (docs/protocol.md)."""
-    return {"type": "notice", **notice.as_dict()}
+def notice_frame(notice: Notice, *, for_visitors: bool = False) -> dict[str, Any]:
+    """The ``notice`` frame (docs/protocol.md); visitors are not told who posted it."""
+    frame = {"type": "notice", **notice.as_dict()}
+    if for_visitors:
+        del frame["by"]
+    return frame
 
 
 def end_frame(notice_id: str) -> dict[str, Any]:
