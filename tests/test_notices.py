@@ -4,13 +4,16 @@ closed with the outcome ``incident``; the records name the notices their visitor
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import pytest
 
 from chatserver.client import ChatClient, ClientError, http
-from tests.harness import Cluster, close_quietly, scaled, written_record
+from chatserver.store.codec import text
+from chatserver.store.keys import Keys
+from tests.harness import Cluster, close_quietly, running, scaled, written_record
 
 TEXTS = {"en": "Payments are down; we are on it.", "ar": "المدفوعات متوقفة؛ نعمل على ذلك.",
          "uk": "Платежі не працюють; ми це виправляємо."}
@@ -177,3 +180,39 @@ async def test_email_me_and_closing_queued_chats_are_recorded(
         assert [r["notices"] for r in page["items"]] == [[nid]]
     finally:
         await close_quietly(clients)
+
+
+async def test_closing_queued_chats_goes_in_batches_and_keeps_other_topics(
+    redis_url: str,
+) -> None:
+    async with running(redis_url, n=2, notice_close_batch="2") as cluster:
+        await cluster.set_topic("billing")
+        await cluster.set_topic("tech")
+        sue = await supervisor(cluster)
+        visitors = [await cluster.visitor(server=i % 2) for i in range(6)]
+        try:
+            chats = [await v.start(topic="billing") for v in visitors[:5]]
+            tech = await visitors[5].start(topic="tech")
+            status, notice = await post(cluster, sue, texts={"en": "Down"}, topics=["billing"])
+            assert status == 201
+            status, ended = await http(
+                "POST", f"{cluster.urls[0]}/api/notices/{notice['id']}/end",
+                {"close_queued": True}, sue,
+            )
+            assert status == 200 and ended["closed"] == 5, ended
+            for v, chat in zip(visitors, chats, strict=False):
+                closed = await v.wait_for(
+                    lambda f, c=chat: f["type"] == "chat" and f["chat"]["id"] == c["id"]
+                    and f["chat"]["state"] == "closed", scaled(10)
+                )
+                assert closed["chat"]["outcome"] == "incident"
+                # the last message is the notice's text (no text given at the end)
+                last = await v.wait_messages(chat["id"], 1)
+                assert last[-1]["text"] == "Down"
+            # the tech chat still waits
+            async with contextlib.aclosing(cluster.redis()) as r:
+                keys = Keys(cluster.prefix)
+                assert text(await r.hget(keys.chat(tech["id"]), "state")) == "queued"
+                assert await r.zcard(keys.queue("billing")) == 0
+        finally:
+            await close_quietly(visitors)
