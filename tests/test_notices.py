@@ -68,6 +68,9 @@ async def test_notice_reaches_waiting_visitors_on_both_processes_and_ends(
         clients.append(fresh)
         assert [n["id"] for n in fresh.welcome["notices"]] == [nid]
         assert "by" not in fresh.welcome["notices"][0]
+        # and the widget's configuration, fetched before the socket opens
+        status, config = await http("GET", f"{cluster.urls[1]}/api/widget/config")
+        assert status == 200 and [n["id"] for n in config["notices"]] == [nid]
         console = await cluster.agent(sue, server=0)
         clients.append(console)
         assert [n["id"] for n in console.welcome["notices"]] == [nid]
@@ -87,6 +90,8 @@ async def test_notice_reaches_waiting_visitors_on_both_processes_and_ends(
         later = await cluster.visitor(server=1)
         clients.append(later)
         assert later.welcome["notices"] == []
+        status, config = await http("GET", f"{cluster.urls[0]}/api/widget/config")
+        assert config["notices"] == []
         status, _ = await http("DELETE", f"{cluster.urls[0]}/api/notices/{nid}", token=sue)
         assert status == 404
         # a notice with an expiry ends by itself, on both processes

@@ -154,6 +154,16 @@ class WidgetLimits(msgspec.Struct):
     max_text_chars: int
 
 
+class WidgetNotice(msgspec.Struct):
+    """An outage notice in force, as visitors see it (the ``notice`` frame)."""
+
+    id: str
+    texts: dict[str, str]
+    topics: list[str]
+    created_at: Millis
+    expires_at: Millis | None
+
+
 class WidgetConfig(msgspec.Struct):
     """What the widget needs before it opens a socket."""
 
@@ -171,6 +181,9 @@ class WidgetConfig(msgspec.Struct):
     nps_question: bool
     """Ask "how likely are you to recommend us? (0-10)" beside the rating."""
     limits: WidgetLimits
+    notices: list[WidgetNotice] = []
+    """The outage notices in force (every topic's; the widget shows those of the topic
+    the visitor picks)."""
 
 
 class CannedBody(msgspec.Struct, forbid_unknown_fields=True):

@@ -77,6 +77,8 @@ export interface WidgetConfig {
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */
   nps_question?: boolean;
   limits?: { max_text_chars?: number };
+  /** outage notices in force (the socket's welcome and frames take over once connected) */
+  notices?: Notice[];
 }
 
 /** An outage notice (the `notice` frame, and `welcome.notices`). */
@@ -193,6 +195,10 @@ export class ChatSession {
       this.config = cfg;
       if (cfg.limits?.max_text_chars) this.maxText = cfg.limits.max_text_chars;
       if (!this.connected) this.agentsAvailable = cfg.agents_available;
+      if (!this.connected && Array.isArray(cfg.notices)) {
+        this.notices = cfg.notices;
+        this.hooks.changed("notices");
+      }
       if (!same) this.hooks.changed("config");
     } catch {
       /* offline: keep what we have */
