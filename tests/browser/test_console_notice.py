@@ -40,6 +40,7 @@ async def test_console_posts_shows_and_ends_a_notice(browser: Browser, redis_url
         sue = closer.console(await open_console(browser, cluster.urls[0], "sue"))
         pat = closer.console(await open_console(browser, cluster.urls[1], "pat"))
         await sue.tid("tab-live").click()
+        await sue.tid("notice-open").click()
         for lang, text in TEXTS.items():
             await sue.tid(f"notice-text-{lang}").fill(text)
         await sue.page.locator("[data-testid=notice-form] label.check", has_text="billing") \

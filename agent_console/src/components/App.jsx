@@ -7,7 +7,7 @@ import { Reports } from "./Reports.jsx";
 import { Planning } from "./Planning.jsx";
 import { Admin } from "./Admin.jsx";
 import { OfferBar } from "./Offers.jsx";
-import { NoticeBar, NoticeForm } from "./Notices.jsx";
+import { NoticeBar } from "./Notices.jsx";
 import { Header } from "./Header.jsx";
 import { Shortcuts, useShortcuts } from "./Shortcuts.jsx";
 import { useAutoAway } from "./autoaway.js";
@@ -72,7 +72,7 @@ export function App({ store }) {
       <NoticeBar store={store} />
       <main class="main">
         {current === "chats" && <Workspace store={store} />}
-        {current === "live" && <><NoticeForm store={store} /><LiveView store={store} /></>}
+        {current === "live" && <LiveView store={store} />}
         {current === "reports" && <Reports store={store} />}
         {current === "planning" && <Planning />}
         {current === "admin" && <Admin store={store} />}

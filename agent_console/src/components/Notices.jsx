@@ -13,10 +13,10 @@ function textOf(n) {
 export function NoticeBar({ store }) {
   const notices = store.notices;
   return (
-    <section class="notices" role="status" aria-live="polite" aria-label={t("notice.title")}
+    <section class="svc-notices" role="status" aria-live="polite" aria-label={t("notice.title")}
       data-testid="notices" hidden={!notices.length}>
       {notices.map((n) => (
-        <div class="notice" key={n.id} data-testid="notice" data-id={n.id}>
+        <div class="svc-notice" key={n.id} data-testid="notice" data-id={n.id}>
           <div class="notice-main">
             <strong>{t("notice.title")}:</strong> <bdi>{textOf(n)}</bdi>
             <div class="notice-meta">
@@ -65,8 +65,9 @@ export function NoticeForm({ store }) {
     }
   };
   return (
-    <form class="notice-form card" onSubmit={submit} data-testid="notice-form">
-      <h2>{t("notice.post_title")}</h2>
+    <details class="notice-post card">
+      <summary data-testid="notice-open">{t("notice.post_title")}</summary>
+    <form class="notice-form" onSubmit={submit} data-testid="notice-form">
       {LANGS.map((l) => (
         <label key={l}>
           {t(`lang.${l}`)}
@@ -93,5 +94,6 @@ export function NoticeForm({ store }) {
       <button class="primary" type="submit" disabled={busy || !LANGS.some((l) => texts[l].trim())}
         data-testid="notice-post">{t("notice.post")}</button>
     </form>
+    </details>
   );
 }
