@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -47,6 +48,9 @@ class NoticeWatch:
         self.store = NoticeStore(node.redis, node.keys, Scripts(node.redis))
         self.notices: dict[str, Notice] = {}
         self._wake = asyncio.Event()
+        self._read_at = 0.0
+        self._changes = 0
+        """Pub/sub messages taken so far (a read that overlaps one is stale: dropped)."""
 
     # ---- what a connection is shown ------------------------------------------------------
     def for_topic(self, topic: str | None) -> list[dict[str, Any]]:
@@ -65,9 +69,12 @@ class NoticeWatch:
         """``chat_id``'s visitor was shown ``notices``: remember it for the record."""
         if notices:
             pairs = [(chat_id, str(n["id"])) for n in notices]
-            self.node.spawn(self.store.mark_seen(pairs, self._ttl()))
+            self.node.spawn(self.store.mark_seen(pairs, self.seen_ttl_s))
 
-    def _ttl(self) -> int:
+    @property
+    def seen_ttl_s(self) -> int:
+        """How long a chat's set of seen notices is kept: past the chat's retention (the
+        records writer shortens it to the retention once the record is written)."""
         return int(self.node.settings.chat_retention_s) + 86_400
 
     # ---- keeping the notices -------------------------------------------------------------
@@ -80,6 +87,7 @@ class NoticeWatch:
             frame = _decoder.decode(data)
         except msgspec.DecodeError:
             return
+        self._changes += 1
         if frame.get("type") == "notice":
             notice = Notice.from_dict(frame)
             self.notices[notice.id] = notice
@@ -101,15 +109,22 @@ class NoticeWatch:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             if self._wake.is_set():
                 self._wake.clear()
-                continue  # a change arrived: compute the next expiry again
+                if time.monotonic() - self._read_at < node.settings.notice_refresh_s:
+                    continue  # a change arrived: compute the next expiry again
             try:
                 await self.refresh()
             except RedisError as exc:
                 log.warning("notice refresh failed: %s", exc)
 
     async def refresh(self) -> None:
-        """Read the notices in force; relay what changed since the last read."""
+        """Read the notices in force; relay what changed since the last read.  A read
+        during which a notice or an end arrived by pub/sub is dropped (the message is
+        newer than what it may have read); the loop reads again."""
+        mark = self._changes
+        self._read_at = time.monotonic()
         fresh = {n.id: n for n in await self.store.all(self.node.now())}
+        if self._changes != mark:
+            return
         for gone in set(self.notices) - set(fresh):
             del self.notices[gone]
             self._end(gone)
@@ -174,7 +189,7 @@ class NoticeWatch:
                 conn.send_raw(data)
                 seen.update((c, notice.id) for c in chats)
         if seen:
-            await self.store.mark_seen(seen, self._ttl())
+            await self.store.mark_seen(seen, self.seen_ttl_s)
 
     def _end(self, notice_id: str) -> None:
         data = encode(end_frame(notice_id))

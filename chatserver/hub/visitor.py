@@ -234,6 +234,6 @@ class VisitorSession(Session):
         )
         await node.messages.close_chat(chat_id)
         if notice_id:
-            await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices._ttl())
+            await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices.seen_ttl_s)
         await node.routing.hand_to_outbox(chat_id, "offline", now)
         return {"type": "ok", "chat": chat_id}
