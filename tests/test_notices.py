@@ -221,3 +221,33 @@ async def test_closing_queued_chats_goes_in_batches_and_keeps_other_topics(
                 assert await r.zcard(keys.queue("billing")) == 0
         finally:
             await close_quietly(visitors)
+
+
+async def test_an_offered_chat_still_waits_an_active_one_does_not(single: Cluster) -> None:
+    sue = await supervisor(single)
+    agent = await single.agent(await single.add_agent("al", capacity=1))
+    visitor = await single.visitor()
+    try:
+        chat = await visitor.start()
+        await agent.wait_for(lambda f: f["type"] == "offer", scaled(10))
+        status, first = await post(single, sue, texts={"en": "Slow replies today"})
+        assert status == 201
+        # offered, not accepted yet: the visitor still waits, and is told
+        await visitor.wait_for(is_notice(first["id"]), scaled(10))
+        await agent.request({"type": "accept", "chat": chat["id"]})
+        await visitor.wait_for(
+            lambda f: f["type"] == "chat" and f["chat"]["state"] == "active", scaled(10)
+        )
+        status, second = await post(single, sue, texts={"en": "Another one"})
+        assert status == 201
+        await agent.wait_for(is_notice(second["id"]), scaled(10))
+        # with an agent, the visitor is not interrupted; a second tab's welcome has none
+        again = await single.visitor(token=visitor.token)
+        try:
+            assert again.welcome["notices"] == []
+            assert not any(f["type"] == "notice" and f["id"] == second["id"]
+                           for f in visitor.frames)
+        finally:
+            await again.close()
+    finally:
+        await close_quietly([agent, visitor])

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _decoder = msgspec.msgpack.Decoder(dict[str, Any])
 WAITING = (ChatState.QUEUED.value, ChatState.OFFERED.value)
 """Chat states whose visitor waits for an agent: they are shown the notices."""
+READ_BATCH = 500
+"""Chats whose state one round trip reads when a notice is relayed."""
 
 
 class NoticeWatch:
@@ -144,26 +146,22 @@ class NoticeWatch:
 
     async def _waiting_topics(self, conns: list[Connection]) -> dict[str, str]:
         """Chat -> topic of the chats of ``conns`` that wait for an agent (queued, or
-        offered and not yet accepted): those known to the position loop, the others
-        read in one round trip."""
+        offered and not yet accepted), read in one round trip (the position loop's
+        ``waiting`` map lags behind an offer or an accept)."""
         node = self.node
+        ask = sorted({chat_id for conn in conns for chat_id in conn.cursors})
         found: dict[str, str] = {}
-        ask: list[str] = []
-        for conn in conns:
-            for chat_id in conn.cursors:
-                waiting = node.waiting.get(chat_id)
-                if waiting is not None:
-                    found[chat_id] = waiting[0]
-                elif chat_id not in found:
-                    ask.append(chat_id)
-        if ask:
+        for i in range(0, len(ask), READ_BATCH):  # bounded replies, whatever the number
+            part = ask[i:i + READ_BATCH]
             async with node.redis.pipeline(transaction=False) as pipe:
-                for chat_id in ask:
+                for chat_id in part:
                     pipe.hmget(node.keys.chat(chat_id), "state", "topic")
                 replies = await pipe.execute()
-            for chat_id, (state, topic) in zip(ask, replies, strict=True):
-                if text(state) in WAITING:
-                    found[chat_id] = text(topic)
+            found.update(
+                (chat_id, text(topic))
+                for chat_id, (state, topic) in zip(part, replies, strict=True)
+                if text(state) in WAITING
+            )
         return found
 
     def _deliver(self, notice: Notice) -> None:
