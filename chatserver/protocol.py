@@ -149,6 +149,8 @@ class Offline(_Frame, tag="offline"):
     topic: Short | None = None
     page: Url | None = None
     locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    notice: Short | None = None
+    """An outage notice in force: "email me when this is resolved" (linked to it)."""
 
 
 # ---- agent frames -----------------------------------------------------------------------

@@ -139,6 +139,15 @@ class Settings:
     max_frame_bytes: int = 65536
     max_text_chars: int = 4000
     max_tags: int = 20
+    notice_max_chars: int = 1000
+    """Longest text of an outage notice, per language."""
+    notices_max_active: int = 20
+    """Outage notices in force at once (posting another: 409)."""
+    notice_close_batch: int = 100
+    """Queued chats closed at a time when a notice ends with ``close_queued``."""
+    notice_refresh_s: float = 30.0
+    """Each process reads the notices in force again at least this often (and at each
+    expiry), in case it missed a pub/sub message."""
     messages_per_10s: int = 30
     typing_interval_s: float = 1.0
     max_connections_per_visitor: int = 10

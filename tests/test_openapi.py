@@ -29,6 +29,7 @@ from chatserver.web import (
     api,
     config_api,
     docs_api,
+    notices_api,
     openapi,
     planning_api,
     records_api,
@@ -57,7 +58,9 @@ EXAMPLES = {
 def test_the_route_table_names_every_rest_route_of_the_app() -> None:
     served = {
         (method, route.path)
-        for module in (api, config_api, records_api, token_check, docs_api, planning_api)
+        for module in (
+            api, config_api, records_api, token_check, docs_api, planning_api, notices_api
+        )
         for route in module.routes
         if route.path.startswith("/api/")
         for method in (route.methods or ()) - {"HEAD"}

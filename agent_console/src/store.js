@@ -102,6 +102,7 @@ export class Store {
     this.canned = [];
     this.topics = [];
     this.directory = [];
+    this.notices = []; // outage notices in force (welcome, then notice / notice_end frames)
     this.clockOffset = 0;
     this.autoAway = false;
     clearInterval(this.ring);
@@ -136,6 +137,28 @@ export class Store {
 
   now() {
     return Date.now() + this.clockOffset;
+  }
+
+  /** Post an outage notice (supervisors): {texts, topics, expires_at}. */
+  async postNotice(body) {
+    try {
+      return await api.post("/api/notices", body);
+    } catch (e) {
+      this.toast(t("notice.failed", { message: e.message }), "error");
+      throw e;
+    }
+  }
+
+  /** End an outage notice; ``closeQueued``: also close the chats waiting in its topics. */
+  async endNotice(id, closeQueued = false) {
+    try {
+      const r = await api.post(`/api/notices/${encodeURIComponent(id)}/end`, { close_queued: closeQueued });
+      if (closeQueued) this.toast(t("notice.closed", { n: r.closed }));
+      return r;
+    } catch (e) {
+      this.toast(t("notice.failed", { message: e.message }), "error");
+      throw e;
+    }
   }
 
   get isSupervisor() {
@@ -287,6 +310,7 @@ export class Store {
 
   handlers = {
     welcome(f) {
+      this.notices = f.notices || [];
       this.me = { ...this.me, ...f.agent };
       this.status = f.agent.status;
       this.limits = f.limits || {};
@@ -307,6 +331,12 @@ export class Store {
         if (c.mode !== "mine") this.rewatch(c);
       }
       this.refreshAlerts();
+    },
+    notice(f) {
+      this.notices = [...this.notices.filter((n) => n.id !== f.id), f];
+    },
+    notice_end(f) {
+      this.notices = this.notices.filter((n) => n.id !== f.id);
     },
     offer(f) {
       const c = this.chat(f.chat.id);

@@ -94,6 +94,7 @@ class AgentSession(Session):
             "agent": self.agent.public(),
             "chats": chats,
             "limits": self.limits(),
+            "notices": node.notices.everything(),
         }
 
     @property

@@ -31,6 +31,7 @@ from chatserver.hub.availability import AvailabilityWatch
 from chatserver.hub.connection import Budget, Connection
 from chatserver.hub.fanout import Fanout
 from chatserver.hub.live import LiveFigures
+from chatserver.hub.notices import NoticeWatch
 from chatserver.protocol import encode
 from chatserver.records import queries
 from chatserver.records.crm import CrmForwarder
@@ -151,6 +152,7 @@ class Node:
         )
         self.messages = MessageStore(self.redis, self.keys, scripts, self.settings)
         self.availability = AvailabilityWatch(self)
+        self.notices = NoticeWatch(self)
         self.visitor_presence = VisitorStore(self.redis, self.keys, scripts, self.settings)
         background_scripts = Scripts(self.background_redis)
         self.background_routing = RoutingStore(
@@ -170,6 +172,8 @@ class Node:
         await self._migrate()
         await self.fanout.start()
         await self.fanout.subscribe(self.keys.queue_channel, _QueueListener(self))
+        await self.fanout.subscribe(self.keys.notice_channel, self.notices)
+        await self.notices.start()
         self._loops = [
             asyncio.create_task(self._drain_loop(), name="drainer"),
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
@@ -177,6 +181,7 @@ class Node:
             asyncio.create_task(self._health_loop(), name="health"),
             asyncio.create_task(self._live_loop(), name="live"),
             asyncio.create_task(self.availability.run(), name="availability"),
+            asyncio.create_task(self.notices.run(), name="notices"),
         ]
         if self.settings.background_jobs:
             self._loops.append(asyncio.create_task(self._timer_loop(), name="timers"))
@@ -410,6 +415,8 @@ class Node:
 
     async def _after_reconnect(self) -> None:
         await self.messages.refresh_epoch()
+        with contextlib.suppress(RedisError):
+            await self.notices.refresh()  # a notice or its end may have been missed
         for conns in [*self.agents.values(), *self.visitors.values()]:
             for conn in list(conns):
                 await conn.catch_up_all()

@@ -25,6 +25,8 @@ from chatserver.store.codec import text
 from chatserver.store.config import is_open
 from chatserver.store.messages import participant
 
+_OPEN = (ChatState.QUEUED.value, ChatState.OFFERED.value, ChatState.ACTIVE.value)
+
 
 class VisitorSession(Session):
     role = "visitor"
@@ -59,6 +61,7 @@ class VisitorSession(Session):
         if chat is not None and chat["state"] == ChatState.QUEUED.value:
             node.watch_position(chat["id"], chat["topic"])
         availability = await node.availability.current()
+        notices = self._notices_for(chat)
         frame: dict[str, Any] = {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
@@ -68,6 +71,7 @@ class VisitorSession(Session):
             "agents_available": availability["agents_available"],
             "availability": availability,
             "limits": self.limits(),
+            "notices": notices,
         }
         if self.new_token:
             frame["token"] = self.new_token
@@ -76,6 +80,19 @@ class VisitorSession(Session):
         # reach this connection as ``availability`` frames, after its welcome
         node.availability.welcomed(self.conn)
         return frame
+
+    def _notices_for(self, chat: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """The outage notices this visitor sees: those of their waiting chat's topic (then
+        remembered for its record), none while an agent has it, every one in force when
+        they have no open chat (the widget shows those of the topic they pick)."""
+        node = self.node
+        if chat is None or chat["state"] not in _OPEN:
+            return node.notices.for_topic(None)
+        if chat["state"] == ChatState.ACTIVE.value:
+            return []
+        notices = node.notices.for_topic(chat["topic"])
+        node.notices.seen(chat["id"], notices)
+        return notices
 
     async def may_read(self, chat_id: str) -> bool:
         chat = await self.node.routing.get_chat(chat_id)
@@ -117,6 +134,8 @@ class VisitorSession(Session):
             node.chat_info(chat_id, for_agent=False),
         )
         node.watch_position(chat_id, topic.name)
+        # the notices of this topic were in the pre-chat form: the record names them
+        node.notices.seen(chat_id, node.notices.for_topic(topic.name))
         node.request_drain()
         await asyncio.gather(
             node.queues_changed(),
@@ -194,12 +213,16 @@ class VisitorSession(Session):
         topic_name = (frame.topic or node.settings.default_topic).strip().lower()
         if await node.topic(topic_name) is None:
             raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}")
+        notice_id = frame.notice or ""
+        if notice_id and notice_id not in node.notices.notices:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such notice in force", notice=notice_id)
         chat_id = new_id("c")
         now = node.now()
         details = {
             "name": frame.name or "", "email": frame.email, "page": frame.page or "",
             "referrer": "", "locale": frame.locale or "", "user_agent": self.user_agent,
-            "fields": {},
+            # "email me when this is resolved": the message is linked to the notice
+            "fields": {"notice": notice_id} if notice_id else {},
         }
         await node.routing.create_offline(chat_id, self.conn.subject, topic_name, details, now)
         who = participant("visitor", self.conn.subject)
@@ -210,5 +233,7 @@ class VisitorSession(Session):
             text=frame.text, kind="message", audience="a", now_ms=now,
         )
         await node.messages.close_chat(chat_id)
+        if notice_id:
+            await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices.seen_ttl_s)
         await node.routing.hand_to_outbox(chat_id, "offline", now)
         return {"type": "ok", "chat": chat_id}

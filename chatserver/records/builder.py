@@ -10,7 +10,7 @@ history.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,8 @@ class InteractionRecord:
     nps: int | None = None
     """The visitor's answer to "how likely are you to recommend us?", 0-10 (None: not
     asked or not answered)."""
+    notices: Sequence[str] = field(default_factory=tuple)
+    """Ids of the outage notices the visitor was shown, sorted."""
 
     @property
     def transcript_text(self) -> str:
@@ -126,6 +128,7 @@ class InteractionRecord:
             "rating": self.rating,
             "rating_comment": self.rating_comment,
             "nps": self.nps,
+            "notices": list(self.notices),
             "created_at": self.created_at,
             "queued_at": self.queued_at,
             "first_offer_at": self.first_offer_at,
@@ -258,7 +261,8 @@ def parse_message(frame: Mapping[str, Any]) -> Message:
 
 
 def build_record(
-    chat: Mapping[str, str], history: Sequence[str], messages: Sequence[Mapping[str, Any]]
+    chat: Mapping[str, str], history: Sequence[str], messages: Sequence[Mapping[str, Any]],
+    notices: Iterable[str] = (),
 ) -> InteractionRecord:
     """Make the record of a finished chat.  Raises :class:`RecordError` if it is live."""
     state = chat.get("state", "")
@@ -318,6 +322,7 @@ def build_record(
         messages=msgs,
         transfers=parse_transfers(history),
         nps=int(nps) if nps not in (None, "") else None,
+        notices=tuple(sorted(set(notices))),
     )
 
 

@@ -148,6 +148,7 @@ def _record_row(record: InteractionRecord, written_at: int) -> dict[str, Any]:
         "search_text": record.transcript_text.casefold(),
         "written_at": written_at,
         "transfers": [transfer_dict(t) for t in record.transfers],
+        "notices": list(record.notices),
     }
 
 

@@ -118,6 +118,8 @@ def _row(row: Any) -> dict[str, Any]:
     for key in _OPTIONAL:
         if out.get(key) == "":
             out[key] = None
+    if "notices" in out and out["notices"] is None:
+        out["notices"] = []  # written before notices existed
     return out
 
 
@@ -177,6 +179,7 @@ CSV_COLUMNS = [
     "chat_id", "created_at", "ended_at", "topic", "end_state", "outcome", "agent_id",
     "visitor_name", "visitor_email", "page_url", "locale", "rating", "rating_comment",
     "wait_s", "handle_s", "tags", "message_count", "nps", "nps_group",
+    "notices",
 ]
 
 
@@ -203,6 +206,7 @@ def csv_line(row: dict[str, Any]) -> str:
         "wait_s": "" if accepted is None else (accepted - row["created_at"]) / 1000,
         "handle_s": "" if accepted is None else (row["ended_at"] - accepted) / 1000,
         "tags": " ".join(row.get("tags") or []),
+        "notices": " ".join(row.get("notices") or []),
         "nps_group": "" if row.get("nps") is None else classify(row["nps"]),
     }
     out = io.StringIO()

@@ -63,6 +63,8 @@ interactions = Table(
     Column("transfers", JSON, nullable=True),
     # the answer to "how likely are you to recommend us?" 0-10 (null: not asked/answered)
     Column("nps", Integer, nullable=True),
+    # ids of the outage notices the visitor was shown (null in records written before)
+    Column("notices", JSON, nullable=True),
     Index("ix_interactions_ended", "ended_at", "chat_id"),
     Index("ix_interactions_created", "created_at"),
     Index("ix_interactions_agent", "agent_id"),

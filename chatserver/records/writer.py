@@ -184,6 +184,7 @@ class RecordWriter:
                     self.keys.chat(chat_id), self.keys.chat_history(chat_id),
                     self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
                     self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
+                    self.keys.chat_notices(chat_id),
                 ):
                     pipe.expire(key, retention)
             await pipe.execute()
@@ -208,7 +209,8 @@ class RecordWriter:
             pipe.hgetall(self.keys.chat(chat_id))
             pipe.lrange(self.keys.chat_history(chat_id), 0, -1)
             pipe.xrange(log_key, "-", "+", count=page)
-            _, _, chat, raw_history, first = await pipe.execute()
+            pipe.smembers(self.keys.chat_notices(chat_id))
+            _, _, chat, raw_history, first, seen = await pipe.execute()
         data = {text(k): text(v) for k, v in chat.items()}
         if data.get("state") not in END_STATES:
             if fields.get("kind") == "rating" and "rating" in fields:
@@ -224,7 +226,7 @@ class RecordWriter:
         history = [text(e) for e in raw_history]
         messages = await self._read_log(log_key, first, page)
         try:
-            return build_record(data, history, messages)
+            return build_record(data, history, messages, [text(n) for n in seen])
         except RecordError as exc:
             log.warning("%s; skipped", exc)
             return None

@@ -188,6 +188,21 @@ class Keys:
         return f"{self._rt}:timers"
 
     @property
+    def notices(self) -> str:
+        """Hash: notice id -> JSON {id, texts, topics, created_at, expires_at, by}: the
+        outage notices in force (see ``core/notices.py``)."""
+        return f"{self._rt}:notices"
+
+    @property
+    def notices_expiry(self) -> str:
+        """Sorted set: notice id -> expiry (ms; +inf: until ended)."""
+        return f"{self._rt}:notices:exp"
+
+    def chat_notices(self, chat_id: str) -> str:
+        """Set of the notice ids the chat's visitor was shown (for its record)."""
+        return f"{self._rt}:chat:{chat_id}:notices"
+
+    @property
     def handle_time(self) -> str:
         """Hash: topic -> moving average handle time (s), for wait estimates."""
         return f"{self._rt}:handle_time"
@@ -222,6 +237,12 @@ class Keys:
     @property
     def supervisor_channel(self) -> str:
         return f"{self.prefix}:ch:supervisors"
+
+    @property
+    def notice_channel(self) -> str:
+        """Notices posted and ended (``notice`` / ``notice_end`` frames); hash-tagged so
+        the notice scripts may publish to it."""
+        return f"{self._rt}:ch:notices"
 
     @property
     def queue_channel(self) -> str:

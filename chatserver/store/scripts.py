@@ -22,6 +22,8 @@ NAMES = (
     "bump_epoch",
     "close_chat",
     "create_chat",
+    "notice_end",
+    "notice_post",
     "offline_message",
     "post",
     "rate",

@@ -21,7 +21,13 @@ from chatserver.web.api import (
     require,
 )
 from chatserver.web.credentials import origin_allowed
-from chatserver.web.models import CannedBody, WidgetConfig, WidgetLimits, WidgetSettingsPatch
+from chatserver.web.models import (
+    CannedBody,
+    WidgetConfig,
+    WidgetLimits,
+    WidgetNotice,
+    WidgetSettingsPatch,
+)
 
 _json = json_response
 
@@ -57,6 +63,7 @@ async def widget_config(request: Request) -> Response:
         title=settings.title,
         nps_question=settings.nps_question,
         limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+        notices=[msgspec.convert(n, WidgetNotice) for n in node.notices.for_topic(None)],
     )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}
     if origin is not None:

@@ -154,6 +154,16 @@ class WidgetLimits(msgspec.Struct):
     max_text_chars: int
 
 
+class WidgetNotice(msgspec.Struct):
+    """An outage notice in force, as visitors see it (the ``notice`` frame)."""
+
+    id: str
+    texts: dict[str, str]
+    topics: list[str]
+    created_at: Millis
+    expires_at: Millis | None
+
+
 class WidgetConfig(msgspec.Struct):
     """What the widget needs before it opens a socket."""
 
@@ -171,6 +181,9 @@ class WidgetConfig(msgspec.Struct):
     nps_question: bool
     """Ask "how likely are you to recommend us? (0-10)" beside the rating."""
     limits: WidgetLimits
+    notices: list[WidgetNotice] = []
+    """The outage notices in force (every topic's; the widget shows those of the topic
+    the visitor picks)."""
 
 
 class CannedBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -196,6 +209,47 @@ class CannedOut(msgspec.Struct):
     shortcut: str
     text: str
     language: str = ""
+
+
+# ---- outage notices -----------------------------------------------------------------------
+Language = Literal["en", "ar", "uk"]
+NoticeText = Annotated[str, msgspec.Meta(
+    max_length=4000, description="at most NOTICE_MAX_CHARS characters (default 1000)")]
+
+
+class NoticeBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A new outage notice: shown to visitors waiting in ``topics`` (none: every topic),
+    to new visitors before they start a chat, and to agents in their console."""
+
+    texts: Annotated[dict[Language, NoticeText], msgspec.Meta(
+        description="the text per language (en, ar, uk); at least one not empty")]
+    topics: Annotated[list[Annotated[str, msgspec.Meta(max_length=128)]], msgspec.Meta(
+        max_length=100, description="topics it is about; empty: every topic")] = []
+    expires_at: Annotated[int, msgspec.Meta(
+        ge=0, description="when it stops being shown (ms since the epoch, in the future, "
+                          "at most 30 days ahead); absent: until ended")] | None = None
+
+
+class NoticeOut(msgspec.Struct):
+    id: str
+    texts: dict[str, str]
+    topics: list[str]
+    created_at: Millis
+    expires_at: Millis | None
+    by: Annotated[str, msgspec.Meta(description="who posted it: supervisor:<id>")]
+
+
+class NoticeEndBody(msgspec.Struct, forbid_unknown_fields=True):
+    close_queued: Annotated[bool, msgspec.Meta(
+        description="also close every chat waiting in the notice's topics, with a last "
+                    "message and the outcome `incident`")] = False
+    message: Annotated[dict[Language, NoticeText], msgspec.Meta(
+        description="that last message per language (default: the notice's texts)")] = {}
+
+
+class NoticeEnded(msgspec.Struct):
+    notice: NoticeOut
+    closed: Annotated[int, msgspec.Meta(description="queued chats closed")]
 
 
 # ---- visitors -----------------------------------------------------------------------------
@@ -286,6 +340,8 @@ class RecordSummary(msgspec.Struct, kw_only=True):
     message_count: int
     written_at: Millis
     transfers: list[dict[str, Any]] | None
+    notices: Annotated[list[str], msgspec.Meta(
+        description="ids of the outage notices the visitor was shown")] = []
 
 
 class RecordPage(msgspec.Struct):

@@ -130,6 +130,20 @@ OPERATIONS: tuple[Operation, ...] = (
               "(query: from, to, sl, within_s, max_abandon, hours, topic, concurrency, "
               "simulate, plot_topic, plot_hour; docs/planning.md)", SUPERVISORS,
               {"type": "object"}, errors=(400, 429, *SESSION)),
+    Operation("GET", "/api/notices", "notices", "The outage notices in force",
+              SUPERVISORS, list[m.NoticeOut], errors=SESSION),
+    Operation("POST", "/api/notices", "notices",
+              "Post an outage notice: waiting and new visitors and agents see it at once "
+              "(409 in_use: NOTICES_MAX_ACTIVE are in force)", SUPERVISORS, m.NoticeOut,
+              status=201, body=m.NoticeBody, errors=(400, 409, 413, *SESSION)),
+    Operation("POST", "/api/notices/{notice_id}/end", "notices",
+              "End a notice (removed everywhere); optionally close the chats waiting in "
+              "its topics with the outcome incident", SUPERVISORS, m.NoticeEnded,
+              body=m.NoticeEndBody, errors=(400, 404, 413, *SESSION),
+              path_params=(("notice_id", Id),)),
+    Operation("DELETE", "/api/notices/{notice_id}", "notices", "End a notice",
+              SUPERVISORS, m.NoticeEnded, errors=(404, *SESSION),
+              path_params=(("notice_id", Id),)),
     Operation("GET", "/api/openapi.json", "documentation", "This document", ANYONE + AGENTS,
               {"type": "object"}),
     Operation("GET", "/api/docs", "documentation", "A page that shows this document",
@@ -143,7 +157,7 @@ ERRORS = {
     403: "forbidden: the caller's role (or the site, for the widget) may not do this; "
          "csrf: a cookie-authenticated change without an allowed Origin header",
     404: "not_found",
-    409: "in_use",
+    409: "in_use (a topic's queue is not empty; too many notices in force)",
     413: "too_large: the body is over 64 KiB",
     429: "rate_limited: too many attempts from this address; wait",
     503: "unavailable: Redis or the records database is unavailable; retry later",

@@ -77,6 +77,22 @@ export interface WidgetConfig {
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */
   nps_question?: boolean;
   limits?: { max_text_chars?: number };
+  /** outage notices in force (the socket's welcome and frames take over once connected) */
+  notices?: Notice[];
+}
+
+/** An outage notice (the `notice` frame, and `welcome.notices`). */
+export interface Notice {
+  id: string;
+  texts: Record<string, string>;
+  /** the topics it is about; empty: every topic */
+  topics: string[];
+  expires_at?: number | null;
+}
+
+/** The notice's text in `lang`, else English, else any. */
+export function noticeText(n: Notice, lang: string): string {
+  return n.texts[lang] || n.texts.en || Object.values(n.texts)[0] || "";
 }
 
 /** What the server says a visitor may be offered (welcome, then `availability` frames). */
@@ -93,7 +109,7 @@ export function isOpen(chat: ChatInfo | null): boolean {
 }
 
 export interface Hooks {
-  changed(what: "chat" | "messages" | "status" | "typing" | "connection" | "config" | "read"): void;
+  changed(what: "chat" | "messages" | "status" | "typing" | "connection" | "config" | "read" | "notices"): void;
   /** A new message arrived; `live` is false for messages replayed on (re)load. */
   message(msg: Msg, live: boolean): void;
   chatStarted(chat: ChatInfo): void;
@@ -124,6 +140,8 @@ export class ChatSession {
   typingIntervalMs = 1000;
 
   chat: ChatInfo | null = null;
+  /** Outage notices in force that the server shows this visitor, oldest first. */
+  notices: Notice[] = [];
   msgs: Msg[] = [];
   lastSeq = 0;
   /** seqs of our own messages shown from their ack, not yet received as `msg` */
@@ -177,6 +195,10 @@ export class ChatSession {
       this.config = cfg;
       if (cfg.limits?.max_text_chars) this.maxText = cfg.limits.max_text_chars;
       if (!this.connected) this.agentsAvailable = cfg.agents_available;
+      if (!this.connected && Array.isArray(cfg.notices)) {
+        this.notices = cfg.notices;
+        this.hooks.changed("notices");
+      }
       if (!same) this.hooks.changed("config");
     } catch {
       /* offline: keep what we have */
@@ -215,6 +237,8 @@ export class ChatSession {
     this.visitorId = String(w.visitor || "");
     this.agentsAvailable = !!w.agents_available;
     this.applyAvailability(w.availability);
+    this.notices = Array.isArray(w.notices) ? (w.notices as Notice[]) : [];
+    this.hooks.changed("notices");
     const limits = w.limits || {};
     if (limits.max_text_chars) this.maxText = limits.max_text_chars;
     if (limits.typing_interval_s) this.typingIntervalMs = limits.typing_interval_s * 1000;
@@ -293,6 +317,14 @@ export class ChatSession {
       case "availability":
         this.applyAvailability(f);
         this.hooks.changed("status");
+        break;
+      case "notice":
+        this.notices = [...this.notices.filter((n) => n.id !== f.id), f as unknown as Notice];
+        this.hooks.changed("notices");
+        break;
+      case "notice_end":
+        this.notices = this.notices.filter((n) => n.id !== f.id);
+        this.hooks.changed("notices");
         break;
       case "typing":
         if (this.chat && f.chat === this.chat.id && f.from?.role === "agent") {
@@ -620,7 +652,7 @@ export class ChatSession {
     await this.link.request(frame);
   }
 
-  async offline(form: { name: string; email: string; text: string; topic: string; locale: string }): Promise<string> {
+  async offline(form: { name: string; email: string; text: string; topic: string; locale: string; notice?: string }): Promise<string> {
     await this.link.ready(15_000);
     const frame: Frame = {
       type: "offline", email: form.email.slice(0, 256), text: form.text,
@@ -628,6 +660,7 @@ export class ChatSession {
     };
     if (form.name) frame.name = form.name.slice(0, 256);
     if (form.topic) frame.topic = form.topic;
+    if (form.notice) frame.notice = form.notice;
     const reply = await this.link.request(frame);
     return String(reply.chat || "");
   }

@@ -28,6 +28,13 @@ button{cursor:pointer}
 .ibtn:hover{background:rgba(127,127,127,.25)}
 .head .ibtn:focus-visible{outline:3px solid currentColor;outline-offset:-3px}
 .banner{background:#fff4ce;color:#3d2e00;padding:6px 16px;font-size:13px;flex:none}
+.notices{flex:none;max-height:40%;overflow:auto;display:flex;flex-direction:column}
+.notice{background:#ffebe9;color:#5c0b0b;border-bottom:1px solid #ffc1ba;padding:8px 16px;font-size:13.5px;display:flex;flex-direction:column;gap:6px;align-items:flex-start}
+.notice p{margin:0}
+.notice-form{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
+.notice-form input{flex:1 1 140px;min-width:0;padding:6px 8px;border:1px solid #6e7781;border-radius:8px;font:inherit}
+.notice-form .btn{padding:6px 12px}
+.linkbtn{background:none;border:0;padding:0;font:inherit;color:#0a3069;text-decoration:underline;cursor:pointer}
 .confirm{display:flex;align-items:center;gap:8px;flex-wrap:wrap;padding:10px 16px;background:#fdecea;color:#5c0f0a;flex:none}
 .confirm span{flex:1}
 .body{flex:1;min-height:0;overflow-y:auto;padding:14px;background:#f6f8fa;display:flex;flex-direction:column;gap:10px;overscroll-behavior:contain}

@@ -72,6 +72,11 @@ const en = {
   noAgents: "Nobody who can answer is online right now. You keep your place in the queue.",
   leaveMessage: "Leave a message instead",
   keepWaiting: "Keep waiting",
+  notice: "Service notice",
+  emailMe: "Email me when this is resolved",
+  emailMeSend: "Notify me",
+  emailMeText: "Please email me when this is resolved.",
+  emailMeDone: "Thank you. We'll email you when this is resolved.",
 };
 
 export type Strings = typeof en;
@@ -147,6 +152,11 @@ const ar: Strings = {
   noAgents: "لا يوجد الآن من يمكنه الرد. ستحتفظ بمكانك في قائمة الانتظار.",
   leaveMessage: "اترك رسالة بدلًا من ذلك",
   keepWaiting: "مواصلة الانتظار",
+  notice: "إشعار الخدمة",
+  emailMe: "راسلني عند حل المشكلة",
+  emailMeSend: "أعلمني",
+  emailMeText: "يرجى مراسلتي عبر البريد الإلكتروني عند حل هذه المشكلة.",
+  emailMeDone: "شكرًا لك. سنراسلك عبر البريد الإلكتروني عند حل المشكلة.",
 };
 
 const uk: Strings = {
@@ -219,6 +229,11 @@ const uk: Strings = {
   noAgents: "Зараз немає нікого, хто міг би відповісти. Ваше місце в черзі збережено.",
   leaveMessage: "Залишити повідомлення",
   keepWaiting: "Чекати далі",
+  notice: "Повідомлення служби",
+  emailMe: "Напишіть мені, коли це виправлять",
+  emailMeSend: "Повідомити мене",
+  emailMeText: "Будь ласка, напишіть мені, коли це виправлять.",
+  emailMeDone: "Дякуємо. Ми напишемо вам, коли це виправлять.",
 };
 
 export const LANGUAGES: Record<string, Strings> = { en, ar, uk };

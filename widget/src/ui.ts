@@ -10,7 +10,7 @@
 //
 // Text from visitors and agents only ever reaches the page as text nodes (see dom.ts).
 
-import { ChatSession, isOpen, type ChatInfo, type Msg, type Pending } from "./chat";
+import { ChatSession, isOpen, noticeText, type ChatInfo, type Msg, type Notice, type Pending } from "./chat";
 import { CSS } from "./css";
 import { h, icon, ICONS, linkify } from "./dom";
 import { LANGUAGES, pickLanguage, RTL, translate, type Key } from "./i18n";
@@ -82,6 +82,12 @@ export class Widget {
   /** The visitor opened the panel and the view to focus has not been drawn yet. */
   private focusPending = false;
   private rows = new Map<string, HTMLLIElement>();
+  /** Outage notice banners, above the conversation (announced: role="status"). */
+  private noticesEl!: HTMLDivElement;
+  private noticesKey = "";
+  /** "Email me when this is resolved": the notice whose form is open, and those sent. */
+  private emailFor = "";
+  private emailed = new Set<string>();
   /** The queued visitor, with nobody online, chose to leave a message instead. */
   private messageInstead = false;
   /** The queued chat the visitor left for an offline message (shown as "sent"). */
@@ -121,6 +127,7 @@ export class Widget {
     this.btnMin = h("button", { type: "button", class: "ibtn", onclick: () => this.close(true) }, icon(ICONS.minimize));
     this.banner = h("div", { class: "banner", role: "status", hidden: true });
     this.confirmBar = h("div", { class: "confirm", hidden: true });
+    this.noticesEl = h("div", { class: "notices", "data-lc": "notices", role: "status", "aria-live": "polite", hidden: true });
     this.list = h("ol", { class: "msgs" });
     this.body = h("div", { class: "body" });
     this.typingEl = h("div", { class: "typing", "aria-live": "polite" });
@@ -145,7 +152,7 @@ export class Widget {
       h("div", { class: "head" },
         h("div", { class: "head-text" }, this.title, this.sub),
         this.btnDownload, this.btnEnd, this.btnMin),
-      this.banner, this.confirmBar, this.body, this.typingEl, this.composer);
+      this.banner, this.noticesEl, this.confirmBar, this.body, this.typingEl, this.composer);
     this.root = h("div", { class: "root" }, this.launcher, this.panel, this.live);
     shadow.appendChild(this.root);
 
@@ -354,6 +361,10 @@ export class Widget {
       this.renderTyping();
       return;
     }
+    if (what === "notices") {
+      this.renderNotices();
+      return;
+    }
     if (what === "connection") {
       this.renderBanner();
       if (this.session.connected) this.markRead();
@@ -461,7 +472,77 @@ export class Widget {
     this.renderTyping();
     this.renderConfirm();
     this.renderBanner();
+    this.renderNotices();
     this.renderUnread();
+  }
+
+  /** The notices this visitor is shown: those of their chat's topic while it is open, else
+   * those of the page's or the picked topic (every notice while none is picked). */
+  private shownNotices(): Notice[] {
+    const s = this.session;
+    const open = isOpen(s.chat);
+    const topic = ((open ? s.chat?.topic : this.opts.topic || this.prechat.topic) || "").trim().toLowerCase();
+    if (open && s.chat?.state === "active") return [];
+    return s.notices.filter((n) => !topic || !n.topics.length || n.topics.includes(topic));
+  }
+
+  private renderNotices(): void {
+    const notices = this.shownNotices();
+    const canEmail = !isOpen(this.session.chat);
+    const key = JSON.stringify([notices.map((n) => n.id), this.lang, canEmail, this.emailFor, [...this.emailed]]);
+    if (key === this.noticesKey) return;
+    this.noticesKey = key;
+    this.noticesEl.hidden = !notices.length;
+    this.noticesEl.replaceChildren(...notices.map((n) => this.noticeBanner(n, canEmail)));
+  }
+
+  private noticeBanner(n: Notice, canEmail: boolean): HTMLElement {
+    const parts: (Node | string)[] = [
+      h("p", { class: "notice-text", dir: "auto" }, h("strong", {}, this.t("notice") + ": "), noticeText(n, this.lang)),
+    ];
+    if (this.emailed.has(n.id)) {
+      parts.push(h("p", { class: "notice-done", "data-lc": "notice-emailed" }, this.t("emailMeDone")));
+    } else if (canEmail && this.emailFor === n.id) {
+      const id = "lc-notice-email-" + n.id;
+      const email = h("input", { id, type: "email", autocomplete: "email", required: true, dir: "ltr" }) as HTMLInputElement;
+      email.value = this.prechat.email || this.offlineForm.email || "";
+      const error = h("p", { class: "err", hidden: true }, this.t("invalidEmail"));
+      const submit = async (ev: Event) => {
+        ev.preventDefault();
+        const value = email.value.trim();
+        if (!/^[^@\s]+@[^@\s]+$/.test(value)) {
+          error.hidden = false;
+          email.setAttribute("aria-invalid", "true");
+          email.focus();
+          return;
+        }
+        try {
+          await this.session.offline({
+            name: this.prechat.name || "", email: value, text: this.t("emailMeText"),
+            topic: this.opts.topic || n.topics[0] || "", locale: this.lang, notice: n.id,
+          });
+          this.emailed.add(n.id);
+          this.emailFor = "";
+        } catch {
+          error.textContent = this.t("error");
+          error.hidden = false;
+        }
+        this.renderNotices();
+      };
+      parts.push(h("form", { class: "notice-form", novalidate: true, onsubmit: submit },
+        h("label", { for: id }, this.t("email")), email, error,
+        h("button", { type: "submit", class: "btn", "data-action": "notice-email-send" }, this.t("emailMeSend"))));
+    } else if (canEmail) {
+      parts.push(h("button", {
+        type: "button", class: "linkbtn", "data-action": "notice-email",
+        onclick: () => {
+          this.emailFor = n.id;
+          this.renderNotices();
+          this.noticesEl.querySelector<HTMLInputElement>("input")?.focus();
+        },
+      }, this.t("emailMe")));
+    }
+    return h("div", { class: "notice", "data-lc": "notice", "data-id": n.id }, ...parts);
   }
 
   private focusInside(): boolean {
@@ -603,7 +684,10 @@ export class Widget {
     control.name = name;
     control.value = form[name] || control.value || "";
     control.addEventListener("input", () => (form[name] = control.value));
-    control.addEventListener("change", () => (form[name] = control.value));
+    control.addEventListener("change", () => {
+      form[name] = control.value;
+      if (name === "topic") this.renderNotices(); // the notices of the picked topic
+    });
     if (required) control.setAttribute("aria-required", "true");
     const err = this.formErrors[name];
     const children: Node[] = [

@@ -7,6 +7,7 @@ import { Reports } from "./Reports.jsx";
 import { Planning } from "./Planning.jsx";
 import { Admin } from "./Admin.jsx";
 import { OfferBar } from "./Offers.jsx";
+import { NoticeBar } from "./Notices.jsx";
 import { Header } from "./Header.jsx";
 import { Shortcuts, useShortcuts } from "./Shortcuts.jsx";
 import { useAutoAway } from "./autoaway.js";
@@ -68,6 +69,7 @@ export function App({ store }) {
     <div class="shell" data-role={store.me.role}>
       <Header store={store} tabs={tabs} tab={current} setTab={setTab} onHelp={() => setHelp(true)} />
       <OfferBar store={store} />
+      <NoticeBar store={store} />
       <main class="main">
         {current === "chats" && <Workspace store={store} />}
         {current === "live" && <LiveView store={store} />}

@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { NoticeForm } from "./Notices.jsx";
 import { t } from "../i18n.js";
 import { duration, pct, secs } from "../util.js";
 import { useClock } from "./App.jsx";
@@ -30,6 +31,7 @@ export function LiveView({ store }) {
   return (
     <div class={`live${watched ? " with-watch" : ""}`} data-testid="live">
       <div class="live-main">
+        <NoticeForm store={store} />
         <div class="figures">
           <Card label={t("live.queued")} value={live.chats.queued} testid="live-queued" warn={live.chats.queued > 0} />
           <Card label={t("live.offered")} value={live.chats.offered} testid="live-offered" />
