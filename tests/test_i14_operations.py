@@ -124,7 +124,9 @@ async def test_metrics_count_what_the_process_did(redis_url: str) -> None:
             # the multiplexed Redis connections: commands went out, batched into writes
             for client in ("actions", "drain", "background"):
                 sent = value(samples, "chat_redis_commands", client=client)
-                assert sent >= value(samples, "chat_redis_writes", client=client) > 0
+                writes = value(samples, "chat_redis_writes", client=client)
+                # the heartbeat and timers may not have run yet: only the others must have
+                assert sent >= writes and (writes > 0 or client == "background")
                 assert ("chat_redis_inflight_commands", (("client", client),)) in samples
                 assert value(samples, "chat_redis_refused", client=client) == 0
 
