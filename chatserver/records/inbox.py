@@ -60,10 +60,13 @@ async def _texts(conn: Any, chat_ids: list[str]) -> dict[str, str]:
 
 
 async def list_items(
-    engine: AsyncEngine, *, topic: str | None, status: Status | None, limit: int
+    engine: AsyncEngine, *, topic: str | None, status: Status | None, limit: int,
+    claimed_by: str | None = None,
 ) -> list[dict[str, Any]]:
     """Offline messages, newest first, with the visitor's text."""
     conditions = [interactions.c.end_state == OFFLINE]
+    if claimed_by is not None:
+        conditions.append(interactions.c.claimed_by == claimed_by)
     if topic:
         conditions.append(interactions.c.topic == topic)
     if status == "open":

@@ -28,10 +28,11 @@ def _chat_id(request: Request) -> str:
 @endpoint
 async def list_inbox(request: Request) -> Response:
     node: Node = request.app.state.node
-    await current_agent(request)
+    agent = await current_agent(request)
     p = query(request, InboxQuery)
     items = await inbox.list_items(_engine(node), topic=p.topic or None,
-                                   status=p.status or None, limit=p.limit)
+                                   status=p.status or None, limit=p.limit,
+                                   claimed_by=agent.id if p.mine else None)
     return json_response({"items": items})
 
 

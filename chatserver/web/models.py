@@ -346,6 +346,8 @@ InboxStatus = Literal["open", "answered"]
 class InboxQuery(msgspec.Struct, kw_only=True):
     topic: Param = ""
     status: Literal["", "open", "answered"] = ""
+    mine: Annotated[bool, msgspec.Meta(description="only the messages the caller claimed")
+                    ] = False
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200
 
 

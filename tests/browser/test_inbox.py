@@ -100,6 +100,14 @@ async def test_inbox_tab_claim_and_reply_by_email(browser: Browser, redis_url: s
             await other.locator("[data-testid=inbox-reply-text]").fill("مرحبًا سامي")
             await shot(anna.page, "inbox")
 
+            # only mine: the two anna claimed
+            await anna.tid("inbox-status").select_option("")
+            await anna.tid("inbox-mine").check()
+            await expect(anna.tid("inbox-item")).to_have_count(2, timeout=WAIT_MS)
+            await boris.tid("inbox-mine").check()
+            await expect(boris.tid("inbox-empty")).to_be_visible(timeout=WAIT_MS)
+            await boris.tid("inbox-mine").uncheck()
+
             # the answered filter; the three languages
             await boris.tid("inbox-status").select_option("answered")
             await expect(boris.tid("inbox-item")).to_have_count(1, timeout=WAIT_MS)

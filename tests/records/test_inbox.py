@@ -163,6 +163,10 @@ async def test_claim_reply_by_email_and_the_record(
         assert [i["chat_id"] for i in page["items"]] == [chat_id]
         status, page = await http("GET", f"{base}/api/inbox?status=open", token=boris)
         assert [i["chat_id"] for i in page["items"]] == [other]
+        status, page = await http("GET", f"{base}/api/inbox?mine=true", token=anna)
+        assert [i["chat_id"] for i in page["items"]] == [chat_id]
+        status, page = await http("GET", f"{base}/api/inbox?mine=true", token=boris)
+        assert (status, page["items"]) == (200, [])
         status, body = await http("GET", f"{base}/api/inbox?status=closed", token=boris)
         assert (status, body["error"]) == (400, "bad_request")
 

@@ -8,6 +8,7 @@ const MAX_REPLY = 10000;
 export function Inbox({ store }) {
   const [topic, setTopic] = useState("");
   const [status, setStatus] = useState("open");
+  const [mine, setMine] = useState(false);
   const [items, setItems] = useState(null);
   const [topics, setTopics] = useState([]);
   const [error, setError] = useState("");
@@ -20,12 +21,12 @@ export function Inbox({ store }) {
   useEffect(() => {
     let gone = false;
     setError("");
-    api.get(`/api/inbox${api.qs({ topic, status })}`).then(
+    api.get(`/api/inbox${api.qs({ topic, status, mine: mine ? "true" : "" })}`).then(
       (page) => { if (!gone) setItems(page.items); },
       (e) => { if (!gone) setError(errorText(e)); },
     );
     return () => { gone = true; };
-  }, [topic, status, reload]);
+  }, [topic, status, mine, reload]);
 
   const replace = (item) => setItems((list) => list.map((x) => (x.chat_id === item.chat_id ? item : x)));
   const groups = new Map();
@@ -53,6 +54,10 @@ export function Inbox({ store }) {
               <option value="open">{t("inbox.open")}</option>
               <option value="answered">{t("inbox.answered")}</option>
             </select>
+          </label>
+          <label>
+            <input type="checkbox" data-testid="inbox-mine" checked={mine} onChange={(e) => setMine(e.currentTarget.checked)} />
+            {t("inbox.mine")}
           </label>
           <button type="button" data-testid="inbox-refresh" onClick={() => setReload((n) => n + 1)}>{t("inbox.refresh")}</button>
         </div>

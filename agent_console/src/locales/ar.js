@@ -358,6 +358,7 @@ export const ar = {
   "inbox.all": "الكل",
   "inbox.open": "مفتوحة",
   "inbox.answered": "تم الرد",
+  "inbox.mine": "رسائلي فقط",
   "inbox.refresh": "تحديث",
   "inbox.empty": "لا توجد رسائل هنا.",
   "inbox.claim": "استلام",

@@ -358,6 +358,7 @@ export const en = {
   "inbox.all": "All",
   "inbox.open": "Open",
   "inbox.answered": "Answered",
+  "inbox.mine": "Only mine",
   "inbox.refresh": "Refresh",
   "inbox.empty": "No messages here.",
   "inbox.claim": "Claim",

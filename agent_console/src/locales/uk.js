@@ -358,6 +358,7 @@ export const uk = {
   "inbox.all": "Усі",
   "inbox.open": "Відкрите",
   "inbox.answered": "Відповіли",
+  "inbox.mine": "Лише мої",
   "inbox.refresh": "Оновити",
   "inbox.empty": "Повідомлень немає.",
   "inbox.claim": "Взяти",
