@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatserver.core.inbox import claim_refusal, reply_refusal
 from chatserver.records.database import clean
 from chatserver.records.schema import interaction_messages, interactions
 
@@ -109,11 +110,9 @@ async def claim(engine: AsyncEngine, chat_id: str, agent_id: str, now_ms: int) -
     item = await get_item(engine, chat_id)
     if item is None:
         raise InboxError(404, "not_found", "no such offline message")
-    if not won and item["claimed_by"] != agent_id:
-        if item["reply"] is not None:
-            raise InboxError(409, "already_answered", "this message is answered already")
-        raise InboxError(409, "claimed",
-                         f"already claimed by {item['claimed_by']}")
+    if not won and (refusal := claim_refusal(
+            item["claimed_by"], item["reply"] is not None, agent_id)) is not None:
+        raise InboxError(refusal.status, refusal.code, refusal.message)
     return item
 
 
@@ -142,12 +141,9 @@ def check_reply(item: dict[str, Any] | None, agent_id: str) -> None:
     """Why ``agent_id`` may not reply to ``item`` (InboxError), if they may not."""
     if item is None:
         raise InboxError(404, "not_found", "no such offline message")
-    if item["reply"] is not None:
-        raise InboxError(409, "already_answered", "this message is answered already")
-    if item["claimed_by"] is None:
-        raise InboxError(409, "not_claimed", "claim the message before replying")
-    if item["claimed_by"] != agent_id:
-        raise InboxError(409, "claimed", f"claimed by {item['claimed_by']}, not by you")
+    refusal = reply_refusal(item["claimed_by"], item["reply"] is not None, agent_id)
+    if refusal is not None:
+        raise InboxError(refusal.status, refusal.code, refusal.message)
 
 
 async def undo_reply(engine: AsyncEngine, chat_id: str, agent_id: str, replied_at: int) -> None:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from chatserver.core.inbox import reply_text
 from chatserver.hub.node import Node
 from chatserver.records import inbox, mailer
 from chatserver.web.api import ApiError, _body, current_agent, endpoint, json_response, query
@@ -54,13 +55,11 @@ async def reply(request: Request) -> Response:
     agent = await current_agent(request)
     chat_id = _chat_id(request)
     body = await _body(request, InboxReply)
-    text = body.text.strip()
     settings = node.settings
-    if not text:
-        raise ApiError(400, "bad_request", "text: the reply is empty")
-    if len(text) > settings.inbox_reply_max_chars:
-        raise ApiError(400, "bad_request",
-                       f"text: at most {settings.inbox_reply_max_chars} characters")
+    try:
+        text = reply_text(body.text, settings.inbox_reply_max_chars)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
     engine = _engine(node)
     now = node.now()
     try:
