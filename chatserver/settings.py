@@ -120,6 +120,26 @@ class Settings:
     """When set, every new record is POSTed here (JSON, signed with CRM_WEBHOOK_SECRET)."""
     crm_webhook_secret: str = ""
     crm_max_attempts: int = 20
+    # --- inbox of offline messages: e-mail replies (docs/inbox.md) -------------------------
+    smtp_host: str = ""
+    """The SMTP server replies are sent through; empty: replying answers 503
+    ``mail_not_configured`` (the inbox and claims still work)."""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    """Empty: no AUTH."""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    """The From address of replies (required with SMTP_HOST)."""
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS (refused if the server does not offer it)."""
+    smtp_tls: bool = False
+    """Implicit TLS from the first byte (port 465); SMTP_STARTTLS is then ignored."""
+    smtp_timeout_s: float = 10.0
+    """Deadline of connecting to the SMTP server and of each of its replies."""
+    inbox_reply_max_chars: int = 10_000
+    """Longest reply an agent may send (at most 10000)."""
+    inbox_reply_subject: str = "Re: your message"
+    """The subject of reply e-mails."""
     service_level_target_s: float = 20.0
     service_level_goal: float = 0.8
     short_abandon_s: float = 5.0
@@ -247,6 +267,10 @@ class Settings:
             raise SettingsError("PLAN_SIM_ARRIVALS must be 10-100000")
         if not 1 <= self.plan_max_cells <= 2000:
             raise SettingsError("PLAN_MAX_CELLS must be 1-2000")
+        if not 1 <= self.inbox_reply_max_chars <= 10_000:
+            raise SettingsError("INBOX_REPLY_MAX_CHARS must be 1-10000")
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise SettingsError("SMTP_FROM (an e-mail address) is required with SMTP_HOST")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -29,6 +29,7 @@ from chatserver.web import (
     api,
     config_api,
     docs_api,
+    inbox_api,
     notices_api,
     openapi,
     planning_api,
@@ -59,7 +60,8 @@ def test_the_route_table_names_every_rest_route_of_the_app() -> None:
     served = {
         (method, route.path)
         for module in (
-            api, config_api, records_api, token_check, docs_api, planning_api, notices_api
+            api, config_api, records_api, token_check, docs_api, planning_api, notices_api,
+            inbox_api,
         )
         for route in module.routes
         if route.path.startswith("/api/")
@@ -83,9 +85,9 @@ def test_the_document_is_openapi_3_1_with_its_auth_schemes() -> None:
         assert name in doc["components"]["schemas"], name
 
 
-async def _start(cluster: Cluster) -> tuple[dict[str, dict[str, str]], str]:
-    """The server with one written record, and the credentials of each role: name -> headers
-    to send; the record's chat id."""
+async def _start(cluster: Cluster) -> tuple[dict[str, dict[str, str]], str, str]:
+    """The server with one written record and one offline message, and the credentials of
+    each role: name -> headers to send; the record's chat id, the offline message's."""
     await cluster.start()
     supervisor = await cluster.add_agent("sv-1", role="supervisor")
     agent_token = await cluster.add_agent("ag-1", skills={"billing": 5})
@@ -99,6 +101,10 @@ async def _start(cluster: Cluster) -> tuple[dict[str, dict[str, str]], str]:
         await agent.request({"type": "close", "chat": chat_id, "outcome": "resolved",
                              "tags": ["vip"]})
         await written_record(cluster, chat_id, within=20)
+        # an offline message, for the inbox's answers to carry a real item
+        offline = await visitor.request({"type": "offline", "email": "o@example.com",
+                                         "text": "Привіт", "topic": "billing"})
+        await written_record(cluster, str(offline["chat"]), within=20)
         visitor_token = visitor.token
     finally:
         await close_quietly([agent, visitor])
@@ -114,10 +120,10 @@ async def _start(cluster: Cluster) -> tuple[dict[str, dict[str, str]], str]:
         "admin (cookie)": {"Cookie": f"lc_session={cluster.admin_token}",
                            "Origin": cluster.urls[0]},
     }
-    return roles, chat_id
+    return roles, chat_id, str(offline["chat"])
 
 
-def _explicit_cases(schema: Any, chat_id: str) -> list[Any]:
+def _explicit_cases(schema: Any, chat_id: str, offline_chat: str) -> list[Any]:
     """Requests that random data does not make: the real record, exports and metrics with
     data in them (their answers' schemas are checked against real rows)."""
     ops = {(op.method.upper(), op.path): op
@@ -131,6 +137,10 @@ def _explicit_cases(schema: Any, chat_id: str) -> list[Any]:
         ops["GET", "/api/metrics"].Case(query={"group": "hour", "sl_target_s": "30"}),
         ops["GET", "/api/metrics"].Case(),
         ops["GET", "/api/queues"].Case(),
+        ops["GET", "/api/inbox"].Case(query={"status": "open", "topic": "billing"}),
+        ops["GET", "/api/inbox"].Case(),
+        ops["POST", "/api/inbox/{chat_id}/claim"].Case(
+            path_parameters={"chat_id": offline_chat}),
     ]
 
 
@@ -139,7 +149,7 @@ def test_schemathesis_every_operation_every_role_no_500_and_conforming(
 ) -> None:
     cluster = Cluster(redis_url, n=1, token_checks_per_minute="100000")
     try:
-        roles, chat_id = asyncio.run(_start(cluster))
+        roles, chat_id, offline_chat = asyncio.run(_start(cluster))
         base = cluster.urls[0]
         with urllib.request.urlopen(base + "/api/openapi.json") as resp:
             schema = schemathesis.openapi.from_dict(json.load(resp), config=CONFIG)
@@ -149,7 +159,7 @@ def test_schemathesis_every_operation_every_role_no_500_and_conforming(
         figures = {"operations": len(operations), "runs": 0, "calls": 0}
         failures: list[str] = []
         with requests.Session() as session:
-            for case in _explicit_cases(schema, chat_id):
+            for case in _explicit_cases(schema, chat_id, offline_chat):
                 for role, headers in roles.items():
                     figures["calls"] += 1
                     try:

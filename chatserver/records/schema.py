@@ -65,12 +65,20 @@ interactions = Table(
     Column("nps", Integer, nullable=True),
     # ids of the outage notices the visitor was shown (null in records written before)
     Column("notices", JSON, nullable=True),
+    # the inbox of offline messages (end_state "offline"): who claimed it, and the e-mail
+    # reply; null until then (docs/inbox.md)
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_at", BigInteger, nullable=True),
+    Column("reply", Text, nullable=True),
+    Column("replied_at", BigInteger, nullable=True),
+    Column("replied_by", String(64), nullable=True),
     Index("ix_interactions_ended", "ended_at", "chat_id"),
     Index("ix_interactions_created", "created_at"),
     Index("ix_interactions_agent", "agent_id"),
     Index("ix_interactions_topic", "topic"),
     Index("ix_interactions_email", "visitor_email"),
     Index("ix_interactions_visitor", "visitor_id"),
+    Index("ix_interactions_inbox", "end_state", "topic", "ended_at"),
 )
 
 interaction_messages = Table(

@@ -28,7 +28,8 @@ class ErrorBody(msgspec.Struct):
 
     error: Annotated[str, msgspec.Meta(
         description="bad_request, too_large, unauthorized, csrf, forbidden, not_found, "
-                    "in_use, rate_limited, invalid_token, unavailable")]
+                    "in_use, rate_limited, invalid_token, unavailable, claimed, not_claimed, "
+                    "already_answered, mail_not_configured, mail_failed")]
     message: str
 
 
@@ -342,6 +343,12 @@ class RecordSummary(msgspec.Struct, kw_only=True):
     transfers: list[dict[str, Any]] | None
     notices: Annotated[list[str], msgspec.Meta(
         description="ids of the outage notices the visitor was shown")] = []
+    claimed_by: str | None = None
+    claimed_at: Millis | None = None
+    reply: Annotated[str | None, msgspec.Meta(
+        description="offline messages: the e-mail reply from the inbox")] = None
+    replied_at: Millis | None = None
+    replied_by: str | None = None
 
 
 class RecordPage(msgspec.Struct):
@@ -386,3 +393,46 @@ class Record(RecordSummary, kw_only=True):
 
 
 
+
+
+# ---- inbox of offline messages ------------------------------------------------------------
+InboxStatus = Literal["open", "answered"]
+
+
+class InboxQuery(msgspec.Struct, kw_only=True):
+    topic: Param = ""
+    status: Literal["", "open", "answered"] = ""
+    mine: Annotated[bool, msgspec.Meta(description="only the messages the caller claimed")
+                    ] = False
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200
+
+
+class InboxItem(msgspec.Struct, kw_only=True):
+    """An offline message: ``open`` until it is answered by e-mail."""
+
+    chat_id: str
+    topic: str
+    status: InboxStatus
+    text: Annotated[str, msgspec.Meta(description="the visitor's message")]
+    visitor_id: str
+    visitor_name: str
+    visitor_email: str
+    locale: str
+    page_url: str
+    created_at: Millis
+    claimed_by: str | None
+    claimed_at: Millis | None
+    reply: str | None
+    replied_at: Millis | None
+    replied_by: str | None
+
+
+class InboxPage(msgspec.Struct):
+    items: list[InboxItem]
+
+
+class InboxReply(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=10_000,
+        description="the reply, sent by e-mail (not only spaces; at most "
+                    "INBOX_REPLY_MAX_CHARS characters)")]

@@ -125,6 +125,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/metrics", "records",
               "Contact-centre figures over a period, whole or grouped", SUPERVISORS,
               m.MetricsOut, query=m.MetricsQuery, errors=(400, *SESSION)),
+    Operation("GET", "/api/inbox", "inbox",
+              "Offline messages, newest first, by topic and status (open or answered)",
+              AGENTS, m.InboxPage, query=m.InboxQuery, errors=(400, *SESSION)),
+    Operation("POST", "/api/inbox/{chat_id}/claim", "inbox",
+              "Claim an offline message (of two agents at once, one wins; 409 claimed)",
+              AGENTS, m.InboxItem, errors=(404, 409, *SESSION),
+              path_params=(("chat_id", Id),)),
+    Operation("POST", "/api/inbox/{chat_id}/reply", "inbox",
+              "Answer a message one has claimed, by e-mail; it becomes answered",
+              AGENTS, m.InboxItem, body=m.InboxReply, errors=(400, 404, 409, 413, 502, *SESSION),
+              path_params=(("chat_id", Id),)),
     Operation("GET", "/api/planning", "planning",
               "Agents needed per hour for a service-level goal: Erlang C and a simulation "
               "(query: from, to, sl, within_s, max_abandon, hours, topic, concurrency, "
@@ -157,10 +168,14 @@ ERRORS = {
     403: "forbidden: the caller's role (or the site, for the widget) may not do this; "
          "csrf: a cookie-authenticated change without an allowed Origin header",
     404: "not_found",
-    409: "in_use (a topic's queue is not empty; too many notices in force)",
+    409: "in_use (a topic's queue is not empty; too many notices in force); the inbox: "
+         "claimed (by another agent), not_claimed, already_answered, bad_address (the "
+         "visitor's e-mail address cannot be used)",
     413: "too_large: the body is over 64 KiB",
     429: "rate_limited: too many attempts from this address; wait",
-    503: "unavailable: Redis or the records database is unavailable; retry later",
+    502: "mail_failed: the SMTP server did not take the e-mail (the message stays open)",
+    503: "unavailable: Redis or the records database is unavailable; retry later "
+         "(mail_not_configured: no SMTP_HOST)",
 }
 
 SECURITY_SCHEMES = {

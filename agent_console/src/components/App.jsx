@@ -6,6 +6,7 @@ import { LiveView } from "./Live.jsx";
 import { Reports } from "./Reports.jsx";
 import { Planning } from "./Planning.jsx";
 import { Admin } from "./Admin.jsx";
+import { Inbox } from "./Inbox.jsx";
 import { OfferBar } from "./Offers.jsx";
 import { NoticeBar } from "./Notices.jsx";
 import { Header } from "./Header.jsx";
@@ -60,7 +61,7 @@ export function App({ store }) {
 
   if (!store.me) return <Login store={store} />;
 
-  const tabs = [["chats", t("tab.chats")]];
+  const tabs = [["chats", t("tab.chats")], ["inbox", t("tab.inbox")]];
   if (store.isSupervisor) tabs.push(["live", t("tab.live")], ["reports", t("tab.reports")], ["planning", t("tab.planning")]);
   if (store.isAdmin) tabs.push(["admin", t("tab.admin")]);
   const current = tabs.some(([k]) => k === tab) ? tab : "chats";
@@ -72,6 +73,7 @@ export function App({ store }) {
       <NoticeBar store={store} />
       <main class="main">
         {current === "chats" && <Workspace store={store} />}
+        {current === "inbox" && <Inbox store={store} />}
         {current === "live" && <LiveView store={store} />}
         {current === "reports" && <Reports store={store} />}
         {current === "planning" && <Planning />}
