@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import urllib.request
 from typing import Any
 
@@ -190,6 +191,9 @@ def test_schemathesis_every_operation_every_role_no_500_and_conforming(
         cluster.stop()
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 def _fuzz(operation: Any, mode: GenerationMode, examples: int, base: str,
           session: requests.Session, headers: dict[str, str], checks: list[Any],
           figures: dict[str, int]) -> None:
@@ -200,6 +204,14 @@ def _fuzz(operation: Any, mode: GenerationMode, examples: int, base: str,
     def run(case: Any) -> None:
         figures["calls"] += 1
         session.cookies.clear()  # a role's credentials are its headers only
+        if case.headers:
+            # headers the operation does not name are noise; a made-up Content-Length or
+            # a name that is not an HTTP token breaks the request's framing, and the HTTP
+            # server (not the API) answers "400 Invalid HTTP request"
+            case.headers = {
+                k: v for k, v in case.headers.items()
+                if k.lower() != "content-length" and _TOKEN.fullmatch(k)
+            }
         case.call_and_validate(base_url=base, session=session, headers=headers,
                                checks=checks, timeout=10)
 

@@ -13,32 +13,24 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from chatserver.hub.node import Node
-from chatserver.planning.command import base_offers
-from chatserver.planning.erlang import Goal
-from chatserver.planning.inputs import (
-    Inputs,
-    hour_label,
-    load_inputs,
-    parse_hours,
-)
-from chatserver.planning.plan import (
-    Effort,
-    busiest,
-    curve,
-    group_of,
-    make_plan,
-    row_dict,
-)
 from chatserver.store.directory import SUPERVISING
 from chatserver.web.api import ApiError, current_agent, endpoint, json_response
 from chatserver.web.records_api import parse_time
+
+if TYPE_CHECKING:
+    from chatserver.planning.erlang import Goal
+    from chatserver.planning.inputs import Inputs
+    from chatserver.planning.plan import Effort
+
+# chatserver.planning (numpy, scipy, matplotlib: about a second) is imported on the first
+# plan, not when a server starts
 
 DAY_MS = 86_400_000
 ERLANG_ONLY_CELLS = 168 * 50
@@ -72,6 +64,8 @@ def _number(value: str | None, name: str, lo: float, hi: float) -> float | None:
 
 
 def _hours(value: str | None, name: str) -> list[int] | None:
+    from chatserver.planning.inputs import parse_hours
+
     if not value:
         return None
     try:
@@ -85,6 +79,9 @@ def _plan(
     topics: list[str] | None, simulate_too: bool, short_abandon_s: float,
     plot_cell: tuple[str | None, list[int] | None],
 ) -> dict[str, Any]:
+    from chatserver.planning.inputs import hour_label
+    from chatserver.planning.plan import busiest, curve, group_of, make_plan, row_dict
+
     rows = make_plan(inputs, goal, effort, hours=hours, topics=topics,
                      simulate_too=simulate_too, short_abandon_s=short_abandon_s)
     cell = busiest(inputs, hours, topics)
@@ -112,6 +109,11 @@ async def planning(request: Request) -> Response:
     agent = await current_agent(request)
     if agent.role not in SUPERVISING:
         raise ApiError(403, "forbidden", "supervisors only")
+    from chatserver.planning.command import base_offers
+    from chatserver.planning.erlang import Goal
+    from chatserver.planning.inputs import load_inputs
+    from chatserver.planning.plan import Effort
+
     p = request.query_params
     for key in p:
         if len(p[key]) > 256:
