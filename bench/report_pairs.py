@@ -46,13 +46,16 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
                          "status": "met" if bad == 0 else "missed", "note": ""})
         for name in ("ours", "ours_backlog"):
             steps = per.get(name, {}).get("steps") or []
-            below = [st for st in steps if (st.get("server_cpu_pct") or 0) < 85]
+            # the hub and its Valkey are pinned to one core: below saturation means the
+            # two together under 85 % of it (the hub alone cannot pass ~70 % beside Valkey)
+            below = [st for st in steps
+                     if (st.get("server_cpu_pct") or 0) + (st.get("redis_cpu_pct") or 0) < 85]
             if not below:
                 continue
             stalled = [st["rate"] for st in below if not st["pass_ms"].get("50")]
             what = "while the records writer drains 10,000 chats" if name != "ours" else ""
-            rows.append({"target": f"Relay P={pairs}: p99 <= 50 ms wherever the hub is "
-                                   f"under 85 % CPU {what}".rstrip(),
+            rows.append({"target": f"Relay P={pairs}: p99 <= 50 ms wherever the hub and its "
+                                   f"Valkey use under 85 % of their core {what}".rstrip(),
                          "goal": "every such step",
                          "figure": f"{len(below) - len(stalled)} of {len(below)} steps"
                          + (f" (missed at {stalled} msg/s)" if stalled else ""),
