@@ -30,14 +30,12 @@ from collections.abc import Callable, Coroutine
 from typing import Protocol
 
 import hiredis
-from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chatserver.store.resp import dedicated, replies
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +89,7 @@ class Fanout:
                 await conn.disconnect()
 
     async def _connect(self) -> None:
-        kwargs = dict(self._pool.connection_kwargs)
-        kwargs["health_check_interval"] = 0  # a PING would mix into the messages
-        kwargs["retry"] = Retry(NoBackoff(), 0)  # the reader paces reconnects
-        conn = Connection(**kwargs)
+        conn = dedicated(self._pool)
         await conn.connect()  # type: ignore[no-untyped-call]
         self._conn = conn
         self.connects += 1
@@ -182,17 +177,9 @@ class Fanout:
         self._reconnect_task = asyncio.create_task(self._on_reconnect())
 
     async def _read(self, conn: Connection) -> None:
-        stream = conn._reader
-        if stream is None:
-            raise RedisConnectionError("not connected")
-        parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         listeners = self._listeners
-        while True:
-            data = await stream.read(65536)
-            if not data:
-                raise RedisConnectionError("Connection closed by server.")
-            parser.feed(data)
-            while (reply := parser.gets()) is not False:
+        async for batch in replies(conn):
+            for reply in batch:
                 if not isinstance(reply, list) or len(reply) < 2:
                     # a PING behind the subscriptions is answered PONG by some servers
                     # (Valkey) and ["pong", ""] by others

@@ -40,15 +40,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import hiredis
-from redis._parsers.base import BaseParser
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, RedisError, ResponseError, WatchError
+from redis.exceptions import RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chatserver.store.resp import dedicated, replies
 
 EMPTY_RESPONSE = "EMPTY_RESPONSE"
 NEVER_DECODE = "NEVER_DECODE"
@@ -85,7 +85,7 @@ class Multiplexer:
         self.max_inflight = max_inflight
         self._backoff = ExponentialBackoff(cap=backoff_cap_s, base=0.05)
         # packs commands with the pool's encoder; never connected
-        self._packer = Connection(**self._kwargs())
+        self._packer = dedicated(pool)
         self._conn: Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -99,14 +99,6 @@ class Multiplexer:
         self.commands = 0
         self.refused = 0
         self.reconnects = 0
-
-    def _kwargs(self) -> dict[str, Any]:
-        kwargs = dict(self._pool.connection_kwargs)
-        # a health check would interleave a PING with the callers' replies
-        kwargs["health_check_interval"] = 0
-        # one attempt per connect: ``run`` paces the retries
-        kwargs["retry"] = Retry(NoBackoff(), 0)
-        return kwargs
 
     # ---- the callers' side --------------------------------------------------------------
     async def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -175,7 +167,7 @@ class Multiplexer:
         self.writes += 1
 
     async def _connect(self) -> None:
-        conn = Connection(**self._kwargs())
+        conn = dedicated(self._pool)
         try:
             await conn.connect()  # type: ignore[no-untyped-call]  # runs the epoch guard first
         except asyncio.CancelledError:
@@ -198,16 +190,9 @@ class Multiplexer:
 
     async def _read(self, conn: Connection) -> None:
         waiting = self._waiting
-        stream = conn._reader
-        assert stream is not None
-        parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         try:
-            while True:
-                data = await stream.read(65536)
-                if not data:
-                    raise RedisConnectionError("Connection closed by server.")
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
+            async for batch in replies(conn):
+                for reply in batch:
                     group = waiting[0]
                     group.replies.append(reply)
                     group.remaining -= 1

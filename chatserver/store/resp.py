@@ -1,0 +1,53 @@
+"""A Redis connection read and written directly, for the clients that own one: the
+multiplexer (``multiplex.py``) and the pub/sub fan-out (``hub/fanout.py``).
+
+redis-py makes the connection (handshake, AUTH, SELECT, the connect hook); after that the
+owner writes packed commands itself and reads with :func:`replies`, which feeds whatever
+one socket read gave into a ``hiredis.Reader`` and yields every complete reply at once (one
+``await`` per read, not per reply).  Error replies come back as redis-py's exceptions
+(``NoScriptError``, ``ResponseError`` ...), as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
+
+READ_SIZE = 65536
+
+
+def dedicated(pool: ConnectionPool) -> Connection:
+    """A new connection with the pool's settings, not yet connected: no health-check
+    ``PING`` (it would mix into the owner's replies), and one attempt per connect (the
+    owner paces its retries)."""
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["health_check_interval"] = 0
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    return Connection(**kwargs)
+
+
+async def replies(conn: Connection) -> AsyncIterator[list[Any]]:
+    """The replies arriving on ``conn``, a batch per socket read; raises
+    ``ConnectionError`` when the connection ends."""
+    stream = conn._reader
+    if stream is None:
+        raise RedisConnectionError("not connected")
+    parser = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+    while True:
+        data = await stream.read(READ_SIZE)
+        if not data:
+            raise RedisConnectionError("Connection closed by server.")
+        parser.feed(data)
+        batch = []
+        while (reply := parser.gets()) is not False:
+            batch.append(reply)
+        yield batch
