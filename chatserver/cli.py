@@ -87,7 +87,7 @@ def serve(settings: Settings) -> None:
         async def shutdown(self, sockets: Any = None) -> None:
             node.draining = True
             # close our sockets with 1001 first so clients reconnect to another process
-            for conns in [*node.agents.values(), *node.visitors.values()]:
+            for conns in [*node.registry.agents.values(), *node.registry.visitors.values()]:
                 for conn in list(conns):
                     conn.close(1001, "server shutting down")
             await asyncio.sleep(0.1)

@@ -217,7 +217,7 @@ async def test_i10_02_heartbeat_and_timers_work_with_the_shared_connection_full(
         with pytest.raises(RedisConnectionError):
             await node.messages.meta("c1")
         # ... while a timer pass and the heartbeats run on their own connection
-        await asyncio.wait_for(node.run_timers(), scaled(10))
+        await asyncio.wait_for(node.jobs.run_timers(), scaled(10))
         now = node.now()
         await asyncio.wait_for(
             node.background_presence.heartbeat({"v1": ["conn-1"]}, now), scaled(10)

@@ -84,7 +84,7 @@ class AgentSession(Session):
     async def welcome(self) -> dict[str, Any]:
         node = self.node
         chat_ids = await node.routing.agent_chat_ids(self.agent.id)
-        infos = await node.chat_infos(chat_ids, for_agent=True) if chat_ids else []
+        infos = await node.views.many(chat_ids, for_agent=True) if chat_ids else []
         chats = [info for info in infos if info is not None]
         return {
             "type": "welcome",
@@ -132,11 +132,11 @@ class AgentSession(Session):
         node = self.node
         status, became = await node.routing.set_status(self.agent.id, frame.status, node.now())
         if became:
-            node.request_drain()
+            node.drainer.request()
         if frame.status == "offline":
-            await node.agent_went_offline(self.agent.id)
+            await node.actions.agent_went_offline(self.agent.id)
         else:
-            await node.notify_agent(self.agent.id, {"type": "status", "status": status})
+            await node.notifier.agent(self.agent.id, {"type": "status", "status": status})
         return {"type": "ok", "status": status}
 
     async def on_accept(self, frame: Accept) -> dict[str, Any]:
@@ -146,15 +146,15 @@ class AgentSession(Session):
             raise refused(reason, frame.chat)
         metrics.OFFERS["accepted"].inc()
         await node.messages.set_participants(frame.chat, add=[self.conn.participant])
-        info = await node.chat_info(frame.chat, for_agent=True)
-        await node.notify_agent(
+        info = await node.views.one(frame.chat, for_agent=True)
+        await node.notifier.agent(
             self.agent.id, {"type": "assigned", "chat": info}, follow=frame.chat
         )
-        await node.publish_chat_state(frame.chat)
+        await node.actions.publish_state(frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_decline(self, frame: Decline) -> dict[str, Any]:
-        reason = await self.node.requeue(
+        reason = await self.node.actions.requeue(
             frame.chat, ChatEvent.DECLINE, expected_agent=self.agent.id
         )
         if reason != "ok":
@@ -181,21 +181,21 @@ class AgentSession(Session):
                 raise refused(outcome.reason, frame.chat)
             await self.transfer_note(frame)
             if outcome.agent:
-                await node.release(frame.chat, outcome.agent, "transfer")
+                await node.actions.release(frame.chat, outcome.agent, "transfer")
             await node.messages.set_participants(
                 frame.chat, add=[participant("agent", frame.agent)]
             )
-            info = await node.chat_info(frame.chat, for_agent=True)
-            await node.notify_agent(
+            info = await node.views.one(frame.chat, for_agent=True)
+            await node.notifier.agent(
                 frame.agent, {"type": "assigned", "chat": info}, follow=frame.chat
             )
-            await node.publish_chat_state(frame.chat)
+            await node.actions.publish_state(frame.chat)
             await self.announce_transfer(frame.chat, frame.agent, info)
         else:
-            topic = await node.topic((frame.topic or "").strip().lower())
+            topic = await node.catalog.topic((frame.topic or "").strip().lower())
             if topic is None:
                 raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {frame.topic!r}")
-            ok = await node.requeue(
+            ok = await node.actions.requeue(
                 frame.chat, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=topic,
                 by=self.actor, note=frame.note.strip(),
             )
@@ -239,7 +239,7 @@ class AgentSession(Session):
 
     async def on_close(self, frame: Close) -> dict[str, Any]:
         tags = frame.tags[: self.node.settings.max_tags]
-        reason = await self.node.end_chat(
+        reason = await self.node.actions.end(
             frame.chat,
             ChatEvent.CLOSE,
             by=self.actor,
@@ -253,7 +253,7 @@ class AgentSession(Session):
 
     async def on_watch(self, frame: Watch) -> dict[str, Any]:
         self.require_supervisor()
-        info = await self.node.chat_info(frame.chat, for_agent=True)
+        info = await self.node.views.one(frame.chat, for_agent=True)
         if info is None:
             raise refused("not_found", frame.chat)
         await self.conn.follow(frame.chat, 0)
@@ -294,7 +294,7 @@ class AgentSession(Session):
     async def on_queues(self, frame: Queues) -> dict[str, Any]:
         self.require_supervisor()
         node = self.node
-        topics = await node.topics()
+        topics = await node.catalog.topics()
         queues = await node.routing.queue_summary(topics, node.now())
         agents = []
         for agent in await node.directory.list_agents():

@@ -68,12 +68,12 @@ class AvailabilityWatch:
         does not keep it fresh)."""
         interval = self.node.settings.availability_interval_s
         if self._dirty or time.monotonic() - self._read_at > interval:
-            await self.node._single_flight("availability", self.refresh)
+            await self.node.catalog.flights.run("availability", self.refresh)
         return self.view
 
     def welcomed(self, conn: Connection) -> None:
         """``conn``'s welcome (built from ``current``) is sent: it gets changes from now."""
-        if len(self._welcomed) > 64 + 2 * sum(len(c) for c in self.node.visitors.values()):
+        if len(self._welcomed) > 64 + 2 * sum(len(c) for c in self.node.registry.visitors.values()):
             self._welcomed = {k: c for k, c in self._welcomed.items() if not c.closed}
         self._welcomed[conn.id] = conn
 
@@ -90,16 +90,16 @@ class AvailabilityWatch:
     # ---- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
         node = self.node
-        while not node._stopping:
+        while not node.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._wake.wait(), timeout=node.settings.availability_interval_s
                 )
             self._wake.clear()
-            if not node.visitors:
+            if not node.registry.visitors:
                 continue  # nobody to tell; ``current`` reads again when one comes
             try:
-                await node._single_flight("availability", self.refresh)
+                await node.catalog.flights.run("availability", self.refresh)
             except RedisError as exc:
                 log.warning("availability update failed: %s", exc)
             except Exception:
@@ -111,8 +111,8 @@ class AvailabilityWatch:
         node = self.node
         self._dirty = False
         agents = await self.online.read()
-        topics = await node.topics()
-        settings = await node.widget_settings()
+        topics = await node.catalog.topics()
+        settings = await node.catalog.widget_settings()
         counts = eligible_counts({n: t.required for n, t in topics.items()}, agents)
         view = availability_view(is_open(settings, node.now()), counts)
         flipped = changed_topics(self.counts, counts)
@@ -121,7 +121,7 @@ class AvailabilityWatch:
             self.view = view
             self._push({"type": "availability", **view})
         if flipped:
-            node.requote(flipped)
+            node.positions.requote(flipped)
 
     def _push(self, frame: dict[str, Any]) -> None:
         data = encode(frame)

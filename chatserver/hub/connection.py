@@ -301,7 +301,7 @@ class Connection:
         if kind in (b"A", b"G"):
             self.send_raw(data[1:])
             return
-        cursor = self.cursors.get(self.node.keys_chat_of_channel(channel))
+        cursor = self.cursors.get(self.node.keys.chat_of_channel(channel))
         if cursor is None:
             return
         # ``a<seq>|<sending connection id>|<frame>``: the frame is encoded once, by the
@@ -326,7 +326,7 @@ class Connection:
             return
         cursor.catching_up = True
         cursor.pending.append((seq, frame, own))
-        self.node.spawn(self._catch_up(self.node.keys_chat_of_channel(channel), cursor))
+        self.node.spawn(self._catch_up(self.node.keys.chat_of_channel(channel), cursor))
 
     async def _wait_for_room(self, room: int) -> None:
         """Catching up on a long chat sends many frames at once: let the socket take them

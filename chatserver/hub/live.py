@@ -33,7 +33,7 @@ class LiveFigures:
     async def snapshot(self) -> dict[str, Any]:
         node = self.node
         now = node.now()
-        topics = await node.topics()
+        topics = await node.catalog.topics()
         queues = await node.routing.queue_summary(topics, now)
         agents = []
         # connected and online: who can be given a chat (transfer, reassign) right now

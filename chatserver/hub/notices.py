@@ -101,7 +101,7 @@ class NoticeWatch:
 
     async def run(self) -> None:
         node = self.node
-        while not node._stopping:
+        while not node.stopping.is_set():
             now = node.now()
             due = next_expiry(self.notices.values(), now)
             wait = node.settings.notice_refresh_s
@@ -137,11 +137,11 @@ class NoticeWatch:
 
     # ---- delivering ----------------------------------------------------------------------
     def _visitors(self) -> list[Connection]:
-        return [c for conns in self.node.visitors.values() for c in conns
+        return [c for conns in self.node.registry.visitors.values() for c in conns
                 if c.welcomed and not c.closed]
 
     def _agents(self) -> list[Connection]:
-        return [c for conns in self.node.agents.values() for c in conns
+        return [c for conns in self.node.registry.agents.values() for c in conns
                 if c.welcomed and not c.closed]
 
     async def _waiting_topics(self, conns: list[Connection]) -> dict[str, str]:
@@ -201,7 +201,7 @@ async def close_queued(
     """Close every chat waiting in the notice's topics (every topic when it names none)
     with a last message in the visitor's language and the outcome ``incident``; ``batch``
     chats at a time.  Returns how many it closed."""
-    topics = list(notice.topics) or sorted(await node.topics())
+    topics = list(notice.topics) or sorted(await node.catalog.topics())
     closed = 0
     for topic in topics:
         skip: set[str] = set()
@@ -236,5 +236,5 @@ async def _close_one(
             cid=f"notice-{notice.id}", text=text, kind="system", audience=EVERYONE,
             now_ms=node.now(), system=True,
         )
-    reason = await node.end_chat(chat_id, ChatEvent.CLOSE, by=by, outcome="incident")
+    reason = await node.actions.end(chat_id, ChatEvent.CLOSE, by=by, outcome="incident")
     return reason == "ok"

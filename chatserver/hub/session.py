@@ -273,7 +273,7 @@ class Session:
 
     async def on_resume(self, frame: Resume) -> None:
         await self.require_reader(frame.chat)
-        info = await self.node.chat_info(frame.chat, for_agent=self.conn.role == "agent")
+        info = await self.node.views.one(frame.chat, for_agent=self.conn.role == "agent")
         if info is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such chat", chat=frame.chat)
         if info["state"] == ChatState.OFFLINE.value:

@@ -57,9 +57,9 @@ class VisitorSession(Session):
         chat_id = "" if self.new_token else text(
             await node.redis.hget(node.keys.visitor(self.conn.subject), "chat")
         )
-        chat = await node.chat_info(chat_id, for_agent=False) if chat_id else None
+        chat = await node.views.one(chat_id, for_agent=False) if chat_id else None
         if chat is not None and chat["state"] == ChatState.QUEUED.value:
-            node.watch_position(chat["id"], chat["topic"])
+            node.positions.watch(chat["id"], chat["topic"])
         availability = await node.availability.current()
         notices = self._notices_for(chat)
         frame: dict[str, Any] = {
@@ -102,11 +102,11 @@ class VisitorSession(Session):
         node = self.node
         topic_name = (frame.topic or node.settings.default_topic).strip().lower()
         await self.check_start(frame)
-        topic = await node.topic(topic_name)
+        topic = await node.catalog.topic(topic_name)
         if topic is None:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
-                topics=sorted(await node.topics()),
+                topics=sorted(await node.catalog.topics()),
             )
         details = {
             "name": frame.name or "",
@@ -131,16 +131,16 @@ class VisitorSession(Session):
             node.messages.open_chat(chat_id, [participant("visitor", self.conn.subject)]),
             node.redis.hset(node.keys.visitor(self.conn.subject), "name", self.conn.name),
             self.conn.follow(chat_id, 0),
-            node.chat_info(chat_id, for_agent=False),
+            node.views.one(chat_id, for_agent=False),
         )
-        node.watch_position(chat_id, topic.name)
+        node.positions.watch(chat_id, topic.name)
         # the notices of this topic were in the pre-chat form: the record names them
         node.notices.seen(chat_id, node.notices.for_topic(topic.name))
-        node.request_drain()
+        node.drainer.request()
         await asyncio.gather(
-            node.queues_changed(),
+            node.notifier.queues_changed(),
             # other tabs of the same visitor follow the new chat too
-            node.notify_visitor(
+            node.notifier.visitor(
                 self.conn.subject, {"type": "chat", "chat": info}, follow=chat_id
             ),
         )
@@ -150,7 +150,7 @@ class VisitorSession(Session):
         """The widget's rules, enforced here too: business hours, then the required
         pre-chat fields (see ``core.availability``)."""
         node = self.node
-        settings = await node.widget_settings()
+        settings = await node.catalog.widget_settings()
         if not is_open(settings, node.now()):
             raise ProtocolError(
                 ErrorCode.OUTSIDE_HOURS,
@@ -159,7 +159,7 @@ class VisitorSession(Session):
         missing = missing_fields(
             settings.required_fields, settings.prechat_fields,
             {"name": frame.name, "email": frame.email, "topic": frame.topic},
-            len(await node.topics()),
+            len(await node.catalog.topics()),
         )
         if missing:
             raise ProtocolError(
@@ -178,7 +178,7 @@ class VisitorSession(Session):
             event = visitor_leave_event(chat.state)
         except IllegalTransition as exc:
             raise ProtocolError(ErrorCode.INVALID_STATE, str(exc), chat=frame.chat) from None
-        reason = await self.node.end_chat(
+        reason = await self.node.actions.end(
             frame.chat, event, by=self.conn.participant, outcome="visitor_left"
         )
         if reason != "ok":
@@ -211,7 +211,7 @@ class VisitorSession(Session):
         if "@" not in frame.email:
             raise ProtocolError(ErrorCode.BAD_FRAME, "a valid email address is required")
         topic_name = (frame.topic or node.settings.default_topic).strip().lower()
-        if await node.topic(topic_name) is None:
+        if await node.catalog.topic(topic_name) is None:
             raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}")
         notice_id = frame.notice or ""
         if notice_id and notice_id not in node.notices.notices:

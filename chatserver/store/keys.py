@@ -225,6 +225,11 @@ class Keys:
         return f"{self.prefix}:{{rl}}:{kind}:{subject}:{window}"
 
     # ---- pub/sub channels (not keys; named here too so nothing else builds names) ---------
+    @staticmethod
+    def chat_of_channel(channel: str) -> str:
+        """The chat id of a chat channel name (``<prefix>:{c:<chat>}:ch``)."""
+        return channel[channel.index("{c:") + 3 : channel.rindex("}")]
+
     def chat_channel(self, chat_id: str) -> str:
         return f"{self.prefix}:{{c:{chat_id}}}:ch"
 

@@ -102,7 +102,7 @@ async def read_queues(node: Node) -> None:
     s = node.settings
     try:
         async with asyncio.timeout(s.metrics_timeout_s):
-            topics = sorted(await node.topics())[: s.metrics_max_topics]
+            topics = sorted(await node.catalog.topics())[: s.metrics_max_topics]
             with timed(REDIS["scrape"]):
                 async with node.redis.pipeline(transaction=False) as pipe:
                     for topic in topics:

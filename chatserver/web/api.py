@@ -166,7 +166,7 @@ async def logout(request: Request) -> Response:
     node: Node = request.app.state.node
     agent = await current_agent(request)
     await node.directory.revoke_sessions(agent.id)
-    await node.notify_agent(agent.id, revoke_below=agent.version + 1)
+    await node.notifier.agent(agent.id, revoke_below=agent.version + 1)
     response = _json({"ok": True})
     response.delete_cookie(COOKIE)
     return response
@@ -234,12 +234,12 @@ async def apply_agent_patch(node: Node, agent_id: str, patch: AgentPatch) -> Age
         disabled=patch.disabled,
     )
     if updated.version != before.version:
-        await node.notify_agent(agent_id, revoke_below=updated.version)
+        await node.notifier.agent(agent_id, revoke_below=updated.version)
     if patch.disabled:
-        await node.agent_went_offline(agent_id)
+        await node.actions.agent_went_offline(agent_id)
     elif patch.capacity is not None or patch.skills is not None or patch.disabled is False:
         await node.routing.set_status(agent_id, "", node.now())
-        node.request_drain()
+        node.drainer.request()
     return updated
 
 
@@ -261,15 +261,15 @@ async def one_topic(request: Request) -> Response:
         if waiting:
             raise ApiError(409, "in_use", f"{waiting} chats are waiting in this topic's queue")
         removed = await node.directory.delete_topic(name)
-        node.forget_topics()
+        node.catalog.forget_topics()
         return _json({"deleted": removed})
     body = await _body(request, TopicBody)
     topic = await node.directory.set_topic(
         name, required=parse_skills(body.required), optional=parse_skills(body.optional),
         priority=body.priority,
     )
-    node.forget_topics()
-    node.request_drain()
+    node.catalog.forget_topics()
+    node.drainer.request()
     return _json(topic.public())
 
 
@@ -278,7 +278,7 @@ async def queues(request: Request) -> Response:
     node: Node = request.app.state.node
     caller = await current_agent(request)
     require(caller, *SUPERVISING)
-    summary = await node.routing.queue_summary(await node.topics(), node.now())
+    summary = await node.routing.queue_summary(await node.catalog.topics(), node.now())
     return _json(summary)
 
 

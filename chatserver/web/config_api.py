@@ -34,7 +34,7 @@ _json = json_response
 
 async def widget_origins(node: Node) -> tuple[str, ...]:
     """Where the widget may run: the admin's list, else the WIDGET_ORIGINS setting."""
-    settings = await node.widget_settings()
+    settings = await node.catalog.widget_settings()
     return tuple(settings.allowed_origins) or node.settings.widget_origins
 
 
@@ -46,8 +46,8 @@ async def widget_config(request: Request) -> Response:
     allowed = await widget_origins(node)
     if origin is not None and not origin_allowed(origin, allowed):
         raise ApiError(403, "forbidden", "this site may not embed the widget")
-    settings = await node.widget_settings()
-    topics = sorted(await node.topics())
+    settings = await node.catalog.widget_settings()
+    topics = sorted(await node.catalog.topics())
     view = await node.availability.current()
     body = WidgetConfig(
         languages=settings.languages,
@@ -77,14 +77,14 @@ async def widget_settings(request: Request) -> Response:
     agent = await current_agent(request)
     if request.method == "GET":
         require(agent, Role.SUPERVISOR, Role.ADMIN)
-        return _json(await node.widget_settings())
+        return _json(await node.catalog.widget_settings())
     require(agent, Role.ADMIN)
-    settings = await _changed_widget_settings(request, await node.widget_settings())
+    settings = await _changed_widget_settings(request, await node.catalog.widget_settings())
     try:
         await node.config.set_widget(settings)
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    node.forget_widget_settings()
+    node.catalog.forget_widget_settings()
     return _json(settings)
 
 

@@ -45,7 +45,7 @@ async def notices(request: Request) -> Response:
     try:
         texts, topics = validate(
             {str(k): v for k, v in body.texts.items()}, body.topics, body.expires_at, now,
-            max_chars=node.settings.notice_max_chars, known_topics=await node.topics(),
+            max_chars=node.settings.notice_max_chars, known_topics=await node.catalog.topics(),
         )
     except NoticeError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None

@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 
 from chatserver.clock import new_id
 from chatserver.hub.agent import AgentSession
-from chatserver.hub.connection import Budget, Connection
+from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.visitor import VisitorSession
 from chatserver.protocol import CloseCode
@@ -44,33 +44,6 @@ log = logging.getLogger(__name__)
 
 def _subprotocol(ws: WebSocket) -> str | None:
     return SUBPROTOCOL if SUBPROTOCOL in offered_subprotocols(ws) else None
-
-
-def _address_full(node: Node, address: str) -> bool:
-    return node.by_address.get(address, 0) >= node.settings.max_connections_per_address
-
-
-def _hold_address(node: Node, address: str, delta: int) -> None:
-    count = node.by_address.get(address, 0) + delta
-    if count > 0:
-        node.by_address[address] = count
-    else:
-        node.by_address.pop(address, None)
-
-
-def _join_budget(node: Node, address: str) -> Budget:
-    """The send budget shared by the connections of ``address`` (SEND_QUEUE_BYTES_PER_ADDRESS)."""
-    budget = node.budgets.get(address)
-    if budget is None:
-        budget = node.budgets[address] = Budget()
-    budget.holders += 1
-    return budget
-
-
-def _leave_budget(node: Node, address: str, budget: Budget) -> None:
-    budget.holders -= 1
-    if budget.holders <= 0 and node.budgets.get(address) is budget:
-        del node.budgets[address]
 
 
 def _release_handshake(ws: WebSocket) -> None:
@@ -132,10 +105,10 @@ async def _admit_visitor(node: Node, ws: WebSocket, address: str) -> tuple[str, 
     refused (the socket is closed).  Kept apart from the serving loop so that its locals
     (the bearer token, the settings) are not held for the life of the socket."""
     s = node.settings
-    if _address_full(node, address):
+    if node.registry.address_full(address):
         await ws.close(CloseCode.POLICY)
         return None
-    allowed = tuple((await node.widget_settings()).allowed_origins) or s.widget_origins
+    allowed = tuple((await node.catalog.widget_settings()).allowed_origins) or s.widget_origins
     if not origin_allowed(ws.headers.get("origin"), allowed):
         await ws.close(CloseCode.POLICY)
         return None
@@ -153,7 +126,7 @@ async def _admit_visitor(node: Node, ws: WebSocket, address: str) -> tuple[str, 
         visitor_id = new_id("v")
         new_token = node.credentials.visitor_token(visitor_id)
     await ws.accept(subprotocol=_subprotocol(ws))
-    if len(node.local("visitor", visitor_id)) >= s.max_connections_per_visitor:
+    if len(node.registry.local("visitor", visitor_id)) >= s.max_connections_per_visitor:
         await ws.close(CloseCode.TOO_MANY, "too many connections for this visitor")
         return None
     return visitor_id, new_token
@@ -187,7 +160,7 @@ async def _refuse_busy(ws: WebSocket) -> None:
 
 async def _visitor_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
-    slots = node.admission
+    slots = node.registry.admission
     if slots is not None:
         # admission control: under a reconnect storm at most MAX_PENDING_HANDSHAKES
         # visitors are set up at once; the others wait their turn (in order, without
@@ -213,8 +186,8 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     visitor_id, new_token = admitted
     user_agent = ws.headers.get("user-agent", "")
     _release_handshake(ws)
-    _hold_address(node, address, 1)
-    budget = _join_budget(node, address)
+    node.registry.hold_address(address, 1)
+    budget = node.registry.join_budget(address)
     try:
         # a new visitor (just given a token) has no name and no chat in Redis yet
         name = (
@@ -222,14 +195,14 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
             else text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
         )
     except BaseException:
-        _hold_address(node, address, -1)
-        _leave_budget(node, address, budget)
+        node.registry.hold_address(address, -1)
+        node.registry.leave_budget(address, budget)
         raise
     conn = Connection(
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
         name=name or "Visitor", budget=budget,
     )
-    await node.add_connection(conn)
+    await node.registry.add(conn)
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
     del admitted, new_token, user_agent, name  # held by the session where still needed
     try:
@@ -237,10 +210,10 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
         await node.visitor_presence.connect(visitor_id, conn.id, node.now())
         await session.run(admission.done if admission is not None else None)
     finally:
-        _hold_address(node, address, -1)
-        await node.remove_connection(conn)
+        node.registry.hold_address(address, -1)
+        await node.registry.remove(conn)
         await conn.finish()
-        _leave_budget(node, address, budget)
+        node.registry.leave_budget(address, budget)
         await _visitor_socket_closed(node, visitor_id, conn.id)
 
 
@@ -262,7 +235,7 @@ async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> N
 async def _agent_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
     address = client_address(ws)
-    if _address_full(node, address):
+    if node.registry.address_full(address):
         await ws.close(CloseCode.POLICY)
         return
     if not origin_allowed(ws.headers.get("origin"), node.settings.allowed_agent_origins):
@@ -275,18 +248,18 @@ async def _agent_socket(ws: WebSocket) -> None:
         await ws.close(CloseCode.POLICY)
         return
     await ws.accept(subprotocol=_subprotocol(ws))
-    _hold_address(node, address, 1)
+    node.registry.hold_address(address, 1)
     conn = Connection(
         node, ws, conn_id=new_id("ac"), role="agent", subject=agent.id, name=agent.name,
         supervisor=agent.role in SUPERVISING, version=agent.version,
-        budget=_join_budget(node, address),
+        budget=node.registry.join_budget(address),
     )
-    await node.add_connection(conn)
+    await node.registry.add(conn)
     status, became = await node.routing.agent_connect(agent.id, conn.id, node.now())
     if status == "disabled":
         conn.close(CloseCode.UNAUTHORIZED, "agent disabled")
     if became:
-        node.request_drain()
+        node.drainer.request()
     # the welcome shows the agent as read at the handshake, with the status the connect
     # left (no second read of the agent)
     session = AgentSession(node, conn, dataclasses.replace(agent, status=status))
@@ -294,16 +267,16 @@ async def _agent_socket(ws: WebSocket) -> None:
         if not conn.closed:
             await session.run()
     finally:
-        _hold_address(node, address, -1)
+        node.registry.hold_address(address, -1)
         try:
-            await node.remove_connection(conn)
+            await node.registry.remove(conn)
             await conn.finish()
             if conn.budget is not None:
-                _leave_budget(node, address, conn.budget)
+                node.registry.leave_budget(address, conn.budget)
         finally:
             # recorded whatever happened above: a disconnect never recorded leaves the
             # agent online with a chat load until the presence sweeper notices
-            await node.record_agent_disconnect(agent.id, conn.id)
+            await node.jobs.record_agent_disconnect(agent.id, conn.id)
 
 
 agent_socket = SocketEndpoint(_agent_socket)

@@ -1,0 +1,132 @@
+"""The drainer: offers queued chats to eligible agents until nothing more can be assigned.
+
+It runs whenever capacity may have appeared (an agent came online or freed a slot, a chat
+was queued or relaxed; ``request``), on its own Redis connection so that a burst of client
+actions never delays a routing pass.  Each pass reads a snapshot of the queue heads and
+the free agents, asks ``core.routing.plan`` who gets what, and commits the plan in one
+script that re-checks every pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
+
+from chatserver.core import routing as policy
+from chatserver.core.lifecycle import ChatState
+from chatserver.hub.notifier import Notifier, control
+from chatserver.hub.views import ChatViews, public
+from chatserver.store.messages import publication
+from chatserver.store.publish import Assignment, Publisher
+from chatserver.store.routing import MAX_WINDOW, RoutingStore
+from chatserver.store.views import ChatReads
+from chatserver.telemetry import metrics
+
+if TYPE_CHECKING:
+    from chatserver.hub.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+class Drainer:
+    def __init__(
+        self, *, routing: RoutingStore, reads: ChatReads, publisher: Publisher,
+        catalog: Catalog, views: ChatViews, notifier: Notifier, clock: Callable[[], int],
+    ) -> None:
+        self.routing = routing
+        self.reads = reads
+        self.publisher = publisher
+        self.catalog = catalog
+        self.views = views
+        self.notifier = notifier
+        self.clock = clock
+        self.stats = {"assigned": 0, "drains": 0}
+        self._wake = asyncio.Event()
+        self._wake.set()  # a first pass at start: chats may have queued while none ran
+
+    def request(self) -> None:
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                with metrics.timed(metrics.DRAIN_SECONDS):
+                    await self.drain()
+            except RedisError as exc:
+                log.warning("drain failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                self._wake.set()
+            except Exception:
+                log.exception("drain failed")
+                await asyncio.sleep(0.5)
+                self._wake.set()
+
+    async def drain(self) -> int:
+        """Offer queued chats to eligible agents until nothing more can be assigned."""
+        assigned = 0
+        failures = 0
+        window: int | None = None
+        topics = await self.catalog.topics()
+        for _ in range(50):
+            self.stats["drains"] += 1
+            with metrics.timed(metrics.REDIS["drain_snapshot"]):
+                snap = await self.routing.snapshot(topics, window)
+            if not snap.chats or not snap.agents:
+                break
+            now = self.clock()
+            plan = policy.plan(snap.chats, snap.agents, now)
+            if not plan:
+                if snap.more and snap.window < MAX_WINDOW:
+                    # the queue heads were all declined by (or need skills beyond) the
+                    # free agents: look further back
+                    window = min(MAX_WINDOW, 4 * snap.window)
+                    continue
+                break
+            with metrics.timed(metrics.REDIS["drain_commit"]):
+                results = await self.routing.commit(plan, snap.topic_of, now)
+            ok = [a for a, reason in results if reason == "ok"]
+            assigned += len(ok)
+            self.stats["assigned"] += len(ok)
+            if ok:
+                metrics.ASSIGNMENTS.inc(len(ok))
+                with metrics.timed(metrics.REDIS["drain_notify"]):
+                    await self._announce(ok)
+                await self.notifier.queues_changed(self.publisher)
+            else:
+                # every pair lost a race with another process; re-read and try again
+                failures += 1
+                if failures >= 3:
+                    break
+        return assigned
+
+    async def _announce(self, done: Sequence[policy.Assignment]) -> None:
+        """Tell the agents of a pass's assignments: an ``offer``, or (auto-accept)
+        ``assigned`` plus the new chat state for its participants; one pipeline."""
+        infos = await self.views.many(
+            [a.chat_id for a in done], for_agent=True, reads=self.reads
+        )
+        now = self.clock()
+        out: list[Assignment] = []
+        for a, info in zip(done, infos, strict=True):
+            if info is None:
+                continue
+            metrics.START_TO_OFFER_SECONDS.observe(max(0, now - info["created"]) / 1000)
+            if info["state"] == ChatState.ACTIVE.value:
+                metrics.OFFERS["auto_accepted"].inc()
+                out.append(Assignment(
+                    a.agent_id, a.chat_id,
+                    control({"type": "assigned", "chat": info}, {"follow": a.chat_id}),
+                    publication({"type": "chat", "chat": public(info)}),
+                ))
+            else:
+                out.append(Assignment(
+                    a.agent_id, a.chat_id,
+                    control({"type": "offer", "chat": info}, {"follow": a.chat_id}),
+                ))
+        await self.publisher.assignments(out)

@@ -1,0 +1,98 @@
+"""What a client is told about a chat (the ``chat`` object of ``docs/protocol.md``):
+state, topic, agent, sequence and read marks, queue position while queued, and for
+agents the visitor's details, the offer deadline and the tags."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from chatserver.core.lifecycle import ChatState
+from chatserver.store.routing import RoutingStore, chat_record
+from chatserver.store.views import ChatReads
+
+if TYPE_CHECKING:
+    from chatserver.hub.availability import AvailabilityWatch
+
+AGENT_ONLY = ("visitor", "offer_expires")
+"""Fields of a chat view that only agents are shown."""
+
+
+class ChatViews:
+    def __init__(
+        self, reads: ChatReads, routing: RoutingStore, availability: AvailabilityWatch
+    ) -> None:
+        self.reads = reads
+        self.routing = routing
+        self.availability = availability
+
+    async def one(self, chat_id: str, *, for_agent: bool) -> dict[str, Any] | None:
+        return (await self.many([chat_id], for_agent=for_agent))[0]
+
+    async def many(
+        self, chat_ids: Sequence[str], *, for_agent: bool, reads: ChatReads | None = None
+    ) -> list[dict[str, Any] | None]:
+        """Views of many chats in two round trips (and one more per queued chat),
+        through ``reads`` (default: the shared connection)."""
+        reads = reads or self.reads
+        raw = await reads.chats(chat_ids)
+        chats = [chat_record(c, r[0]) for c, r in zip(chat_ids, raw, strict=True)]
+        names = await reads.agent_names(
+            {c.agent for c in chats if c is not None and c.agent}
+            | {_closer(c.raw) for c in chats if c is not None and _closer(c.raw)}
+        )
+        out: list[dict[str, Any] | None] = []
+        for chat, (_, meta) in zip(chats, raw, strict=True):
+            if chat is None:
+                out.append(None)
+                continue
+            info = chat.public()
+            info["seq"] = int(meta.get("seq", 0))
+            info["read"] = {k[5:]: int(v) for k, v in meta.items() if k.startswith("read:")}
+            if chat.agent:
+                info["agent"] = {"id": chat.agent, "name": names.get(chat.agent, chat.agent)}
+            if chat.state is ChatState.QUEUED:
+                info.update(await self.position(chat.id, chat.topic))
+            if for_agent:
+                info["visitor"] = {"id": chat.visitor, **chat.details}
+                if "offer_deadline" in chat.raw:
+                    info["offer_expires"] = int(chat.raw["offer_deadline"])
+            if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
+                info["ended_by"] = chat.raw.get("ended_by", "")
+                info["outcome"] = chat.raw.get("outcome", "")
+                closer = _closer(chat.raw)
+                if closer:
+                    # the name of the agent or supervisor who closed it, who may not be
+                    # the agent who held it
+                    info["ended_by_name"] = names.get(closer, closer)
+            if for_agent:
+                info["tags"] = _tags(chat.raw.get("tags", ""))
+            out.append(info)
+        return out
+
+    async def position(self, chat_id: str, topic: str) -> dict[str, Any]:
+        """``position``, ``available`` and (only with an eligible agent online) ``eta_s``."""
+        position = await self.routing.queue_position(topic, chat_id) or 0
+        avg = await self.reads.handle_time(topic)
+        await self.availability.current()
+        return self.availability.queue_fields(topic, position, avg)
+
+
+def public(info: Mapping[str, Any]) -> dict[str, Any]:
+    """An agent's view of a chat without what only agents see."""
+    return {k: v for k, v in info.items() if k not in AGENT_ONLY}
+
+
+def _closer(raw: Mapping[str, str]) -> str:
+    """The agent id in ``ended_by`` (``agent:<id>`` or ``supervisor:<id>``), else ''."""
+    role, _, who = raw.get("ended_by", "").partition(":")
+    return who if role in ("agent", "supervisor") else ""
+
+
+def _tags(raw: str) -> list[str]:
+    try:
+        tags = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
