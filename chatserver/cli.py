@@ -200,7 +200,7 @@ def admin(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
         await node.start(serve=False)
         try:
             result = await action(node)
-            await node.redis.publish(node.keys.queue_channel, b"drain")
+            await node.publisher.queues(b"drain")
             return result
         finally:
             await node.stop()
@@ -267,7 +267,7 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "delete":
             # as DELETE /api/topics/{name}: the router only looks at existing topics' queues
             name = validate_topic_name(args.name)
-            waiting = int(await node.redis.zcard(node.keys.queue(name)))
+            waiting = await node.reads.queue_length(name)
             if waiting:
                 raise SystemExit(f"error: {waiting} chats are waiting in this topic's queue")
             return {"deleted": await d.delete_topic(name)}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.session import PROTOCOL_VERSION, Session
@@ -30,24 +29,10 @@ from chatserver.protocol import (
     Whisper,
     decode_agent,
 )
+from chatserver.service.actor import Actor
+from chatserver.service.agents import refused
 from chatserver.store.directory import Agent
-from chatserver.store.messages import AGENTS_ONLY, EVERYONE, participant
-from chatserver.telemetry import metrics
-
-_REASONS = {
-    "not_found": (ErrorCode.NOT_FOUND, "no such chat"),
-    "not_yours": (ErrorCode.FORBIDDEN, "this chat is not yours"),
-    "invalid_state": (ErrorCode.INVALID_STATE, "the chat is not in a state that allows this"),
-    "agent_unavailable": (ErrorCode.AGENT_UNAVAILABLE, "that agent is not available"),
-    "agent_full": (ErrorCode.AGENT_UNAVAILABLE, "that agent has no free capacity"),
-    "same_agent": (ErrorCode.INVALID_STATE, "the chat is already with that agent"),
-    "retry": (ErrorCode.INTERNAL, "the chat changed meanwhile; retry"),
-}
-
-
-def refused(reason: str, chat_id: str) -> ProtocolError:
-    code, message = _REASONS.get(reason, (ErrorCode.INVALID_STATE, reason))
-    return ProtocolError(code, message, chat=chat_id)
+from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 
 
 class AgentSession(Session):
@@ -98,27 +83,13 @@ class AgentSession(Session):
         }
 
     @property
-    def actor(self) -> str:
-        """Who acts, as recorded and shown (``ended_by``, the transfer trace):
-        ``supervisor:<id>`` for a supervisor, else ``agent:<id>``."""
-        return f"supervisor:{self.agent.id}" if self.supervisor else self.conn.participant
+    def actor(self) -> Actor:
+        conn = self.conn
+        return Actor("agent", self.agent.id, conn.name, conn.supervisor, conn.id)
 
     def require_supervisor(self) -> None:
         if not self.supervisor:
             raise ProtocolError(ErrorCode.FORBIDDEN, "supervisors only")
-
-    async def may_read(self, chat_id: str) -> bool:
-        if self.supervisor:
-            return await self.node.routing.get_chat(chat_id) is not None
-        chat = await self.node.routing.get_chat(chat_id)
-        return chat is not None and chat.agent == self.agent.id
-
-    async def repair_participation(self, chat_id: str) -> bool:
-        chat = await self.node.routing.get_chat(chat_id)
-        if chat is None or chat.agent != self.agent.id or chat.state is not ChatState.ACTIVE:
-            return False
-        await self.node.messages.set_participants(chat_id, add=[self.conn.participant])
-        return True
 
     # ---- frames ---------------------------------------------------------------------------
     async def on_send(self, frame: Send) -> dict[str, Any]:
@@ -129,126 +100,31 @@ class AgentSession(Session):
         return await self.post(frame.chat, frame.cid, frame.text, kind="message", audience=EVERYONE)
 
     async def on_status(self, frame: Status) -> dict[str, Any]:
-        node = self.node
-        status, became = await node.routing.set_status(self.agent.id, frame.status, node.now())
-        if became:
-            node.drainer.request()
-        if frame.status == "offline":
-            await node.actions.agent_went_offline(self.agent.id)
-        else:
-            await node.notifier.agent(self.agent.id, {"type": "status", "status": status})
+        status = await self.node.agent_actions.status(self.actor, frame.status)
         return {"type": "ok", "status": status}
 
     async def on_accept(self, frame: Accept) -> dict[str, Any]:
-        node = self.node
-        reason = await node.routing.accept(frame.chat, self.agent.id, node.now())
-        if reason != "ok":
-            raise refused(reason, frame.chat)
-        metrics.OFFERS["accepted"].inc()
-        await node.messages.set_participants(frame.chat, add=[self.conn.participant])
-        info = await node.views.one(frame.chat, for_agent=True)
-        await node.notifier.agent(
-            self.agent.id, {"type": "assigned", "chat": info}, follow=frame.chat
-        )
-        await node.actions.publish_state(frame.chat)
+        await self.node.agent_actions.accept(self.actor, frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_decline(self, frame: Decline) -> dict[str, Any]:
-        reason = await self.node.actions.requeue(
-            frame.chat, ChatEvent.DECLINE, expected_agent=self.agent.id
-        )
-        if reason != "ok":
-            raise refused(reason, frame.chat)
-        metrics.OFFERS["declined"].inc()
+        await self.node.agent_actions.decline(self.actor, frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_transfer(self, frame: Transfer) -> dict[str, Any]:
-        node = self.node
-        if (frame.agent is None) == (frame.topic is None):
-            raise ProtocolError(ErrorCode.BAD_FRAME, "give exactly one of agent or topic")
-        chat = await node.routing.get_chat(frame.chat)
-        if chat is None:
-            raise refused("not_found", frame.chat)
-        if not self.supervisor and chat.agent != self.agent.id:
-            raise refused("not_yours", frame.chat)
-        expected = "" if self.supervisor else self.agent.id
-        if frame.agent is not None:
-            outcome = await node.routing.transfer_to_agent(
-                frame.chat, frame.agent, node.now(), expected_agent=expected,
-                by=self.actor, note=frame.note.strip(),
-            )
-            if not outcome.ok:
-                raise refused(outcome.reason, frame.chat)
-            await self.transfer_note(frame)
-            if outcome.agent:
-                await node.actions.release(frame.chat, outcome.agent, "transfer")
-            await node.messages.set_participants(
-                frame.chat, add=[participant("agent", frame.agent)]
-            )
-            info = await node.views.one(frame.chat, for_agent=True)
-            await node.notifier.agent(
-                frame.agent, {"type": "assigned", "chat": info}, follow=frame.chat
-            )
-            await node.actions.publish_state(frame.chat)
-            await self.announce_transfer(frame.chat, frame.agent, info)
-        else:
-            topic = await node.catalog.topic((frame.topic or "").strip().lower())
-            if topic is None:
-                raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {frame.topic!r}")
-            ok = await node.actions.requeue(
-                frame.chat, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=topic,
-                by=self.actor, note=frame.note.strip(),
-            )
-            if ok != "ok":
-                raise refused(ok, frame.chat)
-            await self.transfer_note(frame)
+        await self.node.agent_actions.transfer(
+            self.actor, frame.chat, agent=frame.agent, topic=frame.topic, note=frame.note
+        )
         return {"type": "ok", "chat": frame.chat}
 
-    async def transfer_note(self, frame: Transfer) -> None:
-        """The note travels with the chat as an internal message the visitor never sees."""
-        if frame.note.strip():
-            node = self.node
-            await node.messages.post(
-                frame.chat, role="agent", sender_id=self.agent.id, sender_name=self.conn.name,
-                cid=f"transfer-{node.now()}", text=frame.note, kind="note",
-                audience=AGENTS_ONLY, now_ms=node.now(), system=True,
-            )
-
-    async def announce_transfer(
-        self, chat_id: str, agent_id: str, info: dict[str, Any] | None
-    ) -> None:
-        """Tell everyone in the chat, the visitor first, who they are chatting with now:
-        a ``system`` message ``transferred`` sent by the new agent (the widget shows
-        "You are now chatting with Alice")."""
-        node = self.node
-        agent = (info or {}).get("agent") or {}
-        await node.messages.post(
-            chat_id, role="agent", sender_id=agent_id, sender_name=agent.get("name", agent_id),
-            cid=f"transfer-{agent_id}-{node.now()}", text="transferred", kind="system",
-            audience=EVERYONE, now_ms=node.now(), system=True,
-        )
-
     async def on_tags(self, frame: Tags) -> dict[str, Any]:
-        tags = list(dict.fromkeys(frame.tags))[: self.node.settings.max_tags]
-        reason = await self.node.routing.set_tags(
-            frame.chat, tags, required_agent="" if self.supervisor else self.agent.id
-        )
-        if reason != "ok":
-            raise refused(reason, frame.chat)
+        tags = await self.node.agent_actions.tags(self.actor, frame.chat, list(frame.tags))
         return {"type": "ok", "chat": frame.chat, "tags": tags}
 
     async def on_close(self, frame: Close) -> dict[str, Any]:
-        tags = frame.tags[: self.node.settings.max_tags]
-        reason = await self.node.actions.end(
-            frame.chat,
-            ChatEvent.CLOSE,
-            by=self.actor,
-            outcome=frame.outcome,
-            tags=tags,
-            required_agent="" if self.supervisor else self.agent.id,
+        await self.node.agent_actions.close(
+            self.actor, frame.chat, outcome=frame.outcome, tags=list(frame.tags)
         )
-        if reason != "ok":
-            raise refused(reason, frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_watch(self, frame: Watch) -> dict[str, Any]:
@@ -267,37 +143,19 @@ class AgentSession(Session):
     async def on_join(self, frame: Join) -> dict[str, Any]:
         """A supervisor steps into a live chat: they may write in it from now on."""
         self.require_supervisor()
-        node = self.node
-        chat = await node.routing.get_chat(frame.chat)
-        if chat is None:
-            raise refused("not_found", frame.chat)
-        if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
-            raise refused("invalid_state", frame.chat)
-        await node.messages.set_participants(frame.chat, add=[self.conn.participant])
-        await node.redis.sadd(node.keys.chat_watchers(frame.chat), self.agent.id)
+        actions = self.node.agent_actions
+        await actions.join(self.actor, frame.chat)
         await self.conn.follow(frame.chat, 0)
-        await node.messages.post(
-            frame.chat, role="agent", sender_id=self.agent.id, sender_name=self.conn.name,
-            cid=f"join-{self.agent.id}", text="joined", kind="system", audience=EVERYONE,
-            now_ms=node.now(), system=True,
-        )
+        await actions.announce_join(self.actor, frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_whisper(self, frame: Whisper) -> dict[str, Any]:
         self.require_supervisor()
-        if await self.node.routing.get_chat(frame.chat) is None:
-            raise refused("not_found", frame.chat)
+        await self.node.message_actions.require_chat(frame.chat)
         return await self.post(
             frame.chat, frame.cid, frame.text, kind="whisper", audience=AGENTS_ONLY, system=True
         )
 
     async def on_queues(self, frame: Queues) -> dict[str, Any]:
         self.require_supervisor()
-        node = self.node
-        topics = await node.catalog.topics()
-        queues = await node.routing.queue_summary(topics, node.now())
-        agents = []
-        for agent in await node.directory.list_agents():
-            load = len(await node.routing.agent_chat_ids(agent.id))
-            agents.append({**agent.public(), "load": load})
-        return {"type": "queues", "queues": queues, "agents": agents}
+        return await self.node.agent_actions.queues()

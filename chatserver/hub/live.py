@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver.records.metrics import Thresholds, period_metrics
-from chatserver.store.codec import text
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
@@ -37,7 +36,7 @@ class LiveFigures:
         queues = await node.routing.queue_summary(topics, now)
         agents = []
         # connected and online: who can be given a chat (transfer, reassign) right now
-        available = {text(a) for a in await node.redis.smembers(node.keys.available)}
+        available = await node.reads.available_agents()
         for agent in await node.directory.list_agents():
             load = len(await node.routing.agent_chat_ids(agent.id))
             agents.append({
@@ -46,35 +45,25 @@ class LiveFigures:
                 "disabled": agent.disabled, "available": agent.id in available,
                 "in_status_s": max(0, (now - agent.status_at_ms) // 1000),
             })
-        live = sorted(text(c) for c in await node.redis.smembers(node.keys.live_chats))
         states: dict[str, int] = {"queued": 0, "offered": 0, "active": 0}
         chats: list[dict[str, Any]] = []
-        if live:
-            async with node.redis.pipeline(transaction=False) as pipe:
-                for chat_id in live:
-                    pipe.hmget(node.keys.chat(chat_id), "state", "topic", "agent", "created",
-                               "accepted_at", "details")
-                    pipe.hmget(node.keys.chat_meta(chat_id), "last_ts", "last_role", "seq")
-                replies = await pipe.execute()
-            for i, chat_id in enumerate(live):
-                state, topic, holder, created, accepted, details = (
-                    text(v) for v in replies[2 * i]
-                )
-                last_ts, last_role, seq = (text(v) for v in replies[2 * i + 1])
-                if state in states:
-                    states[state] += 1
-                try:
-                    name = str(json.loads(details or "{}").get("name", ""))
-                except ValueError:
-                    name = ""
-                chats.append({
-                    "id": chat_id, "state": state, "topic": topic, "agent": holder or None,
-                    "visitor_name": name, "created": int(created or 0),
-                    "accepted": int(accepted) if accepted else None,
-                    "last_message_at": int(last_ts) if last_ts else None,
-                    "waiting_for_reply": last_role == "visitor",
-                    "messages": int(seq or 0),
-                })
+        for chat_id, fields, meta in await node.reads.live_chats():
+            state, topic, holder, created, accepted, details = fields
+            last_ts, last_role, seq = meta
+            if state in states:
+                states[state] += 1
+            try:
+                name = str(json.loads(details or "{}").get("name", ""))
+            except ValueError:
+                name = ""
+            chats.append({
+                "id": chat_id, "state": state, "topic": topic, "agent": holder or None,
+                "visitor_name": name, "created": int(created or 0),
+                "accepted": int(accepted) if accepted else None,
+                "last_message_at": int(last_ts) if last_ts else None,
+                "waiting_for_reply": last_role == "visitor",
+                "messages": int(seq or 0),
+            })
         return {
             "type": "live",
             "ts": now,

@@ -39,7 +39,10 @@ from chatserver.records.crm import CrmForwarder
 from chatserver.records.database import create_engine, database_url, migrate
 from chatserver.records.queries import Viewer
 from chatserver.records.writer import RecordWriter
+from chatserver.service.agents import AgentActions
 from chatserver.service.chats import ChatActions
+from chatserver.service.messages import MessageActions
+from chatserver.service.visitors import VisitorActions
 from chatserver.settings import Settings
 from chatserver.store.config import ConfigStore
 from chatserver.store.directory import Directory
@@ -48,12 +51,15 @@ from chatserver.store.handle_times import HandleTimes
 from chatserver.store.keys import Keys
 from chatserver.store.locks import Lease
 from chatserver.store.messages import MessageStore
+from chatserver.store.profiles import VisitorProfiles
 from chatserver.store.publish import Publisher
+from chatserver.store.ratelimits import RateLimits
 from chatserver.store.redis_conn import connect, connect_pooled, resolve_url
 from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
 from chatserver.store.views import ChatReads
 from chatserver.store.visitors import VisitorStore
+from chatserver.store.watchers import Watchers
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,9 @@ class Node:
         self.registry = Registry(settings)
         self.jobs = Jobs(self)
         self.actions = ChatActions(self)
+        self.agent_actions = AgentActions(self)
+        self.visitor_actions = VisitorActions(self)
+        self.message_actions = MessageActions(self)
         self.stopping = asyncio.Event()
         self.draining = False
         """Shutdown has begun: ``/readyz`` answers 503 (the process still serves)."""
@@ -97,6 +106,9 @@ class Node:
         self.messages = MessageStore(self.redis, keys, scripts, s)
         self.visitor_presence = VisitorStore(self.redis, keys, scripts, s)
         self.handle_times = HandleTimes(self.redis, keys)
+        self.profiles = VisitorProfiles(self.redis, keys)
+        self.watchers = Watchers(self.redis, keys)
+        self.rate_limits = RateLimits(self.redis, keys)
         self.reads = ChatReads(self.redis, keys)
         self.publisher = Publisher(self.redis, keys)
         drain_scripts = Scripts(self.drain_redis)

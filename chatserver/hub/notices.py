@@ -27,7 +27,6 @@ from redis.exceptions import RedisError
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.notices import Notice, applies, in_force, next_expiry, pick_text
 from chatserver.protocol import encode
-from chatserver.store.codec import text
 from chatserver.store.messages import EVERYONE
 from chatserver.store.notices import NoticeStore, end_frame, notice_frame
 from chatserver.store.scripts import Scripts
@@ -153,14 +152,12 @@ class NoticeWatch:
         found: dict[str, str] = {}
         for i in range(0, len(ask), READ_BATCH):  # bounded replies, whatever the number
             part = ask[i:i + READ_BATCH]
-            async with node.redis.pipeline(transaction=False) as pipe:
-                for chat_id in part:
-                    pipe.hmget(node.keys.chat(chat_id), "state", "topic")
-                replies = await pipe.execute()
             found.update(
-                (chat_id, text(topic))
-                for chat_id, (state, topic) in zip(part, replies, strict=True)
-                if text(state) in WAITING
+                (chat_id, topic)
+                for chat_id, (state, topic) in zip(
+                    part, await node.reads.waiting_topics(part), strict=True
+                )
+                if state in WAITING
             )
         return found
 
@@ -206,8 +203,7 @@ async def close_queued(
     for topic in topics:
         skip: set[str] = set()
         while True:
-            raw = await node.redis.zrange(node.keys.queue(topic), 0, batch + len(skip) - 1)
-            ids = [c.decode() if isinstance(c, bytes) else str(c) for c in raw]
+            ids = await node.reads.queue_head(topic, batch + len(skip))
             todo = [c for c in ids if c not in skip][:batch]
             if not todo:
                 break

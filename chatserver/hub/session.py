@@ -16,7 +16,6 @@ import msgspec
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocketDisconnect
 
-from chatserver.core.lifecycle import ChatState
 from chatserver.core.limits import Throttle, WindowCounter
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
@@ -34,6 +33,7 @@ from chatserver.protocol import (
     error_frame,
     peek_rid,
 )
+from chatserver.service.actor import Actor
 from chatserver.settings import Settings
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 from chatserver.store.redis_conn import is_overload
@@ -181,12 +181,9 @@ class Session:
         return ProtocolError(ErrorCode.INTERNAL, "storage error, retry")
 
     # ---- checks ---------------------------------------------------------------------------
-    async def may_read(self, chat_id: str) -> bool:
+    @property
+    def actor(self) -> Actor:
         raise NotImplementedError
-
-    async def require_reader(self, chat_id: str) -> None:
-        if not await self.may_read(chat_id):
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
 
     def check_text(self, text: str) -> None:
         if not text.strip():
@@ -207,31 +204,10 @@ class Session:
         self.check_text(text)
         if not self.rates.message_rate.allow(self.node.now()):
             raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
-        messages = self.node.messages
-        args = dict(
-            role=self.conn.role, sender_id=self.conn.subject, sender_name=self.conn.name,
-            cid=cid, text=text, kind=kind, audience=audience, system=system,
-            origin=self.conn.id,  # the ack tells this connection; others get the msg
+        ack = await self.node.message_actions.post(
+            self.actor, chat_id, cid, text, kind=kind, audience=audience, system=system
         )
-        with metrics.timed(metrics.REDIS["post"]):
-            result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
-        if result.status == "forbidden" and await self.repair_participation(chat_id):
-            result = await messages.post(chat_id, now_ms=self.node.now(), **args)  # type: ignore[arg-type]
-        if result.status == "forbidden":
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you cannot write in this chat", chat=chat_id)
-        if result.status == "closed":
-            raise ProtocolError(ErrorCode.INVALID_STATE, "the chat is not open", chat=chat_id)
-        if result.status != "dup":
-            metrics.POSTED[self.conn.role].inc()
-        return {
-            "type": "ack", "chat": chat_id, "cid": cid, "seq": result.seq,
-            "dup": result.status == "dup",
-        }
-
-    async def repair_participation(self, chat_id: str) -> bool:
-        """The participant list is written after the routing step; if this process died
-        in between, rebuild it from the routing state."""
-        return False
+        return ack.frame()
 
     async def on_send(self, frame: Send) -> dict[str, Any]:
         if frame.internal:
@@ -244,44 +220,15 @@ class Session:
             return None
         if not frame.on:
             self.rates.typing.reset()  # typing again after stopping is news: let it through
-        meta = await self.node.messages.meta(frame.chat)
-        if meta.get(f"p:{self.conn.participant}") != "1" or meta.get("open") != "1":
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
-        await self.node.messages.publish(
-            frame.chat,
-            {
-                "type": "typing",
-                "chat": frame.chat,
-                "from": {"role": self.conn.role, "id": self.conn.subject, "name": self.conn.name},
-                "on": frame.on,
-            },
-        )
+        await self.node.message_actions.typing(self.actor, frame.chat, frame.on)
         return None
 
     async def on_read(self, frame: Read) -> None:
-        stored, moved = await self.node.messages.mark_read(
-            frame.chat, self.conn.participant, frame.seq
-        )
-        if stored < 0:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
-        if moved:
-            await self.node.messages.publish(frame.chat, {
-                "type": "read", "chat": frame.chat,
-                "by": {"role": self.conn.role, "id": self.conn.subject}, "seq": stored,
-            })
+        await self.node.message_actions.read(self.actor, frame.chat, frame.seq)
         return None
 
     async def on_resume(self, frame: Resume) -> None:
-        await self.require_reader(frame.chat)
-        info = await self.node.views.one(frame.chat, for_agent=self.conn.role == "agent")
-        if info is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such chat", chat=frame.chat)
-        if info["state"] == ChatState.OFFLINE.value:
-            raise ProtocolError(
-                ErrorCode.INVALID_STATE,
-                "this chat is an offline message: it has no conversation to resume",
-                chat=frame.chat,
-            )
+        info = await self.node.message_actions.resume(self.actor, frame.chat)
         # the reply goes out before the missed messages, which follow in order
         reply = {"type": "chat", "chat": info}
         if frame.rid is not None:
@@ -291,15 +238,13 @@ class Session:
         return None
 
     async def on_history(self, frame: History) -> dict[str, Any]:
-        await self.require_reader(frame.chat)
-        complete, trimmed, entries = await self.node.messages.read_before(
-            frame.chat, frame.before, frame.limit, internal=self.conn.sees_internal,
-            max_bytes=self.node.settings.history_page_bytes,
+        page = await self.node.message_actions.history(
+            self.actor, frame.chat, frame.before, frame.limit, internal=self.conn.sees_internal
         )
         return {
             "type": "history", "chat": frame.chat,
-            "msgs": [msgspec.Raw(e.frame) for e in entries],
-            "complete": complete, "trimmed": trimmed,
+            "msgs": [msgspec.Raw(e.frame) for e in page.entries],
+            "complete": page.complete, "trimmed": page.trimmed,
         }
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from chatserver.clock import new_id
-from chatserver.core.availability import missing_fields
-from chatserver.core.lifecycle import ChatState, IllegalTransition, visitor_leave_event
+from chatserver.core.lifecycle import ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.session import PROTOCOL_VERSION, Session
@@ -21,9 +18,7 @@ from chatserver.protocol import (
     VisitorFrame,
     decode_visitor,
 )
-from chatserver.store.codec import text
-from chatserver.store.config import is_open
-from chatserver.store.messages import participant
+from chatserver.service.actor import Actor
 
 _OPEN = (ChatState.QUEUED.value, ChatState.OFFERED.value, ChatState.ACTIVE.value)
 
@@ -54,9 +49,7 @@ class VisitorSession(Session):
     async def welcome(self) -> dict[str, Any]:
         node = self.node
         # a new visitor (their token is in this welcome) has no chat yet: no read
-        chat_id = "" if self.new_token else text(
-            await node.redis.hget(node.keys.visitor(self.conn.subject), "chat")
-        )
+        chat_id = "" if self.new_token else await node.profiles.open_chat(self.conn.subject)
         chat = await node.views.one(chat_id, for_agent=False) if chat_id else None
         if chat is not None and chat["state"] == ChatState.QUEUED.value:
             node.positions.watch(chat["id"], chat["topic"])
@@ -94,146 +87,34 @@ class VisitorSession(Session):
         node.notices.seen(chat["id"], notices)
         return notices
 
-    async def may_read(self, chat_id: str) -> bool:
-        chat = await self.node.routing.get_chat(chat_id)
-        return chat is not None and chat.visitor == self.conn.subject
+    @property
+    def actor(self) -> Actor:
+        conn = self.conn
+        return Actor("visitor", conn.subject, conn.name, False, conn.id)
 
     async def on_start(self, frame: Start) -> dict[str, Any]:
-        node = self.node
-        topic_name = (frame.topic or node.settings.default_topic).strip().lower()
-        await self.check_start(frame)
-        topic = await node.catalog.topic(topic_name)
-        if topic is None:
-            raise ProtocolError(
-                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
-                topics=sorted(await node.catalog.topics()),
-            )
-        details = {
-            "name": frame.name or "",
-            "email": frame.email or "",
-            "page": frame.page or "",
-            "referrer": frame.referrer or "",
-            "locale": frame.locale or "",
-            "user_agent": self.user_agent,
-            "fields": dict(frame.fields),
-        }
         if frame.name:
             self.conn.name = frame.name
-        chat_id = new_id("c")
-        created, chat_id = await node.routing.create_chat(
-            chat_id, self.conn.subject, topic, details, node.now()
-        )
-        if not created:
-            raise ProtocolError(ErrorCode.CHAT_OPEN, "you already have an open chat", chat=chat_id)
-        # independent steps, issued together: the shared Redis connection carries them in
-        # one write (store/multiplex.py) instead of one round trip each
-        _, _, _, info = await asyncio.gather(
-            node.messages.open_chat(chat_id, [participant("visitor", self.conn.subject)]),
-            node.redis.hset(node.keys.visitor(self.conn.subject), "name", self.conn.name),
-            self.conn.follow(chat_id, 0),
-            node.views.one(chat_id, for_agent=False),
-        )
-        node.positions.watch(chat_id, topic.name)
-        # the notices of this topic were in the pre-chat form: the record names them
-        node.notices.seen(chat_id, node.notices.for_topic(topic.name))
-        node.drainer.request()
-        await asyncio.gather(
-            node.notifier.queues_changed(),
-            # other tabs of the same visitor follow the new chat too
-            node.notifier.visitor(
-                self.conn.subject, {"type": "chat", "chat": info}, follow=chat_id
-            ),
+        info = await self.node.visitor_actions.start(
+            self.actor, frame, user_agent=self.user_agent,
+            follow=lambda chat_id: self.conn.follow(chat_id, 0),
         )
         return {"type": "chat", "chat": info}
 
-    async def check_start(self, frame: Start) -> None:
-        """The widget's rules, enforced here too: business hours, then the required
-        pre-chat fields (see ``core.availability``)."""
-        node = self.node
-        settings = await node.catalog.widget_settings()
-        if not is_open(settings, node.now()):
-            raise ProtocolError(
-                ErrorCode.OUTSIDE_HOURS,
-                "outside business hours: leave a message instead", offline=True,
-            )
-        missing = missing_fields(
-            settings.required_fields, settings.prechat_fields,
-            {"name": frame.name, "email": frame.email, "topic": frame.topic},
-            len(await node.catalog.topics()),
-        )
-        if missing:
-            raise ProtocolError(
-                ErrorCode.MISSING_FIELDS,
-                "required: " + ", ".join(
-                    "a valid email address" if f == "email" else f for f in missing
-                ),
-                fields=missing,
-            )
-
     async def on_leave(self, frame: Leave) -> dict[str, Any]:
-        chat = await self.node.routing.get_chat(frame.chat)
-        if chat is None or chat.visitor != self.conn.subject:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=frame.chat)
-        try:
-            event = visitor_leave_event(chat.state)
-        except IllegalTransition as exc:
-            raise ProtocolError(ErrorCode.INVALID_STATE, str(exc), chat=frame.chat) from None
-        reason = await self.node.actions.end(
-            frame.chat, event, by=self.conn.participant, outcome="visitor_left"
-        )
-        if reason != "ok":
-            raise ProtocolError(ErrorCode.INVALID_STATE, f"cannot end the chat: {reason}")
+        await self.node.visitor_actions.leave(self.actor, frame.chat)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_rate(self, frame: Rate) -> dict[str, Any]:
-        reason = await self.node.routing.rate(
-            frame.chat, self.conn.subject, frame.rating, frame.comment, self.node.now(),
-            frame.nps,
-        )
-        if reason == "ok":
-            return {"type": "ok", "chat": frame.chat}
-        code = {
-            "not_found": ErrorCode.NOT_FOUND, "forbidden": ErrorCode.FORBIDDEN,
-        }.get(reason, ErrorCode.INVALID_STATE)
-        message = {
-            "not_ended": "a chat can be rated once it has ended",
-            "too_late": "the time to rate this chat has passed",
-        }.get(reason, reason.replace("_", " "))
-        raise ProtocolError(code, message, chat=frame.chat)
+        await self.node.visitor_actions.rate(self.actor, frame)
+        return {"type": "ok", "chat": frame.chat}
 
     async def on_offline(self, frame: Offline) -> dict[str, Any]:
-        """Leave a message for when someone is back: recorded at once as an interaction
-        record with end state ``offline``."""
-        node = self.node
+        """Leave a message for when someone is back (see ``service/visitors.py``)."""
         self.check_text(frame.text)
-        if not self.rates.message_rate.allow(node.now()):
+        if not self.rates.message_rate.allow(self.node.now()):
             raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages; slow down")
-        if "@" not in frame.email:
-            raise ProtocolError(ErrorCode.BAD_FRAME, "a valid email address is required")
-        topic_name = (frame.topic or node.settings.default_topic).strip().lower()
-        if await node.catalog.topic(topic_name) is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}")
-        notice_id = frame.notice or ""
-        if notice_id and notice_id not in node.notices.notices:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such notice in force", notice=notice_id)
-        chat_id = new_id("c")
-        now = node.now()
-        details = {
-            "name": frame.name or "", "email": frame.email, "page": frame.page or "",
-            "referrer": "", "locale": frame.locale or "", "user_agent": self.user_agent,
-            # "email me when this is resolved": the message is linked to the notice
-            "fields": {"notice": notice_id} if notice_id else {},
-        }
-        await node.routing.create_offline(chat_id, self.conn.subject, topic_name, details, now)
-        who = participant("visitor", self.conn.subject)
-        await node.messages.open_chat(chat_id, [who])
-        await node.messages.post(
-            chat_id, role="visitor", sender_id=self.conn.subject,
-            sender_name=frame.name or self.conn.name, cid=frame.rid or chat_id,
-            text=frame.text, kind="message", audience="a", now_ms=now,
+        chat_id = await self.node.visitor_actions.offline(
+            self.actor, frame, user_agent=self.user_agent
         )
-        await node.messages.close_chat(chat_id)
-        if notice_id:
-            await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices.seen_ttl_s)
-        await node.routing.hand_to_outbox(chat_id, "offline", now)
         return {"type": "ok", "chat": chat_id}

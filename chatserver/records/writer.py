@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -45,9 +45,9 @@ from chatserver.records.builder import (
 from chatserver.settings import Settings
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
+from chatserver.store.outbox import Entry, Outbox
 
 log = logging.getLogger(__name__)
-GROUP = "records"
 _frame = msgspec.msgpack.Decoder(dict[str, Any])
 
 
@@ -61,8 +61,7 @@ class RecordWriter:
         clock: Clock,
         consumer: str,
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        self.outbox = Outbox(redis, keys)
         self.engine = engine
         self.settings = settings
         self.clock = clock
@@ -72,11 +71,7 @@ class RecordWriter:
         self._seal_ttl_s = int(max(settings.record_hold_s, settings.chat_retention_s))
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.keys.outbox, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self.outbox.ensure_group()
 
     async def run(self) -> None:
         """Write records until cancelled."""
@@ -119,46 +114,31 @@ class RecordWriter:
         many were handled."""
         batch = max(1, self.settings.record_batch)
         done = 0
-        mine = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.keys.outbox: "0"}, count=batch
-        )
-        done += await self._handle(mine)
+        outbox = self.outbox
+        done += await self._handle(await outbox.pending(self.consumer, batch))
         if done < batch:
-            claimed = await self.redis.xautoclaim(
-                self.keys.outbox, GROUP, self.consumer,
-                min_idle_time=int(self.settings.record_claim_idle_s * 1000), start_id="0-0",
-                count=batch - done,
-            )
-            if claimed and claimed[1]:
-                done += await self._handle([[self.keys.outbox, claimed[1]]])
+            idle_ms = int(self.settings.record_claim_idle_s * 1000)
+            done += await self._handle(await outbox.claim(self.consumer, idle_ms, batch - done))
         if done < batch:
-            fresh = await self.redis.xreadgroup(
-                GROUP, self.consumer, {self.keys.outbox: ">"}, count=batch - done,
-                block=None if done else block_ms,
-            )
-            done += await self._handle(fresh)
+            done += await self._handle(await outbox.fresh(
+                self.consumer, batch - done, None if done else block_ms
+            ))
         return done
 
-    async def _handle(self, reply: Any) -> int:
+    async def _handle(self, entries: list[Entry]) -> int:
         """Write the records of a batch of outbox entries in one database transaction,
         then acknowledge them all (nothing is acknowledged before its record is
         committed).  Returns how many entries were handled."""
-        entries = [(entry_id, fields) for _stream, batch in reply or [] for entry_id, fields
-                   in batch]
         if not entries:
             return 0
         records: list[InteractionRecord] = []
         for _entry_id, fields in entries:
             if fields:  # (else deleted meanwhile)
-                record = await self.read_entry({text(k): text(v) for k, v in fields.items()})
+                record = await self.read_entry(fields)
                 if record is not None:
                     records.append(record)
         await self.write_records(records)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            ids = [entry_id for entry_id, _ in entries]
-            pipe.xack(self.keys.outbox, GROUP, *ids)
-            pipe.xdel(self.keys.outbox, *ids)
-            await pipe.execute()
+        await self.outbox.done([entry_id for entry_id, _ in entries])
         return len(entries)
 
     async def write_entry(self, fields: dict[str, str]) -> None:
@@ -177,41 +157,15 @@ class RecordWriter:
         )
         chats = {r.chat_id for r in records}
         self.written += len(chats)
-        retention = int(self.settings.chat_retention_s)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for chat_id in chats:
-                for key in (
-                    self.keys.chat(chat_id), self.keys.chat_history(chat_id),
-                    self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
-                    self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
-                    self.keys.chat_notices(chat_id),
-                ):
-                    pipe.expire(key, retention)
-            await pipe.execute()
+        await self.outbox.expire_chats(chats, int(self.settings.chat_retention_s))
 
     async def read_entry(self, fields: dict[str, str]) -> InteractionRecord | None:
         """The record an outbox entry names, built from the chat's state in Redis; None
         when there is none to write (a late rating is put on the stored record here)."""
         chat_id = fields.get("chat", "")
         page = max(1, self.settings.record_log_page)
-        log_key = self.keys.chat_log(chat_id)
-        meta = self.keys.chat_meta(chat_id)
-        # one round trip for the chat, its history and the first page of its log.  First the
-        # log is sealed (``post`` refuses a chat whose meta is not open): the process that
-        # ended the chat seals it right after ``close_chat`` (another slot, so another step),
-        # but if it died in between, a message posted now would be acknowledged and yet
-        # missing from the record.  Sealed here, in order before the read on the same
-        # connection and slot, every acknowledged message is in what we read.  ``NX`` only
-        # gives an expiry to a meta hash this created (its chat's keys had expired).
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(meta, "open", "0")
-            pipe.expire(meta, self._seal_ttl_s, nx=True)
-            pipe.hgetall(self.keys.chat(chat_id))
-            pipe.lrange(self.keys.chat_history(chat_id), 0, -1)
-            pipe.xrange(log_key, "-", "+", count=page)
-            pipe.smembers(self.keys.chat_notices(chat_id))
-            _, _, chat, raw_history, first, seen = await pipe.execute()
-        data = {text(k): text(v) for k, v in chat.items()}
+        read = await self.outbox.read_chat(chat_id, page, self._seal_ttl_s)
+        data = read.chat
         if data.get("state") not in END_STATES:
             if fields.get("kind") == "rating" and "rating" in fields:
                 # the chat's live keys have expired: put the rating on the stored record
@@ -223,33 +177,31 @@ class RecordWriter:
             else:
                 log.warning("outbox names chat %s, which has no ended state; skipped", chat_id)
             return None
-        history = [text(e) for e in raw_history]
-        messages = await self._read_log(log_key, first, page)
+        messages = await self._read_log(chat_id, read.first_page, page)
         try:
-            return build_record(data, history, messages, [text(n) for n in seen])
+            return build_record(data, read.history, messages, read.notices)
         except RecordError as exc:
             log.warning("%s; skipped", exc)
             return None
 
-    async def _read_log(self, key: str, first: Any, page: int) -> list[dict[str, Any]]:
+    async def _read_log(self, chat_id: str, first: Any, page: int) -> list[dict[str, Any]]:
         """The whole log, given its first page: the rest is read ``page`` entries at a
         time, each page once (a log is capped at ``LOG_MAX_MESSAGES``)."""
         messages = [_frame.decode(f[b"f"]) for _, f in first]
         entries = first
         while len(entries) == page:
             last = text(entries[-1][0])
-            entries = cast(Any, await self.redis.xrange(key, f"({last}", "+", count=page))
+            entries = await self.outbox.log_after(chat_id, last, page)
             messages.extend(_frame.decode(f[b"f"]) for _, f in entries)
         return messages
 
     async def copy_status_changes(self) -> None:
-        entries: Any = await self.redis.xrange(self.keys.status_log, count=500)
+        entries = await self.outbox.status_changes(500)
         if not entries:
             return
-        rows = []
-        for entry_id, fields in entries:
-            f = {text(k): text(v) for k, v in fields.items()}
-            rows.append((text(entry_id), f.get("agent", ""), f.get("status", ""),
-                         int(f.get("ts") or 0)))
+        rows = [
+            (entry_id, f.get("agent", ""), f.get("status", ""), int(f.get("ts") or 0))
+            for entry_id, f in entries
+        ]
         await database.insert_status_changes(self.engine, rows)
-        await self.redis.xdel(self.keys.status_log, *[e for e, _ in entries])
+        await self.outbox.drop_status_changes([e for e, _ in entries])

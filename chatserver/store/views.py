@@ -71,3 +71,59 @@ class ChatReads:
                 pipe.hmget(self.keys.chat(chat_id), "state", "topic", "visitor")
             replies = await pipe.execute()
         return [(text(s), text(t), text(v)) for s, t, v in replies]
+
+    async def queue_head(self, topic: str, count: int) -> list[str]:
+        """The first ``count`` chat ids of a topic queue."""
+        return [text(c) for c in await self.redis.zrange(self.keys.queue(topic), 0, count - 1)]
+
+    async def queue_length(self, topic: str) -> int:
+        return int(await self.redis.zcard(self.keys.queue(topic)))
+
+    async def waiting_topics(self, chat_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(state, topic) of each chat, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hmget(self.keys.chat(chat_id), "state", "topic")
+            replies = await pipe.execute()
+        return [(text(s), text(t)) for s, t in replies]
+
+    async def available_agents(self) -> set[str]:
+        """Agents connected, online and enabled (who can be given a chat now)."""
+        return {text(a) for a in await self.redis.smembers(self.keys.available)}
+
+    async def live_chats(self) -> list[tuple[str, list[str], list[str]]]:
+        """Every open chat: (id, [state, topic, agent, created, accepted_at, details],
+        [last_ts, last_role, seq]), sorted by id, in two round trips."""
+        live = sorted(text(c) for c in await self.redis.smembers(self.keys.live_chats))
+        if not live:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in live:
+                pipe.hmget(self.keys.chat(chat_id), "state", "topic", "agent", "created",
+                           "accepted_at", "details")
+                pipe.hmget(self.keys.chat_meta(chat_id), "last_ts", "last_role", "seq")
+            replies = await pipe.execute()
+        return [
+            (chat_id, [text(v) for v in replies[2 * i]], [text(v) for v in replies[2 * i + 1]])
+            for i, chat_id in enumerate(live)
+        ]
+
+    async def scrape(
+        self, topics: Sequence[str], head: int
+    ) -> tuple[list[tuple[int, list[tuple[str, float]]]], int]:
+        """For the metrics: each topic queue's length and first ``head`` (chat, score)
+        pairs, and the outbox length; one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.zcard(self.keys.queue(topic))
+                pipe.zrange(self.keys.queue(topic), 0, head - 1, withscores=True)
+            pipe.xlen(self.keys.outbox)
+            replies = await pipe.execute()
+        queues = [
+            (int(replies[2 * i]), [(text(c), float(s)) for c, s in replies[2 * i + 1]])
+            for i in range(len(topics))
+        ]
+        return queues, int(replies[-1])
+
+    async def ping(self) -> None:
+        await self.redis.ping()

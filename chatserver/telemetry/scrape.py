@@ -104,12 +104,7 @@ async def read_queues(node: Node) -> None:
         async with asyncio.timeout(s.metrics_timeout_s):
             topics = sorted(await node.catalog.topics())[: s.metrics_max_topics]
             with timed(REDIS["scrape"]):
-                async with node.redis.pipeline(transaction=False) as pipe:
-                    for topic in topics:
-                        pipe.zcard(node.keys.queue(topic))
-                        pipe.zrange(node.keys.queue(topic), 0, QUEUE_HEAD - 1, withscores=True)
-                    pipe.xlen(node.keys.outbox)
-                    replies = await pipe.execute()
+                queues, outbox = await node.reads.scrape(topics, QUEUE_HEAD)
     except (RedisError, OSError, TimeoutError):
         REDIS_UP.set(0)
         QUEUE_DEPTH.clear()
@@ -118,12 +113,11 @@ async def read_queues(node: Node) -> None:
     now = node.now()
     QUEUE_DEPTH.clear()
     QUEUE_OLDEST.clear()
-    for i, topic in enumerate(topics):
-        QUEUE_DEPTH.labels(topic).set(int(replies[2 * i]))
-        head = replies[2 * i + 1]
+    for topic, (depth, head) in zip(topics, queues, strict=True):
+        QUEUE_DEPTH.labels(topic).set(depth)
         oldest = min((enqueued_ms(score) for _, score in head), default=now)
         QUEUE_OLDEST.labels(topic).set(max(0, now - oldest) / 1000)
-    OUTBOX.set(int(replies[-1]))
+    OUTBOX.set(outbox)
     REDIS_UP.set(1)
 
 

@@ -257,7 +257,7 @@ async def one_topic(request: Request) -> Response:
     require(caller, Role.ADMIN)
     name = validate_topic_name(request.path_params["name"])
     if request.method == "DELETE":
-        waiting = int(await node.redis.zcard(node.keys.queue(name)))
+        waiting = await node.reads.queue_length(name)
         if waiting:
             raise ApiError(409, "in_use", f"{waiting} chats are waiting in this topic's queue")
         removed = await node.directory.delete_topic(name)
@@ -286,7 +286,7 @@ async def healthz(request: Request) -> Response:
     node: Node = request.app.state.node
     try:
         # bounded: with Redis down the client's connect and retries take seconds
-        await asyncio.wait_for(node.redis.ping(), node.settings.health_timeout_s)
+        await asyncio.wait_for(node.reads.ping(), node.settings.health_timeout_s)
     except (RedisError, OSError, TimeoutError):
         return JSONResponse({"status": "unavailable", "redis": False}, 503,
                             {"Retry-After": RETRY_AFTER_S})

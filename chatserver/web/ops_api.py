@@ -24,7 +24,7 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "draining", "node": node.node_id}, 503,
                             {"Retry-After": RETRY_AFTER_S})
     try:
-        await asyncio.wait_for(node.redis.ping(), node.settings.readiness_timeout_s)
+        await asyncio.wait_for(node.reads.ping(), node.settings.readiness_timeout_s)
     except (RedisError, OSError, TimeoutError):
         return JSONResponse({"status": "unavailable", "redis": False, "node": node.node_id},
                             503, {"Retry-After": RETRY_AFTER_S})

@@ -28,7 +28,6 @@ from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.visitor import VisitorSession
 from chatserver.protocol import CloseCode
-from chatserver.store.codec import text
 from chatserver.store.directory import SUPERVISING
 from chatserver.web import ratelimit
 from chatserver.web.credentials import (
@@ -192,7 +191,7 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
         # a new visitor (just given a token) has no name and no chat in Redis yet
         name = (
             "" if new_token is not None
-            else text(await node.redis.hget(node.keys.visitor(visitor_id), "name"))
+            else await node.profiles.name(visitor_id)
         )
     except BaseException:
         node.registry.hold_address(address, -1)

@@ -1,0 +1,186 @@
+"""What an agent (or a supervisor acting on any chat) does to a chat or to their own
+status: accept, decline, transfer, close, tag, change status; and the supervisor's
+join and queue snapshot.
+
+Each action raises ``ProtocolError`` with the reason when it is refused (the same error a
+WebSocket client gets; REST handlers map its code to an HTTP status).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.protocol import ErrorCode, ProtocolError
+from chatserver.service.actor import Actor
+from chatserver.store.messages import AGENTS_ONLY, EVERYONE, participant
+from chatserver.telemetry import metrics
+
+if TYPE_CHECKING:
+    from chatserver.hub.node import Node
+
+_REASONS = {
+    "not_found": (ErrorCode.NOT_FOUND, "no such chat"),
+    "not_yours": (ErrorCode.FORBIDDEN, "this chat is not yours"),
+    "invalid_state": (ErrorCode.INVALID_STATE, "the chat is not in a state that allows this"),
+    "agent_unavailable": (ErrorCode.AGENT_UNAVAILABLE, "that agent is not available"),
+    "agent_full": (ErrorCode.AGENT_UNAVAILABLE, "that agent has no free capacity"),
+    "same_agent": (ErrorCode.INVALID_STATE, "the chat is already with that agent"),
+    "retry": (ErrorCode.INTERNAL, "the chat changed meanwhile; retry"),
+}
+
+
+def refused(reason: str, chat_id: str) -> ProtocolError:
+    """The error for a store step's refusal ``reason`` on ``chat_id``."""
+    code, message = _REASONS.get(reason, (ErrorCode.INVALID_STATE, reason))
+    return ProtocolError(code, message, chat=chat_id)
+
+
+class AgentActions:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def status(self, actor: Actor, status: str) -> str:
+        """Set the agent's status; returns the status they now have."""
+        node = self.node
+        now_status, became = await node.routing.set_status(actor.id, status, node.now())
+        if became:
+            node.drainer.request()
+        if status == "offline":
+            await node.actions.agent_went_offline(actor.id)
+        else:
+            await node.notifier.agent(actor.id, {"type": "status", "status": now_status})
+        return now_status
+
+    async def accept(self, actor: Actor, chat_id: str) -> None:
+        node = self.node
+        reason = await node.routing.accept(chat_id, actor.id, node.now())
+        if reason != "ok":
+            raise refused(reason, chat_id)
+        metrics.OFFERS["accepted"].inc()
+        await node.messages.set_participants(chat_id, add=[actor.participant])
+        info = await node.views.one(chat_id, for_agent=True)
+        await node.notifier.agent(actor.id, {"type": "assigned", "chat": info}, follow=chat_id)
+        await node.actions.publish_state(chat_id)
+
+    async def decline(self, actor: Actor, chat_id: str) -> None:
+        reason = await self.node.actions.requeue(
+            chat_id, ChatEvent.DECLINE, expected_agent=actor.id
+        )
+        if reason != "ok":
+            raise refused(reason, chat_id)
+        metrics.OFFERS["declined"].inc()
+
+    async def transfer(
+        self, actor: Actor, chat_id: str, *, agent: str | None, topic: str | None, note: str
+    ) -> None:
+        """Hand the chat to another agent, or back to a topic's queue."""
+        node = self.node
+        if (agent is None) == (topic is None):
+            raise ProtocolError(ErrorCode.BAD_FRAME, "give exactly one of agent or topic")
+        chat = await node.routing.get_chat(chat_id)
+        if chat is None:
+            raise refused("not_found", chat_id)
+        if not actor.supervisor and chat.agent != actor.id:
+            raise refused("not_yours", chat_id)
+        expected = "" if actor.supervisor else actor.id
+        note = note.strip()
+        if agent is not None:
+            outcome = await node.routing.transfer_to_agent(
+                chat_id, agent, node.now(), expected_agent=expected, by=actor.label, note=note,
+            )
+            if not outcome.ok:
+                raise refused(outcome.reason, chat_id)
+            await self._transfer_note(actor, chat_id, note)
+            if outcome.agent:
+                await node.actions.release(chat_id, outcome.agent, "transfer")
+            await node.messages.set_participants(chat_id, add=[participant("agent", agent)])
+            info = await node.views.one(chat_id, for_agent=True)
+            await node.notifier.agent(agent, {"type": "assigned", "chat": info}, follow=chat_id)
+            await node.actions.publish_state(chat_id)
+            await self._announce_transfer(chat_id, agent, info)
+            return
+        found = await node.catalog.topic((topic or "").strip().lower())
+        if found is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic!r}")
+        reason = await node.actions.requeue(
+            chat_id, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=found,
+            by=actor.label, note=note,
+        )
+        if reason != "ok":
+            raise refused(reason, chat_id)
+        await self._transfer_note(actor, chat_id, note)
+
+    async def _transfer_note(self, actor: Actor, chat_id: str, note: str) -> None:
+        """The note travels with the chat as an internal message the visitor never sees."""
+        if note:
+            node = self.node
+            await node.messages.post(
+                chat_id, role="agent", sender_id=actor.id, sender_name=actor.name,
+                cid=f"transfer-{node.now()}", text=note, kind="note",
+                audience=AGENTS_ONLY, now_ms=node.now(), system=True,
+            )
+
+    async def _announce_transfer(
+        self, chat_id: str, agent_id: str, info: dict[str, Any] | None
+    ) -> None:
+        """Tell everyone in the chat, the visitor first, who they are chatting with now:
+        a ``system`` message ``transferred`` sent by the new agent (the widget shows
+        "You are now chatting with Alice")."""
+        node = self.node
+        agent = (info or {}).get("agent") or {}
+        await node.messages.post(
+            chat_id, role="agent", sender_id=agent_id, sender_name=agent.get("name", agent_id),
+            cid=f"transfer-{agent_id}-{node.now()}", text="transferred", kind="system",
+            audience=EVERYONE, now_ms=node.now(), system=True,
+        )
+
+    async def tags(self, actor: Actor, chat_id: str, tags: list[str]) -> list[str]:
+        tags = list(dict.fromkeys(tags))[: self.node.settings.max_tags]
+        reason = await self.node.routing.set_tags(
+            chat_id, tags, required_agent="" if actor.supervisor else actor.id
+        )
+        if reason != "ok":
+            raise refused(reason, chat_id)
+        return tags
+
+    async def close(self, actor: Actor, chat_id: str, *, outcome: str, tags: list[str]) -> None:
+        reason = await self.node.actions.end(
+            chat_id, ChatEvent.CLOSE, by=actor.label, outcome=outcome,
+            tags=tags[: self.node.settings.max_tags],
+            required_agent="" if actor.supervisor else actor.id,
+        )
+        if reason != "ok":
+            raise refused(reason, chat_id)
+
+    # ---- supervisors ----------------------------------------------------------------------
+    async def join(self, actor: Actor, chat_id: str) -> None:
+        """A supervisor steps into a live chat: they may write in it from now on (the
+        caller follows the chat on their connection)."""
+        node = self.node
+        chat = await node.routing.get_chat(chat_id)
+        if chat is None:
+            raise refused("not_found", chat_id)
+        if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):
+            raise refused("invalid_state", chat_id)
+        await node.messages.set_participants(chat_id, add=[actor.participant])
+        await node.watchers.add(chat_id, actor.id)
+
+    async def announce_join(self, actor: Actor, chat_id: str) -> None:
+        node = self.node
+        await node.messages.post(
+            chat_id, role="agent", sender_id=actor.id, sender_name=actor.name,
+            cid=f"join-{actor.id}", text="joined", kind="system", audience=EVERYONE,
+            now_ms=node.now(), system=True,
+        )
+
+    async def queues(self) -> dict[str, Any]:
+        """The queues and every agent with their load (the supervisor's snapshot)."""
+        node = self.node
+        topics = await node.catalog.topics()
+        queues = await node.routing.queue_summary(topics, node.now())
+        agents = []
+        for agent in await node.directory.list_agents():
+            load = len(await node.routing.agent_chat_ids(agent.id))
+            agents.append({**agent.public(), "load": load})
+        return {"type": "queues", "queues": queues, "agents": agents}

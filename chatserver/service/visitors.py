@@ -1,0 +1,161 @@
+"""What a visitor does: start a chat, leave it, rate it, or leave a message when nobody
+is there (offline).  Each action raises ``ProtocolError`` when it is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from chatserver.clock import new_id
+from chatserver.core.availability import missing_fields
+from chatserver.core.lifecycle import IllegalTransition, visitor_leave_event
+from chatserver.protocol import ErrorCode, Offline, ProtocolError, Rate, Start
+from chatserver.service.actor import Actor
+from chatserver.store.config import is_open
+
+if TYPE_CHECKING:
+    from chatserver.hub.node import Node
+
+_RATE_CODES = {"not_found": ErrorCode.NOT_FOUND, "forbidden": ErrorCode.FORBIDDEN}
+_RATE_MESSAGES = {
+    "not_ended": "a chat can be rated once it has ended",
+    "too_late": "the time to rate this chat has passed",
+}
+
+
+class VisitorActions:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def start(
+        self, actor: Actor, frame: Start, *, user_agent: str,
+        follow: Callable[[str], Awaitable[None]],
+    ) -> dict[str, Any]:
+        """Queue a new chat; returns its view.  ``follow`` starts relaying it to the
+        calling connection (run together with the other steps)."""
+        node = self.node
+        topic_name = (frame.topic or node.settings.default_topic).strip().lower()
+        await self._check_start(frame)
+        topic = await node.catalog.topic(topic_name)
+        if topic is None:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
+                topics=sorted(await node.catalog.topics()),
+            )
+        details = {
+            "name": frame.name or "",
+            "email": frame.email or "",
+            "page": frame.page or "",
+            "referrer": frame.referrer or "",
+            "locale": frame.locale or "",
+            "user_agent": user_agent,
+            "fields": dict(frame.fields),
+        }
+        created, chat_id = await node.routing.create_chat(
+            new_id("c"), actor.id, topic, details, node.now()
+        )
+        if not created:
+            raise ProtocolError(ErrorCode.CHAT_OPEN, "you already have an open chat", chat=chat_id)
+        # independent steps, issued together: the shared Redis connection carries them in
+        # one write (store/multiplex.py) instead of one round trip each
+        _, _, _, info = await asyncio.gather(
+            node.messages.open_chat(chat_id, [actor.participant]),
+            node.profiles.set_name(actor.id, actor.name),
+            follow(chat_id),
+            node.views.one(chat_id, for_agent=False),
+        )
+        node.positions.watch(chat_id, topic.name)
+        # the notices of this topic were in the pre-chat form: the record names them
+        node.notices.seen(chat_id, node.notices.for_topic(topic.name))
+        node.drainer.request()
+        await asyncio.gather(
+            node.notifier.queues_changed(),
+            # other tabs of the same visitor follow the new chat too
+            node.notifier.visitor(actor.id, {"type": "chat", "chat": info}, follow=chat_id),
+        )
+        assert info is not None
+        return info
+
+    async def _check_start(self, frame: Start) -> None:
+        """The widget's rules, enforced here too: business hours, then the required
+        pre-chat fields (see ``core.availability``)."""
+        node = self.node
+        settings = await node.catalog.widget_settings()
+        if not is_open(settings, node.now()):
+            raise ProtocolError(
+                ErrorCode.OUTSIDE_HOURS,
+                "outside business hours: leave a message instead", offline=True,
+            )
+        missing = missing_fields(
+            settings.required_fields, settings.prechat_fields,
+            {"name": frame.name, "email": frame.email, "topic": frame.topic},
+            len(await node.catalog.topics()),
+        )
+        if missing:
+            raise ProtocolError(
+                ErrorCode.MISSING_FIELDS,
+                "required: " + ", ".join(
+                    "a valid email address" if f == "email" else f for f in missing
+                ),
+                fields=missing,
+            )
+
+    async def leave(self, actor: Actor, chat_id: str) -> None:
+        chat = await self.node.routing.get_chat(chat_id)
+        if chat is None or chat.visitor != actor.id:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
+        try:
+            event = visitor_leave_event(chat.state)
+        except IllegalTransition as exc:
+            raise ProtocolError(ErrorCode.INVALID_STATE, str(exc), chat=chat_id) from None
+        reason = await self.node.actions.end(
+            chat_id, event, by=actor.participant, outcome="visitor_left"
+        )
+        if reason != "ok":
+            raise ProtocolError(ErrorCode.INVALID_STATE, f"cannot end the chat: {reason}")
+
+    async def rate(self, actor: Actor, frame: Rate) -> None:
+        node = self.node
+        reason = await node.routing.rate(
+            frame.chat, actor.id, frame.rating, frame.comment, node.now(), frame.nps
+        )
+        if reason != "ok":
+            raise ProtocolError(
+                _RATE_CODES.get(reason, ErrorCode.INVALID_STATE),
+                _RATE_MESSAGES.get(reason, reason.replace("_", " ")), chat=frame.chat,
+            )
+
+    async def offline(self, actor: Actor, frame: Offline, *, user_agent: str) -> str:
+        """Leave a message for when someone is back: recorded at once as an interaction
+        record with end state ``offline``; returns its chat id.  (The caller checks the
+        text and the message rate, as for any message.)"""
+        node = self.node
+        if "@" not in frame.email:
+            raise ProtocolError(ErrorCode.BAD_FRAME, "a valid email address is required")
+        topic_name = (frame.topic or node.settings.default_topic).strip().lower()
+        if await node.catalog.topic(topic_name) is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}")
+        notice_id = frame.notice or ""
+        if notice_id and notice_id not in node.notices.notices:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such notice in force", notice=notice_id)
+        chat_id = new_id("c")
+        now = node.now()
+        details = {
+            "name": frame.name or "", "email": frame.email, "page": frame.page or "",
+            "referrer": "", "locale": frame.locale or "", "user_agent": user_agent,
+            # "email me when this is resolved": the message is linked to the notice
+            "fields": {"notice": notice_id} if notice_id else {},
+        }
+        await node.routing.create_offline(chat_id, actor.id, topic_name, details, now)
+        await node.messages.open_chat(chat_id, [actor.participant])
+        await node.messages.post(
+            chat_id, role="visitor", sender_id=actor.id,
+            sender_name=frame.name or actor.name, cid=frame.rid or chat_id,
+            text=frame.text, kind="message", audience="a", now_ms=now,
+        )
+        await node.messages.close_chat(chat_id)
+        if notice_id:
+            await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices.seen_ttl_s)
+        await node.routing.hand_to_outbox(chat_id, "offline", now)
+        return chat_id
