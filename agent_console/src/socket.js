@@ -2,7 +2,7 @@
 //
 // The socket authenticates with the HttpOnly `lc_session` cookie that POST /api/login set
 // (the browser sends it with the handshake; the server checks the Origin too).  Close codes
-// (chatserver/protocol.py CloseCode): 4401 = credentials revoked (logged out elsewhere,
+// (chatserver/protocol/codes.py CloseCode): 4401 = credentials revoked (logged out elsewhere,
 // disabled, password changed): never retry; 4429 = flooding: back off; 1001 / 1013 / 1011 /
 // 1006: reconnect (to any process) and resume every chat from its last sequence number.
 import { decode, encode } from "@msgpack/msgpack";
