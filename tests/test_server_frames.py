@@ -2,9 +2,9 @@
 
 Real flows through a real `chatserver serve` process (start, queue, offer, decline, accept,
 messages, typing, receipts, history, tags, transfer, supervisors, notices, close, rating,
-offline messages, errors); every frame the visitors and agents receive is decoded strictly
-against ``ServerFrame`` (unknown fields and unknown types fail), and the flow must have
-produced nearly every frame type.
+offline messages, errors, reconnections, a trimmed log); every frame the visitors and
+agents receive is decoded strictly against ``ServerFrame`` (unknown fields and unknown
+types fail), and the flows must have produced every frame type.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from chatserver.client import ChatClient, ClientError, Frame, http
 from chatserver.protocol.server_frames import decode_server
+from chatserver.store.keys import Keys
 from tests.harness import Cluster, close_quietly, running, scaled
 
 
@@ -150,7 +151,20 @@ async def flows(cluster: Cluster) -> None:
         await bob.request({"type": "transfer", "chat": chat, "agent": "alice", "note": "yours"})
         await bob.wait_for(is_("revoked", chat=chat, reason="transfer"), t)
         await alice.wait_for(lambda f: f["type"] == "assigned" and f["chat"]["id"] == chat, t)
+        # a second console of alice's and a second tab of v1's: welcomes holding the chat
+        alice2 = await agent(alice_token)
+        v1b = await StrictClient.visitor(cluster.urls[0], v1.welcome["token"])
+        clients += [alice2, v1b]  # type: ignore[list-item]
+        assert [c["id"] for c in alice2.welcome["chats"]] == [chat]
+        assert v1b.welcome["chat"]["id"] == chat
+        # the first message is gone from the log (as if trimmed): a resume says so
+        redis = cluster.redis()
+        try:
+            assert await redis.xdel(Keys(cluster.prefix).chat_log(chat), "1-0") == 1
+        finally:
+            await redis.aclose()
         await v1.request({"type": "resume", "chat": chat, "after": 0})
+        await v1.wait_for(is_("resync", chat=chat), t)
         await alice.request({"type": "close", "chat": chat, "tags": ["done"]})
         await alice.wait_for(is_("ended", chat=chat), t)
         await v1.wait_for(chat_in("closed", chat), t)
@@ -164,7 +178,6 @@ async def flows(cluster: Cluster) -> None:
     expected = {
         "welcome", "chat", "queue", "offer", "assigned", "revoked", "ended", "status",
         "msg", "ack", "typing", "read", "history", "queues", "ok", "pong", "error", "live",
-        "availability", "notice", "notice_end",
+        "availability", "notice", "notice_end", "resync",
     }
-    # "resync" needs a trimmed log or a Redis restart (tests/test_faults.py covers it)
     assert expected <= set(seen), expected - set(seen)
