@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-harness bench-redis-clients soak widget console builds check-builds clean
+.PHONY: run test lint typecheck types bench bench-harness bench-redis-clients soak widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-redis-clients: $(STAMP)
 SOAK_S ?= 600
 soak: $(STAMP)
 	SOAK_S=$(SOAK_S) $(BIN)/python -m soak
+
+## Regenerate the protocol's JSON Schema and TypeScript types (clients/) from chatserver/protocol
+types: $(STAMP)
+	$(BIN)/python -m chatserver.protocol.schema
 
 ## Rebuild the committed browser bundles from their sources (needs Node.js and npm)
 widget:

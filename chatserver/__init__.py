@@ -4,7 +4,8 @@ Layout (one concept per module):
 
 - ``core/``      pure decision code: chat lifecycle, routing choice, queue order, limits.
                  No I/O, no clock; everything takes state and ``now`` and returns what to do.
-- ``protocol.py`` the wire format: typed frames, strict msgpack decoding, error and close codes.
+- ``protocol/``  the wire format: typed client and server frames, strict msgpack decoding,
+                 error and close codes, pub/sub envelopes, JSON Schema and TypeScript types.
 - ``store/``     the Redis shell: key names, Lua scripts, the embedded Valkey server.
 - ``hub/``       one process's live part: connections, pub/sub fan-out, the drainer and timers.
 - ``web/``       the Starlette application: WebSocket endpoints and the REST API.

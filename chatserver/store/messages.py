@@ -2,12 +2,8 @@
 append with client-id dedup, read receipts and the participant list the message script
 checks.  All keys of one chat share the ``{c:<chat>}`` slot.
 
-Pub/sub envelopes on a chat channel start with one byte that says who may see them and
-whether they are sequenced:
-
-- ``a<seq>|<frame>``  a message for everyone;  ``g<seq>|<frame>`` for agents only.
-- ``A<frame>``        an unsequenced event for everyone (typing, read, chat state);
-  ``G<frame>``        the same for agents only.
+The pub/sub envelopes on a chat channel are described in ``chatserver/protocol/envelope.py``
+(``publication``, ``EVERYONE`` and ``AGENTS_ONLY`` are re-exported from there).
 """
 
 from __future__ import annotations
@@ -18,16 +14,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from chatserver.protocol import encode
+from chatserver.protocol.envelope import AGENTS_ONLY as AGENTS_ONLY
+from chatserver.protocol.envelope import EVERYONE as EVERYONE
+from chatserver.protocol.envelope import publication as publication
 from chatserver.settings import Settings
 from chatserver.store.codec import mapping as hmapping
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts
 from chatserver.store.scripts import source as script_source
-
-EVERYONE = "a"
-AGENTS_ONLY = "g"
 
 
 @dataclass(frozen=True)
@@ -44,12 +39,6 @@ class LogEntry:
     frame: bytes
     origin: str = ""
     """Id of the connection that sent it ('' for none): it is not sent its own message."""
-
-
-def publication(frame: dict[str, Any], agents_only: bool = False) -> bytes:
-    """An unsequenced frame as published on a chat's channel: ``A`` (everyone) or ``G``
-    (agents and supervisors only), then the msgpack frame."""
-    return (b"G" if agents_only else b"A") + encode(frame)
 
 
 def participant(role: str, ident: str) -> str:

@@ -17,18 +17,22 @@
 //
 // This module holds state and talks to the server; ui.ts draws it.
 
-import { Link, RequestError, type Frame, type TokenAnswer } from "./link";
+import type {
+  Ack,
+  AvailabilityView,
+  ChatView,
+  ClientFrameOf,
+  Message,
+  NoticeView,
+  ServerFrame,
+  Welcome,
+} from "../../clients/protocol";
+import { Link, RequestError, type TokenAnswer } from "./link";
 import { randomId } from "./dom";
 import { Store } from "./storage";
 
-export interface Msg {
-  seq: number;
-  cid: string;
-  text: string;
-  ts: number;
-  kind: string;
-  from: { role: string; id: string; name: string };
-}
+/** A message as the transcript holds it (a `msg` frame without its envelope fields). */
+export type Msg = Pick<Message, "seq" | "cid" | "text" | "ts" | "kind" | "from">;
 
 export interface Pending {
   cid: string;
@@ -45,22 +49,8 @@ export interface Pending {
   overloaded?: number;
 }
 
-export interface ChatInfo {
-  id: string;
-  state: string;
-  topic?: string;
-  agent?: { id: string; name: string } | null;
-  position?: number;
-  eta_s?: number;
-  /** queued: an agent who could take the chat is online (no estimate without one) */
-  available?: boolean;
-  seq?: number;
-  read?: Record<string, number>;
-  ended_by?: string;
-  /** the name of the agent or supervisor who closed it (may differ from ``agent``) */
-  ended_by_name?: string;
-  outcome?: string;
-}
+/** The chat object (docs/protocol.md 5.1), visitor view. */
+export type ChatInfo = ChatView;
 
 export interface WidgetConfig {
   languages: string[];
@@ -82,13 +72,7 @@ export interface WidgetConfig {
 }
 
 /** An outage notice (the `notice` frame, and `welcome.notices`). */
-export interface Notice {
-  id: string;
-  texts: Record<string, string>;
-  /** the topics it is about; empty: every topic */
-  topics: string[];
-  expires_at?: number | null;
-}
+export type Notice = NoticeView;
 
 /** The notice's text in `lang`, else English, else any. */
 export function noticeText(n: Notice, lang: string): string {
@@ -96,11 +80,7 @@ export function noticeText(n: Notice, lang: string): string {
 }
 
 /** What the server says a visitor may be offered (welcome, then `availability` frames). */
-export interface Availability {
-  open: boolean;
-  topics: Record<string, boolean>;
-  agents_available: boolean;
-}
+export type Availability = AvailabilityView;
 
 export const OPEN_STATES = ["queued", "offered", "active"];
 
@@ -232,7 +212,7 @@ export class ChatSession {
     return "unknown";
   }
 
-  private onWelcome(w: Frame): void {
+  private onWelcome(w: Welcome): void {
     if (typeof w.token === "string") this.store.set("token", w.token);
     this.visitorId = String(w.visitor || "");
     this.agentsAvailable = !!w.agents_available;
@@ -265,7 +245,7 @@ export class ChatSession {
     this.awaitingResume = chatId;
     this.link.request({ type: "resume", chat: chatId, after }).then(
       (reply) => {
-        if (reply.chat) this.applyChat(reply.chat as ChatInfo, reply.chat.seq ?? 0);
+        if (reply.type === "chat") this.applyChat(reply.chat, reply.chat.seq ?? 0);
       },
       (err: RequestError) => {
         if (this.awaitingResume === chatId) this.awaitingResume = "";
@@ -295,16 +275,16 @@ export class ChatSession {
   }
 
   // ---- incoming frames ----------------------------------------------------------------
-  private onFrame(f: Frame): void {
+  private onFrame(f: ServerFrame): void {
     switch (f.type) {
       case "msg":
-        this.onMsg(f as unknown as Msg & { chat: string; internal?: boolean });
+        this.onMsg(f);
         break;
       case "ack":
         this.onAck(f);
         break;
       case "chat":
-        if (f.chat && typeof f.rid !== "string") this.applyChat(f.chat as ChatInfo, null);
+        if (f.chat && typeof f.rid !== "string") this.applyChat(f.chat, null);
         break;
       case "queue":
         if (this.chat && f.chat === this.chat.id) {
@@ -319,7 +299,7 @@ export class ChatSession {
         this.hooks.changed("status");
         break;
       case "notice":
-        this.notices = [...this.notices.filter((n) => n.id !== f.id), f as unknown as Notice];
+        this.notices = [...this.notices.filter((n) => n.id !== f.id), f];
         this.hooks.changed("notices");
         break;
       case "notice_end":
@@ -393,7 +373,7 @@ export class ChatSession {
     this.store.set("done", JSON.stringify(done.slice(-20)));
   }
 
-  private onMsg(m: Msg & { chat: string; internal?: boolean }): void {
+  private onMsg(m: Message): void {
     if (!this.chat || m.chat !== this.chat.id || m.internal) return;
     if (this.awaitingResume === m.chat) return; // stale replay from before our resume
     if (typeof m.seq !== "number" || m.seq <= this.lastSeq) return; // duplicate
@@ -404,7 +384,7 @@ export class ChatSession {
     }
     const msg: Msg = {
       seq: m.seq, cid: String(m.cid || ""), text: String(m.text ?? ""), ts: Number(m.ts) || Date.now(),
-      kind: String(m.kind || "message"), from: m.from || { role: "agent", id: "", name: "" },
+      kind: m.kind || "message", from: m.from || { role: "agent", id: "", name: "" },
     };
     this.msgs.push(msg);
     if (msg.from.role === "visitor") this.settle(msg.cid);
@@ -417,7 +397,7 @@ export class ChatSession {
     this.hooks.changed("messages");
   }
 
-  private onAck(a: Frame): void {
+  private onAck(a: Ack): void {
     // stored by the server: never resend it.  The server does not send it back to this
     // connection, so the ack puts it in the transcript, in seq order.
     this.store.dropOutgoing(a.cid);
@@ -497,7 +477,7 @@ export class ChatSession {
     name?: string; email?: string; topic?: string; locale: string;
   }): Promise<void> {
     await this.link.ready(15_000);
-    const frame: Frame = {
+    const frame: ClientFrameOf<"start"> = {
       type: "start",
       locale: fields.locale,
       page: location.href.slice(0, 2048),
@@ -508,7 +488,7 @@ export class ChatSession {
     if (fields.topic) frame.topic = fields.topic;
     try {
       const reply = await this.link.request(frame);
-      this.applyChat(reply.chat as ChatInfo, null);
+      if (reply.type === "chat") this.applyChat(reply.chat, null);
     } catch (err) {
       const e = err as RequestError;
       if (e.code === "chat_open" && e.frame?.chat) {
@@ -647,14 +627,14 @@ export class ChatSession {
   /** The post-chat survey: 1-5, a comment and, when asked, the 0-10 NPS answer (null: none). */
   async rate(rating: number, comment: string, nps: number | null = null): Promise<void> {
     if (!this.chat) return;
-    const frame: Frame = { type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) };
+    const frame: ClientFrameOf<"rate"> = { type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) };
     if (nps !== null && Number.isInteger(nps) && nps >= 0 && nps <= 10) frame.nps = nps;
     await this.link.request(frame);
   }
 
   async offline(form: { name: string; email: string; text: string; topic: string; locale: string; notice?: string }): Promise<string> {
     await this.link.ready(15_000);
-    const frame: Frame = {
+    const frame: ClientFrameOf<"offline"> = {
       type: "offline", email: form.email.slice(0, 256), text: form.text,
       page: location.href.slice(0, 2048), locale: form.locale,
     };
@@ -662,7 +642,7 @@ export class ChatSession {
     if (form.topic) frame.topic = form.topic;
     if (form.notice) frame.notice = form.notice;
     const reply = await this.link.request(frame);
-    return String(reply.chat || "");
+    return reply.type === "ok" ? String(reply.chat || "") : "";
   }
 
   // ---- finished chats -----------------------------------------------------------------

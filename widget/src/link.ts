@@ -15,13 +15,14 @@
 // explicit "invalid_token" answer drops the token; the next connection is then a new visitor.
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import type { ClientFrame, ErrorFrame, ServerFrame, Welcome } from "../../clients/protocol";
 
-export type Frame = { type: string; [key: string]: any };
+export type { ClientFrame, ServerFrame };
 
 export class RequestError extends Error {
   constructor(
     readonly code: string,
-    readonly frame: Frame | null,
+    readonly frame: ErrorFrame | null,
   ) {
     super(code);
   }
@@ -36,8 +37,8 @@ export interface LinkOwner {
   checkToken(token: string): Promise<TokenAnswer>;
   /** The server said the token is invalid: forget it (if it is still the stored one). */
   dropToken(token: string): void;
-  onWelcome(welcome: Frame): void;
-  onFrame(frame: Frame): void;
+  onWelcome(welcome: Welcome): void;
+  onFrame(frame: ServerFrame): void;
   onConnection(connected: boolean): void;
 }
 
@@ -57,7 +58,7 @@ export class Link {
   private pingTimer = 0;
   private probing = false;
   private rid = 0;
-  private waiters = new Map<string, { resolve: (f: Frame) => void; reject: (e: Error) => void; timer: number }>();
+  private waiters = new Map<string, { resolve: (f: ServerFrame) => void; reject: (e: Error) => void; timer: number }>();
   private readyWaiters: (() => void)[] = [];
   private readonly enc = new Encoder({ ignoreUndefined: true });
   private readonly dec = new Decoder();
@@ -117,7 +118,7 @@ export class Link {
   }
 
   /** Send a frame if connected; false when it could not be sent. */
-  send(frame: Frame): boolean {
+  send(frame: ClientFrame): boolean {
     if (!this.connected || !this.ws) return false;
     try {
       this.ws.send(this.enc.encode(frame));
@@ -128,7 +129,7 @@ export class Link {
   }
 
   /** Send with a fresh `rid` and wait for the reply; `error` replies reject. */
-  request(frame: Frame, timeoutMs = 10_000): Promise<Frame> {
+  request(frame: ClientFrame, timeoutMs = 10_000): Promise<ServerFrame> {
     const rid = "r" + ++this.rid;
     return new Promise((resolve, reject) => {
       if (!this.send({ ...frame, rid })) {
@@ -159,9 +160,11 @@ export class Link {
     this.welcomed = false;
     ws.onmessage = (ev) => {
       if (this.ws !== ws || !(ev.data instanceof ArrayBuffer)) return;
-      let frame: Frame;
+      let frame: ServerFrame;
       try {
-        frame = this.dec.decode(new Uint8Array(ev.data)) as Frame;
+        // trusted to be what the server sends (tests/test_server_frames.py checks that
+        // every frame a real server sends matches these types)
+        frame = this.dec.decode(new Uint8Array(ev.data)) as ServerFrame;
       } catch {
         return;
       }
@@ -189,8 +192,8 @@ export class Link {
     };
   }
 
-  private dispatch(frame: Frame): void {
-    const rid = frame.rid;
+  private dispatch(frame: ServerFrame): void {
+    const rid = "rid" in frame ? frame.rid : undefined;
     if (typeof rid === "string") {
       const waiter = this.waiters.get(rid);
       if (waiter) {

@@ -1,4 +1,4 @@
-"""The wire protocol: typed client frames, strict decoding, error and close codes.
+"""Client frames (client -> server): typed structs and their strict decoding.
 
 Frames are msgpack maps with a ``type`` string.  Client frames are decoded straight into
 the typed structs below (``msgspec`` rejects wrong types, bytes where text is expected,
@@ -12,68 +12,12 @@ to it (``ok``, ``error`` or a typed answer) echoes it.
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-PROTOCOL_VERSION = 1
-
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Rid = Annotated[str, msgspec.Meta(max_length=64)] | None
-Short = Annotated[str, msgspec.Meta(max_length=256)]
-Url = Annotated[str, msgspec.Meta(max_length=2048)]
-Text = Annotated[str, msgspec.Meta(max_length=100_000)]  # the real limit is a setting
-Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-
-class ErrorCode(StrEnum):
-    BAD_FRAME = "bad_frame"
-    TOO_LARGE = "too_large"
-    RATE_LIMITED = "rate_limited"
-    NOT_FOUND = "not_found"
-    FORBIDDEN = "forbidden"
-    INVALID_STATE = "invalid_state"
-    CHAT_OPEN = "chat_open"
-    UNKNOWN_TOPIC = "unknown_topic"
-    AGENT_UNAVAILABLE = "agent_unavailable"
-    OUTSIDE_HOURS = "outside_hours"
-    """``start`` outside business hours: offer the offline form (``offline`` frame)."""
-    MISSING_FIELDS = "missing_fields"
-    """``start`` without a required pre-chat field (``fields`` names them)."""
-    INTERNAL = "internal"
-    OVERLOADED = "overloaded"
-    """Storage did not answer in time (Redis unavailable, its connection pool exhausted,
-    the action's deadline passed); the error carries ``retry_ms``: resend the same frame
-    (a ``msg`` with the same ``cid``) after about that long."""
-
-
-class CloseCode(IntEnum):
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    """The server is shutting down: reconnect (to another process)."""
-    POLICY = 1008
-    TOO_BIG = 1009
-    INTERNAL = 1011
-    TRY_AGAIN = 1013
-    """The connection fell too far behind (slow consumer): reconnect and resume."""
-    UNAUTHORIZED = 4401
-    """Credentials revoked (agent disabled, password changed, logged out): do not retry."""
-    TOO_MANY = 4409
-    """Too many connections for this visitor: do not retry at once."""
-    FLOODING = 4429
-    """Too many frames: back off, then reconnect."""
-
-
-class ProtocolError(Exception):
-    """A client frame was refused; becomes an ``error`` frame on the wire."""
-
-    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra
+from chatserver.protocol.codes import ErrorCode, ProtocolError
+from chatserver.protocol.fields import Id, Rid, Seq, Short, Tag, Text, Url
 
 
 # ---- frames both roles send -------------------------------------------------------------
@@ -231,10 +175,11 @@ AgentFrame = (
     | Whisper
     | Queues
 )
+ClientFrame = VisitorFrame | AgentFrame
+"""Every client frame (what the schema and the TypeScript types describe)."""
 
 _visitor_decoder = msgspec.msgpack.Decoder(VisitorFrame)
 _agent_decoder = msgspec.msgpack.Decoder(AgentFrame)
-_encoder = msgspec.msgpack.Encoder()
 
 
 def decode_visitor(data: bytes) -> VisitorFrame:
@@ -257,19 +202,6 @@ def _decode(decoder: msgspec.msgpack.Decoder[Any], data: bytes) -> Any:
     except UnicodeDecodeError:
         # msgspec lets this escape for a str (value or key) that is not valid UTF-8
         raise ProtocolError(ErrorCode.BAD_FRAME, "a string is not valid UTF-8") from None
-
-
-def encode(frame: dict[str, Any]) -> bytes:
-    """Encode a server frame (a plain map with ``type``)."""
-    return _encoder.encode(frame)
-
-
-def error_frame(exc: ProtocolError, rid: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": exc.code.value, "message": exc.message}
-    if rid is not None:
-        frame["rid"] = rid
-    frame.update(exc.extra)
-    return frame
 
 
 def peek_rid(data: bytes) -> str | None:
