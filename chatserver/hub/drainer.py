@@ -18,9 +18,9 @@ from redis.exceptions import RedisError
 
 from chatserver.core import routing as policy
 from chatserver.core.lifecycle import ChatState
-from chatserver.hub.notifier import Notifier, control
+from chatserver.hub.notifier import Notifier
 from chatserver.hub.views import ChatViews, public
-from chatserver.store.messages import publication
+from chatserver.protocol.envelope import control, publication
 from chatserver.store.publish import Assignment, Publisher
 from chatserver.store.routing import MAX_WINDOW, RoutingStore
 from chatserver.store.views import ChatReads

@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import msgspec
+from msgspec import UNSET
 from redis.exceptions import RedisError
 
 from chatserver.protocol import encode
+from chatserver.protocol.envelope import control, decode_control
 from chatserver.store.availability import AGENTS_CHANGED
 from chatserver.store.keys import Keys
 from chatserver.store.publish import Publisher
@@ -31,16 +32,6 @@ if TYPE_CHECKING:
     from chatserver.hub.node import Node
 
 log = logging.getLogger(__name__)
-_ctl_decoder = msgspec.msgpack.Decoder(dict[str, Any])
-
-
-def control(frame: dict[str, Any] | None, ctl: dict[str, Any]) -> bytes:
-    """A message on an agent's or visitor's channel: orders for their connections and
-    optionally a frame to send to each of them."""
-    payload: dict[str, Any] = {"ctl": ctl}
-    if frame is not None:
-        payload["frame"] = frame
-    return encode(payload)
 
 
 class Notifier:
@@ -96,30 +87,30 @@ class _SubjectListener:
         self.node, self.role, self.subject = node, role, subject
 
     def on_publish(self, channel: str, data: bytes) -> None:
-        payload = _ctl_decoder.decode(data)
-        self.node.spawn(self._apply(payload))
+        self.node.spawn(self._apply(data))
 
-    async def _apply(self, payload: dict[str, Any]) -> None:
-        ctl = payload.get("ctl", {})
-        frame = payload.get("frame")
-        # encoded once for all the subject's connections, not once per connection
-        data = encode(frame) if frame is not None else None
-        status = encode({"type": "status", "status": ctl["status"]}) if "status" in ctl else None
+    async def _apply(self, payload: bytes) -> None:
+        ctl, frame = decode_control(payload)
+        # the frame is sent as published, to every connection of the subject
+        data = bytes(frame) if frame is not None else None
+        status = (
+            encode({"type": "status", "status": ctl.status}) if ctl.status is not UNSET else None
+        )
         registry = self.node.registry
         for conn in list(registry.local(self.role, self.subject)):
-            if "revoke_below" in ctl and conn.version < ctl["revoke_below"]:
+            if ctl.revoke_below is not UNSET and conn.version < ctl.revoke_below:
                 conn.close(4401, "credentials revoked")
                 continue
             if data is not None:
                 conn.send_raw(data)
-            if "follow" in ctl:
-                await conn.follow(ctl["follow"], 0)
-            if "unfollow" in ctl:
-                await conn.unfollow(ctl["unfollow"])
+            if ctl.follow is not UNSET:
+                await conn.follow(ctl.follow, 0)
+            if ctl.unfollow is not UNSET:
+                await conn.unfollow(ctl.unfollow)
             if status is not None:
                 conn.send_raw(status)
-        if "watch" in ctl and registry.local(self.role, self.subject):
-            self.node.positions.watch(ctl["watch"], ctl["topic"])
+        if ctl.watch is not UNSET and registry.local(self.role, self.subject):
+            self.node.positions.watch(ctl.watch, ctl.topic or "")
 
 
 class _QueueListener:
