@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
+from chatserver.core import timers
 from chatserver.core.lifecycle import ChatEvent
 from chatserver.core.presence import end_for_gone_visitor, gone_after_outage
+from chatserver.core.timers import Do
 from chatserver.hub.live import LiveFigures
 from chatserver.protocol import encode
 from chatserver.store.redis_conn import RETRY_CAP_S
@@ -160,33 +162,39 @@ class Jobs:
         per pass (``due``), so a backlog of leftovers (presence of a dead process's
         connections) is repaired over several passes, between live traffic."""
         node = self.node
-        actions = node.actions
+        chats = node.actions
         now = node.now()
         routing, presence = node.background_routing, node.background_presence
         resumed = await presence.timers_tick(now)
         due = await routing.due(now)
-        for chat_id in due["offers"]:
-            if await actions.requeue(chat_id, ChatEvent.LAPSE) == "ok":
-                metrics.OFFERS["lapsed"].inc()
+        last = await node.background_reads.last_message_at(due["idle"])
+        plan = timers.actions(
+            timers.Due(due["offers"], due["relax"], due["missed"], last, due["presence"],
+                       due["graces"]),
+            now, int(node.settings.chat_idle_timeout_s * 1000),
+        )
         relaxed = False
-        for chat_id in due["relax"]:
-            relaxed |= await routing.relax(chat_id, now)
+        for action in plan:
+            chat_id = action.target
+            match action.do:
+                case Do.LAPSE:
+                    if await chats.requeue(chat_id, ChatEvent.LAPSE) == "ok":
+                        metrics.OFFERS["lapsed"].inc()
+                case Do.RELAX:
+                    relaxed |= await routing.relax(chat_id, now)
+                case Do.MISS:
+                    await chats.end(chat_id, ChatEvent.MISS, by="system", outcome="missed")
+                case Do.TIME_OUT:
+                    await chats.end(chat_id, ChatEvent.CLOSE, by="system", outcome="timeout")
+                case Do.RESCHEDULE_IDLE:
+                    await routing.reschedule_idle(chat_id, action.at_ms)
+                case Do.SWEEP_PRESENCE:
+                    await routing.sweep_agent(action.target, now, grace_due=False)
+                case Do.END_GRACE:
+                    if await routing.sweep_agent(action.target, now, grace_due=True) == "offline":
+                        await chats.agent_went_offline(action.target)
         if relaxed:
             node.drainer.request()
-        for chat_id in due["missed"]:
-            await actions.end(chat_id, ChatEvent.MISS, by="system", outcome="missed")
-        for chat_id in due["idle"]:
-            last = int((await node.messages.meta(chat_id)).get("last_ts", 0))
-            deadline = last + int(node.settings.chat_idle_timeout_s * 1000)
-            if last and deadline > now:
-                await routing.reschedule_idle(chat_id, deadline)
-            else:
-                await actions.end(chat_id, ChatEvent.CLOSE, by="system", outcome="timeout")
-        for agent_id in due["presence"]:
-            await routing.sweep_agent(agent_id, now, grace_due=False)
-        for agent_id in due["graces"]:
-            if await routing.sweep_agent(agent_id, now, grace_due=True) == "offline":
-                await actions.agent_went_offline(agent_id)
         for visitor_id in await presence.due_sweeps(now):
             await presence.sweep(visitor_id, now)
         grace = int(node.settings.visitor_leave_grace_s * 1000)

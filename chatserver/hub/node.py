@@ -114,6 +114,7 @@ class Node:
         drain_scripts = Scripts(self.drain_redis)
         self.drain_routing = RoutingStore(self.drain_redis, keys, drain_scripts, s)
         background_scripts = Scripts(self.background_redis)
+        self.background_reads = ChatReads(self.background_redis, keys)
         self.background_routing = RoutingStore(self.background_redis, keys, background_scripts, s)
         self.background_presence = VisitorStore(
             self.background_redis, keys, background_scripts, s

@@ -127,3 +127,13 @@ class ChatReads:
 
     async def ping(self) -> None:
         await self.redis.ping()
+
+    async def last_message_at(self, chat_ids: Sequence[str]) -> dict[str, int]:
+        """When each chat last had a message (ms; 0: none), in one round trip."""
+        if not chat_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hget(self.keys.chat_meta(chat_id), "last_ts")
+            replies = await pipe.execute()
+        return {c: int(text(v) or 0) for c, v in zip(chat_ids, replies, strict=True)}
