@@ -774,3 +774,9 @@ class RoutingStore:
         """The routing event log, oldest first (used by audits and tests)."""
         entries: Any = await self.redis.xrange(self.keys.events, count=count)
         return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]
+
+    async def outbox_entries(self, count: int = 100_000) -> list[dict[str, str]]:
+        """The outbox, oldest first (used by audits and tests; the records writer reads it
+        with a consumer group)."""
+        entries: Any = await self.redis.xrange(self.keys.outbox, count=count)
+        return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]
