@@ -1,21 +1,25 @@
 -- An agent accepts the chat offered to them.
--- KEYS[1] = chat hash   KEYS[2] = offers zset   KEYS[3] = idle zset   KEYS[4] = event stream
--- KEYS[5] = chat history list
--- ARGV[1] = chat id     ARGV[2] = agent id      ARGV[3] = now (ms)
--- ARGV[4] = allowed source states   ARGV[5] = target state   ARGV[6] = idle deadline (ms)
--- ARGV[7] = event log max length
+local chat_key = KEYS[1]      -- chat hash
+local offers_key = KEYS[2]    -- offers zset
+local idle_key = KEYS[3]      -- idle zset
+local events_key = KEYS[4]    -- routing event stream
+local history_key = KEYS[5]   -- chat history list
+local chat_id = ARGV[1]
+local agent_id = ARGV[2]
+local now = ARGV[3]           -- ms
+local from_states = ARGV[4]   -- allowed source states
+local target = ARGV[5]        -- target state
+local idle_at = ARGV[6]       -- idle deadline (ms)
+local events_max = ARGV[7]    -- event log max length
 -- Returns 'ok', 'not_found', 'invalid_state' or 'not_yours'.
-local chat = redis.call('HMGET', KEYS[1], 'state', 'agent')
+local chat = redis.call('HMGET', chat_key, 'state', 'agent')
 if not chat[1] then return 'not_found' end
-local ok = false
-for s in string.gmatch(ARGV[4], '[^,]+') do if s == chat[1] then ok = true end end
-if not ok then return 'invalid_state' end
-if chat[2] ~= ARGV[2] then return 'not_yours' end
-redis.call('HSET', KEYS[1], 'state', ARGV[5], 'accepted_at', ARGV[3])
-redis.call('HDEL', KEYS[1], 'offer_deadline')
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*',
-  't', 'accept', 'chat', ARGV[1], 'agent', ARGV[2], 'ts', ARGV[3])
-redis.call('RPUSH', KEYS[5], 'accept|' .. ARGV[3] .. '|' .. ARGV[2] .. '|')
+if not state_in(from_states, chat[1]) then return 'invalid_state' end
+if chat[2] ~= agent_id then return 'not_yours' end
+redis.call('HSET', chat_key, 'state', target, 'accepted_at', now)
+redis.call('HDEL', chat_key, 'offer_deadline')
+redis.call('ZREM', offers_key, chat_id)
+redis.call('ZADD', idle_key, idle_at, chat_id)
+event(events_key, events_max, 't', 'accept', 'chat', chat_id, 'agent', agent_id, 'ts', now)
+history(history_key, 'accept', now, agent_id, '')
 return 'ok'

@@ -1,8 +1,14 @@
 -- Register one console connection of an agent (several tabs are one agent).
--- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = presence zset
--- KEYS[4] = graces zset  KEYS[5] = available set   KEYS[6] = status log stream
--- ARGV[1] = agent id     ARGV[2] = connection id   ARGV[3] = connection expiry (ms)
--- ARGV[4] = now (ms)
+local agent_key = KEYS[1]      -- agent hash
+local conns_key = KEYS[2]      -- agent connections zset
+local presence_key = KEYS[3]   -- presence zset
+local graces_key = KEYS[4]     -- graces zset
+local available_key = KEYS[5]  -- available set
+local status_log_key = KEYS[6] -- status log stream
+local agent_id = ARGV[1]
+local conn_id = ARGV[2]
+local expiry = ARGV[3]         -- connection expiry (ms)
+local now = ARGV[4]            -- ms
 -- Returns {status, became_available (0/1)}; status 'disabled' refuses the connection.
 local agent = redis.call('HMGET', KEYS[1], 'status', 'disabled')
 if agent[2] == '1' then return {'disabled', 0} end

@@ -1,8 +1,13 @@
 -- Forget one console connection.  With none left the agent stops receiving chats and their
 -- offline grace period starts; they keep their chats until it ends.
--- KEYS[1] = agent connections zset   KEYS[2] = graces zset   KEYS[3] = available set
--- KEYS[4] = presence zset
--- ARGV[1] = agent id   ARGV[2] = connection id   ARGV[3] = now (ms)   ARGV[4] = grace end (ms)
+local conns_key = KEYS[1]      -- agent connections zset
+local graces_key = KEYS[2]     -- graces zset
+local available_key = KEYS[3]  -- available set
+local presence_key = KEYS[4]   -- presence zset
+local agent_id = ARGV[1]
+local conn_id = ARGV[2]
+local now = ARGV[3]            -- ms
+local grace_end = ARGV[4]      -- ms
 -- Returns the number of connections left.
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])

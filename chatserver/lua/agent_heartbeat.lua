@@ -1,9 +1,14 @@
 -- Refresh one agent's live connections on this process.  A connection the sweeper dropped
 -- during a stall (longer than the presence TTL) comes back, and so does the agent's
 -- availability if their status is still online.
--- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = presence zset
--- KEYS[4] = graces zset  KEYS[5] = available set
--- ARGV[1] = agent id     ARGV[2] = expiry (ms)   ARGV[3..] = connection ids
+local agent_key = KEYS[1]      -- agent hash
+local conns_key = KEYS[2]      -- agent connections zset
+local presence_key = KEYS[3]   -- presence zset
+local graces_key = KEYS[4]     -- graces zset
+local available_key = KEYS[5]  -- available set
+local agent_id = ARGV[1]
+local expiry = ARGV[2]         -- ms
+local conn_ids = rest(ARGV, 2) -- the agent's connection ids on this process
 -- Returns 1 when the agent became available again (the caller drains the queues).
 for i = 3, #ARGV do
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i])

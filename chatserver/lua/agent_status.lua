@@ -1,8 +1,12 @@
 -- Set an agent's status (online / away / offline) or capacity and keep the available set
 -- true to it.
--- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = available set
--- KEYS[4] = status log stream
--- ARGV[1] = agent id     ARGV[2] = status ('' = keep)   ARGV[3] = now (ms)
+local agent_key = KEYS[1]      -- agent hash
+local conns_key = KEYS[2]      -- agent connections zset
+local available_key = KEYS[3]  -- available set
+local status_log_key = KEYS[4] -- status log stream
+local agent_id = ARGV[1]
+local status = ARGV[2]         -- '' = keep
+local now = ARGV[3]            -- ms
 -- Returns {status, became_available (0/1)}.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', 0} end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then

@@ -2,9 +2,16 @@
 -- died or stopped heartbeating): drop expired connections and start the grace period.
 -- When ARGV[4] is '1' the grace period is checked too: an agent with no connection whose
 -- grace has ended goes offline, and the caller re-queues their chats.
--- KEYS[1] = agent hash   KEYS[2] = agent connections zset   KEYS[3] = presence zset
--- KEYS[4] = graces zset  KEYS[5] = available set   KEYS[6] = status log stream
--- ARGV[1] = agent id     ARGV[2] = now (ms)   ARGV[3] = grace end (ms)   ARGV[4] = '1' = grace due
+local agent_key = KEYS[1]      -- agent hash
+local conns_key = KEYS[2]      -- agent connections zset
+local presence_key = KEYS[3]   -- presence zset
+local graces_key = KEYS[4]     -- graces zset
+local available_key = KEYS[5]  -- available set
+local status_log_key = KEYS[6] -- status log stream
+local agent_id = ARGV[1]
+local now = ARGV[2]            -- ms
+local grace_end = ARGV[3]      -- ms
+local grace_due = ARGV[4]      -- '1' = the grace period is checked too
 -- Returns 'present', 'grace' or 'offline'.
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')

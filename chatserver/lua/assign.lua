@@ -1,87 +1,70 @@
 -- Commit a routing plan: offer (or assign) each chat to its planned agent, re-checking
 -- every condition, so that a stale plan can lose a race but never break an invariant.
--- KEYS[1] = available agents set   KEYS[2] = offers zset   KEYS[3] = routing event stream
--- KEYS[4] = relax zset             KEYS[5] = queue deadlines zset   KEYS[6] = idle zset
--- then for each pair i (0-based), base = 6 + 7*i:
---   KEYS[base+1] = chat hash   KEYS[base+2] = chat declined set   KEYS[base+3] = agent hash
---   KEYS[base+4] = agent skills hash   KEYS[base+5] = agent chats set   KEYS[base+6] = queue
---   KEYS[base+7] = chat history list
--- ARGV[1] = now (ms)   ARGV[2] = allowed source states ("queued")   ARGV[3] = target state
--- ARGV[4] = offer deadline (ms)   ARGV[5] = idle deadline (ms)   ARGV[6] = event log max length
--- ARGV[7] = default proficiency
--- then for each pair i: ARGV[8+2*i] = chat id, ARGV[9+2*i] = agent id
+local available_key = KEYS[1]   -- available agents set
+local offers_key = KEYS[2]      -- offers zset
+local events_key = KEYS[3]      -- routing event stream
+local relax_key = KEYS[4]       -- relax zset
+local deadlines_key = KEYS[5]   -- queue deadlines zset
+local idle_key = KEYS[6]        -- idle zset
+local now = ARGV[1]             -- ms
+local from_states = ARGV[2]     -- allowed source states ("queued")
+local target = ARGV[3]          -- target state
+local offer_at = ARGV[4]        -- offer deadline (ms)
+local idle_at = ARGV[5]         -- idle deadline (ms)
+local events_max = ARGV[6]      -- event log max length
+local default_level = tonumber(ARGV[7])   -- default proficiency
+-- then one group per pair (chat, agent), in the same order in KEYS and ARGV:
+local pair_keys = each(KEYS, 6, {'chat_key', 'declined_key', 'agent_key', 'skills_key',
+  'agent_chats_key', 'queue_key', 'history_key'})
+local pair_args = each(ARGV, 7, {'chat_id', 'agent_id'})
 -- Returns a list with one entry per pair: 'ok' or the reason it was refused.
-local now = ARGV[1]
-local target = ARGV[3]
-local default_level = tonumber(ARGV[7])
-local allowed = {}
-for s in string.gmatch(ARGV[2], '[^,]+') do allowed[s] = true end
-
-local function has_skills(spec, skills_key)
-  for name, minimum in string.gmatch(spec, '([^,:]+):(%d+)') do
-    local level = redis.call('HGET', skills_key, name)
-    if not level then return false end
-    level = tonumber(level)
-    if level == 0 then level = default_level end
-    if level < tonumber(minimum) then return false end
-  end
-  return true
-end
+local allowed = state_set(from_states)
 
 local results = {}
-local pairs_n = (#ARGV - 7) / 2
-for i = 0, pairs_n - 1 do
-  local base = 6 + 7 * i
-  local chat_key, declined_key = KEYS[base + 1], KEYS[base + 2]
-  local agent_key, skills_key = KEYS[base + 3], KEYS[base + 4]
-  local chats_key, queue_key = KEYS[base + 5], KEYS[base + 6]
-  local chat_id, agent_id = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
-  local chat = redis.call('HMGET', chat_key, 'state', 'req', 'opt', 'relaxed')
+for i, k in ipairs(pair_keys) do
+  local chat_id, agent_id = pair_args[i].chat_id, pair_args[i].agent_id
+  local chat = redis.call('HMGET', k.chat_key, 'state', 'req', 'opt', 'relaxed')
   local reason = 'ok'
   if not chat[1] or not allowed[chat[1]] then
     reason = 'chat_not_queued'
-  elseif not redis.call('ZSCORE', queue_key, chat_id) then
+  elseif not redis.call('ZSCORE', k.queue_key, chat_id) then
     reason = 'chat_not_in_queue'
-  elseif redis.call('SISMEMBER', KEYS[1], agent_id) == 0 then
+  elseif redis.call('SISMEMBER', available_key, agent_id) == 0 then
     reason = 'agent_unavailable'
-  elseif redis.call('SISMEMBER', declined_key, agent_id) == 1 then
+  elseif redis.call('SISMEMBER', k.declined_key, agent_id) == 1 then
     reason = 'agent_declined'
   else
-    local agent = redis.call('HMGET', agent_key, 'capacity', 'disabled', 'status')
-    local capacity = tonumber(agent[1] or '0')
-    local load = redis.call('SCARD', chats_key)
-    if agent[2] == '1' or agent[3] ~= 'online' then
-      reason = 'agent_unavailable'
-    elseif load >= capacity then
-      reason = 'agent_full'
-    elseif not has_skills(chat[2] or '', skills_key) then
+    local refused, load, capacity = agent_room(k.agent_key, k.agent_chats_key)
+    if refused then
+      reason = refused
+    elseif not has_skills(chat[2] or '', k.skills_key, default_level) then
       reason = 'agent_lacks_skill'
-    elseif chat[4] ~= '1' and not has_skills(chat[3] or '', skills_key) then
+    elseif chat[4] ~= '1' and not has_skills(chat[3] or '', k.skills_key, default_level) then
       reason = 'agent_lacks_skill'
     else
-      redis.call('ZREM', queue_key, chat_id)
-      redis.call('ZREM', KEYS[4], chat_id)
-      redis.call('ZREM', KEYS[5], chat_id)
-      redis.call('SADD', chats_key, chat_id)
-      redis.call('HSET', agent_key, 'idle_since', now)
-      redis.call('HSET', chat_key, 'state', target, 'agent', agent_id, 'offered_at', now)
+      redis.call('ZREM', k.queue_key, chat_id)
+      redis.call('ZREM', relax_key, chat_id)
+      redis.call('ZREM', deadlines_key, chat_id)
+      redis.call('SADD', k.agent_chats_key, chat_id)
+      redis.call('HSET', k.agent_key, 'idle_since', now)
+      redis.call('HSET', k.chat_key, 'state', target, 'agent', agent_id, 'offered_at', now)
       if target == 'offered' then
-        redis.call('HSET', chat_key, 'offer_deadline', ARGV[4])
-        redis.call('ZADD', KEYS[2], ARGV[4], chat_id)
+        redis.call('HSET', k.chat_key, 'offer_deadline', offer_at)
+        redis.call('ZADD', offers_key, offer_at, chat_id)
       else
-        redis.call('HSET', chat_key, 'accepted_at', now)
-        redis.call('ZADD', KEYS[6], ARGV[5], chat_id)
+        redis.call('HSET', k.chat_key, 'accepted_at', now)
+        redis.call('ZADD', idle_key, idle_at, chat_id)
       end
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
+      event(events_key, events_max,
         't', 'assign', 'chat', chat_id, 'agent', agent_id, 'state', target,
         'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', now)
       if target == 'offered' then
-        redis.call('RPUSH', KEYS[base + 7], 'offer|' .. now .. '|' .. agent_id .. '|')
+        history(k.history_key, 'offer', now, agent_id, '')
       else
-        redis.call('RPUSH', KEYS[base + 7], 'assign|' .. now .. '|' .. agent_id .. '|')
+        history(k.history_key, 'assign', now, agent_id, '')
       end
     end
   end
-  results[i + 1] = reason
+  results[i] = reason
 end
 return results

@@ -1,62 +1,78 @@
 -- End a chat: closed, abandoned or missed.  Frees the agent's capacity, removes the chat
 -- from every queue and timer, clears the visitor's open chat and hands the chat to the
 -- outbox for its interaction record.
--- KEYS[1] = chat hash        KEYS[2] = chat declined set   KEYS[3] = agent chats set (holder)
--- KEYS[4] = queue zset       KEYS[5] = offers zset         KEYS[6] = idle zset
--- KEYS[7] = relax zset       KEYS[8] = queue deadlines     KEYS[9] = live chats set
--- KEYS[10] = visitor hash    KEYS[11] = event stream       KEYS[12] = outbox stream
--- KEYS[13] = chat joined set (supervisors)   KEYS[14] = chat history list
--- KEYS[15] = visitor connections zset        KEYS[16] = visitors gone zset
--- ARGV[1] = chat id          ARGV[2] = now (ms)            ARGV[3] = allowed source states
--- ARGV[4] = target state     ARGV[5] = event name          ARGV[6] = closed by (role:id)
--- ARGV[7] = outcome          ARGV[8] = tags (JSON)         ARGV[9] = holder agent the
---   caller read ('' = none)  ARGV[10] = required holder ('' = anyone may close)
--- ARGV[11] = retention (s)   ARGV[12] = event log max length
--- ARGV[13] = '1': only if the visitor has no live connection (their gone timer), else
---   'visitor_back'
+local chat_key = KEYS[1]            -- chat hash
+local declined_key = KEYS[2]        -- chat declined set
+local agent_chats_key = KEYS[3]     -- the holder's chats set
+local queue_key = KEYS[4]           -- queue zset
+local offers_key = KEYS[5]          -- offers zset
+local idle_key = KEYS[6]            -- idle zset
+local relax_key = KEYS[7]           -- relax zset
+local deadlines_key = KEYS[8]       -- queue deadlines zset
+local live_key = KEYS[9]            -- live chats set
+local visitor_key = KEYS[10]        -- visitor hash
+local events_key = KEYS[11]         -- routing event stream
+local outbox_key = KEYS[12]         -- outbox stream
+local watchers_key = KEYS[13]       -- chat joined set (supervisors)
+local history_key = KEYS[14]        -- chat history list
+local visitor_conns_key = KEYS[15]  -- visitor connections zset
+local visitor_gone_key = KEYS[16]   -- visitors gone zset
+local chat_id = ARGV[1]
+local now = ARGV[2]                 -- ms
+local from_states = ARGV[3]         -- allowed source states
+local target = ARGV[4]              -- target state
+local event_name = ARGV[5]
+local by = ARGV[6]                  -- closed by (role:id)
+local outcome = ARGV[7]
+local tags = ARGV[8]                -- tags (JSON)
+local holder_read = ARGV[9]         -- holder agent the caller read ('' = none)
+local required_agent = ARGV[10]     -- required holder ('' = anyone may close)
+local retention = ARGV[11]          -- (s)
+local events_max = ARGV[12]         -- event log max length
+local if_visitor_gone = ARGV[13]    -- '1': only if the visitor has no live connection
+                                    --   (their gone timer), else 'visitor_back'
 -- The visitor's gone mark is dropped: their chat has ended.
 -- The record's tags are the chat's stored tags (``set_tags``, kept across transfers)
--- followed by those of ARGV[8] not among them.
+-- followed by those of `tags` not among them.
 -- Returns {'ok', holder agent, topic, visitor} or {reason, '', '', ''}.
-local chat = redis.call('HMGET', KEYS[1], 'state', 'agent', 'topic', 'visitor')
+local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'visitor')
 if not chat[1] then return {'not_found', '', '', ''} end
-local ok = false
-for s in string.gmatch(ARGV[3], '[^,]+') do if s == chat[1] then ok = true end end
-if not ok then return {'invalid_state', '', '', ''} end
+if not state_in(from_states, chat[1]) then return {'invalid_state', '', '', ''} end
 local holder = chat[2] or ''
-if ARGV[10] ~= '' and holder ~= ARGV[10] then return {'not_yours', '', '', ''} end
-if holder ~= ARGV[9] then return {'retry', '', '', ''} end
-if ARGV[13] == '1' and redis.call('ZCOUNT', KEYS[15], '(' .. ARGV[2], '+inf') > 0 then
+if required_agent ~= '' and holder ~= required_agent then return {'not_yours', '', '', ''} end
+if holder ~= holder_read then return {'retry', '', '', ''} end
+if if_visitor_gone == '1' and redis.call('ZCOUNT', visitor_conns_key, '(' .. now, '+inf') > 0 then
   return {'visitor_back', '', '', ''}
 end
-if holder ~= '' then redis.call('SREM', KEYS[3], ARGV[1]) end
-local tags = ARGV[8]
-local stored = redis.call('HGET', KEYS[1], 'tags')
+if holder ~= '' then redis.call('SREM', agent_chats_key, chat_id) end
+local stored = redis.call('HGET', chat_key, 'tags')
 if stored and stored ~= '' and stored ~= '[]' then
   local merged, seen = {}, {}
-  for _, list in ipairs({cjson.decode(stored), cjson.decode(ARGV[8])}) do
+  for _, list in ipairs({cjson.decode(stored), cjson.decode(tags)}) do
     for _, t in ipairs(list) do
       if not seen[t] then seen[t] = true; merged[#merged + 1] = t end
     end
   end
   tags = cjson.encode(merged)
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[4], 'ended_at', ARGV[2], 'ended_by', ARGV[6],
-  'outcome', ARGV[7], 'tags', tags, 'end_event', ARGV[5])
-redis.call('HDEL', KEYS[1], 'offer_deadline')
-for k = 4, 8 do redis.call('ZREM', KEYS[k], ARGV[1]) end
-redis.call('SREM', KEYS[9], ARGV[1])
-redis.call('ZREM', KEYS[16], chat[4] or '')
-if redis.call('HGET', KEYS[10], 'chat') == ARGV[1] then
-  redis.call('HDEL', KEYS[10], 'chat')
+redis.call('HSET', chat_key, 'state', target, 'ended_at', now, 'ended_by', by,
+  'outcome', outcome, 'tags', tags, 'end_event', event_name)
+redis.call('HDEL', chat_key, 'offer_deadline')
+for _, key in ipairs({queue_key, offers_key, idle_key, relax_key, deadlines_key}) do
+  redis.call('ZREM', key, chat_id)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[11])
-redis.call('EXPIRE', KEYS[2], ARGV[11])
-redis.call('DEL', KEYS[13])
-redis.call('RPUSH', KEYS[14], 'end|' .. ARGV[2] .. '|' .. holder .. '|' .. ARGV[4])
-redis.call('EXPIRE', KEYS[14], ARGV[11])
-redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[12], '*',
-  't', 'end', 'chat', ARGV[1], 'agent', holder, 'state', ARGV[4], 'reason', ARGV[5],
-  'ts', ARGV[2])
-redis.call('XADD', KEYS[12], '*', 'chat', ARGV[1], 'state', ARGV[4], 'ts', ARGV[2])
+redis.call('SREM', live_key, chat_id)
+redis.call('ZREM', visitor_gone_key, chat[4] or '')
+if redis.call('HGET', visitor_key, 'chat') == chat_id then
+  redis.call('HDEL', visitor_key, 'chat')
+end
+redis.call('EXPIRE', chat_key, retention)
+redis.call('EXPIRE', declined_key, retention)
+redis.call('DEL', watchers_key)
+history(history_key, 'end', now, holder, target)
+redis.call('EXPIRE', history_key, retention)
+event(events_key, events_max,
+  't', 'end', 'chat', chat_id, 'agent', holder, 'state', target, 'reason', event_name,
+  'ts', now)
+redis.call('XADD', outbox_key, '*', 'chat', chat_id, 'state', target, 'ts', now)
 return {'ok', holder, chat[3] or '', chat[4] or ''}

@@ -2,20 +2,26 @@
 -- the state 'offline' (core/lifecycle.py: a terminal state no event leaves).  The caller
 -- stores the message text in the chat's log, then hands the chat to the outbox (so the
 -- record carries the text).
--- KEYS[1] = chat hash   KEYS[2] = chat history list   KEYS[3] = event stream
--- ARGV[1] = chat id     ARGV[2] = visitor id   ARGV[3] = topic   ARGV[4] = details (JSON)
--- ARGV[5] = now (ms)    ARGV[6] = retention (s)   ARGV[7] = event log max length
--- ARGV[8] = the state ('offline')
+local chat_key = KEYS[1]      -- chat hash
+local history_key = KEYS[2]   -- chat history list
+local events_key = KEYS[3]    -- routing event stream
+local chat_id = ARGV[1]
+local visitor_id = ARGV[2]
+local topic = ARGV[3]
+local details = ARGV[4]       -- JSON
+local now = ARGV[5]           -- ms
+local retention = ARGV[6]     -- (s)
+local events_max = ARGV[7]    -- event log max length
+local state = ARGV[8]         -- the state ('offline')
 -- Returns 1, or 0 if the chat id is taken.
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', ARGV[8], 'visitor', ARGV[2],
-  'topic', ARGV[3], 'priority', '0', 'req', '', 'opt', '', 'relaxed', '0',
-  'created', ARGV[5], 'ended_at', ARGV[5], 'ended_by', 'visitor:' .. ARGV[2],
-  'outcome', 'offline_message', 'tags', '[]', 'details', ARGV[4])
-redis.call('RPUSH', KEYS[2], 'created|' .. ARGV[5] .. '||' .. ARGV[3])
-redis.call('RPUSH', KEYS[2], 'end|' .. ARGV[5] .. '||' .. ARGV[8])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*',
-  't', 'offline', 'chat', ARGV[1], 'ts', ARGV[5])
+if redis.call('EXISTS', chat_key) == 1 then return 0 end
+redis.call('HSET', chat_key, 'id', chat_id, 'state', state, 'visitor', visitor_id,
+  'topic', topic, 'priority', '0', 'req', '', 'opt', '', 'relaxed', '0',
+  'created', now, 'ended_at', now, 'ended_by', 'visitor:' .. visitor_id,
+  'outcome', 'offline_message', 'tags', '[]', 'details', details)
+history(history_key, 'created', now, '', topic)
+history(history_key, 'end', now, '', state)
+redis.call('EXPIRE', chat_key, retention)
+redis.call('EXPIRE', history_key, retention)
+event(events_key, events_max, 't', 'offline', 'chat', chat_id, 'ts', now)
 return 1

@@ -1,71 +1,84 @@
 -- Take a chat from its agent and put it back in a queue (decline, lapse, agent gone,
 -- transfer to a queue).  The agent's capacity is freed in the same step.
--- KEYS[1] = chat hash        KEYS[2] = chat declined set   KEYS[3] = agent chats set
--- KEYS[4] = agent hash       KEYS[5] = available set       KEYS[6] = target queue zset
--- KEYS[7] = offers zset      KEYS[8] = idle zset           KEYS[9] = queue deadlines zset
--- KEYS[10] = relax zset      KEYS[11] = event stream       KEYS[12] = chat history list
--- KEYS[13] = agent status log stream
--- ARGV[1] = chat id          ARGV[2] = agent id expected to hold it ('' = whoever holds it)
--- ARGV[3] = now (ms)         ARGV[4] = allowed source states   ARGV[5] = target state
--- ARGV[6] = event name       ARGV[7] = '1' to mark the agent as having declined
--- ARGV[8] = '1' to set the agent away      ARGV[9] = queue score
--- ARGV[10] = new topic ('' = keep)         ARGV[11] = new required skills
--- ARGV[12] = new optional skills           ARGV[13] = missed at (ms)
--- ARGV[14] = relax at (ms, 0 = none)       ARGV[15] = event log max length
--- ARGV[16] = topic the caller read (the target queue belongs to it)
--- ARGV[17] = holder the caller read (KEYS[3] and KEYS[4] belong to it)
--- ARGV[18] = who transfers (role:id; transfer_queue only)   ARGV[19] = the transfer note
--- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace):
--- handoff|ms|by|{"from": old agent, "to": "", "topic": new topic, "note": note}.
+local chat_key = KEYS[1]          -- chat hash
+local declined_key = KEYS[2]      -- chat declined set
+local agent_chats_key = KEYS[3]   -- the holder's chats set
+local agent_key = KEYS[4]         -- the holder's hash
+local available_key = KEYS[5]     -- available set
+local queue_key = KEYS[6]         -- target queue zset
+local offers_key = KEYS[7]        -- offers zset
+local idle_key = KEYS[8]          -- idle zset
+local deadlines_key = KEYS[9]     -- queue deadlines zset
+local relax_key = KEYS[10]        -- relax zset
+local events_key = KEYS[11]       -- routing event stream
+local history_key = KEYS[12]      -- chat history list
+local status_log_key = KEYS[13]   -- agent status log stream
+local chat_id = ARGV[1]
+local expected_agent = ARGV[2]    -- agent expected to hold it ('' = whoever holds it)
+local now = ARGV[3]               -- ms
+local from_states = ARGV[4]       -- allowed source states
+local target = ARGV[5]            -- target state
+local event_name = ARGV[6]
+local mark_declined = ARGV[7]     -- '1' to mark the agent as having declined
+local set_away = ARGV[8]          -- '1' to set the agent away
+local score = ARGV[9]             -- queue score
+local new_topic = ARGV[10]        -- '' = keep
+local new_required = ARGV[11]     -- new required skills
+local new_optional = ARGV[12]     -- new optional skills
+local missed_at = ARGV[13]        -- ms
+local relax_at = ARGV[14]         -- ms, 0 = none
+local events_max = ARGV[15]       -- event log max length
+local topic_read = ARGV[16]       -- topic the caller read (the target queue belongs to it)
+local holder_read = ARGV[17]      -- holder the caller read (the agent keys belong to it)
+local by = ARGV[18]               -- who transfers (role:id; transfer_queue only)
+local note = ARGV[19]             -- the transfer note
+-- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace).
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
 -- Returns {'ok', agent} or {reason, ''}.
-local chat = redis.call('HMGET', KEYS[1], 'state', 'agent', 'topic', 'offer_deadline')
+local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'offer_deadline')
 if not chat[1] then return {'not_found', ''} end
-local ok = false
-for s in string.gmatch(ARGV[4], '[^,]+') do if s == chat[1] then ok = true end end
-if not ok then return {'invalid_state', ''} end
+if not state_in(from_states, chat[1]) then return {'invalid_state', ''} end
 local holder = chat[2] or ''
-if ARGV[2] ~= '' and holder ~= ARGV[2] then return {'not_yours', ''} end
-if ARGV[10] == '' and (chat[3] or '') ~= ARGV[16] then return {'retry', ''} end
-if holder ~= ARGV[17] then return {'retry', ''} end
-if ARGV[6] == 'lapse' and tonumber(chat[4] or '0') > tonumber(ARGV[3]) then
+if expected_agent ~= '' and holder ~= expected_agent then return {'not_yours', ''} end
+if new_topic == '' and (chat[3] or '') ~= topic_read then return {'retry', ''} end
+if holder ~= holder_read then return {'retry', ''} end
+if event_name == 'lapse' and tonumber(chat[4] or '0') > tonumber(now) then
   return {'not_due', ''}
 end
 local agent_id = holder
 if agent_id ~= '' then
-  redis.call('SREM', KEYS[3], ARGV[1])
-  if ARGV[7] == '1' then
-    redis.call('SADD', KEYS[2], agent_id)
+  redis.call('SREM', agent_chats_key, chat_id)
+  if mark_declined == '1' then
+    redis.call('SADD', declined_key, agent_id)
   end
-  if ARGV[8] == '1' then
-    if redis.call('HGET', KEYS[4], 'status') ~= 'away' then
-      redis.call('XADD', KEYS[13], '*', 'agent', agent_id, 'status', 'away', 'ts', ARGV[3])
+  if set_away == '1' then
+    if redis.call('HGET', agent_key, 'status') ~= 'away' then
+      redis.call('XADD', status_log_key, '*', 'agent', agent_id, 'status', 'away', 'ts', now)
     end
-    redis.call('HSET', KEYS[4], 'status', 'away', 'status_at', ARGV[3])
-    redis.call('SREM', KEYS[5], agent_id)
+    redis.call('HSET', agent_key, 'status', 'away', 'status_at', now)
+    redis.call('SREM', available_key, agent_id)
   end
 end
-redis.call('HDEL', KEYS[1], 'agent', 'offer_deadline')
-redis.call('HSET', KEYS[1], 'state', ARGV[5], 'queued_at', ARGV[3], 'score', ARGV[9])
-if ARGV[10] ~= '' then
-  redis.call('HSET', KEYS[1], 'topic', ARGV[10], 'req', ARGV[11], 'opt', ARGV[12],
+redis.call('HDEL', chat_key, 'agent', 'offer_deadline')
+redis.call('HSET', chat_key, 'state', target, 'queued_at', now, 'score', score)
+if new_topic ~= '' then
+  redis.call('HSET', chat_key, 'topic', new_topic, 'req', new_required, 'opt', new_optional,
     'relaxed', '0')
 end
-redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1])
-redis.call('ZREM', KEYS[7], ARGV[1])
-redis.call('ZREM', KEYS[8], ARGV[1])
-redis.call('ZADD', KEYS[9], ARGV[13], ARGV[1])
-if tonumber(ARGV[14]) > 0 then
-  redis.call('ZADD', KEYS[10], ARGV[14], ARGV[1])
+redis.call('ZADD', queue_key, score, chat_id)
+redis.call('ZREM', offers_key, chat_id)
+redis.call('ZREM', idle_key, chat_id)
+redis.call('ZADD', deadlines_key, missed_at, chat_id)
+if tonumber(relax_at) > 0 then
+  redis.call('ZADD', relax_key, relax_at, chat_id)
 end
-redis.call('XADD', KEYS[11], 'MAXLEN', '~', ARGV[15], '*',
-  't', 'release', 'chat', ARGV[1], 'agent', agent_id, 'reason', ARGV[6], 'ts', ARGV[3])
-local topic_now = ARGV[10]
+event(events_key, events_max,
+  't', 'release', 'chat', chat_id, 'agent', agent_id, 'reason', event_name, 'ts', now)
+local topic_now = new_topic
 if topic_now == '' then topic_now = chat[3] or '' end
-redis.call('RPUSH', KEYS[12], ARGV[6] .. '|' .. ARGV[3] .. '|' .. agent_id .. '|' .. topic_now)
-if ARGV[6] == 'transfer_queue' then
-  redis.call('RPUSH', KEYS[12], 'handoff|' .. ARGV[3] .. '|' .. (ARGV[18] or '') .. '|' ..
-    cjson.encode({from = agent_id, to = '', topic = topic_now, note = ARGV[19] or ''}))
+history(history_key, event_name, now, agent_id, topic_now)
+if event_name == 'transfer_queue' then
+  handoff(history_key, now, by, agent_id, '', topic_now, note)
 end
 return {'ok', agent_id}

@@ -1,41 +1,47 @@
 -- Move an active chat from its agent to another named agent with free capacity.
--- KEYS[1] = chat hash   KEYS[2] = old agent chats set   KEYS[3] = new agent chats set
--- KEYS[4] = new agent hash   KEYS[5] = available set   KEYS[6] = idle zset
--- KEYS[7] = event stream   KEYS[8] = chat history list
--- ARGV[1] = chat id   ARGV[2] = agent expected to hold it ('' = whoever holds it)
--- ARGV[3] = new agent id   ARGV[4] = now (ms)   ARGV[5] = allowed source states
--- ARGV[6] = target state   ARGV[7] = idle deadline (ms)   ARGV[8] = event log max length
--- ARGV[9] = holder the caller read   ARGV[10] = who transfers (role:id)
--- ARGV[11] = the transfer note ('' = none)
--- Besides the 'transfer' entry the history gets a 'handoff' entry for the record's trace:
--- handoff|ms|by|{"from": old agent, "to": new agent, "topic": "", "note": note}.
+local chat_key = KEYS[1]          -- chat hash
+local old_chats_key = KEYS[2]     -- old agent chats set
+local new_chats_key = KEYS[3]     -- new agent chats set
+local new_agent_key = KEYS[4]     -- new agent hash
+local available_key = KEYS[5]     -- available set
+local idle_key = KEYS[6]          -- idle zset
+local events_key = KEYS[7]        -- routing event stream
+local history_key = KEYS[8]       -- chat history list
+local chat_id = ARGV[1]
+local expected_agent = ARGV[2]    -- agent expected to hold it ('' = whoever holds it)
+local to_agent = ARGV[3]          -- new agent id
+local now = ARGV[4]               -- ms
+local from_states = ARGV[5]       -- allowed source states
+local target = ARGV[6]            -- target state
+local idle_at = ARGV[7]           -- idle deadline (ms)
+local events_max = ARGV[8]        -- event log max length
+local holder_read = ARGV[9]       -- holder the caller read
+local by = ARGV[10]               -- who transfers (role:id)
+local note = ARGV[11]             -- the transfer note ('' = none)
+-- Besides the 'transfer' entry the history gets a 'handoff' entry for the record's trace.
 -- Returns {'ok', old agent} or {reason, ''}.
-local chat = redis.call('HMGET', KEYS[1], 'state', 'agent')
+local chat = redis.call('HMGET', chat_key, 'state', 'agent')
 if not chat[1] then return {'not_found', ''} end
-local ok = false
-for s in string.gmatch(ARGV[5], '[^,]+') do if s == chat[1] then ok = true end end
-if not ok then return {'invalid_state', ''} end
+if not state_in(from_states, chat[1]) then return {'invalid_state', ''} end
 local holder = chat[2] or ''
-if ARGV[2] ~= '' and holder ~= ARGV[2] then return {'not_yours', ''} end
-if holder ~= ARGV[9] then return {'retry', ''} end
-if holder == ARGV[3] then return {'same_agent', ''} end
-if redis.call('SISMEMBER', KEYS[5], ARGV[3]) == 0 then return {'agent_unavailable', ''} end
-local agent = redis.call('HMGET', KEYS[4], 'capacity', 'disabled', 'status')
-local capacity = tonumber(agent[1] or '0')
-local load = redis.call('SCARD', KEYS[3])
-if agent[2] == '1' or agent[3] ~= 'online' then return {'agent_unavailable', ''} end
-if load >= capacity then return {'agent_full', ''} end
-redis.call('SREM', KEYS[2], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[4], 'idle_since', ARGV[4])
-redis.call('HSET', KEYS[1], 'state', ARGV[6], 'agent', ARGV[3])
-redis.call('ZADD', KEYS[6], ARGV[7], ARGV[1])
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*',
-  't', 'release', 'chat', ARGV[1], 'agent', holder, 'reason', 'transfer', 'ts', ARGV[4])
-redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*',
-  't', 'assign', 'chat', ARGV[1], 'agent', ARGV[3], 'state', ARGV[6],
-  'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', ARGV[4])
-redis.call('RPUSH', KEYS[8], 'transfer|' .. ARGV[4] .. '|' .. holder .. '|' .. ARGV[3])
-redis.call('RPUSH', KEYS[8], 'handoff|' .. ARGV[4] .. '|' .. (ARGV[10] or '') .. '|' ..
-  cjson.encode({from = holder, to = ARGV[3], topic = '', note = ARGV[11] or ''}))
+if expected_agent ~= '' and holder ~= expected_agent then return {'not_yours', ''} end
+if holder ~= holder_read then return {'retry', ''} end
+if holder == to_agent then return {'same_agent', ''} end
+if redis.call('SISMEMBER', available_key, to_agent) == 0 then
+  return {'agent_unavailable', ''}
+end
+local refused, load, capacity = agent_room(new_agent_key, new_chats_key)
+if refused then return {refused, ''} end
+redis.call('SREM', old_chats_key, chat_id)
+redis.call('SADD', new_chats_key, chat_id)
+redis.call('HSET', new_agent_key, 'idle_since', now)
+redis.call('HSET', chat_key, 'state', target, 'agent', to_agent)
+redis.call('ZADD', idle_key, idle_at, chat_id)
+event(events_key, events_max,
+  't', 'release', 'chat', chat_id, 'agent', holder, 'reason', 'transfer', 'ts', now)
+event(events_key, events_max,
+  't', 'assign', 'chat', chat_id, 'agent', to_agent, 'state', target,
+  'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', now)
+history(history_key, 'transfer', now, holder, to_agent)
+handoff(history_key, now, by, holder, to_agent, '', note)
 return {'ok', holder}

@@ -85,7 +85,9 @@ class MessageStore:
         info = await self.redis.info("server")
         run_id = str(info.get("run_id", ""))
         self.epoch = int(
-            await self.scripts.run("bump_epoch", [self.keys.epoch, self.keys.run_id], [run_id])
+            await self.scripts.call(
+                "bump_epoch", epoch=self.keys.epoch, epoch_run=self.keys.run_id, run_id=run_id
+            )
         )
         self._run_id = run_id
         return self.epoch
@@ -96,11 +98,11 @@ class MessageStore:
         return self._run_id
 
     def _chat_keys(self, chat_id: str) -> list[str]:
+        """The keys of the chat's slot that expire with its log."""
         return [
             self.keys.chat_log(chat_id),
             self.keys.chat_ids(chat_id),
             self.keys.chat_meta(chat_id),
-            self.keys.chat_channel(chat_id),
         ]
 
     async def open_chat(self, chat_id: str, participants: Iterable[str]) -> None:
@@ -130,7 +132,7 @@ class MessageStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(meta, "open", "0")
             hold = max(self.settings.record_hold_s, self.settings.chat_retention_s)
-            for key in self._chat_keys(chat_id)[:3]:
+            for key in self._chat_keys(chat_id):
                 pipe.expire(key, int(hold))
             await pipe.execute()
 
@@ -149,33 +151,35 @@ class MessageStore:
         system: bool = False,
         origin: str = "",
     ) -> PostResult:
-        status, seq = await self.scripts.run(
+        k = self.keys
+        status, seq = await self.scripts.call(
             "post",
-            self._chat_keys(chat_id),
-            [
-                chat_id,
-                role,
-                sender_id,
-                sender_name,
-                cid,
-                text,
-                kind,
-                audience,
-                now_ms,
-                self.epoch,
-                self.settings.log_max_messages,
-                self._ttl,
-                "1" if system else "0",
-                origin,
-            ],
+            log=k.chat_log(chat_id),
+            ids=k.chat_ids(chat_id),
+            meta=k.chat_meta(chat_id),
+            channel=k.chat_channel(chat_id),
+            chat_id=chat_id,
+            role=role,
+            sender_id=sender_id,
+            sender_name=sender_name,
+            cid=cid,
+            text=text,
+            kind=kind,
+            audience=audience,
+            now=now_ms,
+            epoch=self.epoch,
+            log_max=self.settings.log_max_messages,
+            ttl=self._ttl,
+            system="1" if system else "0",
+            origin=origin,
         )
         return PostResult(status.decode(), int(seq))
 
     async def mark_read(self, chat_id: str, who: str, seq: int) -> tuple[int, bool]:
         """Store how far ``who`` has read; returns (stored seq, moved).  -1: not a
         participant."""
-        stored, moved = await self.scripts.run(
-            "read_receipt", [self.keys.chat_meta(chat_id)], [who, seq]
+        stored, moved = await self.scripts.call(
+            "read_receipt", meta=self.keys.chat_meta(chat_id), who=who, read=seq
         )
         return int(stored), bool(int(moved))
 

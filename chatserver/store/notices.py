@@ -32,23 +32,28 @@ class NoticeStore:
     def __init__(self, redis: Redis, keys: Keys, scripts: Scripts) -> None:
         self.redis, self.keys, self.scripts = redis, keys, scripts
 
-    def _keys(self) -> list[str]:
+    def _keys(self) -> dict[str, Any]:
         k = self.keys
-        return [k.notices, k.notices_expiry, k.notice_channel]
+        return {"notices": k.notices, "expiry": k.notices_expiry, "channel": k.notice_channel}
 
     async def post(self, notice: Notice, now: int, max_active: int) -> bool:
         """Store and publish ``notice``; False when ``max_active`` are in force already."""
-        reply = await self.scripts.run("notice_post", self._keys(), [
-            notice.id, json.dumps(notice.as_dict()), now, max_active,
-            notice.expires_at if notice.expires_at is not None else "+inf",
-            encode(notice_frame(notice)),
-        ])
+        reply = await self.scripts.call(
+            "notice_post",
+            **self._keys(),
+            notice_id=notice.id,
+            notice=json.dumps(notice.as_dict()),
+            now=now,
+            max_active=max_active,
+            expires_at=notice.expires_at if notice.expires_at is not None else "+inf",
+            frame=encode(notice_frame(notice)),
+        )
         return bool(int(reply[0]))
 
     async def end(self, notice_id: str) -> Notice | None:
         """End and publish the end of a notice; None if there is none with that id."""
-        raw = await self.scripts.run(
-            "notice_end", self._keys(), [notice_id, encode(end_frame(notice_id))]
+        raw = await self.scripts.call(
+            "notice_end", **self._keys(), notice_id=notice_id, frame=encode(end_frame(notice_id))
         )
         return Notice.from_dict(json.loads(text(raw))) if raw else None
 

@@ -144,33 +144,30 @@ class RoutingStore:
     ) -> tuple[bool, str]:
         s = self.settings
         relax_at = now_ms + self._ms(s.relax_after_s) if topic.optional else 0
-        result = await self.scripts.run(
+        k = self.keys
+        result = await self.scripts.call(
             "create_chat",
-            [
-                self.keys.chat(chat_id),
-                self.keys.queue(topic.name),
-                self.keys.visitor(visitor_id),
-                self.keys.live_chats,
-                self.keys.relax,
-                self.keys.queue_deadlines,
-                self.keys.events,
-                self.keys.chat_history(chat_id),
-            ],
-            [
-                chat_id,
-                visitor_id,
-                topic.name,
-                topic.priority,
-                encode_skills(topic.required),
-                encode_skills(topic.optional),
-                now_ms,
-                queue_score(topic.priority, now_ms),
-                relax_at,
-                now_ms + self._ms(s.queue_timeout_s),
-                json.dumps(dict(details)),
-                int(s.visitor_token_ttl_s),
-                EVENT_LOG_MAX,
-            ],
+            chat=k.chat(chat_id),
+            queue=k.queue(topic.name),
+            visitor=k.visitor(visitor_id),
+            live=k.live_chats,
+            relax=k.relax,
+            deadlines=k.queue_deadlines,
+            events=k.events,
+            history=k.chat_history(chat_id),
+            chat_id=chat_id,
+            visitor_id=visitor_id,
+            topic=topic.name,
+            priority=topic.priority,
+            required=encode_skills(topic.required),
+            optional=encode_skills(topic.optional),
+            now=now_ms,
+            score=queue_score(topic.priority, now_ms),
+            relax_at=relax_at,
+            missed_at=now_ms + self._ms(s.queue_timeout_s),
+            details=json.dumps(dict(details)),
+            visitor_ttl=int(s.visitor_token_ttl_s),
+            events_max=EVENT_LOG_MAX,
         )
         return bool(int(result[0])), _s(result[1])
 
@@ -219,12 +216,12 @@ class RoutingStore:
             self._skills.clear()
             self._skills_version = version
         uncached = [a for a in agent_ids if a not in self._skills]
-        agent_keys: list[str] = []
-        for a in agent_ids:
-            agent_keys += (self.keys.agent(a), self.keys.agent_chats(a))
         # one script call for every agent's capacity, status and load (a flat reply),
         # not two commands per agent: a pass may weigh a thousand agents
-        views = self.scripts.run("snapshot_agents", agent_keys, [])
+        views = self.scripts.call("snapshot_agents", each=[
+            {"agent": self.keys.agent(a), "agent_chats": self.keys.agent_chats(a)}
+            for a in agent_ids
+        ])
         if uncached:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for a in uncached:
@@ -299,56 +296,58 @@ class RoutingStore:
         results: list[tuple[Assignment, str]] = []
         for start in range(0, len(plan), COMMIT_CHUNK):
             chunk = plan[start : start + COMMIT_CHUNK]
-            keys = [
-                self.keys.available,
-                self.keys.offers,
-                self.keys.events,
-                self.keys.relax,
-                self.keys.queue_deadlines,
-                self.keys.idle,
-            ]
-            args: list[Any] = [
-                now_ms,
-                _states(event),
-                target.value,
-                now_ms + self._ms(s.offer_timeout_s),
-                now_ms + self._ms(s.chat_idle_timeout_s),
-                EVENT_LOG_MAX,
-                DEFAULT_PROFICIENCY,
-            ]
-            for a in chunk:
-                keys += [
-                    self.keys.chat(a.chat_id),
-                    self.keys.chat_declined(a.chat_id),
-                    self.keys.agent(a.agent_id),
-                    self.keys.agent_skills(a.agent_id),
-                    self.keys.agent_chats(a.agent_id),
-                    self.keys.queue(topics_of[a.chat_id]),
-                    self.keys.chat_history(a.chat_id),
-                ]
-                args += [a.chat_id, a.agent_id]
-            reasons = await self.scripts.run("assign", keys, args)
+            k = self.keys
+            reasons = await self.scripts.call(
+                "assign",
+                available=k.available,
+                offers=k.offers,
+                events=k.events,
+                relax=k.relax,
+                deadlines=k.queue_deadlines,
+                idle=k.idle,
+                now=now_ms,
+                from_states=_states(event),
+                target=target.value,
+                offer_at=now_ms + self._ms(s.offer_timeout_s),
+                idle_at=now_ms + self._ms(s.chat_idle_timeout_s),
+                events_max=EVENT_LOG_MAX,
+                default_level=DEFAULT_PROFICIENCY,
+                each=[
+                    {
+                        "chat": k.chat(a.chat_id),
+                        "declined": k.chat_declined(a.chat_id),
+                        "agent": k.agent(a.agent_id),
+                        "skills": k.agent_skills(a.agent_id),
+                        "agent_chats": k.agent_chats(a.agent_id),
+                        "queue": k.queue(topics_of[a.chat_id]),
+                        "history": k.chat_history(a.chat_id),
+                        "chat_id": a.chat_id,
+                        "agent_id": a.agent_id,
+                    }
+                    for a in chunk
+                ],
+            )
             results.extend(zip(chunk, (_s(r) for r in reasons), strict=True))
         return results
 
     # ---- offers --------------------------------------------------------------------------
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> str:
+        k = self.keys
         return _s(
-            await self.scripts.run(
+            await self.scripts.call(
                 "accept",
-                [
-                    self.keys.chat(chat_id), self.keys.offers, self.keys.idle, self.keys.events,
-                    self.keys.chat_history(chat_id),
-                ],
-                [
-                    chat_id,
-                    agent_id,
-                    now_ms,
-                    _states(ChatEvent.ACCEPT),
-                    ChatState.ACTIVE.value,
-                    now_ms + self._ms(self.settings.chat_idle_timeout_s),
-                    EVENT_LOG_MAX,
-                ],
+                chat=k.chat(chat_id),
+                offers=k.offers,
+                idle=k.idle,
+                events=k.events,
+                history=k.chat_history(chat_id),
+                chat_id=chat_id,
+                agent_id=agent_id,
+                now=now_ms,
+                from_states=_states(ChatEvent.ACCEPT),
+                target=ChatState.ACTIVE.value,
+                idle_at=now_ms + self._ms(self.settings.chat_idle_timeout_s),
+                events_max=EVENT_LOG_MAX,
             )
         )
 
@@ -390,47 +389,45 @@ class RoutingStore:
                 relax_at = max(int(created or now_ms) + self._ms(s.relax_after_s), now_ms)
             else:
                 relax_at = 0
-            result = await self.scripts.run(
+            k = self.keys
+            result = await self.scripts.call(
                 "requeue",
-                [
-                    self.keys.chat(chat_id),
-                    self.keys.chat_declined(chat_id),
-                    self.keys.agent_chats(holder),
-                    self.keys.agent(holder),
-                    self.keys.available,
-                    self.keys.queue(queue_topic),
-                    self.keys.offers,
-                    self.keys.idle,
-                    self.keys.queue_deadlines,
-                    self.keys.relax,
-                    self.keys.events,
-                    self.keys.chat_history(chat_id),
-                    self.keys.status_log,
-                ],
-                [
-                    chat_id,
-                    expected_agent,
-                    now_ms,
-                    _states(event),
-                    target.value,
-                    event.value,
-                    "1" if event in (ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE)
-                    else "0",
-                    "1" if event is ChatEvent.LAPSE else "0",
-                    # at the front, in the order the chats first came: requeued chats
-                    # keep their age order among themselves (oldest first)
-                    queue_score(prio, int(created or now_ms), front=True),
-                    new_topic.name if new_topic else "",
-                    encode_skills(new_topic.required) if new_topic else "",
-                    encode_skills(new_topic.optional) if new_topic else "",
-                    now_ms + self._ms(s.queue_timeout_s),
-                    relax_at,
-                    EVENT_LOG_MAX,
-                    topic_name,
-                    holder,
-                    by,
-                    note,
-                ],
+                chat=k.chat(chat_id),
+                declined=k.chat_declined(chat_id),
+                agent_chats=k.agent_chats(holder),
+                agent=k.agent(holder),
+                available=k.available,
+                queue=k.queue(queue_topic),
+                offers=k.offers,
+                idle=k.idle,
+                deadlines=k.queue_deadlines,
+                relax=k.relax,
+                events=k.events,
+                history=k.chat_history(chat_id),
+                status_log=k.status_log,
+                chat_id=chat_id,
+                expected_agent=expected_agent,
+                now=now_ms,
+                from_states=_states(event),
+                target=target.value,
+                event_name=event.value,
+                mark_declined="1" if event in (
+                    ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE
+                ) else "0",
+                set_away="1" if event is ChatEvent.LAPSE else "0",
+                # at the front, in the order the chats first came: requeued chats
+                # keep their age order among themselves (oldest first)
+                score=queue_score(prio, int(created or now_ms), front=True),
+                new_topic=new_topic.name if new_topic else "",
+                new_required=encode_skills(new_topic.required) if new_topic else "",
+                new_optional=encode_skills(new_topic.optional) if new_topic else "",
+                missed_at=now_ms + self._ms(s.queue_timeout_s),
+                relax_at=relax_at,
+                events_max=EVENT_LOG_MAX,
+                topic_read=topic_name,
+                holder_read=holder,
+                by=by,
+                note=note,
             )
             reason, agent = _s(result[0]), _s(result[1])
             if reason == "retry":
@@ -454,31 +451,28 @@ class RoutingStore:
         chat's history for the record's transfer trace."""
         for _ in range(5):
             holder = _s(await self.redis.hget(self.keys.chat(chat_id), "agent"))
-            result = await self.scripts.run(
+            k = self.keys
+            result = await self.scripts.call(
                 "transfer_agent",
-                [
-                    self.keys.chat(chat_id),
-                    self.keys.agent_chats(holder),
-                    self.keys.agent_chats(to_agent),
-                    self.keys.agent(to_agent),
-                    self.keys.available,
-                    self.keys.idle,
-                    self.keys.events,
-                    self.keys.chat_history(chat_id),
-                ],
-                [
-                    chat_id,
-                    expected_agent,
-                    to_agent,
-                    now_ms,
-                    _states(ChatEvent.TRANSFER_AGENT),
-                    ChatState.ACTIVE.value,
-                    now_ms + self._ms(self.settings.chat_idle_timeout_s),
-                    EVENT_LOG_MAX,
-                    holder,
-                    by,
-                    note,
-                ],
+                chat=k.chat(chat_id),
+                old_chats=k.agent_chats(holder),
+                new_chats=k.agent_chats(to_agent),
+                new_agent=k.agent(to_agent),
+                available=k.available,
+                idle=k.idle,
+                events=k.events,
+                history=k.chat_history(chat_id),
+                chat_id=chat_id,
+                expected_agent=expected_agent,
+                to_agent=to_agent,
+                now=now_ms,
+                from_states=_states(ChatEvent.TRANSFER_AGENT),
+                target=ChatState.ACTIVE.value,
+                idle_at=now_ms + self._ms(self.settings.chat_idle_timeout_s),
+                events_max=EVENT_LOG_MAX,
+                holder_read=holder,
+                by=by,
+                note=note,
             )
             reason = _s(result[0])
             if reason == "retry":
@@ -490,10 +484,12 @@ class RoutingStore:
         """Replace a live chat's tags; returns 'ok' or why not."""
         live = ",".join(s.value for s in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE))
         return _s(
-            await self.scripts.run(
+            await self.scripts.call(
                 "set_tags",
-                [self.keys.chat(chat_id)],
-                [json.dumps(list(tags)), live, required_agent],
+                chat=self.keys.chat(chat_id),
+                tags=json.dumps(list(tags)),
+                from_states=live,
+                required_agent=required_agent,
             )
         )
 
@@ -523,41 +519,38 @@ class RoutingStore:
             holder, topic, visitor = (_s(v) for v in current)
             if not topic:
                 return Outcome(False, "not_found")
-            result = await self.scripts.run(
+            k = self.keys
+            result = await self.scripts.call(
                 "close_chat",
-                [
-                    self.keys.chat(chat_id),
-                    self.keys.chat_declined(chat_id),
-                    self.keys.agent_chats(holder),
-                    self.keys.queue(topic),
-                    self.keys.offers,
-                    self.keys.idle,
-                    self.keys.relax,
-                    self.keys.queue_deadlines,
-                    self.keys.live_chats,
-                    self.keys.visitor(visitor),
-                    self.keys.events,
-                    self.keys.outbox,
-                    self.keys.chat_watchers(chat_id),
-                    self.keys.chat_history(chat_id),
-                    self.keys.visitor_conns(visitor),
-                    self.keys.visitor_gone,
-                ],
-                [
-                    chat_id,
-                    now_ms,
-                    _states(event),
-                    target.value,
-                    event.value,
-                    by,
-                    outcome,
-                    json.dumps(list(tags)),
-                    holder,
-                    required_agent,
-                    int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
-                    EVENT_LOG_MAX,
-                    "1" if if_visitor_gone else "0",
-                ],
+                chat=k.chat(chat_id),
+                declined=k.chat_declined(chat_id),
+                agent_chats=k.agent_chats(holder),
+                queue=k.queue(topic),
+                offers=k.offers,
+                idle=k.idle,
+                relax=k.relax,
+                deadlines=k.queue_deadlines,
+                live=k.live_chats,
+                visitor=k.visitor(visitor),
+                events=k.events,
+                outbox=k.outbox,
+                watchers=k.chat_watchers(chat_id),
+                history=k.chat_history(chat_id),
+                visitor_conns=k.visitor_conns(visitor),
+                visitor_gone=k.visitor_gone,
+                chat_id=chat_id,
+                now=now_ms,
+                from_states=_states(event),
+                target=target.value,
+                event_name=event.value,
+                by=by,
+                outcome=outcome,
+                tags=json.dumps(list(tags)),
+                holder_read=holder,
+                required_agent=required_agent,
+                retention=int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
+                events_max=EVENT_LOG_MAX,
+                if_visitor_gone="1" if if_visitor_gone else "0",
             )
             reason = _s(result[0])
             if reason == "retry":
@@ -570,13 +563,15 @@ class RoutingStore:
 
     async def relax(self, chat_id: str, now_ms: int) -> bool:
         return bool(
-            await self.scripts.run(
+            await self.scripts.call(
                 "relax",
-                [
-                    self.keys.chat(chat_id), self.keys.relax, self.keys.events,
-                    self.keys.chat_history(chat_id),
-                ],
-                [chat_id, now_ms, EVENT_LOG_MAX],
+                chat=self.keys.chat(chat_id),
+                relax=self.keys.relax,
+                events=self.keys.events,
+                history=self.keys.chat_history(chat_id),
+                chat_id=chat_id,
+                now=now_ms,
+                events_max=EVENT_LOG_MAX,
             )
         )
 
@@ -585,17 +580,19 @@ class RoutingStore:
         self, agent_id: str, conn_id: str, now_ms: int
     ) -> tuple[str, bool]:
         expiry = now_ms + self._ms(self.settings.presence_ttl_s)
-        status, became = await self.scripts.run(
+        k = self.keys
+        status, became = await self.scripts.call(
             "agent_connect",
-            [
-                self.keys.agent(agent_id),
-                self.keys.agent_conns(agent_id),
-                self.keys.presence,
-                self.keys.graces,
-                self.keys.available,
-                self.keys.status_log,
-            ],
-            [agent_id, conn_id, expiry, now_ms],
+            agent=k.agent(agent_id),
+            conns=k.agent_conns(agent_id),
+            presence=k.presence,
+            graces=k.graces,
+            available=k.available,
+            status_log=k.status_log,
+            agent_id=agent_id,
+            conn_id=conn_id,
+            expiry=expiry,
+            now=now_ms,
         )
         if int(became):
             await self.agents_changed()
@@ -608,15 +605,16 @@ class RoutingStore:
 
     async def agent_disconnect(self, agent_id: str, conn_id: str, now_ms: int) -> int:
         left = int(
-            await self.scripts.run(
+            await self.scripts.call(
                 "agent_disconnect",
-                [
-                    self.keys.agent_conns(agent_id),
-                    self.keys.graces,
-                    self.keys.available,
-                    self.keys.presence,
-                ],
-                [agent_id, conn_id, now_ms, now_ms + self._ms(self.settings.offline_grace_s)],
+                conns=self.keys.agent_conns(agent_id),
+                graces=self.keys.graces,
+                available=self.keys.available,
+                presence=self.keys.presence,
+                agent_id=agent_id,
+                conn_id=conn_id,
+                now=now_ms,
+                grace_end=now_ms + self._ms(self.settings.offline_grace_s),
             )
         )
         if left == 0:
@@ -630,16 +628,16 @@ class RoutingStore:
         back = False
         for agent_id, ids in conns.items():
             back |= bool(
-                await self.scripts.run(
+                await self.scripts.call(
                     "agent_heartbeat",
-                    [
-                        self.keys.agent(agent_id),
-                        self.keys.agent_conns(agent_id),
-                        self.keys.presence,
-                        self.keys.graces,
-                        self.keys.available,
-                    ],
-                    [agent_id, expiry, *ids],
+                    agent=self.keys.agent(agent_id),
+                    conns=self.keys.agent_conns(agent_id),
+                    presence=self.keys.presence,
+                    graces=self.keys.graces,
+                    available=self.keys.available,
+                    agent_id=agent_id,
+                    expiry=expiry,
+                    conn_ids=ids,
                 )
             )
         if back:
@@ -647,35 +645,33 @@ class RoutingStore:
         return back
 
     async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
-        result = await self.scripts.run(
+        result = await self.scripts.call(
             "agent_status",
-            [
-                self.keys.agent(agent_id), self.keys.agent_conns(agent_id), self.keys.available,
-                self.keys.status_log,
-            ],
-            [agent_id, status, now_ms],
+            agent=self.keys.agent(agent_id),
+            conns=self.keys.agent_conns(agent_id),
+            available=self.keys.available,
+            status_log=self.keys.status_log,
+            agent_id=agent_id,
+            status=status,
+            now=now_ms,
         )
         await self.agents_changed()
         return _s(result[0]), bool(int(result[1]))
 
     async def sweep_agent(self, agent_id: str, now_ms: int, grace_due: bool) -> str:
         result = _s(
-            await self.scripts.run(
+            await self.scripts.call(
                 "agent_sweep",
-                [
-                    self.keys.agent(agent_id),
-                    self.keys.agent_conns(agent_id),
-                    self.keys.presence,
-                    self.keys.graces,
-                    self.keys.available,
-                    self.keys.status_log,
-                ],
-                [
-                    agent_id,
-                    now_ms,
-                    now_ms + self._ms(self.settings.offline_grace_s),
-                    "1" if grace_due else "0",
-                ],
+                agent=self.keys.agent(agent_id),
+                conns=self.keys.agent_conns(agent_id),
+                presence=self.keys.presence,
+                graces=self.keys.graces,
+                available=self.keys.available,
+                status_log=self.keys.status_log,
+                agent_id=agent_id,
+                now=now_ms,
+                grace_end=now_ms + self._ms(self.settings.offline_grace_s),
+                grace_due="1" if grace_due else "0",
             )
         )
         if result != "present":
@@ -734,11 +730,17 @@ class RoutingStore:
         nps: int | None = None,
     ) -> str:
         return _s(
-            await self.scripts.run(
+            await self.scripts.call(
                 "rate",
-                [self.keys.chat(chat_id), self.keys.outbox],
-                [chat_id, visitor_id, rating, comment, now_ms,
-                 int(self.settings.rating_window_s * 1000), "" if nps is None else nps],
+                chat=self.keys.chat(chat_id),
+                outbox=self.keys.outbox,
+                chat_id=chat_id,
+                visitor_id=visitor_id,
+                rating=rating,
+                comment=comment,
+                now=now_ms,
+                window=int(self.settings.rating_window_s * 1000),
+                nps="" if nps is None else nps,
             )
         )
 
@@ -746,12 +748,19 @@ class RoutingStore:
         self, chat_id: str, visitor_id: str, topic: str, details: Mapping[str, Any], now_ms: int
     ) -> bool:
         return bool(
-            await self.scripts.run(
+            await self.scripts.call(
                 "offline_message",
-                [self.keys.chat(chat_id), self.keys.chat_history(chat_id), self.keys.events],
-                [chat_id, visitor_id, topic, json.dumps(dict(details)), now_ms,
-                 int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
-                 EVENT_LOG_MAX, lifecycle.INITIAL["offline_message"].value],
+                chat=self.keys.chat(chat_id),
+                history=self.keys.chat_history(chat_id),
+                events=self.keys.events,
+                chat_id=chat_id,
+                visitor_id=visitor_id,
+                topic=topic,
+                details=json.dumps(dict(details)),
+                now=now_ms,
+                retention=int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
+                events_max=EVENT_LOG_MAX,
+                state=lifecycle.INITIAL["offline_message"].value,
             )
         )
 
@@ -764,4 +773,10 @@ class RoutingStore:
     async def events(self, count: int = 100_000) -> list[dict[str, str]]:
         """The routing event log, oldest first (used by audits and tests)."""
         entries: Any = await self.redis.xrange(self.keys.events, count=count)
+        return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]
+
+    async def outbox_entries(self, count: int = 100_000) -> list[dict[str, str]]:
+        """The outbox, oldest first (used by audits and tests; the records writer reads it
+        with a consumer group)."""
+        entries: Any = await self.redis.xrange(self.keys.outbox, count=count)
         return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]

@@ -44,41 +44,60 @@ class VisitorStore:
         self.grace_ms = int(settings.visitor_leave_grace_s * 1000)
         self.hash_ttl_s = int(settings.visitor_token_ttl_s)
 
-    def _three(self, visitor_id: str) -> list[str]:
+    def _keys(self, visitor_id: str) -> dict[str, Any]:
         k = self.keys
-        return [k.visitor_conns(visitor_id), k.visitor_presence, k.visitor_gone]
+        return {
+            "conns": k.visitor_conns(visitor_id),
+            "presence": k.visitor_presence,
+            "gone": k.visitor_gone,
+        }
 
     async def connect(self, visitor_id: str, conn_id: str, now_ms: int) -> int:
         """Returns the visitor's number of live sockets (on every process)."""
-        return int(await self.scripts.run(
-            "visitor_connect", self._three(visitor_id),
-            [visitor_id, conn_id, now_ms + self.ttl_ms, now_ms, self.ttl_ms + KEY_SLACK_MS],
+        return int(await self.scripts.call(
+            "visitor_connect", **self._keys(visitor_id),
+            visitor_id=visitor_id, conn_id=conn_id, expiry=now_ms + self.ttl_ms, now=now_ms,
+            lifetime=self.ttl_ms + KEY_SLACK_MS,
         ))
 
     async def disconnect(self, visitor_id: str, conn_id: str, now_ms: int) -> int:
         """Returns the visitor's number of live sockets left (on every process)."""
-        return int(await self.scripts.run(
-            "visitor_disconnect", [*self._three(visitor_id), self.keys.visitor(visitor_id)],
-            [visitor_id, conn_id, now_ms, now_ms + self.grace_ms],
+        return int(await self.scripts.call(
+            "visitor_disconnect", **self._keys(visitor_id), visitor=self.keys.visitor(visitor_id),
+            visitor_id=visitor_id, conn_id=conn_id, now=now_ms, gone_at=now_ms + self.grace_ms,
         ))
 
     async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> None:
         """Refresh this process's open sockets (visitor -> connection ids)."""
         items = [(v, ids) for v, ids in conns.items() if ids]
         expiry = now_ms + self.ttl_ms
+        k = self.keys
         for start in range(0, len(items), HEARTBEAT_CHUNK):
-            keys = [self.keys.visitor_presence, self.keys.visitor_gone]
-            args: list[str | int] = [now_ms, expiry, self.hash_ttl_s, self.ttl_ms + KEY_SLACK_MS]
-            for visitor_id, ids in items[start : start + HEARTBEAT_CHUNK]:
-                keys += [self.keys.visitor(visitor_id), self.keys.visitor_conns(visitor_id)]
-                args += [visitor_id, len(ids), *ids]
-            await self.scripts.run("visitor_heartbeat", keys, args)
+            await self.scripts.call(
+                "visitor_heartbeat",
+                presence=k.visitor_presence,
+                gone=k.visitor_gone,
+                now=now_ms,
+                expiry=expiry,
+                hash_ttl=self.hash_ttl_s,
+                lifetime=self.ttl_ms + KEY_SLACK_MS,
+                each=[
+                    {
+                        "visitor": k.visitor(visitor_id),
+                        "conns": k.visitor_conns(visitor_id),
+                        "visitor_id": visitor_id,
+                        # connection ids are new_id()s (hex): no commas
+                        "conn_ids": ",".join(ids),
+                    }
+                    for visitor_id, ids in items[start : start + HEARTBEAT_CHUNK]
+                ],
+            )
 
     async def sweep(self, visitor_id: str, now_ms: int) -> str:
         """'present' or 'left' (every socket of the visitor had expired)."""
-        return text(await self.scripts.run(
-            "visitor_sweep", [*self._three(visitor_id), self.keys.visitor(visitor_id)],
-            [visitor_id, now_ms, self.grace_ms],
+        return text(await self.scripts.call(
+            "visitor_sweep", **self._keys(visitor_id), visitor=self.keys.visitor(visitor_id),
+            visitor_id=visitor_id, now=now_ms, grace=self.grace_ms,
         ))
 
     async def due_sweeps(self, now_ms: int, limit: int = 200) -> list[str]:
@@ -97,15 +116,17 @@ class VisitorStore:
 
     async def clear_gone(self, visitor_id: str, due_ms: int) -> bool:
         """Drop the gone mark read with ``due_ms`` (a newer one stays)."""
-        return bool(await self.scripts.run(
-            "visitor_gone_clear", [self.keys.visitor_gone], [visitor_id, due_ms]
+        return bool(await self.scripts.call(
+            "visitor_gone_clear", gone=self.keys.visitor_gone, visitor_id=visitor_id,
+            due_read=due_ms,
         ))
 
     async def timers_tick(self, now_ms: int) -> int:
         """Note a pass of the timers; returns when they last resumed after an outage
         (no pass anywhere for longer than the presence TTL)."""
-        return int(await self.scripts.run(
-            "timers_tick", [self.keys.timers], [now_ms, self.ttl_ms, 7 * 86_400_000]
+        return int(await self.scripts.call(
+            "timers_tick", timers=self.keys.timers, now=now_ms, max_gap=self.ttl_ms,
+            lifetime=7 * 86_400_000,
         ))
 
     async def state(self, visitor_id: str) -> tuple[dict[str, int], int | None]:

@@ -7,4 +7,4 @@ from chatserver.hub.node import Node
 
 async def hit(node: Node, kind: str, subject: str, per_minute: int) -> bool:
     """Count one event; False when the limit for this minute is used up."""
-    return await node.rate_limits.hit(kind, subject, node.now(), per_minute)
+    return await node.rate_limits.hit(kind, subject, per_minute, node.now())
