@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from chatserver.hub.node import Node
 from chatserver.settings import Settings
 from chatserver.web.app import create_app
 from tests.harness import ADMIN_PASSWORD, free_port
@@ -41,9 +42,11 @@ class FakeClock:
 
 @contextlib.asynccontextmanager
 async def inprocess_hubs(
-    redis_url: str, clock: FakeClock, n: int = 1, **overrides: Any
+    redis_url: str, clock: FakeClock, n: int = 1, nodes: list[Node] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[list[str]]:
-    """Start ``n`` hubs sharing Redis, one data folder and ``clock``; yields their URLs."""
+    """Start ``n`` hubs sharing Redis, one data folder and ``clock``; yields their URLs.
+    Each hub's ``Node`` is appended to ``nodes`` when given (a test that looks inside)."""
     data = Path(tempfile.mkdtemp(prefix="lc-inproc-"))
     base = Settings(
         redis_url=redis_url,
@@ -79,6 +82,8 @@ async def inprocess_hubs(
                     tasks[-1].result()
                 await asyncio.sleep(0.02)
             urls.append(f"http://127.0.0.1:{port}")
+            if nodes is not None:
+                nodes.append(app.state.node)
         yield urls
     finally:
         for server in servers:

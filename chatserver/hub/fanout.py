@@ -19,7 +19,12 @@ has listeners at that moment, and once Redis has answered a ``PING`` sent behind
 subscriptions (so every one of them is active) runs ``on_reconnect``.  A subscribe or an
 unsubscribe made during the outage changes only the listener table, which is what the
 new connection subscribes from: neither is lost nor resurrected.
+
+Counting round trips (a test hook): when ``observer`` is set, it is called, in the
+caller's task and context, each time ``subscribe`` writes a ``SUBSCRIBE`` that its caller
+will wait for, with the future Redis's confirmation resolves: one round trip.
 """
+
 
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from chatserver.store import trips
 from chatserver.store.resp import dedicated, replies
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,19 @@ class Fanout:
         self._reconnect_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.connects = 0
+        self._observer: Callable[[asyncio.Future[None]], None] | None = None
+
+    @property
+    def observer(self) -> Callable[[asyncio.Future[None]], None] | None:
+        """Shown each ``SUBSCRIBE`` a caller waits for (see the module's docstring);
+        tests only."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: Callable[[asyncio.Future[None]], None] | None) -> None:
+        if observer is not None:
+            trips.watch()
+        self._observer = observer
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,6 +137,8 @@ class Fanout:
         try:
             if self._conn is not None:
                 self._write(self._conn, "SUBSCRIBE", channel)
+                if self._observer is not None:
+                    self._observer(confirm)
             # else: the reconnect subscribes it, and its reply confirms
             await asyncio.wait_for(asyncio.shield(confirm), CONFIRM_TIMEOUT_S)
         except TimeoutError:

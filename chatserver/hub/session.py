@@ -35,6 +35,7 @@ from chatserver.protocol import (
 )
 from chatserver.service.actor import Actor
 from chatserver.settings import Settings
+from chatserver.store import trips
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 from chatserver.store.redis_conn import is_overload
 from chatserver.telemetry import metrics
@@ -150,6 +151,8 @@ class Session:
             self.refuse(exc, peek_rid(data))
             return
         metrics.frame_in_struct(frame)
+        # the round-trip counts' label (tests only: None unless an observer watches)
+        label = trips.label(_action(frame, self.conn)) if trips.watching() else None
         try:
             handler = cast(Handler, getattr(self, self.HANDLERS[type(frame)]))
             async with asyncio.timeout(self.node.settings.action_timeout_s):
@@ -160,6 +163,8 @@ class Session:
         except (RedisError, TimeoutError) as exc:
             self.refuse(_naming_cid(self.storage_failed(frame, exc), frame), frame.rid)
             return
+        finally:
+            trips.unlabel(label)
         if reply is not None:
             if frame.rid is not None:
                 reply["rid"] = frame.rid
@@ -249,6 +254,12 @@ class Session:
 
 
 __all__ = ["AGENTS_ONLY", "EVERYONE", "PROTOCOL_VERSION", "Session"]
+
+
+def _action(frame: Any, conn: Connection) -> trips.Action:
+    """The label of the action a frame asks for (see ``store/trips.py``)."""
+    ref = frame.rid or getattr(frame, "cid", None) or ""
+    return trips.Action(type(frame).__struct_config__.tag, conn.participant, ref)
 
 
 def _naming_cid(exc: ProtocolError, frame: object) -> ProtocolError:

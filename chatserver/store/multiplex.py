@@ -28,6 +28,11 @@ socket gave into one ``hiredis.Reader`` and hands out every complete reply, so a
 replies costs one ``await``, not one per reply.  The connection itself (handshake, AUTH,
 SELECT, the connect hook) is redis-py's, and ``MuxRedis`` is a ``redis.asyncio.Redis``:
 every command method, response callback and registered script works unchanged.
+
+Counting round trips (a test hook): when ``observer`` is set, every group is shown to it
+as it is queued, in the caller's task and context (so the observer can read the user
+action being served, ``trips.ACTION``, and the task), with the future its replies will
+resolve.  Unset (production), the cost is one attribute test per group.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import collections
 import contextlib
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 from redis.asyncio import ConnectionPool, Redis
@@ -48,6 +53,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from chatserver.store import trips
 from chatserver.store.resp import dedicated, replies
 
 EMPTY_RESPONSE = "EMPTY_RESPONSE"
@@ -60,6 +66,12 @@ RETRIES = 8
 
 class Saturated(RedisConnectionError):
     """More commands are waiting for Redis's replies than ``max_inflight`` allows."""
+
+
+class GroupObserver(Protocol):
+    def __call__(self, commands: Sequence[Sequence[Any]], replies: asyncio.Future[Any]) -> None:
+        """A group of commands was queued by the running task; ``replies`` resolves
+        when Redis has answered it (one round trip)."""
 
 
 class _Group:
@@ -99,6 +111,18 @@ class Multiplexer:
         self.commands = 0
         self.refused = 0
         self.reconnects = 0
+        self._observer: GroupObserver | None = None
+
+    @property
+    def observer(self) -> GroupObserver | None:
+        """Shown every group queued (see the module's docstring); tests only."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: GroupObserver | None) -> None:
+        if observer is not None:
+            trips.watch()
+        self._observer = observer
 
     # ---- the callers' side --------------------------------------------------------------
     async def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
@@ -108,7 +132,7 @@ class Multiplexer:
         attempt = 0
         while True:
             try:
-                return await self._submit(packed, len(commands))
+                return await self._submit(packed, len(commands), commands)
             except Saturated:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError):
@@ -126,7 +150,9 @@ class Multiplexer:
         except TypeError:  # a memoryview, or a bad argument: redis-py's rules and errors
             return b"".join(self._packer.pack_command(*args))
 
-    def _submit(self, packed: list[bytes], count: int) -> asyncio.Future[list[Any]]:
+    def _submit(
+        self, packed: list[bytes], count: int, commands: Sequence[Sequence[Any]] = ()
+    ) -> asyncio.Future[list[Any]]:
         if self._closed:
             raise RedisConnectionError("the Redis client is closed")
         # (a group larger than the bound still goes when nothing else waits)
@@ -138,6 +164,8 @@ class Multiplexer:
             )
         loop = asyncio.get_running_loop()
         group = _Group(loop.create_future(), count)
+        if self._observer is not None:
+            self._observer(commands, group.future)
         self.inflight += count
         self._queued.append((group, packed))
         if not self._flush_scheduled:

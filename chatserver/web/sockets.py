@@ -28,6 +28,7 @@ from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.visitor import VisitorSession
 from chatserver.protocol import CloseCode
+from chatserver.store import trips
 from chatserver.store.directory import SUPERVISING
 from chatserver.web import ratelimit
 from chatserver.web.credentials import (
@@ -159,6 +160,10 @@ async def _refuse_busy(ws: WebSocket) -> None:
 
 async def _visitor_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
+    # the round-trip counts' label (tests only, see store/trips.py): the handshake and
+    # the welcome are one action; each frame then has its own, and the end another
+    if trips.watching():
+        trips.label(trips.Action("connect", "visitor"))
     slots = node.registry.admission
     if slots is not None:
         # admission control: under a reconnect storm at most MAX_PENDING_HANDSHAKES
@@ -209,6 +214,8 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
         await node.visitor_presence.connect(visitor_id, conn.id, node.now())
         await session.run(admission.done if admission is not None else None)
     finally:
+        if trips.watching():
+            trips.label(trips.Action("disconnect", conn.participant))
         node.registry.hold_address(address, -1)
         await node.registry.remove(conn)
         await conn.finish()
@@ -233,6 +240,8 @@ async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> N
 
 async def _agent_socket(ws: WebSocket) -> None:
     node: Node = ws.app.state.node
+    if trips.watching():  # the round-trip counts' label, as for visitors
+        trips.label(trips.Action("connect", "agent"))
     address = client_address(ws)
     if node.registry.address_full(address):
         await ws.close(CloseCode.POLICY)
@@ -266,6 +275,8 @@ async def _agent_socket(ws: WebSocket) -> None:
         if not conn.closed:
             await session.run()
     finally:
+        if trips.watching():
+            trips.label(trips.Action("disconnect", conn.participant))
         node.registry.hold_address(address, -1)
         try:
             await node.registry.remove(conn)
