@@ -41,7 +41,14 @@ def estimate_wait_s(position: int, serving_agents: int, avg_handle_s: float) -> 
     return round(rounds * handle)
 
 
-def update_average(previous: float, sample: float, weight: float = 0.2) -> float:
+HANDLE_TIME_WEIGHT = 0.2
+"""The weight of one chat in its topic's average handle time (``close_chat.lua`` applies
+``update_average`` with it in the same step that ends the chat)."""
+
+
+def update_average(
+    previous: float, sample: float, weight: float = HANDLE_TIME_WEIGHT
+) -> float:
     """Exponential moving average used for the per-topic handle time."""
     if previous <= 0:
         return sample

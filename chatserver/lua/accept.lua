@@ -11,15 +11,15 @@ local from_states = ARGV[4]   -- allowed source states
 local target = ARGV[5]        -- target state
 local idle_at = ARGV[6]       -- idle deadline (ms)
 local events_max = ARGV[7]    -- event log max length
--- Returns 'ok', 'not_found', 'invalid_state' or 'not_yours'.
+-- Returns {'ok', <the chat's hash, flat>} or {'not_found' | 'invalid_state' | 'not_yours'}.
 local chat = redis.call('HMGET', chat_key, 'state', 'agent')
-if not chat[1] then return 'not_found' end
-if not state_in(from_states, chat[1]) then return 'invalid_state' end
-if chat[2] ~= agent_id then return 'not_yours' end
+if not chat[1] then return {'not_found'} end
+if not state_in(from_states, chat[1]) then return {'invalid_state'} end
+if chat[2] ~= agent_id then return {'not_yours'} end
 redis.call('HSET', chat_key, 'state', target, 'accepted_at', now)
 redis.call('HDEL', chat_key, 'offer_deadline')
 redis.call('ZREM', offers_key, chat_id)
 redis.call('ZADD', idle_key, idle_at, chat_id)
 event(events_key, events_max, 't', 'accept', 'chat', chat_id, 'agent', agent_id, 'ts', now)
 history(history_key, 'accept', now, agent_id, '')
-return 'ok'
+return with_tail({'ok'}, chat_now(chat_key))

@@ -47,7 +47,8 @@ for i, k in ipairs(pair_keys) do
       redis.call('ZREM', deadlines_key, chat_id)
       redis.call('SADD', k.agent_chats_key, chat_id)
       redis.call('HSET', k.agent_key, 'idle_since', now)
-      redis.call('HSET', k.chat_key, 'state', target, 'agent', agent_id, 'offered_at', now)
+      redis.call('HSET', k.chat_key, 'state', target, 'agent', agent_id, 'offered_at', now,
+        'agent_name', redis.call('HGET', k.agent_key, 'name') or agent_id)
       if target == 'offered' then
         redis.call('HSET', k.chat_key, 'offer_deadline', offer_at)
         redis.call('ZADD', offers_key, offer_at, chat_id)

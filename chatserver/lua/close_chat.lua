@@ -17,6 +17,7 @@ local watchers_key = KEYS[13]       -- chat joined set (supervisors)
 local history_key = KEYS[14]        -- chat history list
 local visitor_conns_key = KEYS[15]  -- visitor connections zset
 local visitor_gone_key = KEYS[16]   -- visitors gone zset
+local handle_time_key = KEYS[17]    -- average handle time per topic
 local chat_id = ARGV[1]
 local now = ARGV[2]                 -- ms
 local from_states = ARGV[3]         -- allowed source states
@@ -31,11 +32,18 @@ local retention = ARGV[11]          -- (s)
 local events_max = ARGV[12]         -- event log max length
 local if_visitor_gone = ARGV[13]    -- '1': only if the visitor has no live connection
                                     --   (their gone timer), else 'visitor_back'
+local closer_name = ARGV[14]        -- the name of who closed it ('' for the system)
+local handle_weight = ARGV[15]      -- weight of this chat in the topic's average handle
+                                    --   time (core/queueing.update_average)
 -- The visitor's gone mark is dropped: their chat has ended.
 -- The record's tags are the chat's stored tags (``set_tags``, kept across transfers)
 -- followed by those of `tags` not among them.
--- Returns {'ok', holder agent, topic, visitor} or {reason, '', '', ''}.
-local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'visitor')
+-- An accepted chat folds its handle time (accept to end, in seconds) into its topic's
+-- average: new = old + weight * (sample - old), or the sample when there is none yet (the
+-- rule of core/queueing.update_average, whose weight comes in ARGV).
+-- Returns {'ok', holder agent, topic, visitor, <the chat's hash, flat>} or
+-- {reason, '', '', ''}.
+local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'visitor', 'accepted_at')
 if not chat[1] then return {'not_found', '', '', ''} end
 if not state_in(from_states, chat[1]) then return {'invalid_state', '', '', ''} end
 local holder = chat[2] or ''
@@ -57,6 +65,14 @@ if stored and stored ~= '' and stored ~= '[]' then
 end
 redis.call('HSET', chat_key, 'state', target, 'ended_at', now, 'ended_by', by,
   'outcome', outcome, 'tags', tags, 'end_event', event_name)
+if closer_name ~= '' then redis.call('HSET', chat_key, 'ended_by_name', closer_name) end
+if holder ~= '' and chat[5] then
+  local sample = math.max(0, (tonumber(now) - tonumber(chat[5])) / 1000)
+  local old = tonumber(redis.call('HGET', handle_time_key, chat[3] or '') or '0') or 0
+  local avg = sample
+  if old > 0 then avg = old + tonumber(handle_weight) * (sample - old) end
+  redis.call('HSET', handle_time_key, chat[3] or '', tostring(avg))
+end
 redis.call('HDEL', chat_key, 'offer_deadline')
 for _, key in ipairs({queue_key, offers_key, idle_key, relax_key, deadlines_key}) do
   redis.call('ZREM', key, chat_id)
@@ -75,4 +91,4 @@ event(events_key, events_max,
   't', 'end', 'chat', chat_id, 'agent', holder, 'state', target, 'reason', event_name,
   'ts', now)
 redis.call('XADD', outbox_key, '*', 'chat', chat_id, 'state', target, 'ts', now)
-return {'ok', holder, chat[3] or '', chat[4] or ''}
+return with_tail({'ok', holder, chat[3] or '', chat[4] or ''}, chat_now(chat_key))

@@ -7,6 +7,7 @@ local relax_key = KEYS[5]       -- relax zset
 local deadlines_key = KEYS[6]   -- queue deadlines zset
 local events_key = KEYS[7]      -- routing event stream
 local history_key = KEYS[8]     -- chat history list
+local handle_time_key = KEYS[9] -- average handle time per topic
 local chat_id = ARGV[1]
 local visitor_id = ARGV[2]
 local topic = ARGV[3]
@@ -20,7 +21,10 @@ local missed_at = ARGV[10]      -- ms
 local details = ARGV[11]        -- visitor details (JSON)
 local visitor_ttl = ARGV[12]    -- visitor key ttl (s)
 local events_max = ARGV[13]     -- event log max length
--- Returns {1, chat id} when created, {0, open chat id} when the visitor already has one.
+local visitor_name = ARGV[14]   -- the name the visitor gave ('' = keep the stored one)
+-- Returns {1, chat id, queue position (1-based), average handle time of the topic ('' if
+-- none yet), <the chat's hash, flat>} when created, {0, open chat id} when the visitor
+-- already has one.
 local open = redis.call('HGET', visitor_key, 'chat')
 if open and open ~= '' then
   return {0, open}
@@ -31,6 +35,7 @@ redis.call('HSET', chat_key,
   'created', now, 'queued_at', now, 'score', score, 'details', details)
 redis.call('ZADD', queue_key, score, chat_id)
 redis.call('HSET', visitor_key, 'chat', chat_id, 'seen', now)
+if visitor_name ~= '' then redis.call('HSET', visitor_key, 'name', visitor_name) end
 redis.call('EXPIRE', visitor_key, visitor_ttl)
 redis.call('SADD', live_key, chat_id)
 if tonumber(relax_at) > 0 then
@@ -39,4 +44,7 @@ end
 redis.call('ZADD', deadlines_key, missed_at, chat_id)
 event(events_key, events_max, 't', 'created', 'chat', chat_id, 'topic', topic, 'ts', now)
 history(history_key, 'created', now, '', topic)
-return {1, chat_id}
+return with_tail(
+  {1, chat_id, redis.call('ZRANK', queue_key, chat_id) + 1,
+   redis.call('HGET', handle_time_key, topic) or ''},
+  chat_now(chat_key))

@@ -13,6 +13,7 @@ local relax_key = KEYS[10]        -- relax zset
 local events_key = KEYS[11]       -- routing event stream
 local history_key = KEYS[12]      -- chat history list
 local status_log_key = KEYS[13]   -- agent status log stream
+local handle_time_key = KEYS[14]  -- average handle time per topic
 local chat_id = ARGV[1]
 local expected_agent = ARGV[2]    -- agent expected to hold it ('' = whoever holds it)
 local now = ARGV[3]               -- ms
@@ -35,7 +36,8 @@ local note = ARGV[19]             -- the transfer note
 -- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace).
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
--- Returns {'ok', agent} or {reason, ''}.
+-- Returns {'ok', agent, queue position (1-based), average handle time of the topic ('' if
+-- none yet), <the chat's hash, flat>} or {reason, ''}.
 local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'offer_deadline')
 if not chat[1] then return {'not_found', ''} end
 if not state_in(from_states, chat[1]) then return {'invalid_state', ''} end
@@ -60,7 +62,7 @@ if agent_id ~= '' then
     redis.call('SREM', available_key, agent_id)
   end
 end
-redis.call('HDEL', chat_key, 'agent', 'offer_deadline')
+redis.call('HDEL', chat_key, 'agent', 'agent_name', 'offer_deadline')
 redis.call('HSET', chat_key, 'state', target, 'queued_at', now, 'score', score)
 if new_topic ~= '' then
   redis.call('HSET', chat_key, 'topic', new_topic, 'req', new_required, 'opt', new_optional,
@@ -81,4 +83,7 @@ history(history_key, event_name, now, agent_id, topic_now)
 if event_name == 'transfer_queue' then
   handoff(history_key, now, by, agent_id, '', topic_now, note)
 end
-return {'ok', agent_id}
+return with_tail(
+  {'ok', agent_id, redis.call('ZRANK', queue_key, chat_id) + 1,
+   redis.call('HGET', handle_time_key, topic_now) or ''},
+  chat_now(chat_key))

@@ -35,7 +35,8 @@ if refused then return {refused, ''} end
 redis.call('SREM', old_chats_key, chat_id)
 redis.call('SADD', new_chats_key, chat_id)
 redis.call('HSET', new_agent_key, 'idle_since', now)
-redis.call('HSET', chat_key, 'state', target, 'agent', to_agent)
+redis.call('HSET', chat_key, 'state', target, 'agent', to_agent,
+  'agent_name', redis.call('HGET', new_agent_key, 'name') or to_agent)
 redis.call('ZADD', idle_key, idle_at, chat_id)
 event(events_key, events_max,
   't', 'release', 'chat', chat_id, 'agent', holder, 'reason', 'transfer', 'ts', now)
@@ -44,4 +45,4 @@ event(events_key, events_max,
   'load', tostring(load + 1), 'cap', tostring(capacity), 'ts', now)
 history(history_key, 'transfer', now, holder, to_agent)
 handoff(history_key, now, by, holder, to_agent, '', note)
-return {'ok', holder}
+return with_tail({'ok', holder}, chat_now(chat_key))

@@ -8,12 +8,16 @@ WebSocket client gets; REST handlers map its code to an HTTP status).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.hub.views import public
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE, participant
+from chatserver.store.routing import chat_record
 from chatserver.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -53,15 +57,22 @@ class AgentActions:
         return now_status
 
     async def accept(self, actor: Actor, chat_id: str) -> None:
+        """Two round trips: the script (which returns the chat as it now is) with the
+        message metadata, then the participant and the notifications together."""
         node = self.node
-        reason = await node.routing.accept(chat_id, actor.id, node.now())
-        if reason != "ok":
-            raise refused(reason, chat_id)
+        outcome, meta = await asyncio.gather(
+            node.routing.accept(chat_id, actor.id, node.now()), node.messages.meta(chat_id)
+        )
+        chat = chat_record(chat_id, outcome.chat)
+        if not outcome.ok or chat is None:
+            raise refused(outcome.reason, chat_id)
         metrics.OFFERS["accepted"].inc()
-        await node.messages.set_participants(chat_id, add=[actor.participant])
-        info = await node.views.one(chat_id, for_agent=True)
-        await node.notifier.agent(actor.id, {"type": "assigned", "chat": info}, follow=chat_id)
-        await node.actions.publish_state(chat_id)
+        info = node.views.build(chat, meta, for_agent=True)
+        await asyncio.gather(
+            node.messages.set_participants(chat_id, add=[actor.participant]),
+            node.notifier.agent(actor.id, {"type": "assigned", "chat": info}, follow=chat_id),
+            node.messages.publish(chat_id, {"type": "chat", "chat": public(info)}),
+        )
 
     async def decline(self, actor: Actor, chat_id: str) -> None:
         reason = await self.node.actions.requeue(
@@ -78,28 +89,39 @@ class AgentActions:
         node = self.node
         if (agent is None) == (topic is None):
             raise ProtocolError(ErrorCode.BAD_FRAME, "give exactly one of agent or topic")
-        chat = await node.routing.get_chat(chat_id)
-        if chat is None:
-            raise refused("not_found", chat_id)
-        if not actor.supervisor and chat.agent != actor.id:
-            raise refused("not_yours", chat_id)
         expected = "" if actor.supervisor else actor.id
         note = note.strip()
         if agent is not None:
-            outcome = await node.routing.transfer_to_agent(
-                chat_id, agent, node.now(), expected_agent=expected, by=actor.label, note=note,
+            # the script checks that the chat is the actor's (unless a supervisor's)
+            outcome, meta = await asyncio.gather(
+                node.routing.transfer_to_agent(
+                    chat_id, agent, node.now(), expected_agent=expected, by=actor.label,
+                    note=note,
+                ),
+                node.messages.meta(chat_id),
             )
-            if not outcome.ok:
+            chat = chat_record(chat_id, outcome.chat)
+            if not outcome.ok or chat is None:
                 raise refused(outcome.reason, chat_id)
-            await self._transfer_note(actor, chat_id, note)
+            info = node.views.build(chat, meta, for_agent=True)
+            # one round trip: the note, the old agent's release, the new agent's
+            # participation and offer, the chat's state and the announcement, in order
+            steps: list[Awaitable[Any]] = [self._transfer_note(actor, chat_id, note)]
             if outcome.agent:
-                await node.actions.release(chat_id, outcome.agent, "transfer")
-            await node.messages.set_participants(chat_id, add=[participant("agent", agent)])
-            info = await node.views.one(chat_id, for_agent=True)
-            await node.notifier.agent(agent, {"type": "assigned", "chat": info}, follow=chat_id)
-            await node.actions.publish_state(chat_id)
-            await self._announce_transfer(chat_id, agent, info)
+                steps.append(node.actions.release(chat_id, outcome.agent, "transfer"))
+            steps += [
+                node.messages.set_participants(chat_id, add=[participant("agent", agent)]),
+                node.notifier.agent(agent, {"type": "assigned", "chat": info}, follow=chat_id),
+                node.messages.publish(chat_id, {"type": "chat", "chat": public(info)}),
+                self._announce_transfer(chat_id, agent, info),
+            ]
+            await asyncio.gather(*steps)
             return
+        chat_now = await node.routing.get_chat(chat_id)
+        if chat_now is None:
+            raise refused("not_found", chat_id)
+        if not actor.supervisor and chat_now.agent != actor.id:
+            raise refused("not_yours", chat_id)
         found = await node.catalog.topic((topic or "").strip().lower())
         if found is None:
             raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic!r}")
@@ -148,7 +170,7 @@ class AgentActions:
         reason = await self.node.actions.end(
             chat_id, ChatEvent.CLOSE, by=actor.label, outcome=outcome,
             tags=tags[: self.node.settings.max_tags],
-            required_agent="" if actor.supervisor else actor.id,
+            required_agent="" if actor.supervisor else actor.id, closer_name=actor.name,
         )
         if reason != "ok":
             raise refused(reason, chat_id)

@@ -4,10 +4,13 @@ abandon, timeout), release, and an agent going offline."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from chatserver.core.lifecycle import ChatEvent
 from chatserver.store.messages import participant
+from chatserver.store.routing import chat_record
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
@@ -24,28 +27,46 @@ class ChatActions:
             await self.node.messages.publish(chat_id, {"type": "chat", "chat": info})
 
     async def release(self, chat_id: str, agent_id: str, reason: str) -> None:
-        """Tell an agent a chat is no longer theirs."""
+        """Tell an agent a chat is no longer theirs (both steps sent together)."""
         node = self.node
-        await node.messages.set_participants(chat_id, remove=[participant("agent", agent_id)])
-        await node.notifier.agent(
-            agent_id, {"type": "revoked", "chat": chat_id, "reason": reason}, unfollow=chat_id
+        await asyncio.gather(
+            node.messages.set_participants(chat_id, remove=[participant("agent", agent_id)]),
+            node.notifier.agent(
+                agent_id, {"type": "revoked", "chat": chat_id, "reason": reason},
+                unfollow=chat_id,
+            ),
         )
 
     async def requeue(self, chat_id: str, event: ChatEvent, **kw: Any) -> str:
-        """Put a chat back in a queue; returns 'ok' or why not."""
+        """Put a chat back in a queue; returns 'ok' or why not.
+
+        Round trips: the chat's keys and message metadata are read together, the script
+        returns the chat as it now is, and the notifications go out together."""
         node = self.node
-        outcome = await node.routing.requeue(chat_id, event, node.now(), **kw)
+        outcome, meta = await asyncio.gather(
+            node.routing.requeue(chat_id, event, node.now(), **kw),
+            node.messages.meta(chat_id),
+        )
         if not outcome.ok:
             return outcome.reason
+        chat = chat_record(chat_id, outcome.chat)
+        steps: list[Awaitable[Any]] = []
         if outcome.agent:
-            await self.release(chat_id, outcome.agent, event.value)
+            steps.append(self.release(chat_id, outcome.agent, event.value))
             if event is ChatEvent.LAPSE:
                 # an unanswered offer sets the agent away (not responding)
-                await node.notifier.agent(outcome.agent, {"type": "status", "status": "away"})
-        await self.publish_state(chat_id)
+                steps.append(node.notifier.agent(
+                    outcome.agent, {"type": "status", "status": "away"}
+                ))
+        if chat is not None:
+            queue = await node.views.queue_fields(outcome.topic, outcome.position,
+                                                  outcome.handle_s)
+            info = node.views.build(chat, meta, for_agent=False, queue=queue)
+            steps.append(node.messages.publish(chat_id, {"type": "chat", "chat": info}))
         # the visitor's process tracks queue positions only of chats that are queued
-        await node.notifier.visitor(outcome.visitor, watch=chat_id, topic=outcome.topic)
-        await node.notifier.queues_changed()
+        steps.append(node.notifier.visitor(outcome.visitor, watch=chat_id, topic=outcome.topic))
+        steps.append(node.notifier.queues_changed())
+        await asyncio.gather(*steps)
         node.drainer.request()
         return "ok"
 
@@ -59,35 +80,41 @@ class ChatActions:
         tags: list[str] | None = None,
         required_agent: str = "",
         if_visitor_gone: bool = False,
+        closer_name: str = "",
     ) -> str:
         """Close, abandon or miss a chat; returns 'ok' or why not.  ``if_visitor_gone``:
-        only if the visitor has no live socket (else 'visitor_back')."""
+        only if the visitor has no live socket (else 'visitor_back').
+
+        Round trips: the chat's keys and message metadata are read together, then the
+        script (which also folds the handle time into the topic's average), then the log
+        is sealed and everyone told, together."""
         node = self.node
-        now = node.now()
-        record = await node.routing.get_chat(chat_id)
-        result = await node.routing.end_chat(
-            chat_id, event, now, by=by, outcome=outcome, tags=tags or [],
-            required_agent=required_agent, if_visitor_gone=if_visitor_gone,
+        result, meta = await asyncio.gather(
+            node.routing.end_chat(
+                chat_id, event, node.now(), by=by, outcome=outcome, tags=tags or [],
+                required_agent=required_agent, if_visitor_gone=if_visitor_gone,
+                closer_name=closer_name,
+            ),
+            node.messages.meta(chat_id),
         )
         if not result.ok:
             return result.reason
         if result.agent:
             # capacity is free from this moment: route before telling anyone
             node.drainer.request()
-        await node.messages.close_chat(chat_id)
-        await self.publish_state(chat_id)
+        steps: list[Awaitable[Any]] = [node.messages.close_chat(chat_id)]
+        chat = chat_record(chat_id, result.chat)
+        if chat is not None:
+            info = node.views.build(chat, meta, for_agent=False)
+            steps.append(node.messages.publish(chat_id, {"type": "chat", "chat": info}))
         if result.agent:
-            await node.notifier.agent(
+            steps.append(node.notifier.agent(
                 result.agent, {"type": "ended", "chat": chat_id, "by": by}, unfollow=chat_id
-            )
-            accepted = record.raw.get("accepted_at") if record else None
-            if accepted:
-                await node.handle_times.record(
-                    result.topic, max(0.0, (now - int(accepted)) / 1000)
-                )
+            ))
         if result.visitor:
-            await node.notifier.visitor(result.visitor, unfollow=chat_id)
-        await node.notifier.queues_changed()
+            steps.append(node.notifier.visitor(result.visitor, unfollow=chat_id))
+        steps.append(node.notifier.queues_changed())
+        await asyncio.gather(*steps)
         return "ok"
 
     async def agent_went_offline(self, agent_id: str) -> None:

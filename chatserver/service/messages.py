@@ -11,6 +11,7 @@ from chatserver.core.lifecycle import ChatState
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
 from chatserver.store.messages import LogEntry
+from chatserver.store.routing import ChatRecord
 from chatserver.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -42,13 +43,7 @@ class MessageActions:
         self.node = node
 
     async def may_read(self, actor: Actor, chat_id: str) -> bool:
-        """Visitors read their own chats; agents the chats they hold; supervisors any."""
-        chat = await self.node.routing.get_chat(chat_id)
-        if chat is None:
-            return False
-        if actor.role == "visitor":
-            return chat.visitor == actor.id
-        return actor.supervisor or chat.agent == actor.id
+        return may_read(actor, await self.node.routing.get_chat(chat_id))
 
     async def require_chat(self, chat_id: str) -> None:
         if await self.node.routing.get_chat(chat_id) is None:
@@ -114,12 +109,11 @@ class MessageActions:
             })
 
     async def resume(self, actor: Actor, chat_id: str) -> dict[str, Any]:
-        """The chat's view for a client coming back to it (the caller then relays the
-        messages it missed)."""
-        await self.require_reader(actor, chat_id)
-        info = await self.node.views.one(chat_id, for_agent=actor.role == "agent")
-        if info is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such chat", chat=chat_id)
+        """The chat's view for a client coming back to it, read with its record in one
+        round trip (the caller then relays the messages it missed)."""
+        chat, info = await self.node.views.read(chat_id, for_agent=actor.role == "agent")
+        if not may_read(actor, chat) or info is None:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
         if info["state"] == ChatState.OFFLINE.value:
             raise ProtocolError(
                 ErrorCode.INVALID_STATE,
@@ -137,3 +131,12 @@ class MessageActions:
             max_bytes=self.node.settings.history_page_bytes,
         )
         return HistoryPage(chat_id, complete, trimmed, entries)
+
+
+def may_read(actor: Actor, chat: ChatRecord | None) -> bool:
+    """Visitors read their own chats; agents the chats they hold; supervisors any."""
+    if chat is None:
+        return False
+    if actor.role == "visitor":
+        return chat.visitor == actor.id
+    return actor.supervisor or chat.agent == actor.id

@@ -13,6 +13,7 @@ from chatserver.core.lifecycle import IllegalTransition, visitor_leave_event
 from chatserver.protocol import ErrorCode, Offline, ProtocolError, Rate, Start
 from chatserver.service.actor import Actor
 from chatserver.store.config import is_open
+from chatserver.store.routing import chat_record
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
@@ -52,29 +53,30 @@ class VisitorActions:
             "user_agent": user_agent,
             "fields": dict(frame.fields),
         }
-        created, chat_id = await node.routing.create_chat(
-            new_id("c"), actor.id, topic, details, node.now()
+        created = await node.routing.create_chat(
+            new_id("c"), actor.id, topic, details, node.now(), visitor_name=actor.name
         )
-        if not created:
-            raise ProtocolError(ErrorCode.CHAT_OPEN, "you already have an open chat", chat=chat_id)
-        # independent steps, issued together: the shared Redis connection carries them in
-        # one write (store/multiplex.py) instead of one round trip each
-        _, _, _, info = await asyncio.gather(
-            node.messages.open_chat(chat_id, [actor.participant]),
-            node.profiles.set_name(actor.id, actor.name),
-            follow(chat_id),
-            node.views.one(chat_id, for_agent=False),
-        )
+        chat = chat_record(created.chat_id, created.chat)
+        if not created.created or chat is None:
+            raise ProtocolError(
+                ErrorCode.CHAT_OPEN, "you already have an open chat", chat=created.chat_id
+            )
+        chat_id = chat.id
+        queue = await node.views.queue_fields(topic.name, created.position, created.handle_s)
+        info = node.views.build(chat, {}, for_agent=False, queue=queue)  # no message yet
         node.positions.watch(chat_id, topic.name)
         # the notices of this topic were in the pre-chat form: the record names them
         node.notices.seen(chat_id, node.notices.for_topic(topic.name))
-        node.drainer.request()
+        # independent steps, issued together: the shared Redis connection carries them in
+        # one write (store/multiplex.py) instead of one round trip each
         await asyncio.gather(
+            node.messages.open_chat(chat_id, [actor.participant]),
+            follow(chat_id),
             node.notifier.queues_changed(),
             # other tabs of the same visitor follow the new chat too
             node.notifier.visitor(actor.id, {"type": "chat", "chat": info}, follow=chat_id),
         )
-        assert info is not None
+        node.drainer.request()
         return info
 
     async def _check_start(self, frame: Start) -> None:

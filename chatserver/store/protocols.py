@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chatserver.store.config import Canned, WidgetSettings
     from chatserver.store.directory import Agent, Role, Topic
     from chatserver.store.messages import LogEntry, PostResult
-    from chatserver.store.routing import ChatRecord, Outcome, Snapshot
+    from chatserver.store.routing import ChatRecord, Created, Outcome, Snapshot
 
 
 class Chats(Protocol):
@@ -35,8 +35,10 @@ class Chats(Protocol):
     async def create_chat(
         self, chat_id: str, visitor_id: str, topic: Topic, details: Mapping[str, Any],
         now_ms: int,
-    ) -> tuple[bool, str]:
-        """(True, chat_id) when created; (False, open chat id) when the visitor has one."""
+        visitor_name: str = "",
+    ) -> Created:
+        """Created (with the chat's hash and queue place) or, when the visitor has an open
+        chat, not created with its id."""
         ...
 
     async def get_chat(self, chat_id: str) -> ChatRecord | None: ...
@@ -46,6 +48,7 @@ class Chats(Protocol):
     async def end_chat(
         self, chat_id: str, event: ChatEvent, now_ms: int, *, by: str, outcome: str = "",
         tags: Sequence[str] = (), required_agent: str = "", if_visitor_gone: bool = False,
+        closer_name: str = "",
     ) -> Outcome:
         """CLOSE, ABANDON or MISS; frees the holder's capacity and hands the chat to the
         outbox in the same step."""
@@ -78,7 +81,7 @@ class Routing(Protocol):
         self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
     ) -> list[tuple[Assignment, str]]: ...
 
-    async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> str: ...
+    async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome: ...
 
     async def requeue(
         self, chat_id: str, event: ChatEvent, now_ms: int, *, expected_agent: str = "",

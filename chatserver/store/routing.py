@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from chatserver.core import lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
-from chatserver.core.queueing import estimate_wait_s, queue_score
+from chatserver.core.queueing import HANDLE_TIME_WEIGHT, estimate_wait_s, queue_score
 from chatserver.core.routing import (
     DEFAULT_PROFICIENCY,
     AgentView,
@@ -77,9 +77,9 @@ class ChatRecord:
 
 def chat_record(chat_id: str, raw: Mapping[Any, Any]) -> ChatRecord | None:
     """A chat's hash as read from Redis (None when there is no such chat)."""
-    if not raw or b"state" not in raw:
-        return None
     data = {_s(k): _s(v) for k, v in raw.items()}
+    if not data.get("state"):
+        return None
     try:
         details = json.loads(data.get("details") or "{}")
     except ValueError:
@@ -119,6 +119,32 @@ class Outcome:
     agent: str = ""
     topic: str = ""
     visitor: str = ""
+    chat: Mapping[str, str] = field(default_factory=dict)
+    """The chat's hash after the change (empty when refused): its view needs no read."""
+    position: int = 0
+    """Queued: its 1-based place in its queue."""
+    handle_s: float | None = None
+    """Queued: its topic's average handle time (None before the first handled chat)."""
+
+
+@dataclass(frozen=True)
+class Created:
+    created: bool
+    chat_id: str
+    """The new chat, or the visitor's open one (not created)."""
+    chat: Mapping[str, str] = field(default_factory=dict)
+    position: int = 0
+    handle_s: float | None = None
+
+
+def _hash(flat: Sequence[Any]) -> dict[str, str]:
+    """A flat HGETALL reply (as scripts return it) as a dict."""
+    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+
+def _seconds(value: Any) -> float | None:
+    raw = _s(value)
+    return float(raw) if raw else None
 
 
 class RoutingStore:
@@ -141,7 +167,10 @@ class RoutingStore:
         topic: Topic,
         details: Mapping[str, Any],
         now_ms: int,
-    ) -> tuple[bool, str]:
+        visitor_name: str = "",
+    ) -> Created:
+        """Create and queue a chat, unless the visitor has an open one (its id is
+        returned, not created); ``visitor_name`` (if given) is remembered for them."""
         s = self.settings
         relax_at = now_ms + self._ms(s.relax_after_s) if topic.optional else 0
         k = self.keys
@@ -155,6 +184,7 @@ class RoutingStore:
             deadlines=k.queue_deadlines,
             events=k.events,
             history=k.chat_history(chat_id),
+            handle_time=k.handle_time,
             chat_id=chat_id,
             visitor_id=visitor_id,
             topic=topic.name,
@@ -168,8 +198,12 @@ class RoutingStore:
             details=json.dumps(dict(details)),
             visitor_ttl=int(s.visitor_token_ttl_s),
             events_max=EVENT_LOG_MAX,
+            visitor_name=visitor_name,
         )
-        return bool(int(result[0])), _s(result[1])
+        if not int(result[0]):
+            return Created(False, _s(result[1]))
+        return Created(True, _s(result[1]), _hash(result[4:]), int(result[2]),
+                       _seconds(result[3]))
 
     async def get_chat(self, chat_id: str) -> ChatRecord | None:
         return chat_record(chat_id, await self.redis.hgetall(self.keys.chat(chat_id)))
@@ -331,25 +365,25 @@ class RoutingStore:
         return results
 
     # ---- offers --------------------------------------------------------------------------
-    async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> str:
+    async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome:
         k = self.keys
-        return _s(
-            await self.scripts.call(
-                "accept",
-                chat=k.chat(chat_id),
-                offers=k.offers,
-                idle=k.idle,
-                events=k.events,
-                history=k.chat_history(chat_id),
-                chat_id=chat_id,
-                agent_id=agent_id,
-                now=now_ms,
-                from_states=_states(ChatEvent.ACCEPT),
-                target=ChatState.ACTIVE.value,
-                idle_at=now_ms + self._ms(self.settings.chat_idle_timeout_s),
-                events_max=EVENT_LOG_MAX,
-            )
+        result = await self.scripts.call(
+            "accept",
+            chat=k.chat(chat_id),
+            offers=k.offers,
+            idle=k.idle,
+            events=k.events,
+            history=k.chat_history(chat_id),
+            chat_id=chat_id,
+            agent_id=agent_id,
+            now=now_ms,
+            from_states=_states(ChatEvent.ACCEPT),
+            target=ChatState.ACTIVE.value,
+            idle_at=now_ms + self._ms(self.settings.chat_idle_timeout_s),
+            events_max=EVENT_LOG_MAX,
         )
+        reason = _s(result[0])
+        return Outcome(reason == "ok", reason, agent=agent_id, chat=_hash(result[1:]))
 
     async def requeue(
         self,
@@ -405,6 +439,7 @@ class RoutingStore:
                 events=k.events,
                 history=k.chat_history(chat_id),
                 status_log=k.status_log,
+                handle_time=k.handle_time,
                 chat_id=chat_id,
                 expected_agent=expected_agent,
                 now=now_ms,
@@ -432,8 +467,11 @@ class RoutingStore:
             reason, agent = _s(result[0]), _s(result[1])
             if reason == "retry":
                 continue
+            if reason != "ok":
+                return Outcome(False, reason, agent=agent, topic=queue_topic, visitor=visitor)
             return Outcome(
-                reason == "ok", reason, agent=agent, topic=queue_topic, visitor=visitor
+                True, reason, agent=agent, topic=queue_topic, visitor=visitor,
+                chat=_hash(result[4:]), position=int(result[2]), handle_s=_seconds(result[3]),
             )
         return Outcome(False, "retry")
 
@@ -477,7 +515,7 @@ class RoutingStore:
             reason = _s(result[0])
             if reason == "retry":
                 continue
-            return Outcome(reason == "ok", reason, agent=_s(result[1]))
+            return Outcome(reason == "ok", reason, agent=_s(result[1]), chat=_hash(result[2:]))
         return Outcome(False, "retry")
 
     async def set_tags(self, chat_id: str, tags: Sequence[str], *, required_agent: str) -> str:
@@ -504,8 +542,10 @@ class RoutingStore:
         tags: Sequence[str] = (),
         required_agent: str = "",
         if_visitor_gone: bool = False,
+        closer_name: str = "",
     ) -> Outcome:
-        """Close, abandon or miss a chat (``event`` CLOSE, ABANDON or MISS).
+        """Close, abandon or miss a chat (``event`` CLOSE, ABANDON or MISS); an accepted
+        chat's handle time goes into its topic's average in the same step.
 
         ``if_visitor_gone``: only if the visitor has no live socket at this moment (the
         gone timer), else the reason is ``visitor_back``."""
@@ -538,6 +578,7 @@ class RoutingStore:
                 history=k.chat_history(chat_id),
                 visitor_conns=k.visitor_conns(visitor),
                 visitor_gone=k.visitor_gone,
+                handle_time=k.handle_time,
                 chat_id=chat_id,
                 now=now_ms,
                 from_states=_states(event),
@@ -551,13 +592,15 @@ class RoutingStore:
                 retention=int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
                 events_max=EVENT_LOG_MAX,
                 if_visitor_gone="1" if if_visitor_gone else "0",
+                closer_name=closer_name,
+                handle_weight=HANDLE_TIME_WEIGHT,
             )
             reason = _s(result[0])
             if reason == "retry":
                 continue
             return Outcome(
                 reason == "ok", reason, agent=_s(result[1]), topic=_s(result[2]),
-                visitor=_s(result[3]),
+                visitor=_s(result[3]), chat=_hash(result[4:]),
             )
         return Outcome(False, "retry")
 

@@ -148,12 +148,12 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
     _spec("bump_epoch", "epoch epoch_run", "run_id"),
     _spec("close_chat",
           "chat declined agent_chats queue offers idle relax deadlines live visitor events "
-          "outbox watchers history visitor_conns visitor_gone",
+          "outbox watchers history visitor_conns visitor_gone handle_time",
           "chat_id now from_states target event_name by outcome tags holder_read "
-          "required_agent retention events_max if_visitor_gone"),
-    _spec("create_chat", "chat queue visitor live relax deadlines events history",
+          "required_agent retention events_max if_visitor_gone closer_name handle_weight"),
+    _spec("create_chat", "chat queue visitor live relax deadlines events history handle_time",
           "chat_id visitor_id topic priority required optional now score relax_at "
-          "missed_at details visitor_ttl events_max"),
+          "missed_at details visitor_ttl events_max visitor_name"),
     _spec("notice_end", "notices expiry channel", "notice_id frame"),
     _spec("notice_post", "notices expiry channel",
           "notice_id notice now max_active expires_at frame"),
@@ -167,7 +167,7 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
     _spec("relax", "chat relax events history", "chat_id now events_max"),
     _spec("requeue",
           "chat declined agent_chats agent available queue offers idle deadlines relax "
-          "events history status_log",
+          "events history status_log handle_time",
           "chat_id expected_agent now from_states target event_name mark_declined "
           "set_away score new_topic new_required new_optional missed_at relax_at "
           "events_max topic_read holder_read by note"),

@@ -10,12 +10,14 @@ import json
 
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.routing import Assignment
+from chatserver.store.routing import Created
 from tests.store.conftest import T0, Stores
 
 
 async def _queued(stores: Stores, chat_id: str = "c1", visitor: str = "v1") -> None:
     topic = await stores.topic()
-    created, got = await stores.chats.create_chat(chat_id, visitor, topic, {"name": "V"}, T0)
+    made = await stores.chats.create_chat(chat_id, visitor, topic, {"name": "V"}, T0)
+    created, got = made.created, made.chat_id
     assert (created, got) == (True, chat_id)
 
 
@@ -29,7 +31,7 @@ async def _offered(stores: Stores, chat_id: str = "c1", agent: str = "alice") ->
 
 async def _active(stores: Stores, chat_id: str = "c1", agent: str = "alice") -> None:
     await _offered(stores, chat_id, agent)
-    assert await stores.routing.accept(chat_id, agent, T0 + 20) == "ok"
+    assert (await stores.routing.accept(chat_id, agent, T0 + 20)).reason == "ok"
 
 
 async def _state(stores: Stores, chat_id: str) -> ChatState:
@@ -59,7 +61,7 @@ async def test_create_queues_the_chat_once_per_visitor(stores: Stores) -> None:
     assert await stores.routing.queue_position("general", "c1") == 1
     # one open chat per visitor: a second start answers the open one and creates nothing
     topic = await stores.topic()
-    assert await stores.chats.create_chat("c2", "v1", topic, {}, T0 + 1) == (False, "c1")
+    assert _pair(await stores.chats.create_chat("c2", "v1", topic, {}, T0 + 1)) == (False, "c1")
     assert await stores.chats.get_chat("c2") is None
     assert await stores.routing.queue_position("general", "c2") is None
     assert [h.split("|")[0] for h in await stores.chats.history("c1")] == ["created"]
@@ -67,7 +69,7 @@ async def test_create_queues_the_chat_once_per_visitor(stores: Stores) -> None:
 
 async def test_unknown_chats_are_not_found(stores: Stores) -> None:
     assert await stores.chats.get_chat("nope") is None
-    assert await stores.routing.accept("nope", "alice", T0) == "not_found"
+    assert (await stores.routing.accept("nope", "alice", T0)).reason == "not_found"
     assert (await stores.routing.requeue("nope", ChatEvent.DECLINE, T0)).reason == "not_found"
     assert (await stores.chats.end_chat("nope", ChatEvent.CLOSE, T0, by="x")).reason == (
         "not_found"
@@ -114,9 +116,9 @@ async def test_commit_refuses_with_its_reasons(stores: Stores) -> None:
     await stores.agent("bob", online=False)
     await stores.agent("carol")
     topic = await stores.topic("vip", required={"billing": 7})
-    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0))[0]
+    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0)).created
     general = await stores.topic()
-    assert (await stores.chats.create_chat("c2", "v2", general, {}, T0))[0]
+    assert (await stores.chats.create_chat("c2", "v2", general, {}, T0)).created
     results = await stores.routing.commit(
         [Assignment("c1", "alice"), Assignment("c2", "bob")],
         {"c1": "vip", "c2": "general"}, T0 + 1,
@@ -134,10 +136,10 @@ async def test_accept_once_by_the_offered_agent(stores: Stores) -> None:
     await stores.agent("alice")
     await stores.agent("bob")
     await _offered(stores)
-    assert await stores.routing.accept("c1", "bob", T0 + 20) == "not_yours"
-    assert await stores.routing.accept("c1", "alice", T0 + 20) == "ok"
+    assert (await stores.routing.accept("c1", "bob", T0 + 20)).reason == "not_yours"
+    assert (await stores.routing.accept("c1", "alice", T0 + 20)).reason == "ok"
     assert await _state(stores, "c1") == ChatState.ACTIVE
-    assert await stores.routing.accept("c1", "alice", T0 + 21) == "invalid_state"
+    assert (await stores.routing.accept("c1", "alice", T0 + 21)).reason == "invalid_state"
     kinds = [h.split("|")[0] for h in await stores.chats.history("c1")]
     assert kinds == ["created", "offer", "accept"]
 
@@ -266,7 +268,7 @@ async def test_close_frees_everything_and_reaches_the_outbox_once(stores: Stores
     assert await _outbox_count(stores, "c1") == 1
     # her capacity is back and the visitor may start again
     topic = await stores.topic()
-    assert await stores.chats.create_chat("c9", "v-c1", topic, {}, T0 + 72) == (True, "c9")
+    assert _pair(await stores.chats.create_chat("c9", "v-c1", topic, {}, T0 + 72)) == (True, "c9")
     [(_, reason)] = await stores.routing.commit(
         [Assignment("c9", "alice")], {"c9": "general"}, T0 + 73
     )
@@ -305,7 +307,7 @@ async def test_a_gone_visitors_chat_ends_only_if_they_are_still_gone(stores: Sto
 # ---- relax, idle, rating, offline messages, tags -----------------------------------------
 async def test_relax_once_and_only_while_queued(stores: Stores) -> None:
     topic = await stores.topic("vip", optional={"french": 1})
-    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0))[0]
+    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0)).created
     at = T0 + int(stores.settings.relax_after_s * 1000)
     assert (await stores.timers.due(at - 1))["relax"] == []
     assert (await stores.timers.due(at))["relax"] == ["c1"]
@@ -373,3 +375,7 @@ async def test_queue_summary_counts_the_waiting(stores: Stores) -> None:
     assert (summary["topic"], summary["waiting"], summary["longest_wait_s"]) == (
         "general", 2, 30
     )
+
+
+def _pair(made: Created) -> tuple[bool, str]:
+    return made.created, made.chat_id

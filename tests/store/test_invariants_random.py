@@ -38,10 +38,10 @@ async def test_random_actions_keep_the_invariants(stores: Stores, seed: int) -> 
         agent = rng.choice(list(AGENTS))
         if action == "create":
             chat_id = f"c{step}"
-            created, _ = await stores.chats.create_chat(
+            made = await stores.chats.create_chat(
                 chat_id, rng.choice(VISITORS), rng.choice([topic, sales]), {}, now
             )
-            if created:
+            if made.created:
                 chats.append(chat_id)
         elif action == "commit":
             snap = await stores.routing.snapshot(["general", "sales"])

@@ -77,7 +77,7 @@ async def test_visitor_sockets_and_gone_marks(stores: Stores) -> None:
     assert await stores.visitors.disconnect("v1", "a", T0 + 1) == 1
     assert await stores.visitors.disconnect("v1", "b", T0 + 2) == 0
     assert await stores.visitors.due_gone(T0 + 10**9) == []  # no open chat: nothing ends
-    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0 + 3))[0]
+    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0 + 3)).created
     assert await stores.visitors.connect("v1", "c", T0 + 4) == 1
     assert await stores.visitors.disconnect("v1", "c", T0 + 5) == 0
     gone_at = T0 + 5 + int(stores.settings.visitor_leave_grace_s * 1000)
@@ -96,7 +96,7 @@ async def test_visitor_sockets_and_gone_marks(stores: Stores) -> None:
 
 async def test_visitor_sweep_after_a_process_died(stores: Stores) -> None:
     topic = await stores.topic()
-    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0))[0]
+    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0)).created
     assert await stores.visitors.connect("v1", "a", T0) == 1
     ttl = int(stores.settings.presence_ttl_s * 1000)
     await stores.visitors.heartbeat({"v1": ["a"], "v2": []}, T0 + ttl // 2)

@@ -62,3 +62,15 @@ local function agent_room(agent_key, chats_key)
   if load >= capacity then return 'agent_full', load, capacity end
   return nil, load, capacity
 end
+
+-- What a script that changed a chat returns after its own fields: the chat's hash as it
+-- now is (flat HGETALL), so the caller builds the chat's view without reading it back.
+local function chat_now(chat_key)
+  return redis.call('HGETALL', chat_key)
+end
+
+-- Append `tail` (a flat list) to `head` and return it.
+local function with_tail(head, tail)
+  for _, v in ipairs(tail) do head[#head + 1] = v end
+  return head
+end
