@@ -110,7 +110,7 @@ def _key_kind(key: str) -> str:
 
 
 _CACHE_READS = frozenset((
-    "Node._read_topics", "Node._read_widget_settings", "AvailabilityWatch.refresh",
+    "Catalog._read_topics", "Catalog._read_widget_settings", "AvailabilityWatch.refresh",
 ))
 """The reads of the per-process caches (topics, widget settings, availability), each made
 at most about once a second by whoever needs it first: not counted (see the docstring)."""
