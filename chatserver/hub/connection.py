@@ -259,12 +259,20 @@ class Connection:
             await self._close_socket()
 
     # ---- chats ---------------------------------------------------------------------------
-    async def follow(self, chat_id: str, after: int, reset: bool = False) -> None:
+    async def follow(
+        self, chat_id: str, after: int, reset: bool = False, new: bool = False
+    ) -> None:
         """Deliver the chat's messages after ``after``, then live ones, exactly once each.
 
         Following a chat already followed changes nothing unless ``reset`` (a client's
-        ``resume``), which delivers again from ``after``."""
+        ``resume``), which delivers again from ``after``.  ``new``: the chat was just
+        created and nobody can have written in it before this subscription is confirmed
+        (``start`` routes it only afterwards): there is no log to read."""
         cursor = self.cursors.get(chat_id)
+        if cursor is None and new:
+            self.cursors[chat_id] = Cursor(delivered=0, catching_up=False, replay=False)
+            await self.node.fanout.subscribe(self.node.keys.chat_channel(chat_id), self)
+            return
         if cursor is None:
             cursor = Cursor(delivered=after, catching_up=True, replay=True)
             self.cursors[chat_id] = cursor

@@ -97,7 +97,7 @@ class VisitorSession(Session):
             self.conn.name = frame.name
         info = await self.node.visitor_actions.start(
             self.actor, frame, user_agent=self.user_agent,
-            follow=lambda chat_id: self.conn.follow(chat_id, 0),
+            follow=lambda chat_id: self.conn.follow(chat_id, 0, new=True),
         )
         return {"type": "chat", "chat": info}
 
