@@ -47,7 +47,6 @@ from chatserver.settings import Settings
 from chatserver.store.config import ConfigStore
 from chatserver.store.directory import Directory
 from chatserver.store.embedded import EmbeddedRedis
-from chatserver.store.handle_times import HandleTimes
 from chatserver.store.keys import Keys
 from chatserver.store.locks import Lease
 from chatserver.store.messages import MessageStore
@@ -105,7 +104,6 @@ class Node:
         self.routing = RoutingStore(self.redis, keys, scripts, s)
         self.messages = MessageStore(self.redis, keys, scripts, s)
         self.visitor_presence = VisitorStore(self.redis, keys, scripts, s)
-        self.handle_times = HandleTimes(self.redis, keys)
         self.profiles = VisitorProfiles(self.redis, keys)
         self.watchers = Watchers(self.redis, keys)
         self.rate_limits = RateLimits(self.redis, keys)
