@@ -34,10 +34,8 @@ from chatserver.hub.notifier import Notifier
 from chatserver.hub.positions import Positions
 from chatserver.hub.registry import Registry
 from chatserver.hub.views import ChatViews
-from chatserver.records import queries
-from chatserver.records.crm import CrmForwarder
+from chatserver.records import runner as records
 from chatserver.records.database import create_engine, database_url, migrate
-from chatserver.records.queries import Viewer
 from chatserver.records.writer import RecordWriter
 from chatserver.service.agents import AgentActions
 from chatserver.service.chats import ChatActions
@@ -53,7 +51,7 @@ from chatserver.store.messages import MessageStore
 from chatserver.store.profiles import VisitorProfiles
 from chatserver.store.publish import Publisher
 from chatserver.store.ratelimits import RateLimits
-from chatserver.store.redis_conn import connect, connect_pooled, resolve_url
+from chatserver.store.redis_conn import connect, resolve_url
 from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
 from chatserver.store.views import ChatReads
@@ -159,26 +157,10 @@ class Node:
             *self.jobs.tasks(),
         ]
         if self.settings.background_jobs:
-            self._start_records()
-
-    def _start_records(self) -> None:
-        assert self.engine is not None
-        # the writer's own connection: its blocking read of the outbox never takes one
-        # from client actions (nor from the heartbeat and timers)
-        self.records_redis = connect_pooled(self.redis_url, max_connections=2)
-        self.writer = RecordWriter(
-            self.records_redis, self.keys, self.engine, self.settings, self.clock, self.node_id
-        )
-        self._loops.append(asyncio.create_task(self.writer.run(), name="records"))
-        if self.settings.crm_webhook_url:
-            everything = Viewer("system", supervisor=True)
-            engine = self.engine
-
-            async def fetch(chat_id: str) -> dict[str, Any] | None:
-                return await queries.fetch(engine, chat_id, everything)
-
-            crm = CrmForwarder(self.engine, self.settings, self.clock, fetch)
-            self._loops.append(asyncio.create_task(crm.run(), name="crm"))
+            self.records_redis, self.writer, tasks = records.start(
+                self.redis_url, self.keys, self.engine, self.settings, self.clock, self.node_id
+            )
+            self._loops += tasks
 
     async def stop(self, code: int = 1001) -> None:
         """Close every local socket with ``code`` (1001: reconnect elsewhere), stop the

@@ -1,0 +1,41 @@
+"""The records loops of a process with ``BACKGROUND_JOBS``: the writer (outbox → SQL) on
+its own Redis connection, and the CRM webhook forwarder when one is configured."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.clock import Clock
+from chatserver.records import queries
+from chatserver.records.crm import CrmForwarder
+from chatserver.records.queries import Viewer
+from chatserver.records.writer import RecordWriter
+from chatserver.settings import Settings
+from chatserver.store.keys import Keys
+from chatserver.store.redis_conn import connect_pooled
+
+
+def start(
+    redis_url: str, keys: Keys, engine: AsyncEngine, settings: Settings, clock: Clock,
+    consumer: str,
+) -> tuple[Redis, RecordWriter, list[asyncio.Task[Any]]]:
+    """Start the loops; returns the writer's connection (close it on stop), the writer and
+    the tasks."""
+    # the writer's own connection: its blocking read of the outbox never takes one from
+    # client actions (nor from the heartbeat and timers)
+    redis = connect_pooled(redis_url, max_connections=2)
+    writer = RecordWriter(redis, keys, engine, settings, clock, consumer)
+    tasks = [asyncio.create_task(writer.run(), name="records")]
+    if settings.crm_webhook_url:
+        everything = Viewer("system", supervisor=True)
+
+        async def fetch(chat_id: str) -> dict[str, Any] | None:
+            return await queries.fetch(engine, chat_id, everything)
+
+        crm = CrmForwarder(engine, settings, clock, fetch)
+        tasks.append(asyncio.create_task(crm.run(), name="crm"))
+    return redis, writer, tasks
