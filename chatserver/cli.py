@@ -267,10 +267,10 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "delete":
             # as DELETE /api/topics/{name}: the router only looks at existing topics' queues
             name = validate_topic_name(args.name)
-            waiting = await node.reads.queue_length(name)
+            removed, waiting = await d.delete_topic(name)
             if waiting:
                 raise SystemExit(f"error: {waiting} chats are waiting in this topic's queue")
-            return {"deleted": await d.delete_topic(name)}
+            return {"deleted": removed}
         existing = (await d.topics()).get(args.name)
         priority = args.priority
         if priority is None:

@@ -8,6 +8,7 @@ local deadlines_key = KEYS[6]   -- queue deadlines zset
 local events_key = KEYS[7]      -- routing event stream
 local history_key = KEYS[8]     -- chat history list
 local handle_time_key = KEYS[9] -- average handle time per topic
+local topics_key = KEYS[10]     -- topics hash (the topic must still exist)
 local chat_id = ARGV[1]
 local visitor_id = ARGV[2]
 local topic = ARGV[3]
@@ -24,11 +25,12 @@ local events_max = ARGV[13]     -- event log max length
 local visitor_name = ARGV[14]   -- the name the visitor gave ('' = keep the stored one)
 -- Returns {1, chat id, queue position (1-based), average handle time of the topic ('' if
 -- none yet), <the chat's hash, flat>} when created, {0, open chat id} when the visitor
--- already has one.
+-- already has one, {0, ''} when the topic was deleted meanwhile.
 local open = redis.call('HGET', visitor_key, 'chat')
 if open and open ~= '' then
   return {0, open}
 end
+if redis.call('HEXISTS', topics_key, topic) == 0 then return {0, ''} end
 redis.call('HSET', chat_key,
   'id', chat_id, 'state', 'queued', 'visitor', visitor_id, 'topic', topic,
   'priority', priority, 'req', required, 'opt', optional, 'relaxed', '0',

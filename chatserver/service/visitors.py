@@ -57,6 +57,11 @@ class VisitorActions:
             new_id("c"), actor.id, topic, details, node.now(), visitor_name=actor.name
         )
         chat = chat_record(created.chat_id, created.chat)
+        if not created.created and not created.chat_id:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
+                topics=sorted(await node.catalog.topics()),
+            )
         if not created.created or chat is None:
             raise ProtocolError(
                 ErrorCode.CHAT_OPEN, "you already have an open chat", chat=created.chat_id

@@ -18,6 +18,7 @@ from chatserver.core.queueing import MAX_PRIORITY, MIN_PRIORITY
 from chatserver.core.routing import parse_skill_spec
 from chatserver.store.codec import mapping, text
 from chatserver.store.keys import Keys
+from chatserver.store.scripts import Scripts
 
 
 class Role(StrEnum):
@@ -245,8 +246,15 @@ class Directory:
         await self.redis.hset(self.keys.topics, name, json.dumps(topic.public()))
         return topic
 
-    async def delete_topic(self, name: str) -> bool:
-        return bool(await self.redis.hdel(self.keys.topics, name))
+    async def delete_topic(self, name: str) -> tuple[bool, int]:
+        """(deleted, 0), or (False, chats waiting) when its queue is not empty: checked
+        and done in one step."""
+        reply = await Scripts(self.redis).call(
+            "delete_topic", topics=self.keys.topics, queue=self.keys.queue(name), name=name
+        )
+        if _text(reply[0]) == "in_use":
+            return False, int(reply[1])
+        return bool(int(reply[1])), 0
 
     async def topics(self) -> dict[str, Topic]:
         raw = await self.redis.hgetall(self.keys.topics)

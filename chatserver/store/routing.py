@@ -170,7 +170,8 @@ class RoutingStore:
         visitor_name: str = "",
     ) -> Created:
         """Create and queue a chat, unless the visitor has an open one (its id is
-        returned, not created); ``visitor_name`` (if given) is remembered for them."""
+        returned, not created) or the topic was deleted meanwhile (not created, no id);
+        ``visitor_name`` (if given) is remembered for them."""
         s = self.settings
         relax_at = now_ms + self._ms(s.relax_after_s) if topic.optional else 0
         k = self.keys
@@ -185,6 +186,7 @@ class RoutingStore:
             events=k.events,
             history=k.chat_history(chat_id),
             handle_time=k.handle_time,
+            topics=k.topics,
             chat_id=chat_id,
             visitor_id=visitor_id,
             topic=topic.name,

@@ -151,9 +151,11 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
           "outbox watchers history visitor_conns visitor_gone handle_time",
           "chat_id now from_states target event_name by outcome tags holder_read "
           "required_agent retention events_max if_visitor_gone closer_name handle_weight"),
-    _spec("create_chat", "chat queue visitor live relax deadlines events history handle_time",
+    _spec("create_chat",
+          "chat queue visitor live relax deadlines events history handle_time topics",
           "chat_id visitor_id topic priority required optional now score relax_at "
           "missed_at details visitor_ttl events_max visitor_name"),
+    _spec("delete_topic", "topics queue", "name"),
     _spec("notice_end", "notices expiry channel", "notice_id frame"),
     _spec("notice_post", "notices expiry channel",
           "notice_id notice now max_active expires_at frame"),

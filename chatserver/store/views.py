@@ -76,9 +76,6 @@ class ChatReads:
         """The first ``count`` chat ids of a topic queue."""
         return [text(c) for c in await self.redis.zrange(self.keys.queue(topic), 0, count - 1)]
 
-    async def queue_length(self, topic: str) -> int:
-        return int(await self.redis.zcard(self.keys.queue(topic)))
-
     async def waiting_topics(self, chat_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(state, topic) of each chat, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -257,10 +257,9 @@ async def one_topic(request: Request) -> Response:
     require(caller, Role.ADMIN)
     name = validate_topic_name(request.path_params["name"])
     if request.method == "DELETE":
-        waiting = await node.reads.queue_length(name)
+        removed, waiting = await node.directory.delete_topic(name)
         if waiting:
             raise ApiError(409, "in_use", f"{waiting} chats are waiting in this topic's queue")
-        removed = await node.directory.delete_topic(name)
         node.catalog.forget_topics()
         return _json({"deleted": removed})
     body = await _body(request, TopicBody)

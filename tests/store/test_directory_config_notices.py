@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chatserver.core.lifecycle import ChatEvent
 from chatserver.core.notices import Notice
 from chatserver.store.config import Canned, DayHours, WidgetSettings
 from chatserver.store.directory import DirectoryError, Role
@@ -48,9 +49,24 @@ async def test_topics(stores: Stores) -> None:
     assert (await stores.directory.topics())["sales"] == topic
     with pytest.raises(DirectoryError):
         await stores.directory.set_topic("x", required={}, optional={}, priority=99)
-    assert await stores.directory.delete_topic("sales") is True
-    assert await stores.directory.delete_topic("sales") is False
+    assert await stores.directory.delete_topic("sales") == (True, 0)
+    assert await stores.directory.delete_topic("sales") == (False, 0)
     assert await stores.directory.topics() == {}
+
+
+async def test_a_topic_with_waiting_chats_is_not_deleted_and_a_deleted_one_takes_none(
+    stores: Stores,
+) -> None:
+    """Checked in the same step: no chat is ever left in the queue of a deleted topic."""
+    topic = await stores.directory.set_topic("sales", required={}, optional={}, priority=0)
+    assert (await stores.chats.create_chat("c1", "v1", topic, {}, T0)).created
+    assert await stores.directory.delete_topic("sales") == (False, 1)
+    assert "sales" in await stores.directory.topics()
+    await stores.chats.end_chat("c1", ChatEvent.ABANDON, T0 + 1, by="system")
+    assert await stores.directory.delete_topic("sales") == (True, 0)
+    # a start that read the topic before it was deleted creates nothing
+    late = await stores.chats.create_chat("c2", "v2", topic, {}, T0 + 2)
+    assert (late.created, late.chat_id) == (False, "")
 
 
 async def test_widget_settings_and_canned_answers(stores: Stores) -> None:
