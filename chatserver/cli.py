@@ -267,7 +267,7 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "delete":
             # as DELETE /api/topics/{name}: the router only looks at existing topics' queues
             name = validate_topic_name(args.name)
-            removed, waiting = await d.delete_topic(name)
+            removed, waiting = await node.admin.delete_topic(name)
             if waiting:
                 raise SystemExit(f"error: {waiting} chats are waiting in this topic's queue")
             return {"deleted": removed}

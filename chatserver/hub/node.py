@@ -37,6 +37,7 @@ from chatserver.hub.views import ChatViews
 from chatserver.records import runner as records
 from chatserver.records.database import create_engine, database_url, migrate
 from chatserver.records.writer import RecordWriter
+from chatserver.service.admin import AdminActions
 from chatserver.service.agents import AgentActions
 from chatserver.service.chats import ChatActions
 from chatserver.service.messages import MessageActions
@@ -79,6 +80,7 @@ class Node:
         self.agent_actions = AgentActions(self)
         self.visitor_actions = VisitorActions(self)
         self.message_actions = MessageActions(self)
+        self.admin = AdminActions(self)
         self.stopping = asyncio.Event()
         self.draining = False
         """Shutdown has begun: ``/readyz`` answers 503 (the process still serves)."""

@@ -25,7 +25,6 @@ from chatserver.store.directory import (
     Agent,
     DirectoryError,
     Role,
-    parse_skills,
     validate_topic_name,
 )
 from chatserver.web import ratelimit
@@ -165,8 +164,7 @@ async def logout(request: Request) -> Response:
     """Ends every session of the agent (tokens are stateless; the version is bumped)."""
     node: Node = request.app.state.node
     agent = await current_agent(request)
-    await node.directory.revoke_sessions(agent.id)
-    await node.notifier.agent(agent.id, revoke_below=agent.version + 1)
+    await node.admin.end_sessions(agent)
     response = _json({"ok": True})
     response.delete_cookie(COOKIE)
     return response
@@ -186,14 +184,9 @@ async def agents(request: Request) -> Response:
         return _json([a.public() for a in await node.directory.list_agents()])
     require(agent, Role.ADMIN)
     body = await _body(request, NewAgent)
-    created = await node.directory.create_agent(
-        body.id,
-        name=body.name or body.id,
-        password_hash=node.credentials.hash_password(body.password),
-        role=Role(body.role),
-        capacity=body.capacity if body.capacity is not None else node.settings.default_capacity,
-        skills=parse_skills(body.skills),
-        now_ms=node.now(),
+    created = await node.admin.create_agent(
+        body.id, name=body.name or body.id, password=body.password, role=Role(body.role),
+        capacity=body.capacity, skills=body.skills,
     )
     return _json(created.public(), 201)
 
@@ -221,25 +214,13 @@ async def one_agent(request: Request) -> Response:
 
 async def apply_agent_patch(node: Node, agent_id: str, patch: AgentPatch) -> Agent:
     """Shared by the REST API and the command line's live path."""
-    before = await node.directory.get_agent(agent_id)
-    if before is None:
-        raise ApiError(404, "not_found", "no such agent")
-    updated = await node.directory.update_agent(
-        agent_id,
-        name=patch.name,
-        role=Role(patch.role) if patch.role else None,
-        capacity=patch.capacity,
-        skills=parse_skills(patch.skills) if patch.skills is not None else None,
-        password_hash=node.credentials.hash_password(patch.password) if patch.password else None,
+    updated = await node.admin.update_agent(
+        agent_id, name=patch.name, role=Role(patch.role) if patch.role else None,
+        capacity=patch.capacity, skills=patch.skills, password=patch.password,
         disabled=patch.disabled,
     )
-    if updated.version != before.version:
-        await node.notifier.agent(agent_id, revoke_below=updated.version)
-    if patch.disabled:
-        await node.actions.agent_went_offline(agent_id)
-    elif patch.capacity is not None or patch.skills is not None or patch.disabled is False:
-        await node.routing.set_status(agent_id, "", node.now())
-        node.drainer.request()
+    if updated is None:
+        raise ApiError(404, "not_found", "no such agent")
     return updated
 
 
@@ -257,18 +238,14 @@ async def one_topic(request: Request) -> Response:
     require(caller, Role.ADMIN)
     name = validate_topic_name(request.path_params["name"])
     if request.method == "DELETE":
-        removed, waiting = await node.directory.delete_topic(name)
+        removed, waiting = await node.admin.delete_topic(name)
         if waiting:
             raise ApiError(409, "in_use", f"{waiting} chats are waiting in this topic's queue")
-        node.catalog.forget_topics()
         return _json({"deleted": removed})
     body = await _body(request, TopicBody)
-    topic = await node.directory.set_topic(
-        name, required=parse_skills(body.required), optional=parse_skills(body.optional),
-        priority=body.priority,
+    topic = await node.admin.set_topic(
+        name, required=body.required, optional=body.optional, priority=body.priority
     )
-    node.catalog.forget_topics()
-    node.drainer.request()
     return _json(topic.public())
 
 

@@ -1,0 +1,82 @@
+"""Administration that changes what routing sees: agents (created, changed, disabled,
+their sessions ended) and topics (set, deleted).  Shared by the REST API and the command
+line's live path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from chatserver.store.directory import Agent, Role, Topic, parse_skills
+
+if TYPE_CHECKING:
+    from chatserver.hub.node import Node
+
+
+class AdminActions:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def create_agent(
+        self, agent_id: str, *, name: str, password: str, role: Role, capacity: int | None,
+        skills: Mapping[str, int] | list[str],
+    ) -> Agent:
+        node = self.node
+        return await node.directory.create_agent(
+            agent_id, name=name or agent_id,
+            password_hash=node.credentials.hash_password(password), role=role,
+            capacity=capacity if capacity is not None else node.settings.default_capacity,
+            skills=parse_skills(skills), now_ms=node.now(),
+        )
+
+    async def update_agent(
+        self, agent_id: str, *, name: str | None = None, role: Role | None = None,
+        capacity: int | None = None, skills: Mapping[str, int] | list[str] | None = None,
+        password: str | None = None, disabled: bool | None = None,
+    ) -> Agent | None:
+        """None when there is no such agent.  A change of credentials closes the agent's
+        older sessions; disabling requeues their chats; a change of capacity or skills
+        (or enabling) makes routing look again."""
+        node = self.node
+        before = await node.directory.get_agent(agent_id)
+        if before is None:
+            return None
+        updated = await node.directory.update_agent(
+            agent_id, name=name, role=role, capacity=capacity,
+            skills=parse_skills(skills) if skills is not None else None,
+            password_hash=node.credentials.hash_password(password) if password else None,
+            disabled=disabled,
+        )
+        if updated.version != before.version:
+            await node.notifier.agent(agent_id, revoke_below=updated.version)
+        if disabled:
+            await node.actions.agent_went_offline(agent_id)
+        elif capacity is not None or skills is not None or disabled is False:
+            await node.routing.set_status(agent_id, "", node.now())
+            node.drainer.request()
+        return updated
+
+    async def end_sessions(self, agent: Agent) -> None:
+        """Log the agent out everywhere (tokens are stateless: the version is bumped)."""
+        await self.node.directory.revoke_sessions(agent.id)
+        await self.node.notifier.agent(agent.id, revoke_below=agent.version + 1)
+
+    async def set_topic(
+        self, name: str, *, required: Mapping[str, int] | list[str],
+        optional: Mapping[str, int] | list[str], priority: int,
+    ) -> Topic:
+        node = self.node
+        topic = await node.directory.set_topic(
+            name, required=parse_skills(required), optional=parse_skills(optional),
+            priority=priority,
+        )
+        node.catalog.forget_topics()
+        node.drainer.request()
+        return topic
+
+    async def delete_topic(self, name: str) -> tuple[bool, int]:
+        """(deleted, 0), or (False, chats waiting): refused while chats wait in it."""
+        removed, waiting = await self.node.directory.delete_topic(name)
+        if not waiting:
+            self.node.catalog.forget_topics()
+        return removed, waiting
