@@ -108,7 +108,7 @@ class AgentActions:
             # participation and offer, the chat's state and the announcement, in order
             steps: list[Awaitable[Any]] = [self._transfer_note(actor, chat_id, note)]
             if outcome.agent:
-                steps.append(node.actions.release(chat_id, outcome.agent, "transfer"))
+                steps += node.actions.release_steps(chat_id, outcome.agent, "transfer")
             steps += [
                 node.messages.set_participants(chat_id, add=[participant("agent", agent)]),
                 node.notifier.agent(agent, {"type": "assigned", "chat": info}, follow=chat_id),

@@ -26,16 +26,17 @@ class ChatActions:
         if info is not None:
             await self.node.messages.publish(chat_id, {"type": "chat", "chat": info})
 
-    async def release(self, chat_id: str, agent_id: str, reason: str) -> None:
-        """Tell an agent a chat is no longer theirs (both steps sent together)."""
+    def release_steps(self, chat_id: str, agent_id: str, reason: str) -> list[Awaitable[Any]]:
+        """Telling an agent a chat is no longer theirs: the steps, for the action to send
+        with its own, in order."""
         node = self.node
-        await asyncio.gather(
+        return [
             node.messages.set_participants(chat_id, remove=[participant("agent", agent_id)]),
             node.notifier.agent(
                 agent_id, {"type": "revoked", "chat": chat_id, "reason": reason},
                 unfollow=chat_id,
             ),
-        )
+        ]
 
     async def requeue(self, chat_id: str, event: ChatEvent, **kw: Any) -> str:
         """Put a chat back in a queue; returns 'ok' or why not.
@@ -52,7 +53,7 @@ class ChatActions:
         chat = chat_record(chat_id, outcome.chat)
         steps: list[Awaitable[Any]] = []
         if outcome.agent:
-            steps.append(self.release(chat_id, outcome.agent, event.value))
+            steps += self.release_steps(chat_id, outcome.agent, event.value)
             if event is ChatEvent.LAPSE:
                 # an unanswered offer sets the agent away (not responding)
                 steps.append(node.notifier.agent(
