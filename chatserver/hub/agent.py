@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatserver.core.agent_presence import HOLDS_NO_CHATS, AgentStatus
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
@@ -133,7 +134,7 @@ class AgentSession(Session):
         status, became = await node.routing.set_status(self.agent.id, frame.status, node.now())
         if became:
             node.request_drain()
-        if frame.status == "offline":
+        if AgentStatus(frame.status) in HOLDS_NO_CHATS:
             await node.agent_went_offline(self.agent.id)
         else:
             await node.notify_agent(self.agent.id, {"type": "status", "status": status})

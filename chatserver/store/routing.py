@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from chatserver.core import lifecycle
+from chatserver.core import agent_presence, lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.queueing import estimate_wait_s, queue_score
 from chatserver.core.routing import (
@@ -47,6 +47,9 @@ def _states(event: ChatEvent) -> str:
 
 
 _s = text
+
+_PRESENCE = agent_presence.lua_rules()
+"""The presence rules the ``agent_*`` scripts receive in ARGV (``core/agent_presence.py``)."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,12 @@ class RoutingStore:
                 capacity=int(cap or 0),
                 load=int(load),
                 idle_since_ms=int(idle or 0),
-                available=status == b"online" and disabled != b"1",
+                # a member of the available set: it has a live connection
+                available=agent_presence.receives_chats(
+                    agent_presence.status_of(_s(status)),
+                    disabled == b"1",
+                    connected=True,
+                ),
             )
             agents.append(view)
             if view.available:
@@ -595,7 +603,10 @@ class RoutingStore:
                 self.keys.available,
                 self.keys.status_log,
             ],
-            [agent_id, conn_id, expiry, now_ms],
+            [
+                agent_id, conn_id, expiry, now_ms, _PRESENCE["unset"], _PRESENCE["receives"],
+                _PRESENCE["connect_from"], _PRESENCE["connect_to"],
+            ],
         )
         if int(became):
             await self.agents_changed()
@@ -639,7 +650,7 @@ class RoutingStore:
                         self.keys.graces,
                         self.keys.available,
                     ],
-                    [agent_id, expiry, *ids],
+                    [agent_id, expiry, _PRESENCE["receives"], *ids],
                 )
             )
         if back:
@@ -653,7 +664,7 @@ class RoutingStore:
                 self.keys.agent(agent_id), self.keys.agent_conns(agent_id), self.keys.available,
                 self.keys.status_log,
             ],
-            [agent_id, status, now_ms],
+            [agent_id, status, now_ms, _PRESENCE["unset"], _PRESENCE["receives"]],
         )
         await self.agents_changed()
         return _s(result[0]), bool(int(result[1]))
@@ -675,6 +686,7 @@ class RoutingStore:
                     now_ms,
                     now_ms + self._ms(self.settings.offline_grace_s),
                     "1" if grace_due else "0",
+                    _PRESENCE["grace_to"],
                 ],
             )
         )
