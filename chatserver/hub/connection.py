@@ -1,18 +1,11 @@
 """One WebSocket connection: a bounded send backlog with an on-demand writer task, and
 per-chat delivery cursors that make every message arrive once and in order.
 
-Delivery rule for sequenced messages (``msg`` frames) of a chat the connection follows:
-
-- seq <= delivered: a duplicate, dropped;
-- seq == delivered + 1: sent at once;
-- seq  > delivered + 1: something was missed (pub/sub is best effort, or the connection
-  joined while messages were in flight): the cursor catches up from the chat log, holding
-  live messages back until it has, then releases them in order.
-
-A message is never sent live to the connection that wrote it (its ``ack`` carries the
-seq): the publication and the log entry name the sending connection, and delivery to that
-connection only moves the cursor past it.  Replays the client asks for (``resume``, a new
-follow) include its own messages.
+Which sequenced messages (``msg`` frames) of a chat the connection sends, and when it must
+catch up from the chat log, is decided by a :class:`~chatserver.core.cursor.Cursor` per
+followed chat (``core/cursor.py``: duplicates dropped, a gap caught up from the log while
+live messages are held back, the connection's own messages skipped unless replayed); this
+module reads the log and sends what it says.
 
 Frames queued before the connection's ``welcome`` wait until it is sent (see
 ``send_welcome``): ``welcome`` is always the first frame on a socket.
@@ -37,11 +30,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from chatserver.core.cursor import Cursor, Live
 from chatserver.protocol import CloseCode, encode
 from chatserver.telemetry.metrics import frame_out
 
@@ -61,18 +54,6 @@ class Budget:
     def __init__(self) -> None:
         self.queued = 0
         self.holders = 0
-
-
-@dataclass(slots=True)  # one per followed chat and connection: no instance dict
-class Cursor:
-    delivered: int
-    catching_up: bool = False
-    pending: list[tuple[int, bytes, bool]] = field(default_factory=list)
-    """Live messages held back while catching up: (seq, frame, sent by this connection)."""
-    replay: bool = False
-    """The catch-up under way replays what the client asked for (``resume``, a new
-    follow): the connection's own messages too.  Otherwise (a gap in live delivery) they
-    are skipped like live ones: the connection had their ``ack``."""
 
 
 class Connection:
@@ -270,22 +251,15 @@ class Connection:
         (``start`` routes it only afterwards): there is no log to read."""
         cursor = self.cursors.get(chat_id)
         if cursor is None and new:
-            self.cursors[chat_id] = Cursor(delivered=0, catching_up=False, replay=False)
+            self.cursors[chat_id] = Cursor(0)
             await self.node.fanout.subscribe(self.node.keys.chat_channel(chat_id), self)
             return
         if cursor is None:
-            cursor = Cursor(delivered=after, catching_up=True, replay=True)
+            cursor = Cursor.following(after)
             self.cursors[chat_id] = cursor
             await self.node.fanout.subscribe(self.node.keys.chat_channel(chat_id), self)
-        else:
-            if not reset or cursor.catching_up:
-                if reset:
-                    cursor.delivered = min(cursor.delivered, after)
-                    cursor.replay = True
-                return
-            cursor.delivered = after
-            cursor.catching_up = True
-            cursor.replay = True
+        elif not cursor.refollow(after, reset):
+            return
         await self._catch_up(chat_id, cursor)
 
     async def unfollow(self, chat_id: str) -> None:
@@ -298,8 +272,7 @@ class Connection:
 
     async def catch_up_all(self) -> None:
         for chat_id, cursor in list(self.cursors.items()):
-            if not cursor.catching_up:
-                cursor.catching_up = True
+            if cursor.begin():
                 await self._catch_up(chat_id, cursor)
 
     def on_publish(self, channel: str, data: bytes) -> None:
@@ -309,7 +282,8 @@ class Connection:
         if kind in (b"A", b"G"):
             self.send_raw(data[1:])
             return
-        cursor = self.cursors.get(self.node.keys.chat_of_channel(channel))
+        chat_id = self.node.keys.chat_of_channel(channel)
+        cursor = self.cursors.get(chat_id)
         if cursor is None:
             return
         # ``a<seq>|<sending connection id>|<frame>``: the frame is encoded once, by the
@@ -318,23 +292,12 @@ class Connection:
         seq = int(data[1:bar])
         bar2 = data.index(b"|", bar + 1)
         own = data[bar + 1 : bar2] == self.id.encode()
-        self._deliver(channel, cursor, seq, data[bar2 + 1 :], own)
-
-    def _deliver(self, channel: str, cursor: Cursor, seq: int, frame: bytes, own: bool) -> None:
-        """A live message: send it in order (only move past it when it is ``own``)."""
-        if cursor.catching_up:
-            cursor.pending.append((seq, frame, own))
-            return
-        if seq <= cursor.delivered:
-            return
-        if seq == cursor.delivered + 1:
-            cursor.delivered = seq
-            if not own:
-                self.send_raw(frame)
-            return
-        cursor.catching_up = True
-        cursor.pending.append((seq, frame, own))
-        self.node.spawn(self._catch_up(self.node.keys.chat_of_channel(channel), cursor))
+        frame = data[bar2 + 1 :]
+        verdict = cursor.live(seq, frame, own)
+        if verdict is Live.SEND:
+            self.send_raw(frame)
+        elif verdict is Live.CATCH_UP:
+            self.node.spawn(self._catch_up(chat_id, cursor))
 
     async def _wait_for_room(self, room: int) -> None:
         """Catching up on a long chat sends many frames at once: let the socket take them
@@ -345,54 +308,36 @@ class Connection:
             await asyncio.sleep(0.02)
 
     async def _catch_up(self, chat_id: str, cursor: Cursor) -> None:
+        """Read the chat log for ``cursor`` (see ``core/cursor.py``) and send what it says."""
         page = self.node.settings.history_page
         room = self.node.settings.send_queue_bytes // 2 or 1 << 62
         messages = self.node.messages
+        internal = self.sees_internal
         try:
             while True:
-                told = False
-                while True:
-                    gap, entries = await messages.read_after(chat_id, cursor.delivered, page)
-                    if gap and not told:
-                        told = True
-                        self.send({"type": "resync", "chat": chat_id, "after": cursor.delivered})
-                    for entry in entries:
-                        if entry.seq <= cursor.delivered:
-                            continue
-                        cursor.delivered = entry.seq
-                        if entry.audience == "g" and not self.sees_internal:
-                            continue
-                        if entry.origin == self.id and not cursor.replay:
-                            continue  # its own message: the connection had the ack
+                gap, entries = await messages.read_after(chat_id, cursor.delivered, page)
+                if cursor.page_read(gap):
+                    self.send({"type": "resync", "chat": chat_id, "after": cursor.delivered})
+                for entry in entries:
+                    hidden = entry.audience == "g" and not internal
+                    if cursor.entry(entry.seq, entry.origin == self.id, hidden):
                         self.send_raw(entry.frame)
                         if self._queued > room:
                             await self._wait_for_room(room)
-                    if len(entries) < page or self.closed:
-                        break
-                pending = sorted(cursor.pending)
-                cursor.pending = []
-                missing = False
-                for seq, frame, own in pending:
-                    if seq <= cursor.delivered:
-                        continue
-                    if seq == cursor.delivered + 1:
-                        cursor.delivered = seq
-                        if not own:
-                            self.send_raw(frame)
-                    else:
-                        missing = True
-                        break
+                if len(entries) >= page and not self.closed:
+                    continue  # the next page
+                frames, missing = cursor.release()
+                for frame in frames:
+                    self.send_raw(frame)
                 if not missing or self.closed:
                     break
         except Exception:
             log.exception("catch-up of %s for %s failed", chat_id, self.id,
                           extra={"chat": chat_id})
         finally:
-            cursor.catching_up = False
-            cursor.replay = False
-            if cursor.pending:
-                # messages that arrived after the last pass: deliver them the normal way
-                pending, cursor.pending = cursor.pending, []
-                channel = self.node.keys.chat_channel(chat_id)
-                for seq, frame, own in sorted(pending):
-                    self._deliver(channel, cursor, seq, frame, own)
+            # messages that arrived after the last pass: delivered the live way
+            frames, again = cursor.finish()
+            for frame in frames:
+                self.send_raw(frame)
+            if again:
+                self.node.spawn(self._catch_up(chat_id, cursor))

@@ -1,23 +1,27 @@
--- Set an agent's status (online / away / offline) or capacity and keep the available set
--- true to it.
-local agent_key = KEYS[1]      -- agent hash
-local conns_key = KEYS[2]      -- agent connections zset
-local available_key = KEYS[3]  -- available set
-local status_log_key = KEYS[4] -- status log stream
-local agent_id = ARGV[1]
-local status = ARGV[2]         -- '' = keep
-local now = ARGV[3]            -- ms
+-- Set an agent's status (online / away / offline) and keep the available set true to it
+-- (the rule: chatserver/core/agent_presence.py).
 -- Returns {status, became_available (0/1)}.
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'not_found', 0} end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then
-  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'status_at', ARGV[3])
-  redis.call('XADD', KEYS[4], '*', 'agent', ARGV[1], 'status', ARGV[2], 'ts', ARGV[3])
+local agent_key = KEYS[1]          -- agent hash
+local conns_key = KEYS[2]          -- agent connections zset
+local available_key = KEYS[3]      -- available set
+local status_log_key = KEYS[4]     -- status log stream
+local agent_id = ARGV[1]
+local new_status = ARGV[2]         -- '' = keep
+local now = ARGV[3]                -- (ms)
+local unset = ARGV[4]              -- the status of an agent without one
+local receives = ARGV[5]           -- statuses in which a connected agent is available
+
+if redis.call('EXISTS', agent_key) == 0 then return {'not_found', 0} end
+if new_status ~= '' and redis.call('HGET', agent_key, 'status') ~= new_status then
+  redis.call('HSET', agent_key, 'status', new_status, 'status_at', now)
+  redis.call('XADD', status_log_key, '*', 'agent', agent_id, 'status', new_status, 'ts', now)
 end
-local agent = redis.call('HMGET', KEYS[1], 'status', 'disabled')
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-local connected = redis.call('ZCARD', KEYS[2]) > 0
-if agent[1] == 'online' and agent[2] ~= '1' and connected then
-  return {agent[1], redis.call('SADD', KEYS[3], ARGV[1])}
+local agent = redis.call('HMGET', agent_key, 'status', 'disabled')
+redis.call('ZREMRANGEBYSCORE', conns_key, '-inf', now)
+local connected = redis.call('ZCARD', conns_key) > 0
+local status = agent[1] or unset
+if state_in(receives, status) and agent[2] ~= '1' and connected then
+  return {status, redis.call('SADD', available_key, agent_id)}
 end
-redis.call('SREM', KEYS[3], ARGV[1])
-return {agent[1] or 'offline', 0}
+redis.call('SREM', available_key, agent_id)
+return {status, 0}

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from chatserver.core.agent_presence import HOLDS_NO_CHATS, AgentStatus
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.hub.views import public
 from chatserver.protocol import ErrorCode, ProtocolError
@@ -50,7 +51,7 @@ class AgentActions:
         now_status, became = await node.routing.set_status(actor.id, status, node.now())
         if became:
             node.drainer.request()
-        if status == "offline":
+        if AgentStatus(status) in HOLDS_NO_CHATS:
             await node.actions.agent_went_offline(actor.id)
         else:
             await node.notifier.agent(actor.id, {"type": "status", "status": now_status})

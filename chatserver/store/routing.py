@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from chatserver.core import lifecycle
+from chatserver.core import agent_presence, lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.queueing import HANDLE_TIME_WEIGHT, estimate_wait_s, queue_score
 from chatserver.core.routing import (
@@ -47,6 +47,9 @@ def _states(event: ChatEvent) -> str:
 
 
 _s = text
+
+_PRESENCE = agent_presence.lua_rules()
+"""The presence rules the ``agent_*`` scripts receive in ARGV (``core/agent_presence.py``)."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +280,12 @@ class RoutingStore:
                 capacity=int(cap or 0),
                 load=int(load),
                 idle_since_ms=int(idle or 0),
-                available=status == b"online" and disabled != b"1",
+                # a member of the available set: it has a live connection
+                available=agent_presence.receives_chats(
+                    agent_presence.status_of(_s(status)),
+                    disabled == b"1",
+                    connected=True,
+                ),
             )
             agents.append(view)
             if view.available:
@@ -638,6 +646,10 @@ class RoutingStore:
             conn_id=conn_id,
             expiry=expiry,
             now=now_ms,
+            unset=_PRESENCE["unset"],
+            receives=_PRESENCE["receives"],
+            connect_from=_PRESENCE["connect_from"],
+            connect_to=_PRESENCE["connect_to"],
         )
         if int(became):
             await self.agents_changed()
@@ -682,6 +694,7 @@ class RoutingStore:
                     available=self.keys.available,
                     agent_id=agent_id,
                     expiry=expiry,
+                    receives=_PRESENCE["receives"],
                     conn_ids=ids,
                 )
             )
@@ -697,8 +710,10 @@ class RoutingStore:
             available=self.keys.available,
             status_log=self.keys.status_log,
             agent_id=agent_id,
-            status=status,
+            new_status=status,
             now=now_ms,
+            unset=_PRESENCE["unset"],
+            receives=_PRESENCE["receives"],
         )
         await self.agents_changed()
         return _s(result[0]), bool(int(result[1]))
@@ -717,6 +732,7 @@ class RoutingStore:
                 now=now_ms,
                 grace_end=now_ms + self._ms(self.settings.offline_grace_s),
                 grace_due="1" if grace_due else "0",
+                grace_to=_PRESENCE["grace_to"],
             )
         )
         if result != "present":

@@ -16,11 +16,9 @@ import redis.asyncio as aioredis
 from chatserver.store.scripts import NAMES, SPECS, ScriptCallError, Scripts, ScriptSpec, body
 from chatserver.store.scripts import source as script_source
 
-PRESENCE_BODIES_PENDING = frozenset(
-    {"agent_status", "agent_connect", "agent_disconnect", "agent_sweep", "agent_heartbeat"}
-)
-"""Scripts whose header names their KEYS/ARGV but whose body still reads them by position:
-they are rewritten when the agent presence state machine moves into core/."""
+PRESENCE_BODIES_PENDING: frozenset[str] = frozenset()
+"""Scripts whose header names their KEYS/ARGV but whose body still reads them by position
+(none: the agent presence scripts were rewritten when the state machine moved into core/)."""
 
 _FIXED = re.compile(r"^local (\w+) = (?:tonumber\()?(KEYS|ARGV)\[(\d+)\]\)?(?: or '')?\s*(--.*)?$")
 _EACH = re.compile(r"^local \w+ = each\((KEYS|ARGV), (\d+), \{(.*?)\}\)$", re.S)
