@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from chatserver.core import timers
+from chatserver.core.agent_presence import HOLDS_NO_CHATS
 from chatserver.core.lifecycle import ChatEvent
 from chatserver.core.presence import end_for_gone_visitor, gone_after_outage
 from chatserver.core.timers import Do
@@ -191,7 +192,8 @@ class Jobs:
                 case Do.SWEEP_PRESENCE:
                     await routing.sweep_agent(action.target, now, grace_due=False)
                 case Do.END_GRACE:
-                    if await routing.sweep_agent(action.target, now, grace_due=True) == "offline":
+                    status = await routing.sweep_agent(action.target, now, grace_due=True)
+                    if status in HOLDS_NO_CHATS:
                         await chats.agent_went_offline(action.target)
         if relaxed:
             node.drainer.request()

@@ -21,7 +21,8 @@ local from_states = ARGV[4]       -- allowed source states
 local target = ARGV[5]            -- target state
 local event_name = ARGV[6]
 local mark_declined = ARGV[7]     -- '1' to mark the agent as having declined
-local set_away = ARGV[8]          -- '1' to set the agent away
+local lapse_status = ARGV[8]      -- the agent's status after a missed offer ('' = keep;
+                                  --   core/agent_presence.py)
 local score = ARGV[9]             -- queue score
 local new_topic = ARGV[10]        -- '' = keep
 local new_required = ARGV[11]     -- new required skills
@@ -54,11 +55,12 @@ if agent_id ~= '' then
   if mark_declined == '1' then
     redis.call('SADD', declined_key, agent_id)
   end
-  if set_away == '1' then
-    if redis.call('HGET', agent_key, 'status') ~= 'away' then
-      redis.call('XADD', status_log_key, '*', 'agent', agent_id, 'status', 'away', 'ts', now)
+  if lapse_status ~= '' then
+    if redis.call('HGET', agent_key, 'status') ~= lapse_status then
+      redis.call('XADD', status_log_key, '*', 'agent', agent_id, 'status', lapse_status,
+        'ts', now)
     end
-    redis.call('HSET', agent_key, 'status', 'away', 'status_at', now)
+    redis.call('HSET', agent_key, 'status', lapse_status, 'status_at', now)
     redis.call('SREM', available_key, agent_id)
   end
 end

@@ -8,9 +8,13 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from chatserver.core.agent_presence import lua_rules
 from chatserver.core.lifecycle import ChatEvent
 from chatserver.store.messages import participant
-from chatserver.store.routing import chat_record
+from chatserver.store.routing import LAPSE_STATUS, chat_record
+
+GRACE_TO = lua_rules()["grace_to"]
+"""The status of an agent whose chats go back to the queues (offline)."""
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
@@ -57,7 +61,7 @@ class ChatActions:
             if event is ChatEvent.LAPSE:
                 # an unanswered offer sets the agent away (not responding)
                 steps.append(node.notifier.agent(
-                    outcome.agent, {"type": "status", "status": "away"}
+                    outcome.agent, {"type": "status", "status": LAPSE_STATUS}
                 ))
         if chat is not None:
             queue = await node.views.queue_fields(outcome.topic, outcome.position,
@@ -122,4 +126,4 @@ class ChatActions:
         node = self.node
         for chat_id in await node.routing.agent_chat_ids(agent_id):
             await self.requeue(chat_id, ChatEvent.REQUEUE, expected_agent=agent_id)
-        await node.notifier.agent(agent_id, {"type": "status", "status": "offline"})
+        await node.notifier.agent(agent_id, {"type": "status", "status": GRACE_TO})

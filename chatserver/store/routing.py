@@ -49,6 +49,10 @@ def _states(event: ChatEvent) -> str:
 _s = text
 
 _PRESENCE = agent_presence.lua_rules()
+LAPSE_STATUS = agent_presence.next_status(
+    agent_presence.AgentStatus.ONLINE, agent_presence.PresenceEvent.LAPSE
+).value
+"""An agent's status after an offer they let lapse (not responding)."""
 """The presence rules the ``agent_*`` scripts receive in ARGV (``core/agent_presence.py``)."""
 
 
@@ -459,7 +463,7 @@ class RoutingStore:
                 mark_declined="1" if event in (
                     ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE
                 ) else "0",
-                set_away="1" if event is ChatEvent.LAPSE else "0",
+                lapse_status=LAPSE_STATUS if event is ChatEvent.LAPSE else "",
                 # at the front, in the order the chats first came: requeued chats
                 # keep their age order among themselves (oldest first)
                 score=queue_score(prio, int(created or now_ms), front=True),

@@ -172,7 +172,7 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
           "chat declined agent_chats agent available queue offers idle deadlines relax "
           "events history status_log handle_time",
           "chat_id expected_agent now from_states target event_name mark_declined "
-          "set_away score new_topic new_required new_optional missed_at relax_at "
+          "lapse_status score new_topic new_required new_optional missed_at relax_at "
           "events_max topic_read holder_read by note"),
     _spec("set_tags", "chat", "tags from_states required_agent"),
     _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
