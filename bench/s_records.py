@@ -24,9 +24,10 @@ import msgspec
 from redis.asyncio import Redis
 
 from chatserver.records.database import create_engine, migrate
-from chatserver.records.writer import GROUP, RecordWriter
+from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
 from chatserver.store.keys import Keys
+from chatserver.store.outbox import GROUP
 
 _encode = msgspec.msgpack.Encoder().encode
 
