@@ -169,7 +169,7 @@ def main() -> None:
                         f"{QUIET['threshold_pct']:.0f}%%)")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--whatif", help="run the hubs with experimental changes applied in "
-                                    "memory (bench/whatif.py: pool, singleflight)")
+                                    "memory (bench/whatif.py: tracemalloc)")
     args = p.parse_args()
     QUIET["max_wait_s"] = args.quiet_wait
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
