@@ -1,4 +1,4 @@
-"""The agent presence scripts (``lua/agent_*.lua``, run through ``store/routing.py``)
+"""The agent presence scripts (``lua/agent_*.lua``, run through ``store/agent_presence.py``)
 against the pure model of ``core/agent_presence.py``, on the real Valkey: after every
 step of a random trace, the agent's status, live connections, grace period and membership
 of the available set are what the model says."""
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from chatserver.core import agent_presence as ap
 from chatserver.core.agent_presence import AgentPresence, AgentStatus
 from chatserver.settings import Settings
+from chatserver.store.agent_presence import AgentPresenceStore
 from chatserver.store.keys import Keys
-from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
 
 TTL_MS, GRACE_MS = 3_000, 2_000
@@ -37,7 +37,7 @@ async def test_agent_presence_scripts_follow_the_model(redis_url: str) -> None:
 
     client = aioredis.Redis.from_url(redis_url)
     keys = Keys("apm")
-    store = RoutingStore(
+    store = AgentPresenceStore(
         client, keys, Scripts(client),
         Settings(presence_ttl_s=TTL_MS / 1000, offline_grace_s=GRACE_MS / 1000),
     )

@@ -223,7 +223,7 @@ async def test_i10_02_heartbeat_and_timers_work_with_the_shared_connection_full(
             node.background_presence.heartbeat({"v1": ["conn-1"]}, now), scaled(10)
         )
         await asyncio.wait_for(
-            node.background_routing.heartbeat({"a1": ["conn-2"]}, now), scaled(10)
+            node.background_agents.heartbeat({"a1": ["conn-2"]}, now), scaled(10)
         )
         conns, _gone = await node.background_presence.state("v1")
         assert list(conns) == ["conn-1"]

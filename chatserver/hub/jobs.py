@@ -75,7 +75,7 @@ class Jobs:
         agent's presence is right within one heartbeat interval of Redis coming back."""
         node = self.node
         try:
-            await node.routing.agent_disconnect(agent_id, conn_id, node.now())
+            await node.agent_presence.agent_disconnect(agent_id, conn_id, node.now())
         except Exception as exc:  # Redis down or restarting: any failure is retried
             log.warning("agent disconnect of %s not recorded yet (%s)", agent_id, exc)
             self._unrecorded.append((agent_id, conn_id))
@@ -88,7 +88,7 @@ class Jobs:
         now = node.now()
         registry = node.registry
         conns = {a: [c.id for c in cs] for a, cs in registry.agents.items() if cs}
-        if await node.background_routing.heartbeat(conns, now):
+        if await node.background_agents.heartbeat(conns, now):
             node.drainer.request()
         # a connection that closed while the heartbeat was on its way (Redis slow or
         # restarting) may have been refreshed after its disconnect was recorded: record
@@ -106,7 +106,7 @@ class Jobs:
         node = self.node
         while self._unrecorded:
             agent_id, conn_id = self._unrecorded[0]
-            await node.background_routing.agent_disconnect(agent_id, conn_id, node.now())
+            await node.background_agents.agent_disconnect(agent_id, conn_id, node.now())
             self._unrecorded.pop(0)
 
     # ---- Redis restarts ------------------------------------------------------------------
@@ -166,8 +166,9 @@ class Jobs:
         chats = node.actions
         now = node.now()
         routing, presence = node.background_routing, node.background_presence
+        agents, timers_store = node.background_agents, node.background_timers
         resumed = await presence.timers_tick(now)
-        due = await routing.due(now)
+        due = await timers_store.due(now)
         last = await node.background_reads.last_message_at(due["idle"])
         plan = timers.actions(
             timers.Due(due["offers"], due["relax"], due["missed"], last, due["presence"],
@@ -188,11 +189,11 @@ class Jobs:
                 case Do.TIME_OUT:
                     await chats.end(chat_id, ChatEvent.CLOSE, by="system", outcome="timeout")
                 case Do.RESCHEDULE_IDLE:
-                    await routing.reschedule_idle(chat_id, action.at_ms)
+                    await timers_store.reschedule_idle(chat_id, action.at_ms)
                 case Do.SWEEP_PRESENCE:
-                    await routing.sweep_agent(action.target, now, grace_due=False)
+                    await agents.sweep_agent(action.target, now, grace_due=False)
                 case Do.END_GRACE:
-                    status = await routing.sweep_agent(action.target, now, grace_due=True)
+                    status = await agents.sweep_agent(action.target, now, grace_due=True)
                     if status in HOLDS_NO_CHATS:
                         await chats.agent_went_offline(action.target)
         if relaxed:
@@ -208,10 +209,10 @@ class Jobs:
         """End the chat of every visitor who counts as gone (no live socket anywhere for
         ``VISITOR_LEAVE_GRACE_S``; see ``core/presence.py``), whatever its state now."""
         node = self.node
-        routing, presence = node.background_routing, node.background_presence
+        chats, presence = node.background_chats, node.background_presence
         for visitor_id, due in await presence.due_gone(now):
-            chat_id = await routing.visitor_open_chat(visitor_id)
-            chat = await routing.get_chat(chat_id) if chat_id else None
+            chat_id = await chats.visitor_open_chat(visitor_id)
+            chat = await chats.get_chat(chat_id) if chat_id else None
             decision = end_for_gone_visitor(chat.state) if chat is not None else None
             if chat is None or decision is None:
                 await presence.clear_gone(visitor_id, due)

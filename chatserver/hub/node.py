@@ -43,18 +43,22 @@ from chatserver.service.chats import ChatActions
 from chatserver.service.messages import MessageActions
 from chatserver.service.visitors import VisitorActions
 from chatserver.settings import Settings
+from chatserver.store.agent_presence import AgentPresenceStore
+from chatserver.store.chats import ChatStore
 from chatserver.store.config import ConfigStore
 from chatserver.store.directory import Directory
 from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
 from chatserver.store.locks import Lease
 from chatserver.store.messages import MessageStore
+from chatserver.store.outbox import Outbox
 from chatserver.store.profiles import VisitorProfiles
 from chatserver.store.publish import Publisher
 from chatserver.store.ratelimits import RateLimits
 from chatserver.store.redis_conn import connect, resolve_url
 from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
+from chatserver.store.timers import TimerStore
 from chatserver.store.views import ChatReads
 from chatserver.store.visitors import VisitorStore
 from chatserver.store.watchers import Watchers
@@ -102,6 +106,9 @@ class Node:
         self.directory = Directory(self.redis, keys)
         self.config = ConfigStore(self.redis, keys)
         self.routing = RoutingStore(self.redis, keys, scripts, s)
+        self.chats = ChatStore(self.redis, keys, scripts, s)
+        self.agent_presence = AgentPresenceStore(self.redis, keys, scripts, s)
+        self.outbox = Outbox(self.redis, keys)
         self.messages = MessageStore(self.redis, keys, scripts, s)
         self.visitor_presence = VisitorStore(self.redis, keys, scripts, s)
         self.profiles = VisitorProfiles(self.redis, keys)
@@ -114,6 +121,11 @@ class Node:
         background_scripts = Scripts(self.background_redis)
         self.background_reads = ChatReads(self.background_redis, keys)
         self.background_routing = RoutingStore(self.background_redis, keys, background_scripts, s)
+        self.background_chats = ChatStore(self.background_redis, keys, background_scripts, s)
+        self.background_agents = AgentPresenceStore(
+            self.background_redis, keys, background_scripts, s
+        )
+        self.background_timers = TimerStore(self.background_redis, keys, background_scripts, s)
         self.background_presence = VisitorStore(
             self.background_redis, keys, background_scripts, s
         )

@@ -221,7 +221,7 @@ async def close_queued(
 async def _close_one(
     node: Node, chat_id: str, notice: Notice, by: str, message: dict[str, str]
 ) -> bool:
-    chat = await node.routing.get_chat(chat_id)
+    chat = await node.chats.get_chat(chat_id)
     if chat is None:
         return False
     language = str(chat.details.get("locale", "")).split("-")[0].lower()

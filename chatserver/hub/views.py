@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatserver.core.lifecycle import ChatState
-from chatserver.store.routing import ChatRecord, RoutingStore, chat_record
+from chatserver.store.chat_state import ChatRecord, chat_record
+from chatserver.store.routing import RoutingStore
 from chatserver.store.views import DEFAULT_HANDLE_S, ChatReads
 
 if TYPE_CHECKING:

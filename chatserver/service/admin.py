@@ -52,7 +52,7 @@ class AdminActions:
         if disabled:
             await node.actions.agent_went_offline(agent_id)
         elif capacity is not None or skills is not None or disabled is False:
-            await node.routing.set_status(agent_id, "", node.now())
+            await node.agent_presence.set_status(agent_id, "", node.now())
             node.drainer.request()
         return updated
 

@@ -17,8 +17,8 @@ from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.hub.views import public
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
+from chatserver.store.chat_state import chat_record
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE, participant
-from chatserver.store.routing import chat_record
 from chatserver.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class AgentActions:
     async def status(self, actor: Actor, status: str) -> str:
         """Set the agent's status; returns the status they now have."""
         node = self.node
-        now_status, became = await node.routing.set_status(actor.id, status, node.now())
+        now_status, became = await node.agent_presence.set_status(actor.id, status, node.now())
         if became:
             node.drainer.request()
         if AgentStatus(status) in HOLDS_NO_CHATS:
@@ -118,7 +118,7 @@ class AgentActions:
             ]
             await asyncio.gather(*steps)
             return
-        chat_now = await node.routing.get_chat(chat_id)
+        chat_now = await node.chats.get_chat(chat_id)
         if chat_now is None:
             raise refused("not_found", chat_id)
         if not actor.supervisor and chat_now.agent != actor.id:
@@ -160,7 +160,7 @@ class AgentActions:
 
     async def tags(self, actor: Actor, chat_id: str, tags: list[str]) -> list[str]:
         tags = list(dict.fromkeys(tags))[: self.node.settings.max_tags]
-        reason = await self.node.routing.set_tags(
+        reason = await self.node.chats.set_tags(
             chat_id, tags, required_agent="" if actor.supervisor else actor.id
         )
         if reason != "ok":
@@ -181,7 +181,7 @@ class AgentActions:
         """A supervisor steps into a live chat: they may write in it from now on (the
         caller follows the chat on their connection)."""
         node = self.node
-        chat = await node.routing.get_chat(chat_id)
+        chat = await node.chats.get_chat(chat_id)
         if chat is None:
             raise refused("not_found", chat_id)
         if chat.state not in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE):

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.core.agent_presence import lua_rules
 from chatserver.core.lifecycle import ChatEvent
+from chatserver.store.chat_state import chat_record
 from chatserver.store.messages import participant
-from chatserver.store.routing import LAPSE_STATUS, chat_record
+from chatserver.store.routing import LAPSE_STATUS
 
 GRACE_TO = lua_rules()["grace_to"]
 """The status of an agent whose chats go back to the queues (offline)."""
@@ -95,7 +96,7 @@ class ChatActions:
         is sealed and everyone told, together."""
         node = self.node
         result, meta = await asyncio.gather(
-            node.routing.end_chat(
+            node.chats.end_chat(
                 chat_id, event, node.now(), by=by, outcome=outcome, tags=tags or [],
                 required_agent=required_agent, if_visitor_gone=if_visitor_gone,
                 closer_name=closer_name,

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from chatserver.core.lifecycle import ChatState
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
+from chatserver.store.chat_state import ChatRecord
 from chatserver.store.messages import LogEntry
-from chatserver.store.routing import ChatRecord
 from chatserver.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ class MessageActions:
         self.node = node
 
     async def may_read(self, actor: Actor, chat_id: str) -> bool:
-        return may_read(actor, await self.node.routing.get_chat(chat_id))
+        return may_read(actor, await self.node.chats.get_chat(chat_id))
 
     async def require_chat(self, chat_id: str) -> None:
-        if await self.node.routing.get_chat(chat_id) is None:
+        if await self.node.chats.get_chat(chat_id) is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no such chat", chat=chat_id)
 
     async def require_reader(self, actor: Actor, chat_id: str) -> None:
@@ -81,7 +81,7 @@ class MessageActions:
         died in between, rebuild it from the routing state."""
         if actor.role != "agent":
             return False
-        chat = await self.node.routing.get_chat(chat_id)
+        chat = await self.node.chats.get_chat(chat_id)
         if chat is None or chat.agent != actor.id or chat.state is not ChatState.ACTIVE:
             return False
         await self.node.messages.set_participants(chat_id, add=[actor.participant])

@@ -12,8 +12,8 @@ from chatserver.core.availability import missing_fields
 from chatserver.core.lifecycle import IllegalTransition, visitor_leave_event
 from chatserver.protocol import ErrorCode, Offline, ProtocolError, Rate, Start
 from chatserver.service.actor import Actor
+from chatserver.store.chat_state import chat_record
 from chatserver.store.config import is_open
-from chatserver.store.routing import chat_record
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
@@ -53,7 +53,7 @@ class VisitorActions:
             "user_agent": user_agent,
             "fields": dict(frame.fields),
         }
-        created = await node.routing.create_chat(
+        created = await node.chats.create_chat(
             new_id("c"), actor.id, topic, details, node.now(), visitor_name=actor.name
         )
         chat = chat_record(created.chat_id, created.chat)
@@ -109,7 +109,7 @@ class VisitorActions:
             )
 
     async def leave(self, actor: Actor, chat_id: str) -> None:
-        chat = await self.node.routing.get_chat(chat_id)
+        chat = await self.node.chats.get_chat(chat_id)
         if chat is None or chat.visitor != actor.id:
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
         try:
@@ -124,7 +124,7 @@ class VisitorActions:
 
     async def rate(self, actor: Actor, frame: Rate) -> None:
         node = self.node
-        reason = await node.routing.rate(
+        reason = await node.chats.rate(
             frame.chat, actor.id, frame.rating, frame.comment, node.now(), frame.nps
         )
         if reason != "ok":
@@ -154,7 +154,7 @@ class VisitorActions:
             # "email me when this is resolved": the message is linked to the notice
             "fields": {"notice": notice_id} if notice_id else {},
         }
-        await node.routing.create_offline(chat_id, actor.id, topic_name, details, now)
+        await node.chats.create_offline(chat_id, actor.id, topic_name, details, now)
         await node.messages.open_chat(chat_id, [actor.participant])
         await node.messages.post(
             chat_id, role="visitor", sender_id=actor.id,
@@ -164,5 +164,5 @@ class VisitorActions:
         await node.messages.close_chat(chat_id)
         if notice_id:
             await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices.seen_ttl_s)
-        await node.routing.hand_to_outbox(chat_id, "offline", now)
+        await node.outbox.hand_to_outbox(chat_id, "offline", now)
         return chat_id

@@ -122,6 +122,15 @@ class Outbox:
         await self.redis.xdel(self.keys.status_log, *entry_ids)
 
 
+    async def hand_to_outbox(self, chat_id: str, state: str, now_ms: int) -> None:
+        await self.redis.xadd(self.keys.outbox, {"chat": chat_id, "state": state, "ts": now_ms})
+
+    async def outbox_entries(self, count: int = 100_000) -> list[dict[str, str]]:
+        """The outbox, oldest first (used by audits and tests; the records writer reads it
+        with a consumer group)."""
+        entries: Any = await self.redis.xrange(self.keys.outbox, count=count)
+        return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
+
 def _entries(reply: Any) -> list[Entry]:
     return [
         (entry_id, {text(k): text(v) for k, v in (fields or {}).items()})

@@ -22,10 +22,11 @@ from chatserver.core.notices import Notice
 from chatserver.core.routing import Assignment
 
 if TYPE_CHECKING:
+    from chatserver.store.chat_state import ChatRecord, Created, Outcome
     from chatserver.store.config import Canned, WidgetSettings
     from chatserver.store.directory import Agent, Role, Topic
     from chatserver.store.messages import LogEntry, PostResult
-    from chatserver.store.routing import ChatRecord, Created, Outcome, Snapshot
+    from chatserver.store.routing import Snapshot
 
 
 class Chats(Protocol):
@@ -244,23 +245,29 @@ class Notices(Protocol):
 
 
 if TYPE_CHECKING:
+    from chatserver.store.agent_presence import AgentPresenceStore
+    from chatserver.store.chats import ChatStore
     from chatserver.store.config import ConfigStore
     from chatserver.store.directory import Directory
     from chatserver.store.messages import MessageStore
     from chatserver.store.notices import NoticeStore
+    from chatserver.store.outbox import Outbox as OutboxStream
     from chatserver.store.ratelimits import RateLimits
     from chatserver.store.routing import RoutingStore
+    from chatserver.store.timers import TimerStore
     from chatserver.store.visitors import VisitorStore
 
     def _redis_classes_satisfy_the_protocols(  # checked by mypy, never called
-        routing: RoutingStore, visitors: VisitorStore, messages: MessageStore,
-        limits: RateLimits, directory: Directory, config: ConfigStore, notices: NoticeStore,
+        chats: ChatStore, routing: RoutingStore, agents: AgentPresenceStore,
+        timers: TimerStore, outbox: OutboxStream, visitors: VisitorStore,
+        messages: MessageStore, limits: RateLimits, directory: Directory,
+        config: ConfigStore, notices: NoticeStore,
     ) -> None:
-        _chats: Chats = routing
+        _chats: Chats = chats
         _routing: Routing = routing
-        _agents: AgentPresence = routing
-        _timers: Timers = routing
-        _outbox: Outbox = routing
+        _agents: AgentPresence = agents
+        _timers: Timers = timers
+        _outbox: Outbox = outbox
         _visitors: VisitorPresence = visitors
         _messages: Messages = messages
         _limits: RateLimitStore = limits

@@ -1,15 +1,12 @@
-"""The routing shell: chats, queues, offers and presence in Redis.
-
-Every change is one Lua script that checks its preconditions and changes state in one
-atomic step; the allowed source states come from :mod:`chatserver.core.lifecycle`.  The
-routing *choice* is made by :mod:`chatserver.core.routing` on a snapshot read here, and
-committed by ``assign.lua``, which re-checks every condition.
+"""Routing: queues and offers.  A routing pass reads a snapshot here (queue heads, available
+agents), ``core/routing.py`` chooses, and ``assign.lua`` commits the plan, re-checking every
+condition; accept, decline, lapse, requeue and transfer move a chat between an agent and a
+queue.  Each change is one script that returns the chat as it now is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +15,7 @@ from redis.asyncio import Redis
 
 from chatserver.core import agent_presence, lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
-from chatserver.core.queueing import HANDLE_TIME_WEIGHT, estimate_wait_s, queue_score
+from chatserver.core.queueing import estimate_wait_s, queue_score
 from chatserver.core.routing import (
     DEFAULT_PROFICIENCY,
     AgentView,
@@ -28,81 +25,28 @@ from chatserver.core.routing import (
     encode_skills,
 )
 from chatserver.settings import Settings
-from chatserver.store.availability import AGENTS_CHANGED
+from chatserver.store.chat_state import (
+    EVENT_LOG_MAX,
+    Outcome,
+    flat_hash,
+    seconds_or_none,
+    source_states,
+)
 from chatserver.store.codec import text
 from chatserver.store.directory import Topic
 from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts
 
-EVENT_LOG_MAX = 200_000
 COMMIT_CHUNK = 200
 MIN_WINDOW = 16
 """Queue head read per topic by a routing pass, at the least ..."""
 MAX_WINDOW = 500
 """... and at the most."""
 
-
-def _states(event: ChatEvent) -> str:
-    return ",".join(sorted(s.value for s in lifecycle.sources(event)))
-
-
-_s = text
-
-_PRESENCE = agent_presence.lua_rules()
 LAPSE_STATUS = agent_presence.next_status(
     agent_presence.AgentStatus.ONLINE, agent_presence.PresenceEvent.LAPSE
 ).value
 """An agent's status after an offer they let lapse (not responding)."""
-"""The presence rules the ``agent_*`` scripts receive in ARGV (``core/agent_presence.py``)."""
-
-
-@dataclass(frozen=True)
-class ChatRecord:
-    """A chat's routing state as stored in its hash."""
-
-    id: str
-    state: ChatState
-    visitor: str
-    topic: str
-    priority: int
-    agent: str
-    created_ms: int
-    queued_at_ms: int
-    details: Mapping[str, Any]
-    raw: Mapping[str, str]
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": self.state.value,
-            "topic": self.topic,
-            "priority": self.priority,
-            "agent": self.agent or None,
-            "created": self.created_ms,
-        }
-
-
-def chat_record(chat_id: str, raw: Mapping[Any, Any]) -> ChatRecord | None:
-    """A chat's hash as read from Redis (None when there is no such chat)."""
-    data = {_s(k): _s(v) for k, v in raw.items()}
-    if not data.get("state"):
-        return None
-    try:
-        details = json.loads(data.get("details") or "{}")
-    except ValueError:
-        details = {}
-    return ChatRecord(
-        id=chat_id,
-        state=ChatState(data["state"]),
-        visitor=data.get("visitor", ""),
-        topic=data.get("topic", ""),
-        priority=int(data.get("priority", 0)),
-        agent=data.get("agent", ""),
-        created_ms=int(data.get("created", 0)),
-        queued_at_ms=int(data.get("queued_at", 0)),
-        details=details,
-        raw=data,
-    )
 
 
 @dataclass(frozen=True)
@@ -119,40 +63,6 @@ class Snapshot:
     """How many chats per queue were read."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    reason: str
-    agent: str = ""
-    topic: str = ""
-    visitor: str = ""
-    chat: Mapping[str, str] = field(default_factory=dict)
-    """The chat's hash after the change (empty when refused): its view needs no read."""
-    position: int = 0
-    """Queued: its 1-based place in its queue."""
-    handle_s: float | None = None
-    """Queued: its topic's average handle time (None before the first handled chat)."""
-
-
-@dataclass(frozen=True)
-class Created:
-    created: bool
-    chat_id: str
-    """The new chat, or the visitor's open one (not created)."""
-    chat: Mapping[str, str] = field(default_factory=dict)
-    position: int = 0
-    handle_s: float | None = None
-
-
-def _hash(flat: Sequence[Any]) -> dict[str, str]:
-    """A flat HGETALL reply (as scripts return it) as a dict."""
-    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
-
-
-def _seconds(value: Any) -> float | None:
-    raw = _s(value)
-    return float(raw) if raw else None
-
 
 class RoutingStore:
     def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
@@ -166,69 +76,13 @@ class RoutingStore:
     def _ms(self, seconds: float) -> int:
         return int(seconds * 1000)
 
-    # ---- chats ---------------------------------------------------------------------------
-    async def create_chat(
-        self,
-        chat_id: str,
-        visitor_id: str,
-        topic: Topic,
-        details: Mapping[str, Any],
-        now_ms: int,
-        visitor_name: str = "",
-    ) -> Created:
-        """Create and queue a chat, unless the visitor has an open one (its id is
-        returned, not created) or the topic was deleted meanwhile (not created, no id);
-        ``visitor_name`` (if given) is remembered for them."""
-        s = self.settings
-        relax_at = now_ms + self._ms(s.relax_after_s) if topic.optional else 0
-        k = self.keys
-        result = await self.scripts.call(
-            "create_chat",
-            chat=k.chat(chat_id),
-            queue=k.queue(topic.name),
-            visitor=k.visitor(visitor_id),
-            live=k.live_chats,
-            relax=k.relax,
-            deadlines=k.queue_deadlines,
-            events=k.events,
-            history=k.chat_history(chat_id),
-            handle_time=k.handle_time,
-            topics=k.topics,
-            chat_id=chat_id,
-            visitor_id=visitor_id,
-            topic=topic.name,
-            priority=topic.priority,
-            required=encode_skills(topic.required),
-            optional=encode_skills(topic.optional),
-            now=now_ms,
-            score=queue_score(topic.priority, now_ms),
-            relax_at=relax_at,
-            missed_at=now_ms + self._ms(s.queue_timeout_s),
-            details=json.dumps(dict(details)),
-            visitor_ttl=int(s.visitor_token_ttl_s),
-            events_max=EVENT_LOG_MAX,
-            visitor_name=visitor_name,
-        )
-        if not int(result[0]):
-            return Created(False, _s(result[1]))
-        return Created(True, _s(result[1]), _hash(result[4:]), int(result[2]),
-                       _seconds(result[3]))
-
-    async def get_chat(self, chat_id: str) -> ChatRecord | None:
-        return chat_record(chat_id, await self.redis.hgetall(self.keys.chat(chat_id)))
-
-    async def visitor_open_chat(self, visitor_id: str) -> str | None:
-        value = await self.redis.hget(self.keys.visitor(visitor_id), "chat")
-        return _s(value) or None
-
     async def agent_chat_ids(self, agent_id: str) -> list[str]:
-        return sorted(_s(m) for m in await self.redis.smembers(self.keys.agent_chats(agent_id)))
+        return sorted(text(m) for m in await self.redis.smembers(self.keys.agent_chats(agent_id)))
 
     async def queue_position(self, topic: str, chat_id: str) -> int | None:
         rank = await self.redis.zrank(self.keys.queue(topic), chat_id)
         return None if rank is None else int(rank) + 1  # type: ignore[arg-type]
 
-    # ---- routing snapshot and commit -----------------------------------------------------
     async def snapshot(
         self, topics: Iterable[str], window: int | None = None
     ) -> Snapshot:
@@ -252,7 +106,7 @@ class RoutingStore:
             pipe.smembers(self.keys.available)
             pipe.get(self.keys.agents_version)
             queued, members, version = await pipe.execute()
-        agent_ids = sorted(_s(m) for m in members)
+        agent_ids = sorted(text(m) for m in members)
         if not agent_ids or not queued:
             return Snapshot([], [], False)
         if version != self._skills_version:
@@ -271,7 +125,7 @@ class RoutingStore:
                     pipe.hgetall(self.keys.agent_skills(a))
                 skills, flat = await asyncio.gather(pipe.execute(), views)
             for a, raw in zip(uncached, skills, strict=True):
-                self._skills[a] = {_s(k): int(v) for k, v in raw.items()}
+                self._skills[a] = {text(k): int(v) for k, v in raw.items()}
         else:
             flat = await views
         agents: list[AgentView] = []
@@ -286,7 +140,7 @@ class RoutingStore:
                 idle_since_ms=int(idle or 0),
                 # a member of the available set: it has a live connection
                 available=agent_presence.receives_chats(
-                    agent_presence.status_of(_s(status)),
+                    agent_presence.status_of(text(status)),
                     disabled == b"1",
                     connected=True,
                 ),
@@ -308,7 +162,7 @@ class RoutingStore:
         for topic, reply in zip(topics, replies, strict=True):
             more |= len(reply) >= window
             for member, score in reply:
-                chat_id = _s(member)
+                chat_id = text(member)
                 entries.append((score, chat_id))
                 topic_of[chat_id] = topic
         if not entries:
@@ -326,10 +180,10 @@ class RoutingStore:
             chats.append(
                 ChatView(
                     id=c,
-                    required=decode_skills(_s(req)),
-                    optional=decode_skills(_s(opt)),
+                    required=decode_skills(text(req)),
+                    optional=decode_skills(text(opt)),
                     relaxed=relaxed == b"1",
-                    declined=frozenset(_s(m) for m in replies[2 * i + 1]),
+                    declined=frozenset(text(m) for m in replies[2 * i + 1]),
                 )
             )
         return Snapshot(chats, agents, more, topic_of, window)
@@ -354,7 +208,7 @@ class RoutingStore:
                 deadlines=k.queue_deadlines,
                 idle=k.idle,
                 now=now_ms,
-                from_states=_states(event),
+                from_states=source_states(event),
                 target=target.value,
                 offer_at=now_ms + self._ms(s.offer_timeout_s),
                 idle_at=now_ms + self._ms(s.chat_idle_timeout_s),
@@ -375,10 +229,9 @@ class RoutingStore:
                     for a in chunk
                 ],
             )
-            results.extend(zip(chunk, (_s(r) for r in reasons), strict=True))
+            results.extend(zip(chunk, (text(r) for r in reasons), strict=True))
         return results
 
-    # ---- offers --------------------------------------------------------------------------
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome:
         k = self.keys
         result = await self.scripts.call(
@@ -391,13 +244,13 @@ class RoutingStore:
             chat_id=chat_id,
             agent_id=agent_id,
             now=now_ms,
-            from_states=_states(ChatEvent.ACCEPT),
+            from_states=source_states(ChatEvent.ACCEPT),
             target=ChatState.ACTIVE.value,
             idle_at=now_ms + self._ms(self.settings.chat_idle_timeout_s),
             events_max=EVENT_LOG_MAX,
         )
-        reason = _s(result[0])
-        return Outcome(reason == "ok", reason, agent=agent_id, chat=_hash(result[1:]))
+        reason = text(result[0])
+        return Outcome(reason == "ok", reason, agent=agent_id, chat=flat_hash(result[1:]))
 
     async def requeue(
         self,
@@ -424,7 +277,7 @@ class RoutingStore:
                 "created", "visitor",
             )
             holder, topic_name, priority, opt, relaxed, created, visitor = (
-                _s(v) for v in current
+                text(v) for v in current
             )
             if not topic_name:
                 return Outcome(False, "not_found")
@@ -457,7 +310,7 @@ class RoutingStore:
                 chat_id=chat_id,
                 expected_agent=expected_agent,
                 now=now_ms,
-                from_states=_states(event),
+                from_states=source_states(event),
                 target=target.value,
                 event_name=event.value,
                 mark_declined="1" if event in (
@@ -478,14 +331,15 @@ class RoutingStore:
                 by=by,
                 note=note,
             )
-            reason, agent = _s(result[0]), _s(result[1])
+            reason, agent = text(result[0]), text(result[1])
             if reason == "retry":
                 continue
             if reason != "ok":
                 return Outcome(False, reason, agent=agent, topic=queue_topic, visitor=visitor)
             return Outcome(
                 True, reason, agent=agent, topic=queue_topic, visitor=visitor,
-                chat=_hash(result[4:]), position=int(result[2]), handle_s=_seconds(result[3]),
+                chat=flat_hash(result[4:]), position=int(result[2]),
+                handle_s=seconds_or_none(result[3]),
             )
         return Outcome(False, "retry")
 
@@ -502,7 +356,7 @@ class RoutingStore:
         """Move an active chat to ``to_agent``; ``by`` (role:id) and ``note`` go into the
         chat's history for the record's transfer trace."""
         for _ in range(5):
-            holder = _s(await self.redis.hget(self.keys.chat(chat_id), "agent"))
+            holder = text(await self.redis.hget(self.keys.chat(chat_id), "agent"))
             k = self.keys
             result = await self.scripts.call(
                 "transfer_agent",
@@ -518,7 +372,7 @@ class RoutingStore:
                 expected_agent=expected_agent,
                 to_agent=to_agent,
                 now=now_ms,
-                from_states=_states(ChatEvent.TRANSFER_AGENT),
+                from_states=source_states(ChatEvent.TRANSFER_AGENT),
                 target=ChatState.ACTIVE.value,
                 idle_at=now_ms + self._ms(self.settings.chat_idle_timeout_s),
                 events_max=EVENT_LOG_MAX,
@@ -526,95 +380,11 @@ class RoutingStore:
                 by=by,
                 note=note,
             )
-            reason = _s(result[0])
-            if reason == "retry":
-                continue
-            return Outcome(reason == "ok", reason, agent=_s(result[1]), chat=_hash(result[2:]))
-        return Outcome(False, "retry")
-
-    async def set_tags(self, chat_id: str, tags: Sequence[str], *, required_agent: str) -> str:
-        """Replace a live chat's tags; returns 'ok' or why not."""
-        live = ",".join(s.value for s in (ChatState.QUEUED, ChatState.OFFERED, ChatState.ACTIVE))
-        return _s(
-            await self.scripts.call(
-                "set_tags",
-                chat=self.keys.chat(chat_id),
-                tags=json.dumps(list(tags)),
-                from_states=live,
-                required_agent=required_agent,
-            )
-        )
-
-    async def end_chat(
-        self,
-        chat_id: str,
-        event: ChatEvent,
-        now_ms: int,
-        *,
-        by: str,
-        outcome: str = "",
-        tags: Sequence[str] = (),
-        required_agent: str = "",
-        if_visitor_gone: bool = False,
-        closer_name: str = "",
-    ) -> Outcome:
-        """Close, abandon or miss a chat (``event`` CLOSE, ABANDON or MISS); an accepted
-        chat's handle time goes into its topic's average in the same step.
-
-        ``if_visitor_gone``: only if the visitor has no live socket at this moment (the
-        gone timer), else the reason is ``visitor_back``."""
-        target = {
-            ChatEvent.CLOSE: ChatState.CLOSED,
-            ChatEvent.ABANDON: ChatState.ABANDONED,
-            ChatEvent.MISS: ChatState.MISSED,
-        }[event]
-        for _ in range(5):
-            current = await self.redis.hmget(self.keys.chat(chat_id), "agent", "topic", "visitor")
-            holder, topic, visitor = (_s(v) for v in current)
-            if not topic:
-                return Outcome(False, "not_found")
-            k = self.keys
-            result = await self.scripts.call(
-                "close_chat",
-                chat=k.chat(chat_id),
-                declined=k.chat_declined(chat_id),
-                agent_chats=k.agent_chats(holder),
-                queue=k.queue(topic),
-                offers=k.offers,
-                idle=k.idle,
-                relax=k.relax,
-                deadlines=k.queue_deadlines,
-                live=k.live_chats,
-                visitor=k.visitor(visitor),
-                events=k.events,
-                outbox=k.outbox,
-                watchers=k.chat_watchers(chat_id),
-                history=k.chat_history(chat_id),
-                visitor_conns=k.visitor_conns(visitor),
-                visitor_gone=k.visitor_gone,
-                handle_time=k.handle_time,
-                chat_id=chat_id,
-                now=now_ms,
-                from_states=_states(event),
-                target=target.value,
-                event_name=event.value,
-                by=by,
-                outcome=outcome,
-                tags=json.dumps(list(tags)),
-                holder_read=holder,
-                required_agent=required_agent,
-                retention=int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
-                events_max=EVENT_LOG_MAX,
-                if_visitor_gone="1" if if_visitor_gone else "0",
-                closer_name=closer_name,
-                handle_weight=HANDLE_TIME_WEIGHT,
-            )
-            reason = _s(result[0])
+            reason = text(result[0])
             if reason == "retry":
                 continue
             return Outcome(
-                reason == "ok", reason, agent=_s(result[1]), topic=_s(result[2]),
-                visitor=_s(result[3]), chat=_hash(result[4:]),
+                reason == "ok", reason, agent=text(result[1]), chat=flat_hash(result[2:])
             )
         return Outcome(False, "retry")
 
@@ -632,141 +402,6 @@ class RoutingStore:
             )
         )
 
-    # ---- presence ------------------------------------------------------------------------
-    async def agent_connect(
-        self, agent_id: str, conn_id: str, now_ms: int
-    ) -> tuple[str, bool]:
-        expiry = now_ms + self._ms(self.settings.presence_ttl_s)
-        k = self.keys
-        status, became = await self.scripts.call(
-            "agent_connect",
-            agent=k.agent(agent_id),
-            conns=k.agent_conns(agent_id),
-            presence=k.presence,
-            graces=k.graces,
-            available=k.available,
-            status_log=k.status_log,
-            agent_id=agent_id,
-            conn_id=conn_id,
-            expiry=expiry,
-            now=now_ms,
-            unset=_PRESENCE["unset"],
-            receives=_PRESENCE["receives"],
-            connect_from=_PRESENCE["connect_from"],
-            connect_to=_PRESENCE["connect_to"],
-        )
-        if int(became):
-            await self.agents_changed()
-        return _s(status), bool(int(became))
-
-    async def agents_changed(self) -> None:
-        """Tell every process that the available set may have changed (visitors are
-        shown which topics have an agent online; see ``hub/availability.py``)."""
-        await self.redis.publish(self.keys.queue_channel, AGENTS_CHANGED)
-
-    async def agent_disconnect(self, agent_id: str, conn_id: str, now_ms: int) -> int:
-        left = int(
-            await self.scripts.call(
-                "agent_disconnect",
-                conns=self.keys.agent_conns(agent_id),
-                graces=self.keys.graces,
-                available=self.keys.available,
-                presence=self.keys.presence,
-                agent_id=agent_id,
-                conn_id=conn_id,
-                now=now_ms,
-                grace_end=now_ms + self._ms(self.settings.offline_grace_s),
-            )
-        )
-        if left == 0:
-            await self.agents_changed()
-        return left
-
-    async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> bool:
-        """Refresh this process's live connections (agent -> connection ids).  Returns
-        True when an agent the sweeper had dropped is available again."""
-        expiry = now_ms + self._ms(self.settings.presence_ttl_s)
-        back = False
-        for agent_id, ids in conns.items():
-            back |= bool(
-                await self.scripts.call(
-                    "agent_heartbeat",
-                    agent=self.keys.agent(agent_id),
-                    conns=self.keys.agent_conns(agent_id),
-                    presence=self.keys.presence,
-                    graces=self.keys.graces,
-                    available=self.keys.available,
-                    agent_id=agent_id,
-                    expiry=expiry,
-                    receives=_PRESENCE["receives"],
-                    conn_ids=ids,
-                )
-            )
-        if back:
-            await self.agents_changed()
-        return back
-
-    async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
-        result = await self.scripts.call(
-            "agent_status",
-            agent=self.keys.agent(agent_id),
-            conns=self.keys.agent_conns(agent_id),
-            available=self.keys.available,
-            status_log=self.keys.status_log,
-            agent_id=agent_id,
-            new_status=status,
-            now=now_ms,
-            unset=_PRESENCE["unset"],
-            receives=_PRESENCE["receives"],
-        )
-        await self.agents_changed()
-        return _s(result[0]), bool(int(result[1]))
-
-    async def sweep_agent(self, agent_id: str, now_ms: int, grace_due: bool) -> str:
-        result = _s(
-            await self.scripts.call(
-                "agent_sweep",
-                agent=self.keys.agent(agent_id),
-                conns=self.keys.agent_conns(agent_id),
-                presence=self.keys.presence,
-                graces=self.keys.graces,
-                available=self.keys.available,
-                status_log=self.keys.status_log,
-                agent_id=agent_id,
-                now=now_ms,
-                grace_end=now_ms + self._ms(self.settings.offline_grace_s),
-                grace_due="1" if grace_due else "0",
-                grace_to=_PRESENCE["grace_to"],
-            )
-        )
-        if result != "present":
-            await self.agents_changed()
-        return result
-
-    # ---- timers --------------------------------------------------------------------------
-    async def due(self, now_ms: int, limit: int = 200) -> dict[str, list[str]]:
-        """Everything whose time has come: offers, relaxations, misses, idle chats,
-        expired presence and ended grace periods."""
-        names = {
-            "offers": self.keys.offers,
-            "relax": self.keys.relax,
-            "missed": self.keys.queue_deadlines,
-            "idle": self.keys.idle,
-            "presence": self.keys.presence,
-            "graces": self.keys.graces,
-        }
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in names.values():
-                pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit)
-            replies = await pipe.execute()
-        return {
-            name: [_s(m) for m in reply] for name, reply in zip(names, replies, strict=True)
-        }
-
-    async def reschedule_idle(self, chat_id: str, at_ms: int) -> None:
-        await self.redis.zadd(self.keys.idle, {chat_id: at_ms}, xx=True)
-
-    # ---- supervisor view -----------------------------------------------------------------
     async def queue_summary(self, topics: Iterable[str], now_ms: int) -> list[dict[str, Any]]:
         topics = list(topics)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -781,7 +416,7 @@ class RoutingStore:
             head = replies[2 * i + 1]
             longest = 0
             if head:
-                queued_at = await self.redis.hget(self.keys.chat(_s(head[0])), "queued_at")
+                queued_at = await self.redis.hget(self.keys.chat(text(head[0])), "queued_at")
                 longest = max(0, now_ms - int(queued_at or now_ms)) // 1000
             avg = float(await self.redis.hget(self.keys.handle_time, t) or 300.0)
             eta = estimate_wait_s(waiting + 1, serving, avg)
@@ -790,58 +425,7 @@ class RoutingStore:
             )
         return out
 
-    async def rate(
-        self, chat_id: str, visitor_id: str, rating: int, comment: str, now_ms: int,
-        nps: int | None = None,
-    ) -> str:
-        return _s(
-            await self.scripts.call(
-                "rate",
-                chat=self.keys.chat(chat_id),
-                outbox=self.keys.outbox,
-                chat_id=chat_id,
-                visitor_id=visitor_id,
-                rating=rating,
-                comment=comment,
-                now=now_ms,
-                window=int(self.settings.rating_window_s * 1000),
-                nps="" if nps is None else nps,
-            )
-        )
-
-    async def create_offline(
-        self, chat_id: str, visitor_id: str, topic: str, details: Mapping[str, Any], now_ms: int
-    ) -> bool:
-        return bool(
-            await self.scripts.call(
-                "offline_message",
-                chat=self.keys.chat(chat_id),
-                history=self.keys.chat_history(chat_id),
-                events=self.keys.events,
-                chat_id=chat_id,
-                visitor_id=visitor_id,
-                topic=topic,
-                details=json.dumps(dict(details)),
-                now=now_ms,
-                retention=int(max(self.settings.record_hold_s, self.settings.chat_retention_s)),
-                events_max=EVENT_LOG_MAX,
-                state=lifecycle.INITIAL["offline_message"].value,
-            )
-        )
-
-    async def hand_to_outbox(self, chat_id: str, state: str, now_ms: int) -> None:
-        await self.redis.xadd(self.keys.outbox, {"chat": chat_id, "state": state, "ts": now_ms})
-
-    async def history(self, chat_id: str) -> list[str]:
-        return [_s(e) for e in await self.redis.lrange(self.keys.chat_history(chat_id), 0, -1)]
-
     async def events(self, count: int = 100_000) -> list[dict[str, str]]:
         """The routing event log, oldest first (used by audits and tests)."""
         entries: Any = await self.redis.xrange(self.keys.events, count=count)
-        return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]
-
-    async def outbox_entries(self, count: int = 100_000) -> list[dict[str, str]]:
-        """The outbox, oldest first (used by audits and tests; the records writer reads it
-        with a consumer group)."""
-        entries: Any = await self.redis.xrange(self.keys.outbox, count=count)
-        return [{_s(k): _s(v) for k, v in fields.items()} for _, fields in entries]
+        return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]

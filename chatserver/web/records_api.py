@@ -77,7 +77,7 @@ async def viewer_for(node: Node, agent: Agent) -> queries.Viewer:
         return queries.Viewer(agent.id, supervisor=True)
     visitors = set()
     for chat_id in await node.routing.agent_chat_ids(agent.id):
-        chat = await node.routing.get_chat(chat_id)
+        chat = await node.chats.get_chat(chat_id)
         if chat is not None:
             visitors.add(chat.visitor)
     return queries.Viewer(agent.id, supervisor=False, serving_visitors=frozenset(visitors))

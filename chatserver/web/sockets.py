@@ -263,7 +263,7 @@ async def _agent_socket(ws: WebSocket) -> None:
         budget=node.registry.join_budget(address),
     )
     await node.registry.add(conn)
-    status, became = await node.routing.agent_connect(agent.id, conn.id, node.now())
+    status, became = await node.agent_presence.agent_connect(agent.id, conn.id, node.now())
     if status == "disabled":
         conn.close(CloseCode.UNAUTHORIZED, "agent disabled")
     if became:

@@ -15,8 +15,8 @@ import pytest
 from chatserver.client import ClientError
 from chatserver.core.lifecycle import ChatEvent
 from chatserver.settings import Settings
+from chatserver.store.chats import ChatStore
 from chatserver.store.keys import Keys
-from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
 from tests.harness import Cluster
 from tests.records.test_records_api import active_chat, wait_record
@@ -38,8 +38,8 @@ async def test_i9_soak_record_has_every_message_when_the_closer_died_before_seal
         # the first step of ending the chat only: the closing process "died" after it
         settings = Settings(key_prefix=cluster.prefix)
         keys = Keys(cluster.prefix)
-        routing = RoutingStore(redis, keys, Scripts(redis), settings)
-        ended = await routing.end_chat(
+        chats = ChatStore(redis, keys, Scripts(redis), settings)
+        ended = await chats.end_chat(
             chat_id, ChatEvent.CLOSE, await _now_ms(redis), by="agent:alice",
             outcome="resolved",
         )

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 import pytest
 
 from chatserver.settings import Settings
+from chatserver.store.agent_presence import AgentPresenceStore
+from chatserver.store.chats import ChatStore
 from chatserver.store.config import ConfigStore
 from chatserver.store.directory import Directory, Role, Topic
 from chatserver.store.keys import Keys
 from chatserver.store.messages import MessageStore
 from chatserver.store.notices import NoticeStore
+from chatserver.store.outbox import Outbox as OutboxStream
 from chatserver.store.protocols import (
     AgentDirectory,
     AgentPresence,
@@ -34,6 +37,7 @@ from chatserver.store.ratelimits import RateLimits
 from chatserver.store.redis_conn import connect
 from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
+from chatserver.store.timers import TimerStore
 from chatserver.store.visitors import VisitorStore
 
 T0 = 1_800_000_000_000
@@ -89,10 +93,13 @@ async def stores(redis_url: str) -> AsyncIterator[Stores]:
     keys = Keys(prefix)
     redis = connect(redis_url)
     scripts = Scripts(redis)
-    routing = RoutingStore(redis, keys, scripts, settings)
     try:
         yield Stores(
-            chats=routing, routing=routing, agents=routing, timers=routing, outbox=routing,
+            chats=ChatStore(redis, keys, scripts, settings),
+            routing=RoutingStore(redis, keys, scripts, settings),
+            agents=AgentPresenceStore(redis, keys, scripts, settings),
+            timers=TimerStore(redis, keys, scripts, settings),
+            outbox=OutboxStream(redis, keys),
             visitors=VisitorStore(redis, keys, scripts, settings),
             messages=MessageStore(redis, keys, scripts, settings),
             limits=RateLimits(redis, keys),

@@ -10,7 +10,7 @@ import json
 
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.routing import Assignment
-from chatserver.store.routing import Created
+from chatserver.store.chat_state import Created
 from tests.store.conftest import T0, Stores
 
 
