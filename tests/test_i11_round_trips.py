@@ -51,7 +51,7 @@ QUIET_S = 0.2
 ROUND_TRIPS = {
     # action: round trips today (a ratchet: lower it when an action gets cheaper; the
     # issue's targets are in docs/architecture.md, "Round trips per action")
-    "agent connect": 5,
+    "agent connect": 4,
     "status (away)": 3,
     "status (online)": 3,
     "visitor connect (new)": 3,
@@ -61,7 +61,7 @@ ROUND_TRIPS = {
     "msg (visitor)": 1,
     "msg (agent)": 1,
     "transfer (to an agent)": 3,
-    "visitor connect (returning, with a chat)": 5,
+    "visitor connect (returning, with a chat)": 3,
     "resume": 2,
     "close": 3,
     "rate": 1,

@@ -38,7 +38,7 @@ from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 class AgentSession(Session):
     role = "agent"
 
-    __slots__ = ("agent",)
+    __slots__ = ("agent", "known_chats")
 
     HANDLERS = {
         **Session.HANDLERS,
@@ -58,6 +58,9 @@ class AgentSession(Session):
     def __init__(self, node: Node, conn: Connection, agent: Agent) -> None:
         super().__init__(node, conn)
         self.agent = agent
+        self.known_chats: list[str] | None = None
+        """The agent's chat ids, when the socket endpoint read them already (beside the
+        presence write): the welcome does not read them again."""
 
     @property
     def supervisor(self) -> bool:
@@ -68,7 +71,10 @@ class AgentSession(Session):
 
     async def welcome(self) -> dict[str, Any]:
         node = self.node
-        chat_ids = await node.routing.agent_chat_ids(self.agent.id)
+        chat_ids = self.known_chats
+        self.known_chats = None
+        if chat_ids is None:
+            chat_ids = await node.routing.agent_chat_ids(self.agent.id)
         infos = await node.views.many(chat_ids, for_agent=True) if chat_ids else []
         chats = [info for info in infos if info is not None]
         return {

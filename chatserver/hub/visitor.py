@@ -26,7 +26,7 @@ _OPEN = (ChatState.QUEUED.value, ChatState.OFFERED.value, ChatState.ACTIVE.value
 class VisitorSession(Session):
     role = "visitor"
 
-    __slots__ = ("new_token", "user_agent")
+    __slots__ = ("known_chat", "new_token", "user_agent")
 
     HANDLERS = {
         **Session.HANDLERS,
@@ -41,6 +41,9 @@ class VisitorSession(Session):
     ) -> None:
         super().__init__(node, conn)
         self.new_token = new_token
+        self.known_chat: str | None = None
+        """The visitor's open chat id ('' for none), when the socket endpoint read it
+        already (beside the presence write): the welcome does not read it again."""
         self.user_agent = user_agent[:512]
 
     def decode(self, data: bytes) -> VisitorFrame:
@@ -49,7 +52,10 @@ class VisitorSession(Session):
     async def welcome(self) -> dict[str, Any]:
         node = self.node
         # a new visitor (their token is in this welcome) has no chat yet: no read
-        chat_id = "" if self.new_token else await node.profiles.open_chat(self.conn.subject)
+        chat_id = self.known_chat
+        self.known_chat = None
+        if chat_id is None:
+            chat_id = "" if self.new_token else await node.profiles.open_chat(self.conn.subject)
         chat = await node.views.one(chat_id, for_agent=False) if chat_id else None
         if chat is not None and chat["state"] == ChatState.QUEUED.value:
             node.positions.watch(chat["id"], chat["topic"])

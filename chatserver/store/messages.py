@@ -200,13 +200,16 @@ class MessageStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xrange(log, "-", "+", count=1)
             pipe.xrange(log, f"{after + 1}-0", "+", count=limit)
-            first, entries = await pipe.execute()
+            # the last seq given out, for an empty log (in the same round trip: a chat
+            # just created, or a log lost in a Redis restart)
+            pipe.hget(self.keys.chat_meta(chat_id), "seq")
+            first, entries, last = await pipe.execute()
         gap = False
         if first:
             first_seq = int(first[0][0].split(b"-")[0])
             gap = first_seq > after + 1
         else:
-            gap = await self.last_seq(chat_id) > after
+            gap = int(last or 0) > after
         return gap, [_entry(e) for e in entries]
 
     async def read_before(

@@ -192,26 +192,31 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     _release_handshake(ws)
     node.registry.hold_address(address, 1)
     budget = node.registry.join_budget(address)
-    try:
-        # a new visitor (just given a token) has no name and no chat in Redis yet
-        name = (
-            "" if new_token is not None
-            else await node.profiles.name(visitor_id)
-        )
-    except BaseException:
-        node.registry.hold_address(address, -1)
-        node.registry.leave_budget(address, budget)
-        raise
     conn = Connection(
         node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
-        name=name or "Visitor", budget=budget,
+        name="Visitor", budget=budget,  # a returning visitor's name is read below
     )
     await node.registry.add(conn)
+    returning = new_token is None
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
-    del admitted, new_token, user_agent, name  # held by the session where still needed
+    del admitted, new_token, user_agent  # held by the session where still needed
     try:
         # present on every process from now: a pending "gone" mark is dropped
-        await node.visitor_presence.connect(visitor_id, conn.id, node.now())
+        if returning:
+            # a returning visitor's name and open chat (for the welcome) are read beside
+            # it, in one write on the shared connection, and after the subscription
+            # above, as the welcome's own read was: a chat started meanwhile in another
+            # tab still reaches this one.  (A new visitor has neither in Redis yet.)
+            _, name, chat_id = await asyncio.gather(
+                node.visitor_presence.connect(visitor_id, conn.id, node.now()),
+                node.profiles.name(visitor_id),
+                node.profiles.open_chat(visitor_id),
+            )
+            conn.name = name or "Visitor"
+            session.known_chat = chat_id
+            del name, chat_id  # not kept for the life of the socket
+        else:
+            await node.visitor_presence.connect(visitor_id, conn.id, node.now())
         await session.run(admission.done if admission is not None else None)
     finally:
         if trips.watching():
@@ -263,7 +268,12 @@ async def _agent_socket(ws: WebSocket) -> None:
         budget=node.registry.join_budget(address),
     )
     await node.registry.add(conn)
-    status, became = await node.agent_presence.agent_connect(agent.id, conn.id, node.now())
+    # the welcome's read of the agent's chats goes beside the connect (one write on the
+    # shared connection; after the subscription above, as the welcome's own read was)
+    (status, became), chat_ids = await asyncio.gather(
+        node.agent_presence.agent_connect(agent.id, conn.id, node.now()),
+        node.routing.agent_chat_ids(agent.id),
+    )
     if status == "disabled":
         conn.close(CloseCode.UNAUTHORIZED, "agent disabled")
     if became:
@@ -271,6 +281,7 @@ async def _agent_socket(ws: WebSocket) -> None:
     # the welcome shows the agent as read at the handshake, with the status the connect
     # left (no second read of the agent)
     session = AgentSession(node, conn, dataclasses.replace(agent, status=status))
+    session.known_chats = chat_ids
     try:
         if not conn.closed:
             await session.run()
