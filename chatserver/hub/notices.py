@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from redis.exceptions import RedisError
 
-from chatserver.core.lifecycle import ChatEvent, ChatState
-from chatserver.core.notices import Notice, applies, in_force, next_expiry, pick_text
+from chatserver.core.lifecycle import ChatState
+from chatserver.core.notices import Notice, applies, in_force, next_expiry
 from chatserver.protocol import encode
-from chatserver.store.messages import EVERYONE
 from chatserver.store.notices import NoticeStore, end_frame, notice_frame
 from chatserver.store.scripts import Scripts
 
@@ -190,47 +189,3 @@ class NoticeWatch:
         data = encode(end_frame(notice_id))
         for conn in [*self._visitors(), *self._agents()]:
             conn.send_raw(data)
-
-
-async def close_queued(
-    node: Node, notice: Notice, by: str, message: dict[str, str], batch: int
-) -> int:
-    """Close every chat waiting in the notice's topics (every topic when it names none)
-    with a last message in the visitor's language and the outcome ``incident``; ``batch``
-    chats at a time.  Returns how many it closed."""
-    topics = list(notice.topics) or sorted(await node.catalog.topics())
-    closed = 0
-    for topic in topics:
-        skip: set[str] = set()
-        while True:
-            ids = await node.reads.queue_head(topic, batch + len(skip))
-            todo = [c for c in ids if c not in skip][:batch]
-            if not todo:
-                break
-            results = await asyncio.gather(
-                *(_close_one(node, chat_id, notice, by, message) for chat_id in todo)
-            )
-            for chat_id, ok in zip(todo, results, strict=True):
-                if ok:
-                    closed += 1
-                else:
-                    skip.add(chat_id)
-    return closed
-
-
-async def _close_one(
-    node: Node, chat_id: str, notice: Notice, by: str, message: dict[str, str]
-) -> bool:
-    chat = await node.chats.get_chat(chat_id)
-    if chat is None:
-        return False
-    language = str(chat.details.get("locale", "")).split("-")[0].lower()
-    text = pick_text(message or dict(notice.texts), language)
-    with contextlib.suppress(RedisError):
-        await node.messages.post(
-            chat_id, role="system", sender_id="system", sender_name="",
-            cid=f"notice-{notice.id}", text=text, kind="system", audience=EVERYONE,
-            now_ms=node.now(), system=True,
-        )
-    reason = await node.actions.end(chat_id, ChatEvent.CLOSE, by=by, outcome="incident")
-    return reason == "ok"

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from chatserver.clock import new_id
 from chatserver.core.notices import Notice, NoticeError, validate
 from chatserver.hub.node import Node
-from chatserver.hub.notices import close_queued
+from chatserver.service.notices import close_queued
 from chatserver.store.directory import SUPERVISING
 from chatserver.web.api import ApiError, _body, current_agent, endpoint, json_response, require
 from chatserver.web.models import NoticeBody, NoticeEndBody, NoticeEnded, NoticeOut
