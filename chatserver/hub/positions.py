@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from chatserver.core.lifecycle import ChatState
+from chatserver.core import positions as core
 from chatserver.protocol import encode
 from chatserver.store.views import ChatReads
 
@@ -89,39 +89,39 @@ class Positions:
         await self.availability.current()
         mark = self._watches
         topics = sorted({topic for topic, _ in self.waiting.values()})
-        handle: dict[str, float] = {}
-        ranks: dict[str, tuple[str, int]] = {}
-        for topic, (members, avg) in zip(topics, await self.reads.queues(topics), strict=True):
-            handle[topic] = avg
-            for rank, chat_id in enumerate(members):
-                if chat_id in self.waiting:
-                    ranks[chat_id] = (topic, rank + 1)
-        unknown = [c for c in self.waiting if c not in ranks or c not in self._visitor_of]
+        read = await self.reads.queues(topics)
+        handle = {topic: avg for topic, (_, avg) in zip(topics, read, strict=True)}
+        found = core.ranks(
+            self.waiting, {topic: members for topic, (members, _) in zip(topics, read, strict=True)}
+        )
+        unknown = core.look_up(self.waiting, found, self._visitor_of)
         if unknown:
             moved = False
             states = await self.reads.states(unknown)
             for chat_id, (state, topic, visitor) in zip(unknown, states, strict=True):
-                if state == ChatState.QUEUED.value:
-                    self._visitor_of[chat_id] = visitor
-                    if chat_id not in ranks:
-                        # queued in another topic than we knew (transferred): next pass
+                match core.settle(state, chat_id in found, self._watched.get(chat_id, 0), mark):
+                    case core.Settle.VISITOR:
+                        self._visitor_of[chat_id] = visitor
+                    case core.Settle.MOVED:
+                        self._visitor_of[chat_id] = visitor
                         self.waiting[chat_id] = (topic, -1)
                         moved = True
-                elif self._watched.get(chat_id, 0) <= mark:
-                    # offered, active or ended: out of the queue.  If it is queued again
-                    # (declined, lapsed, agent gone, transferred to a queue), ``requeue``
-                    # tells the visitor's process, which watches it again.  (Watched
-                    # again while this pass was reading: keep it.)
-                    self.waiting.pop(chat_id, None)
-                    self._visitor_of.pop(chat_id, None)
-                    self._watched.pop(chat_id, None)
+                    case core.Settle.DROP:
+                        # if it is queued again (declined, lapsed, agent gone, transferred
+                        # to a queue), ``requeue`` tells the visitor's process, which
+                        # watches it again
+                        self.waiting.pop(chat_id, None)
+                        self._visitor_of.pop(chat_id, None)
+                        self._watched.pop(chat_id, None)
+                    case core.Settle.KEEP:
+                        pass
             if moved:
                 self._wake.set()
-        for chat_id, (topic, position) in ranks.items():
-            if self.waiting.get(chat_id, ("", -1))[1] == position:
-                continue
-            self.waiting[chat_id] = (topic, position)
-            fields = self.availability.queue_fields(topic, position, handle[topic])
-            data = encode({"type": "queue", "chat": chat_id, **fields})
-            for conn in self.registry.local("visitor", self._visitor_of.get(chat_id, "")):
+        for update in core.to_send(self.waiting, found):
+            self.waiting[update.chat_id] = (update.topic, update.position)
+            fields = self.availability.queue_fields(
+                update.topic, update.position, handle[update.topic]
+            )
+            data = encode({"type": "queue", "chat": update.chat_id, **fields})
+            for conn in self.registry.local("visitor", self._visitor_of.get(update.chat_id, "")):
                 conn.send_raw(data)
