@@ -52,8 +52,8 @@ ROUND_TRIPS = {
     # action: round trips today (a ratchet: lower it when an action gets cheaper; the
     # issue's targets are in docs/architecture.md, "Round trips per action")
     "agent connect": 4,
-    "status (away)": 3,
-    "status (online)": 3,
+    "status (away)": 2,
+    "status (online)": 2,
     "visitor connect (new)": 3,
     "start": 2,
     "decline": 3,

@@ -48,13 +48,22 @@ class AgentActions:
     async def status(self, actor: Actor, status: str) -> str:
         """Set the agent's status; returns the status they now have."""
         node = self.node
-        now_status, became = await node.agent_presence.set_status(actor.id, status, node.now())
+        presence = node.agent_presence
+        now_status, became = await presence.set_status(
+            actor.id, status, node.now(), announce=False
+        )
         if became:
             node.drainer.request()
         if AgentStatus(status) in HOLDS_NO_CHATS:
-            await node.actions.agent_went_offline(actor.id)
+            await asyncio.gather(
+                presence.agents_changed(), node.actions.agent_went_offline(actor.id)
+            )
         else:
-            await node.notifier.agent(actor.id, {"type": "status", "status": now_status})
+            # every process's availability and the agent's consoles, together
+            await asyncio.gather(
+                presence.agents_changed(),
+                node.notifier.agent(actor.id, {"type": "status", "status": now_status}),
+            )
         return now_status
 
     async def accept(self, actor: Actor, chat_id: str) -> None:

@@ -104,7 +104,13 @@ class AgentPresenceStore:
             await self.agents_changed()
         return back
 
-    async def set_status(self, agent_id: str, status: str, now_ms: int) -> tuple[str, bool]:
+    async def set_status(
+        self, agent_id: str, status: str, now_ms: int, *, announce: bool = True
+    ) -> tuple[str, bool]:
+        """Set (or, with ``status`` '', recompute) an agent's status; returns it and
+        whether they became available.  ``announce``: tell every process the available
+        set may have changed (``agents_changed``); a caller that sends it beside its own
+        notifications passes False."""
         result = await self.scripts.call(
             "agent_status",
             agent=self.keys.agent(agent_id),
@@ -117,7 +123,8 @@ class AgentPresenceStore:
             unset=_PRESENCE["unset"],
             receives=_PRESENCE["receives"],
         )
-        await self.agents_changed()
+        if announce:
+            await self.agents_changed()
         return text(result[0]), bool(int(result[1]))
 
     async def sweep_agent(self, agent_id: str, now_ms: int, grace_due: bool) -> str:
