@@ -2,7 +2,7 @@ import "./styles.css";
 import { render } from "preact";
 import { App } from "./components/App.jsx";
 import { Store } from "./store.js";
-import { initLanguage } from "./i18n.js";
+import { initLanguage } from "./i18n";
 
 initLanguage();
 const store = new Store();

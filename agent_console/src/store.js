@@ -4,11 +4,11 @@
 // emit(), which re-renders (batched in a microtask).  Messages are kept per chat in
 // sequence order, each once: a frame whose seq is already known is dropped, which is what
 // makes a re-offered chat (its history is replayed from seq 1) or a resume safe.
-import * as api from "./api.js";
-import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts.js";
+import * as api from "./api";
+import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts";
 import { AgentSocket } from "./socket.js";
-import { t } from "./i18n.js";
-import { newId, overloadDelay, sleep } from "./util.js";
+import { t } from "./i18n";
+import { newId, overloadDelay, sleep } from "./util";
 
 /** Sends of one message refused with `overloaded` before it is shown as failed. */
 const OVERLOAD_ATTEMPTS = 6;

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { t } from "../i18n.js";
-import { parseSkills, skillsText } from "../util.js";
+import * as api from "../api";
+import { t } from "../i18n";
+import { parseSkills, skillsText } from "../util";
 
 const ROLES = ["agent", "supervisor", "admin"];
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { LANGUAGES, getLang, onLanguage, setLang, t } from "../i18n.js";
+import { LANGUAGES, getLang, onLanguage, setLang, t } from "../i18n";
 import { Login } from "./Login.jsx";
 import { Workspace } from "./Workspace.jsx";
 import { LiveView } from "./Live.jsx";
@@ -11,7 +11,7 @@ import { OfferBar } from "./Offers.jsx";
 import { NoticeBar } from "./Notices.jsx";
 import { Header } from "./Header.jsx";
 import { Shortcuts, useShortcuts } from "./Shortcuts.jsx";
-import { useAutoAway } from "./autoaway.js";
+import { useAutoAway } from "./autoaway";
 
 /** Re-render whenever the store or the language changes. */
 function useStore(store) {

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { getLang, t } from "../i18n.js";
+import { getLang, t } from "../i18n";
 
 const TYPING_REPEAT_MS = 2500;
 const TYPING_IDLE_MS = 4000;

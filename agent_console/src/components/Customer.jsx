@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { fmtDateTime, fmtTime, t } from "../i18n.js";
-import { browserOf, safeHref } from "../util.js";
+import * as api from "../api";
+import { fmtDateTime, fmtTime, t } from "../i18n";
+import { browserOf, safeHref } from "../util";
 
 function Field({ label, children, testid }) {
   if (children === "" || children === null || children === undefined) return null;

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { t } from "../i18n.js";
-import { transferBlock } from "../util.js";
+import { t } from "../i18n";
+import { transferBlock } from "../util";
 
 export const OUTCOMES = ["resolved", "unresolved", "follow_up", "escalated", "spam"];
 

@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
-import { t } from "../i18n.js";
-import { askNotifications, notificationsState, unlockAudio } from "../alerts.js";
+import { t } from "../i18n";
+import { askNotifications, notificationsState, unlockAudio } from "../alerts";
 import { LanguagePicker } from "./App.jsx";
-import { autoAwayMinutes, setAutoAwayMinutes } from "./autoaway.js";
+import { autoAwayMinutes, setAutoAwayMinutes } from "./autoaway";
 
 const STATUSES = ["online", "away", "offline"];
 

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { fmtDateTime, t } from "../i18n.js";
+import * as api from "../api";
+import { fmtDateTime, t } from "../i18n";
 
 const MAX_REPLY = 10000;
 

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { NoticeForm } from "./Notices.jsx";
-import { t } from "../i18n.js";
-import { duration, pct, secs } from "../util.js";
+import { t } from "../i18n";
+import { duration, pct, secs } from "../util";
 import { useClock } from "./App.jsx";
 import { Composer } from "./Composer.jsx";
 import { CloseDialog, TransferDialog } from "./Dialogs.jsx";

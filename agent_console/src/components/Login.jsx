@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { t } from "../i18n.js";
+import { t } from "../i18n";
 import { LanguagePicker } from "./App.jsx";
 
 export function Login({ store }) {

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { getLang, t } from "../i18n.js";
+import { getLang, t } from "../i18n";
 
 const LANGS = ["en", "ar", "uk"];
 

@@ -1,4 +1,4 @@
-import { t } from "../i18n.js";
+import { t } from "../i18n";
 import { useClock } from "./App.jsx";
 
 export function OfferBar({ store }) {

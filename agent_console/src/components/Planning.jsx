@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
-import * as api from "../api.js";
-import { isRtl, t } from "../i18n.js";
-import { download, num, pct, secs, toCsv } from "../util.js";
+import * as api from "../api";
+import { isRtl, t } from "../i18n";
+import { download, num, pct, secs, toCsv } from "../util";
 import { periodOf } from "./Reports.jsx";
 
 const DAY = 86400000;

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { fmtBucket, isRtl, t } from "../i18n.js";
-import { download, num, pct, secs, toCsv } from "../util.js";
+import * as api from "../api";
+import { fmtBucket, isRtl, t } from "../i18n";
+import { download, num, pct, secs, toCsv } from "../util";
 
 const DAY = 86400000;
 const HOUR = 3600000;

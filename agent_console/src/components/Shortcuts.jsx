@@ -1,5 +1,5 @@
 import { useEffect } from "preact/hooks";
-import { t } from "../i18n.js";
+import { t } from "../i18n";
 import { Modal } from "./Dialogs.jsx";
 import { myChats } from "./Workspace.jsx";
 

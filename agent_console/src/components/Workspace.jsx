@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { fmtTime, t } from "../i18n.js";
-import { duration } from "../util.js";
+import { fmtTime, t } from "../i18n";
+import { duration } from "../util";
 import { useClock } from "./App.jsx";
 import { Composer } from "./Composer.jsx";
 import { CustomerPanel } from "./Customer.jsx";
