@@ -1,7 +1,7 @@
 import "./styles.css";
 import { render } from "preact";
 import { App } from "./components/App.jsx";
-import { Store } from "./store.js";
+import { Store } from "./store";
 import { initLanguage } from "./i18n";
 
 initLanguage();
