@@ -24,7 +24,7 @@ for (const name of await readdir(out)) {
 
 const options = {
   absWorkingDir: here,
-  entryPoints: { app: "src/main.jsx" },
+  entryPoints: { app: "src/main.tsx" },
   bundle: true,
   format: "iife",
   target: ["es2020", "chrome100", "firefox100", "safari15"],

@@ -1,11 +1,11 @@
 import { useState } from "preact/hooks";
-import { NoticeForm } from "./Notices.jsx";
+import { NoticeForm } from "./Notices";
 import { t } from "../i18n";
 import { duration, pct, secs } from "../util";
-import { useClock } from "./App.jsx";
-import { Composer } from "./Composer.jsx";
-import { CloseDialog, TransferDialog } from "./Dialogs.jsx";
-import { Transcript } from "./Workspace.jsx";
+import { useClock } from "./App";
+import { Composer } from "./Composer";
+import { CloseDialog, TransferDialog } from "./Dialogs";
+import { Transcript } from "./Workspace";
 
 function Card({ label, value, testid, warn }) {
   return (

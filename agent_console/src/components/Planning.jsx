@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import * as api from "../api";
 import { isRtl, t } from "../i18n";
 import { download, num, pct, secs, toCsv } from "../util";
-import { periodOf } from "./Reports.jsx";
+import { periodOf } from "./Reports";
 
 const DAY = 86400000;
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

@@ -1,10 +1,10 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { fmtTime, t } from "../i18n";
 import { duration } from "../util";
-import { useClock } from "./App.jsx";
-import { Composer } from "./Composer.jsx";
-import { CustomerPanel } from "./Customer.jsx";
-import { CloseDialog, TagEditor, TransferDialog } from "./Dialogs.jsx";
+import { useClock } from "./App";
+import { Composer } from "./Composer";
+import { CustomerPanel } from "./Customer";
+import { CloseDialog, TagEditor, TransferDialog } from "./Dialogs";
 
 export function myChats(store) {
   return [...store.chats.values()]
