@@ -21,7 +21,7 @@ export type Conn = "idle" | "connecting" | "open" | "reconnecting";
 
 /** What the console knows of a chat: the server's chat object, field by field as frames
  * bring them (`visitor_name`, `visitor_id` when a view has them). */
-export type ChatInfo = Partial<ChatView> & { visitor_name?: string; visitor_id?: string };
+export type ChatInfo = Partial<ChatView> & { visitor_name?: string; visitor_id?: string; accepted?: number | null };
 
 /** A message the server stored (it has its seq). */
 export interface StoredMsg extends Message {
