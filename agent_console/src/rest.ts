@@ -118,3 +118,18 @@ export interface MetricsOut {
   group: string | null;
   groups: Record<string, Metrics> | null;
 }
+
+/** GET/PUT /api/widget/settings (the widget settings; WidgetSettingsPatch's fields). */
+export interface WidgetSettings {
+  allowed_origins: string[];
+  languages: string[];
+  default_language: string;
+  business_hours: Record<string, { open: string; close: string }>;
+  utc_offset_minutes: number;
+  offline_message: Record<string, string>;
+  prechat_fields: string[];
+  required_fields: string[];
+  color: string;
+  title: Record<string, string>;
+  nps_question?: boolean;
+}
