@@ -1,21 +1,23 @@
 import { useState } from "preact/hooks";
-import { t } from "../i18n.js";
-import { LanguagePicker } from "./App.jsx";
+import { t } from "../i18n";
+import { LanguagePicker, type StoreProps } from "./App";
+import type { ApiError } from "../api";
 
-export function Login({ store }) {
+export function Login({ store }: StoreProps) {
   const [id, setId] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
 
-  async function submit(e) {
+  async function submit(e: Event) {
     e.preventDefault();
     setBusy(true);
     setError("");
     try {
       await store.login(id.trim(), password);
       setPassword("");
-    } catch (err) {
+    } catch (e) {
+      const err = e as ApiError;
       setError(err.status === 429 ? t("login.rate_limited")
         : err.status === 401 ? t("login.wrong") : t("login.failed", { message: err.message }));
     } finally {

@@ -1,9 +1,17 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { fmtDateTime, fmtTime, t } from "../i18n.js";
-import { browserOf, safeHref } from "../util.js";
+import * as api from "../api";
+import { fmtDateTime, fmtTime, t } from "../i18n";
+import { browserOf, safeHref } from "../util";
+import type { ComponentChildren } from "preact";
+import type { Chat, Store } from "../store";
+import type { RecordDetail, RecordPage, RecordSummary } from "../rest";
 
-function Field({ label, children, testid }) {
+interface ChatProps {
+  store: Store;
+  chat: Chat;
+}
+
+function Field({ label, children, testid }: { label: string; children: ComponentChildren; testid?: string }) {
   if (children === "" || children === null || children === undefined) return null;
   return (
     <div class="field">
@@ -14,7 +22,7 @@ function Field({ label, children, testid }) {
 }
 
 /** The visitor's details and their earlier interactions (from the records). */
-export function CustomerPanel({ store, chat }) {
+export function CustomerPanel({ store, chat }: ChatProps) {
   const v = chat.visitor || {};
   const href = v.page ? safeHref(v.page) : null;
   return (
@@ -32,7 +40,7 @@ export function CustomerPanel({ store, chat }) {
           {v.user_agent ? <span title={v.user_agent}>{browserOf(v.user_agent)}</span> : ""}
         </Field>
         {Object.entries(v.fields || {}).map(([k, val]) => (
-          <Field key={k} label={k}><bdi>{val}</bdi></Field>
+          <Field key={k} label={k}><bdi>{val as string}</bdi></Field>
         ))}
       </dl>
       <History store={store} chat={chat} />
@@ -40,12 +48,12 @@ export function CustomerPanel({ store, chat }) {
   );
 }
 
-function History({ store, chat }) {
+function History({ chat }: ChatProps) {
   const visitorId = chat.visitor && chat.visitor.id;
   const email = chat.visitor && chat.visitor.email;
-  const [items, setItems] = useState(null);
+  const [items, setItems] = useState<RecordSummary[] | null>(null);
   const [error, setError] = useState("");
-  const [open, setOpen] = useState(null);
+  const [open, setOpen] = useState<string | null>(null);
 
   useEffect(() => {
     let gone = false;
@@ -55,11 +63,11 @@ function History({ store, chat }) {
         return;
       }
       try {
-        const lists = [api.get(`/api/records${api.qs({ visitor: visitorId, limit: 20 })}`)];
-        if (email) lists.push(api.get(`/api/records${api.qs({ email, limit: 20 })}`).catch(() => ({ items: [] })));
+        const lists = [api.get<RecordPage>(`/api/records${api.qs({ visitor: visitorId, limit: 20 })}`)];
+        if (email) lists.push(api.get<RecordPage>(`/api/records${api.qs({ email, limit: 20 })}`).catch((): RecordPage => ({ items: [] })));
         const pages = await Promise.all(lists);
-        const seen = new Set();
-        const all = [];
+        const seen = new Set<string>();
+        const all: RecordSummary[] = [];
         for (const p of pages) {
           for (const r of p.items || []) {
             if (r.chat_id === chat.id || seen.has(r.chat_id)) continue;
@@ -70,7 +78,7 @@ function History({ store, chat }) {
         all.sort((a, b) => b.ended_at - a.ended_at);
         if (!gone) setItems(all);
       } catch (e) {
-        if (!gone) setError(e.message);
+        if (!gone) setError((e as Error).message);
       }
     })();
     return () => {
@@ -102,11 +110,11 @@ function History({ store, chat }) {
   );
 }
 
-export function RecordTranscript({ id }) {
-  const [rec, setRec] = useState(null);
+export function RecordTranscript({ id }: { id: string }) {
+  const [rec, setRec] = useState<RecordDetail | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
-    api.get(`/api/records/${encodeURIComponent(id)}`).then(setRec, (e) => setError(e.message));
+    api.get<RecordDetail>(`/api/records/${encodeURIComponent(id)}`).then(setRec, (e: Error) => setError(e.message));
   }, [id]);
   if (error) return <p class="error">{error}</p>;
   if (!rec) return <p class="muted">{t("loading")}</p>;

@@ -1,7 +1,7 @@
-import { t } from "../i18n.js";
-import { useClock } from "./App.jsx";
+import { t } from "../i18n";
+import { useClock, type StoreProps } from "./App";
 
-export function OfferBar({ store }) {
+export function OfferBar({ store }: StoreProps) {
   const offers = store.offers;
   useClock(offers.length ? 250 : 5000);
   if (!offers.length) return null;

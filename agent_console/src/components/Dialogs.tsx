@@ -1,15 +1,37 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { t } from "../i18n.js";
-import { transferBlock } from "../util.js";
+import { t } from "../i18n";
+import { transferBlock, type TransferCandidate } from "../util";
+import type { ComponentChildren } from "preact";
+import type { Chat, Store } from "../store";
+import type { RequestFailure } from "../socket";
+
+interface DialogProps {
+  store: Store;
+  chat: Chat;
+  onClose: () => void;
+}
+
+/** A refused action's words: the server's error code, else its message. */
+type Refusal = Error & Partial<Pick<RequestFailure, "frame">>;
+
+/** An agent a chat can be handed to: an entry of the live figures or of the directory. */
+type Candidate = TransferCandidate & { name: string };
 
 export const OUTCOMES = ["resolved", "unresolved", "follow_up", "escalated", "spam"];
 
-export function Modal({ title, onClose, children, testid }) {
-  const ref = useRef(null);
+interface ModalProps {
+  title: string;
+  onClose: () => void;
+  children: ComponentChildren;
+  testid?: string;
+}
+
+export function Modal({ title, onClose, children, testid }: ModalProps) {
+  const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    const first = ref.current && ref.current.querySelector("input, select, textarea, button");
+    const first = ref.current && ref.current.querySelector<HTMLElement>("input, select, textarea, button");
     if (first) first.focus();
-    const onKey = (e) => {
+    const onKey = (e: KeyboardEvent) => {
       if (e.key === "Escape") {
         e.stopPropagation();
         onClose();
@@ -28,7 +50,7 @@ export function Modal({ title, onClose, children, testid }) {
   );
 }
 
-export function TagEditor({ store, chat }) {
+export function TagEditor({ store, chat }: { store: Store; chat: Chat }) {
   const [value, setValue] = useState("");
   function add() {
     const tag = value.trim().slice(0, 64);
@@ -61,12 +83,12 @@ export function TagEditor({ store, chat }) {
   );
 }
 
-export function TransferDialog({ store, chat, onClose }) {
+export function TransferDialog({ store, chat, onClose }: DialogProps) {
   // everyone but me; those who cannot take the chat now are listed, disabled, with why
-  const holder = chat.info.agent && (chat.info.agent.id || chat.info.agent);
-  const agents = (store.live ? store.live.agents : store.directory)
-    .filter((a) => a.id !== (store.me && store.me.id))
-    .map((a) => ({ ...a, block: transferBlock(a, holder) }));
+  const holder = chat.info.agent && ((chat.info.agent.id || chat.info.agent) as string);
+  const agents = (store.live ? store.live.agents : store.directory as Candidate[])
+    .filter((a: Candidate) => a.id !== (store.me && store.me.id))
+    .map((a: Candidate) => ({ ...a, block: transferBlock(a, holder) }));
   const [kind, setKind] = useState("agent");
   const [agent, setAgent] = useState("");
   const [topic, setTopic] = useState((store.topics[0] && store.topics[0].name) || "");
@@ -74,17 +96,18 @@ export function TransferDialog({ store, chat, onClose }) {
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
 
-  async function submit(e) {
+  async function submit(e: Event) {
     e.preventDefault();
     setError("");
-    const target = kind === "agent" ? { agent: agent.trim() } : { topic };
+    const target: { agent?: string; topic?: string } = kind === "agent" ? { agent: agent.trim() } : { topic };
     if (!(target.agent || target.topic)) return;
     setBusy(true);
     try {
       await store.transfer(chat.id, target, note.trim());
       onClose();
-    } catch (err) {
-      const f = err.frame || {};
+    } catch (e) {
+      const err = e as Refusal;
+      const f: { code?: string; message?: string } = err.frame || {};
       setError(t(`error.${f.code}`, {}, f.message || err.message));
     } finally {
       setBusy(false);
@@ -136,19 +159,20 @@ export function TransferDialog({ store, chat, onClose }) {
   );
 }
 
-export function CloseDialog({ store, chat, onClose }) {
+export function CloseDialog({ store, chat, onClose }: DialogProps) {
   const [outcome, setOutcome] = useState("resolved");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
 
-  async function submit(e) {
+  async function submit(e: Event) {
     e.preventDefault();
     setBusy(true);
     try {
       await store.close(chat.id, outcome, chat.tags);
       onClose();
-    } catch (err) {
-      const f = err.frame || {};
+    } catch (e) {
+      const err = e as Refusal;
+      const f: { code?: string; message?: string } = err.frame || {};
       setError(t(`error.${f.code}`, {}, f.message || err.message));
     } finally {
       setBusy(false);

@@ -1,16 +1,18 @@
 import { useState } from "preact/hooks";
-import { getLang, t } from "../i18n.js";
+import { getLang, t, type Lang } from "../i18n";
+import type { NoticeView } from "../../../clients/protocol";
+import type { StoreProps } from "./App";
 
-const LANGS = ["en", "ar", "uk"];
+const LANGS: Lang[] = ["en", "ar", "uk"];
 
 /** The notice's text in the console's language, else English, else any. */
-function textOf(n) {
+function textOf(n: NoticeView): string {
   return n.texts[getLang()] || n.texts.en || Object.values(n.texts)[0] || "";
 }
 
 /** Outage notices in force, above the workspace, announced (role="status"). Supervisors
  * end them here, optionally closing the chats waiting in their topics. */
-export function NoticeBar({ store }) {
+export function NoticeBar({ store }: StoreProps) {
   const notices = store.notices;
   return (
     <section class="svc-notices" role="status" aria-live="polite" aria-label={t("notice.title")}
@@ -43,14 +45,14 @@ export function NoticeBar({ store }) {
 }
 
 /** The supervisor's form: a text per language, topics, an optional expiry. */
-export function NoticeForm({ store }) {
-  const [texts, setTexts] = useState({ en: "", ar: "", uk: "" });
-  const [topics, setTopics] = useState([]);
+export function NoticeForm({ store }: StoreProps) {
+  const [texts, setTexts] = useState<Record<Lang, string>>({ en: "", ar: "", uk: "" });
+  const [topics, setTopics] = useState<string[]>([]);
   const [minutes, setMinutes] = useState("");
   const [busy, setBusy] = useState(false);
-  const submit = async (e) => {
+  const submit = async (e: Event) => {
     e.preventDefault();
-    const body = { texts: {}, topics };
+    const body: Parameters<typeof store.postNotice>[0] = { texts: {}, topics };
     for (const l of LANGS) if (texts[l].trim()) body.texts[l] = texts[l].trim();
     if (minutes) body.expires_at = Date.now() + Number(minutes) * 60_000;
     setBusy(true);
@@ -71,7 +73,7 @@ export function NoticeForm({ store }) {
       {LANGS.map((l) => (
         <label key={l}>
           {t(`lang.${l}`)}
-          <textarea rows="2" maxLength={1000} dir={l === "ar" ? "rtl" : "ltr"} lang={l}
+          <textarea rows={2} maxLength={1000} dir={l === "ar" ? "rtl" : "ltr"} lang={l}
             data-testid={`notice-text-${l}`} value={texts[l]}
             onInput={(e) => setTexts({ ...texts, [l]: e.currentTarget.value })} />
         </label>

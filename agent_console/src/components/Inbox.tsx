@@ -1,38 +1,41 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { fmtDateTime, t } from "../i18n.js";
+import * as api from "../api";
+import { fmtDateTime, t } from "../i18n";
+import type { StoreProps } from "./App";
+import type { Topic } from "../store";
+import type { InboxItem as Item } from "../rest";
 
 const MAX_REPLY = 10000;
 
 /** The inbox of offline messages: by topic, open or answered; claim one, answer it by e-mail. */
-export function Inbox({ store }) {
+export function Inbox({ store }: StoreProps) {
   const [topic, setTopic] = useState("");
   const [status, setStatus] = useState("open");
   const [mine, setMine] = useState(false);
-  const [items, setItems] = useState(null);
-  const [topics, setTopics] = useState([]);
+  const [items, setItems] = useState<Item[] | null>(null);
+  const [topics, setTopics] = useState<string[]>([]);
   const [error, setError] = useState("");
   const [reload, setReload] = useState(0);
 
   useEffect(() => {
-    api.get("/api/topics").then((list) => setTopics(list.map((x) => x.name)), () => {});
+    api.get<Topic[]>("/api/topics").then((list) => setTopics(list.map((x) => x.name)), () => {});
   }, []);
 
   useEffect(() => {
     let gone = false;
     setError("");
-    api.get(`/api/inbox${api.qs({ topic, status, mine: mine ? "true" : "" })}`).then(
+    api.get<{ items: Item[] }>(`/api/inbox${api.qs({ topic, status, mine: mine ? "true" : "" })}`).then(
       (page) => { if (!gone) setItems(page.items); },
       (e) => { if (!gone) setError(errorText(e)); },
     );
     return () => { gone = true; };
   }, [topic, status, mine, reload]);
 
-  const replace = (item) => setItems((list) => list.map((x) => (x.chat_id === item.chat_id ? item : x)));
-  const groups = new Map();
+  const replace = (item: Item) => setItems((list) => list!.map((x) => (x.chat_id === item.chat_id ? item : x)));
+  const groups = new Map<string, Item[]>();
   for (const item of items || []) {
     if (!groups.has(item.topic)) groups.set(item.topic, []);
-    groups.get(item.topic).push(item);
+    groups.get(item.topic)!.push(item);
   }
 
   return (
@@ -69,7 +72,7 @@ export function Inbox({ store }) {
         <div class="panel" key={name} data-testid="inbox-group" data-topic={name}>
           <h3 class="pane-title">{name} <span class="muted">({list.length})</span></h3>
           {list.map((item) => (
-            <InboxItem key={item.chat_id} item={item} me={store.me.id} onChange={replace} />
+            <InboxItem key={item.chat_id} item={item} me={store.me!.id} onChange={replace} />
           ))}
         </div>
       ))}
@@ -77,33 +80,33 @@ export function Inbox({ store }) {
   );
 }
 
-function errorText(e) {
+function errorText(e: api.ApiError): string {
   const key = `inbox.error.${e.code}`;
   const text = t(key);
   return text === key ? t("inbox.error", { message: e.message }) : text;
 }
 
-function InboxItem({ item, me, onChange }) {
+function InboxItem({ item, me, onChange }: { item: Item; me: string; onChange: (item: Item) => void }) {
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
   const mine = item.claimed_by === me;
   const open = item.status === "open";
 
-  const act = async (fn) => {
+  const act = async (fn: () => Promise<Item>) => {
     setBusy(true);
     setError("");
     try {
       onChange(await fn());
       setText("");
     } catch (e) {
-      setError(errorText(e));
+      setError(errorText(e as api.ApiError));
     } finally {
       setBusy(false);
     }
   };
   const claim = () => act(() => api.post(`/api/inbox/${encodeURIComponent(item.chat_id)}/claim`));
-  const send = (e) => {
+  const send = (e: Event) => {
     e.preventDefault();
     if (!text.trim()) {
       setError(t("inbox.error.empty"));

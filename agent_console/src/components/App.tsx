@@ -1,20 +1,29 @@
 import { useEffect, useState } from "preact/hooks";
-import { LANGUAGES, getLang, onLanguage, setLang, t } from "../i18n.js";
-import { Login } from "./Login.jsx";
-import { Workspace } from "./Workspace.jsx";
-import { LiveView } from "./Live.jsx";
-import { Reports } from "./Reports.jsx";
-import { Planning } from "./Planning.jsx";
-import { Admin } from "./Admin.jsx";
-import { Inbox } from "./Inbox.jsx";
-import { OfferBar } from "./Offers.jsx";
-import { NoticeBar } from "./Notices.jsx";
-import { Header } from "./Header.jsx";
-import { Shortcuts, useShortcuts } from "./Shortcuts.jsx";
-import { useAutoAway } from "./autoaway.js";
+import { LANGUAGES, getLang, onLanguage, setLang, t } from "../i18n";
+import { Login } from "./Login";
+import { Workspace } from "./Workspace";
+import { LiveView } from "./Live";
+import { Reports } from "./Reports";
+import { Planning } from "./Planning";
+import { Admin } from "./Admin";
+import { Inbox } from "./Inbox";
+import { OfferBar } from "./Offers";
+import { NoticeBar } from "./Notices";
+import { Header } from "./Header";
+import { Shortcuts, useShortcuts } from "./Shortcuts";
+import { useAutoAway } from "./autoaway";
+import type { Store } from "../store";
+
+/** The props of a screen that reads and changes the store. */
+export interface StoreProps {
+  store: Store;
+}
+
+/** A tab of the top bar: [key, label]. */
+export type TabEntry = [string, string];
 
 /** Re-render whenever the store or the language changes. */
-function useStore(store) {
+function useStore(store: Store): void {
   const [, setTick] = useState(0);
   useEffect(() => {
     const bump = () => setTick((n) => n + 1);
@@ -52,16 +61,16 @@ export function LanguagePicker() {
   );
 }
 
-export function App({ store }) {
+export function App({ store }: StoreProps) {
   useStore(store);
   const [tab, setTab] = useState("chats");
   const [help, setHelp] = useState(false);
-  useShortcuts(store, { tab, setTab, setHelp });
+  useShortcuts(store, { setTab, setHelp });
   useAutoAway(store);
 
   if (!store.me) return <Login store={store} />;
 
-  const tabs = [["chats", t("tab.chats")], ["inbox", t("tab.inbox")]];
+  const tabs: TabEntry[] = [["chats", t("tab.chats")], ["inbox", t("tab.inbox")]];
   if (store.isSupervisor) tabs.push(["live", t("tab.live")], ["reports", t("tab.reports")], ["planning", t("tab.planning")]);
   if (store.isAdmin) tabs.push(["admin", t("tab.admin")]);
   const current = tabs.some(([k]) => k === tab) ? tab : "chats";

@@ -1,22 +1,27 @@
 import { useState } from "preact/hooks";
-import * as api from "../api.js";
-import { isRtl, t } from "../i18n.js";
-import { download, num, pct, secs, toCsv } from "../util.js";
-import { periodOf } from "./Reports.jsx";
+import * as api from "../api";
+import { isRtl, t } from "../i18n";
+import { download, num, pct, secs, toCsv } from "../util";
+import { periodOf } from "./Reports";
+import type { ApiError } from "../api";
+import type { CurvePoint, Plan, PlanGoal, PlanRow } from "../rest";
 
 const DAY = 86400000;
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /** Hour of the week (0 = Monday 00:00 UTC) -> "Monday 09:00". */
-export function hourName(hour) {
+export function hourName(hour: number): string {
   return `${t(`day.${DAYS[Math.floor(hour / 24)]}`)} ${String(hour % 24).padStart(2, "0")}:00`;
 }
 
-function isoDay(ms) {
+function isoDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-const COLUMNS = [
+type Column = keyof PlanRow & ("arrivals_per_hour" | "handle_s" | "erlang_agents" | "erlang_service_level" | "erlang_abandon_rate"
+  | "sim_agents" | "sim_service_level" | "sim_abandon_rate" | "staffed");
+
+const COLUMNS: [Column, string, (v: number | null) => string | number][] = [
   ["arrivals_per_hour", "plan.arrivals", (v) => num(v, 1)],
   ["handle_s", "plan.handle", secs],
   ["erlang_agents", "plan.erlang_agents", (v) => v ?? "—"],
@@ -34,12 +39,12 @@ export function Planning() {
     preset: "30d", from: isoDay(now - 27 * DAY), to: isoDay(now),
     sl: "80", within: "20", abandon: "5", hours: "Mon 9-17", topic: "", simulate: true,
   });
-  const [data, setData] = useState(null);
+  const [data, setData] = useState<Plan | null>(null);
   const [error, setError] = useState("");
   const [loading, setLoading] = useState(false);
-  const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.type === "checkbox" ? e.currentTarget.checked : e.currentTarget.value });
+  const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).type === "checkbox" ? (e.currentTarget as HTMLInputElement).checked : (e.currentTarget as HTMLInputElement).value });
 
-  function run(e) {
+  function run(e: Event) {
     e.preventDefault();
     const p = periodOf(form.preset, Date.now(), { from: form.from, to: form.to });
     if (!(p.from < p.to)) {
@@ -48,19 +53,19 @@ export function Planning() {
     }
     setLoading(true);
     setError("");
-    api.get(`/api/planning${api.qs({
+    api.get<Plan>(`/api/planning${api.qs({
       from: p.from, to: p.to, sl: form.sl, within_s: form.within, max_abandon: form.abandon,
       hours: form.hours, topic: form.topic, simulate: form.simulate ? "1" : "0",
-    })}`).then((body) => setData(body), (err) => {
+    })}`).then((body) => setData(body), (err: ApiError) => {
       setError(err.code === "busy" ? t("plan.busy") : err.message);
     }).finally(() => setLoading(false));
   }
 
   function csv() {
     const header = ["hour", "topics", "skills", ...COLUMNS.map(([k]) => k)];
-    const lines = data.rows.map((r) => [r.label, r.topics.join(" "),
+    const lines = data!.rows.map((r) => [r.label, r.topics.join(" "),
       Object.entries(r.skills || {}).map(([s, l]) => `${s}:${l}`).join(" "), ...COLUMNS.map(([k]) => r[k] ?? "")]);
-    download(`plan-${isoDay(data.from)}-${isoDay(data.to - 1)}.csv`, toCsv([header, ...lines]));
+    download(`plan-${isoDay(data!.from)}-${isoDay(data!.to - 1)}.csv`, toCsv([header, ...lines]));
   }
 
   return (
@@ -80,8 +85,8 @@ export function Planning() {
         <label>{t("plan.sl")} <input class="num-input" type="number" min="0" max="100" step="1" required data-testid="plan-sl" value={form.sl} onInput={set("sl")} /> %</label>
         <label>{t("plan.within")} <input class="num-input" type="number" min="0" max="86400" step="1" required data-testid="plan-within" value={form.within} onInput={set("within")} /> {t("plan.seconds")}</label>
         <label>{t("plan.abandon")} <input class="num-input" type="number" min="0" max="100" step="0.5" data-testid="plan-abandon" value={form.abandon} onInput={set("abandon")} /> %</label>
-        <label>{t("plan.hours")} <input dir="ltr" size="12" data-testid="plan-hours" value={form.hours} onInput={set("hours")} placeholder="Mon 9-17" /></label>
-        <label>{t("live.topic")} <input size="10" data-testid="plan-topic" value={form.topic} onInput={set("topic")} placeholder={t("plan.all_topics")} /></label>
+        <label>{t("plan.hours")} <input dir="ltr" size={12} data-testid="plan-hours" value={form.hours} onInput={set("hours")} placeholder="Mon 9-17" /></label>
+        <label>{t("live.topic")} <input size={10} data-testid="plan-topic" value={form.topic} onInput={set("topic")} placeholder={t("plan.all_topics")} /></label>
         <label><input type="checkbox" data-testid="plan-simulate" checked={form.simulate} onChange={set("simulate")} /> {t("plan.simulate")}</label>
         <button class="primary" type="submit" data-testid="plan-run" disabled={loading}>{loading ? t("plan.working") : t("plan.run")}</button>
         <span class="muted small">{t("plan.hours_help")}</span>
@@ -140,19 +145,19 @@ const PAD = { l: 36, r: 8, t: 10, b: 30 };
 
 /** Service level against the number of agents: Erlang C and the simulation as lines,
  * the goal as a dashed line (the reports' hand-drawn SVG style, no chart library). */
-export function CurveChart({ curve, goal }) {
+export function CurveChart({ curve, goal }: { curve: NonNullable<Plan["curve"]>; goal: PlanGoal }) {
   const rtl = isRtl();
   const pts = curve.points;
   const n = Math.max(pts.length, 1);
   const iw = W - PAD.l - PAD.r;
   const ih = H - PAD.t - PAD.b;
   const slot = iw / n;
-  const xs = (i) => PAD.l + slot * (rtl ? n - 1 - i : i) + slot / 2;
-  const y = (v) => PAD.t + ih - ih * v;
-  const line = (field) => pts
-    .map((p, i) => [i, p[field]])
+  const xs = (i: number) => PAD.l + slot * (rtl ? n - 1 - i : i) + slot / 2;
+  const y = (v: number) => PAD.t + ih - ih * v;
+  const line = (field: "erlang_service_level" | "sim_service_level") => pts
+    .map((p: CurvePoint, i): [number, number | null | undefined] => [i, p[field]])
     .filter(([, v]) => v !== null && v !== undefined)
-    .map(([i, v]) => `${xs(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    .map(([i, v]) => `${xs(i).toFixed(1)},${y(v!).toFixed(1)}`).join(" ");
   return (
     <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" data-testid="plan-chart" aria-label={t("plan.curve", { topic: curve.topics.join(", "), hour: hourName(curve.hour) })}>
       {[0, 0.5, 1].map((f) => (

@@ -1,20 +1,21 @@
 // Optional auto-away: after N minutes without keyboard or pointer input the status goes
 // from online to away; the next input brings it back online (only if we set it away).
 import { useEffect } from "preact/hooks";
+import type { Store } from "../store";
 
 const KEY = "lc.autoaway";
 let lastInput = Date.now();
 
-export function autoAwayMinutes() {
+export function autoAwayMinutes(): number {
   const v = Number(localStorage.getItem(KEY) || "0");
   return Number.isFinite(v) && v > 0 ? v : 0;
 }
 
-export function setAutoAwayMinutes(m) {
+export function setAutoAwayMinutes(m: number): void {
   localStorage.setItem(KEY, String(m || 0));
 }
 
-export function useAutoAway(store) {
+export function useAutoAway(store: Store): void {
   useEffect(() => {
     const onInput = () => {
       lastInput = Date.now();

@@ -1,4 +1,6 @@
-export const ar = {
+import type { Dict } from "./en";
+
+export const ar: Dict = {
   "app.title": "لوحة الوكيل",
   "lang.label": "اللغة",
   "lang.en": "الإنجليزية",

@@ -1,4 +1,6 @@
-export const uk = {
+import type { Dict } from "./en";
+
+export const uk: Dict = {
   "app.title": "Консоль оператора",
   "lang.label": "Мова",
   "lang.en": "Англійська",

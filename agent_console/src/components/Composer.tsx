@@ -1,24 +1,25 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { getLang, t } from "../i18n.js";
+import { getLang, t } from "../i18n";
+import type { Canned, Chat, Store } from "../store";
 
 const TYPING_REPEAT_MS = 2500;
 const TYPING_IDLE_MS = 4000;
 
 /** The `/word` right before the caret, if any: {start, query}. */
-export function slashToken(text, caret) {
+export function slashToken(text: string, caret: number): { start: number; query: string } | null {
   const before = text.slice(0, caret);
   const m = before.match(/(^|\s)\/([\p{L}\p{N}_-]*)$/u);
   if (!m) return null;
   return { start: before.length - m[2].length - 1, query: m[2] };
 }
 
-export function matchCanned(canned, query, locale) {
+export function matchCanned(canned: Canned[], query: string, locale: string | undefined): Canned[] {
   const q = query.toLowerCase();
   const lang = (locale || "").slice(0, 2).toLowerCase();
   return canned
     .filter((c) => !q || c.shortcut.toLowerCase().includes(q) || c.text.toLowerCase().includes(q))
     .sort((a, b) => {
-      const rank = (c) => (c.shortcut.toLowerCase().startsWith(q) ? 0 : 2)
+      const rank = (c: Canned) => (c.shortcut.toLowerCase().startsWith(q) ? 0 : 2)
         + (!c.language || c.language === lang ? 0 : 1);
       return rank(a) - rank(b) || a.shortcut.localeCompare(b.shortcut);
     })
@@ -29,15 +30,22 @@ export function matchCanned(canned, query, locale) {
  * The message box: Enter sends, Shift+Enter is a new line, `/` opens canned answers,
  * Alt+N toggles a private note.  `whisper` (supervisors watching a chat) sends whispers.
  */
-export function Composer({ store, chat, whisper = false, placeholder }) {
+interface ComposerProps {
+  store: Store;
+  chat: Chat;
+  whisper?: boolean;
+  placeholder?: string;
+}
+
+export function Composer({ store, chat, whisper = false, placeholder }: ComposerProps) {
   const [text, setText] = useState(chat.draft || "");
   const [note, setNote] = useState(false);
   const [pick, setPick] = useState(0);
   const [caret, setCaret] = useState(0);
   const [closedFor, setClosedFor] = useState(-1);
-  const ref = useRef(null);
+  const ref = useRef<HTMLTextAreaElement>(null);
   const typingAt = useRef(0);
-  const idle = useRef(null);
+  const idle = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   useEffect(() => {
     const focus = () => ref.current && ref.current.focus();
@@ -69,7 +77,7 @@ export function Composer({ store, chat, whisper = false, placeholder }) {
   const token = slashToken(text, caret);
   const suggestions = token && closedFor !== token.start ? matchCanned(store.canned, token.query, chat.visitor.locale || getLang()) : [];
 
-  function update(value, pos) {
+  function update(value: string, pos?: number | null) {
     setText(value);
     setCaret(pos ?? value.length);
     setPick(0);
@@ -88,11 +96,11 @@ export function Composer({ store, chat, whisper = false, placeholder }) {
       }
     }, TYPING_IDLE_MS);
     if (ref.current && pos !== undefined) {
-      requestAnimationFrame(() => ref.current && ref.current.setSelectionRange(pos, pos));
+      requestAnimationFrame(() => ref.current && ref.current.setSelectionRange(pos!, pos!));
     }
   }
 
-  function insertCanned(item) {
+  function insertCanned(item: Canned) {
     const name = chat.visitorName || "";
     const body = item.text.replace(/\{name\}/g, name);
     const start = token ? token.start : caret;
@@ -118,7 +126,7 @@ export function Composer({ store, chat, whisper = false, placeholder }) {
     }
   }
 
-  function onKeyDown(e) {
+  function onKeyDown(e: KeyboardEvent) {
     if (suggestions.length) {
       if (e.key === "ArrowDown") {
         e.preventDefault();
@@ -137,7 +145,7 @@ export function Composer({ store, chat, whisper = false, placeholder }) {
       }
       if (e.key === "Escape") {
         e.preventDefault();
-        setClosedFor(token.start);
+        setClosedFor(token!.start);
         return;
       }
     }

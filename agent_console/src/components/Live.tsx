@@ -1,13 +1,17 @@
 import { useState } from "preact/hooks";
-import { NoticeForm } from "./Notices.jsx";
-import { t } from "../i18n.js";
-import { duration, pct, secs } from "../util.js";
-import { useClock } from "./App.jsx";
-import { Composer } from "./Composer.jsx";
-import { CloseDialog, TransferDialog } from "./Dialogs.jsx";
-import { Transcript } from "./Workspace.jsx";
+import { NoticeForm } from "./Notices";
+import { t } from "../i18n";
+import { duration, pct, secs } from "../util";
+import { useClock } from "./App";
+import { Composer } from "./Composer";
+import { CloseDialog, TransferDialog } from "./Dialogs";
+import { Transcript } from "./Workspace";
+import type { ComponentChildren } from "preact";
+import type { StoreProps } from "./App";
+import type { Chat, Store } from "../store";
+import type { LiveToday } from "../../../clients/protocol";
 
-function Card({ label, value, testid, warn }) {
+function Card({ label, value, testid, warn }: { label: string; value: ComponentChildren; testid?: string; warn?: boolean }) {
   return (
     <div class={`figure${warn ? " warn" : ""}`}>
       <div class="figure-value" data-testid={testid}>{value}</div>
@@ -16,7 +20,7 @@ function Card({ label, value, testid, warn }) {
   );
 }
 
-export function LiveView({ store }) {
+export function LiveView({ store }: StoreProps) {
   useClock(1000);
   const live = store.live;
   const watched = store.watching ? store.chats.get(store.watching) : null;
@@ -25,7 +29,7 @@ export function LiveView({ store }) {
   }
   const age = (Date.now() - store.liveAt) / 1000;
   const names = Object.fromEntries(live.agents.map((a) => [a.id, a.name]));
-  const today = live.today || {};
+  const today: LiveToday = live.today || {};
   const now = store.now();
   const online = live.agents.filter((a) => a.status === "online" && !a.disabled).length;
   return (
@@ -110,10 +114,10 @@ export function LiveView({ store }) {
   );
 }
 
-function WatchPane({ store, chat, names }) {
-  const [dialog, setDialog] = useState(null);
+function WatchPane({ store, chat, names }: { store: Store; chat: Chat; names: Record<string, string> }) {
+  const [dialog, setDialog] = useState<string | null>(null);
   const [mode, setMode] = useState("whisper");
-  const agentId = chat.info.agent && (chat.info.agent.id || chat.info.agent);
+  const agentId = chat.info.agent && ((chat.info.agent.id || chat.info.agent) as string);
   const joined = chat.mode === "joined";
   const ended = !!chat.ended || !["queued", "offered", "active"].includes(chat.state);
   return (

@@ -1,15 +1,24 @@
 import { useState } from "preact/hooks";
-import { t } from "../i18n.js";
-import { askNotifications, notificationsState, unlockAudio } from "../alerts.js";
-import { LanguagePicker } from "./App.jsx";
-import { autoAwayMinutes, setAutoAwayMinutes } from "./autoaway.js";
+import { t } from "../i18n";
+import { askNotifications, notificationsState, unlockAudio } from "../alerts";
+import { LanguagePicker } from "./App";
+import { autoAwayMinutes, setAutoAwayMinutes } from "./autoaway";
+import type { AgentStatus } from "../store";
+import type { StoreProps, TabEntry } from "./App";
 
-const STATUSES = ["online", "away", "offline"];
+const STATUSES: AgentStatus[] = ["online", "away", "offline"];
 
-export function Header({ store, tabs, tab, setTab, onHelp }) {
+interface HeaderProps extends StoreProps {
+  tabs: TabEntry[];
+  tab: string;
+  setTab: (tab: string) => void;
+  onHelp: () => void;
+}
+
+export function Header({ store, tabs, tab, setTab, onHelp }: HeaderProps) {
   const [menu, setMenu] = useState(false);
   const [perm, setPerm] = useState(notificationsState());
-  const me = store.me;
+  const me = store.me!;
   const unread = [...store.chats.values()].reduce((n, c) => n + (c.mode === "mine" ? c.unread : 0), 0);
 
   return (
@@ -31,7 +40,7 @@ export function Header({ store, tabs, tab, setTab, onHelp }) {
       <label class="status-pick">
         <span class={`dot dot-${store.status}`} aria-hidden="true" />
         <select data-testid="status" aria-label={t("status.label")} value={store.status}
-          onChange={(e) => { unlockAudio(); store.setStatus(e.currentTarget.value).catch(() => {}); }}>
+          onChange={(e) => { unlockAudio(); store.setStatus(e.currentTarget.value as AgentStatus).catch(() => {}); }}>
           {STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}`)}</option>)}
         </select>
       </label>

@@ -1,7 +1,8 @@
 import { useEffect } from "preact/hooks";
-import { t } from "../i18n.js";
-import { Modal } from "./Dialogs.jsx";
-import { myChats } from "./Workspace.jsx";
+import { t } from "../i18n";
+import { Modal } from "./Dialogs";
+import { myChats } from "./Workspace";
+import type { Store } from "../store";
 
 export const SHORTCUTS = [
   ["Alt+A", "shortcut.accept"],
@@ -21,15 +22,20 @@ export const SHORTCUTS = [
   ["?", "shortcut.help"],
 ];
 
-const fire = (name, detail) => window.dispatchEvent(new CustomEvent(name, { detail }));
+const fire = (name: string, detail?: string) => window.dispatchEvent(new CustomEvent(name, { detail }));
 
 /** Keyboard shortcuts.  Letters are matched by key position (e.code), so they work with
  * Arabic and Ukrainian keyboard layouts too. */
-export function useShortcuts(store, { setTab, setHelp }) {
+interface ShortcutTargets {
+  setTab: (tab: string) => void;
+  setHelp: (open: boolean) => void;
+}
+
+export function useShortcuts(store: Store, { setTab, setHelp }: ShortcutTargets): void {
   useEffect(() => {
-    const onKey = (e) => {
+    const onKey = (e: KeyboardEvent) => {
       if (!store.me) return;
-      const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName || "");
+      const typing = /^(INPUT|TEXTAREA|SELECT)$/.test((e.target as Element).tagName || "");
       if (!e.altKey) {
         if (e.key === "?" && !typing) {
           e.preventDefault();
@@ -70,7 +76,7 @@ export function useShortcuts(store, { setTab, setHelp }) {
   }, [store]);
 }
 
-export function Shortcuts({ onClose }) {
+export function Shortcuts({ onClose }: { onClose: () => void }) {
   return (
     <Modal title={t("shortcuts.title")} onClose={onClose} testid="shortcuts">
       <table class="grid">

@@ -1,23 +1,26 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { t } from "../i18n.js";
-import { parseSkills, skillsText } from "../util.js";
+import * as api from "../api";
+import { t } from "../i18n";
+import { parseSkills, skillsText } from "../util";
+import type { StoreProps } from "./App";
+import type { Canned, DirectoryAgent, Store, Topic } from "../store";
+import type { WidgetSettings } from "../rest";
 
 const ROLES = ["agent", "supervisor", "admin"];
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const FIELDS = ["name", "email", "topic"];
 
-function useList(path) {
-  const [items, setItems] = useState(null);
+function useList<T>(path: string): [T[] | null, () => Promise<void>, string] {
+  const [items, setItems] = useState<T[] | null>(null);
   const [error, setError] = useState("");
-  const load = () => api.get(path).then(setItems, (e) => setError(e.message));
+  const load = () => api.get<T[]>(path).then(setItems, (e: Error) => setError(e.message));
   useEffect(() => {
     load();
   }, [path]);
   return [items, load, error];
 }
 
-export function Admin({ store }) {
+export function Admin({ store }: StoreProps) {
   const [sub, setSub] = useState("agents");
   return (
     <div class="admin" data-testid="admin">
@@ -36,21 +39,21 @@ export function Admin({ store }) {
 }
 
 /** Run an API change, toast success or the server's error. */
-async function act(store, fn, okText) {
+async function act<T>(store: Store, fn: () => Promise<T>, okText?: string): Promise<T> {
   try {
     const r = await fn();
     if (okText) store.toast(okText);
     return r;
   } catch (e) {
-    store.toast(t("error.server", { message: e.message }), "error");
+    store.toast(t("error.server", { message: (e as Error).message }), "error");
     throw e;
   }
 }
 
-function Agents({ store }) {
-  const [items, reload, error] = useList("/api/agents");
-  const [form, setForm] = useState({ id: "", name: "", password: "", role: "agent", capacity: 3, skills: "" });
-  async function create(e) {
+function Agents({ store }: StoreProps) {
+  const [items, reload, error] = useList<DirectoryAgent>("/api/agents");
+  const [form, setForm] = useState<{ id: string; name: string; password: string; role: string; capacity: number | string; skills: string }>({ id: "", name: "", password: "", role: "agent", capacity: 3, skills: "" });
+  async function create(e: Event) {
     e.preventDefault();
     await act(store, () => api.post("/api/agents", {
       id: form.id.trim(), name: form.name.trim() || undefined, password: form.password, role: form.role,
@@ -85,11 +88,11 @@ function Agents({ store }) {
   );
 }
 
-function AgentRow({ store, agent, reload }) {
-  const [row, setRow] = useState({ name: agent.name, role: agent.role, capacity: agent.capacity, skills: skillsText(agent.skills) });
+function AgentRow({ store, agent, reload }: { store: Store; agent: DirectoryAgent; reload: () => void }) {
+  const [row, setRow] = useState<{ name: string; role: string; capacity: number | string; skills: string }>({ name: agent.name, role: agent.role, capacity: agent.capacity, skills: skillsText(agent.skills) });
   // only what changed: a role change (like a new password) ends the agent's sessions
   const save = () => {
-    const body = {};
+    const body: Record<string, unknown> = {};
     if (row.name.trim() && row.name.trim() !== agent.name) body.name = row.name.trim();
     if (row.role !== agent.role) body.role = row.role;
     if (Number(row.capacity) !== agent.capacity) body.capacity = Number(row.capacity);
@@ -113,7 +116,7 @@ function AgentRow({ store, agent, reload }) {
     <tr data-testid="admin-agent-row" data-agent={agent.id} class={agent.disabled ? "disabled" : ""}>
       <td><bdi>{agent.id}</bdi></td>
       <td><input value={row.name} aria-label={t("admin.name")} onInput={(e) => setRow({ ...row, name: e.currentTarget.value })} /></td>
-      <td><select value={row.role} aria-label={t("admin.role")} disabled={self} onChange={(e) => setRow({ ...row, role: e.currentTarget.value })}>
+      <td><select value={row.role} aria-label={t("admin.role")} disabled={!!self} onChange={(e) => setRow({ ...row, role: e.currentTarget.value })}>
         {ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}</select></td>
       <td><input type="number" min="0" max="100" class="narrow" data-testid="capacity" aria-label={t("admin.capacity")} value={row.capacity} onInput={(e) => setRow({ ...row, capacity: e.currentTarget.value })} /></td>
       <td><input value={row.skills} data-testid="skills" aria-label={t("admin.skills")} onInput={(e) => setRow({ ...row, skills: e.currentTarget.value })} /></td>
@@ -128,17 +131,24 @@ function AgentRow({ store, agent, reload }) {
   );
 }
 
-function Topics({ store }) {
-  const [items, reload, error] = useList("/api/topics");
-  const [form, setForm] = useState({ name: "", required: "", optional: "", priority: 5 });
-  async function save(name, v) {
+/** A topic as its form holds it (skills as text). */
+interface TopicForm {
+  required: string;
+  optional: string;
+  priority: number | string;
+}
+
+function Topics({ store }: StoreProps) {
+  const [items, reload, error] = useList<Topic>("/api/topics");
+  const [form, setForm] = useState<TopicForm & { name: string }>({ name: "", required: "", optional: "", priority: 5 });
+  async function save(name: string, v: TopicForm) {
     await act(store, () => api.put(`/api/topics/${encodeURIComponent(name)}`, {
       required: parseSkills(v.required), optional: parseSkills(v.optional), priority: Number(v.priority),
     }), t("admin.saved")).catch(() => null);
     reload();
     store.loadTopics();
   }
-  async function remove(name) {
+  async function remove(name: string) {
     if (!window.confirm(t("admin.confirm_delete", { name }))) return;
     await act(store, () => api.del(`/api/topics/${encodeURIComponent(name)}`), t("admin.deleted")).catch(() => null);
     reload();
@@ -163,8 +173,14 @@ function Topics({ store }) {
   );
 }
 
-function TopicRow({ topic, onSave, onDelete }) {
-  const [v, setV] = useState({ required: skillsText(topic.required), optional: skillsText(topic.optional), priority: topic.priority });
+interface TopicRowProps {
+  topic: Topic;
+  onSave: (name: string, v: TopicForm) => void;
+  onDelete: (name: string) => void;
+}
+
+function TopicRow({ topic, onSave, onDelete }: TopicRowProps) {
+  const [v, setV] = useState<TopicForm>({ required: skillsText(topic.required), optional: skillsText(topic.optional), priority: topic.priority });
   return (
     <tr data-topic={topic.name}>
       <td><bdi>{topic.name}</bdi></td>
@@ -179,14 +195,14 @@ function TopicRow({ topic, onSave, onDelete }) {
   );
 }
 
-function CannedAdmin({ store }) {
-  const [items, reload, error] = useList("/api/canned");
+function CannedAdmin({ store }: StoreProps) {
+  const [items, reload, error] = useList<Canned>("/api/canned");
   const [form, setForm] = useState({ shortcut: "", language: "", text: "" });
   const refresh = () => {
     reload();
     store.loadCanned();
   };
-  async function create(e) {
+  async function create(e: Event) {
     e.preventDefault();
     await act(store, () => api.post("/api/canned", form), t("admin.saved")).catch(() => null);
     setForm({ shortcut: "", language: "", text: "" });
@@ -213,7 +229,7 @@ function CannedAdmin({ store }) {
   );
 }
 
-function CannedRow({ store, item, refresh }) {
+function CannedRow({ store, item, refresh }: { store: Store; item: Canned; refresh: () => void }) {
   const [v, setV] = useState({ shortcut: item.shortcut, language: item.language || "", text: item.text });
   const save = () => act(store, () => api.put(`/api/canned/${encodeURIComponent(item.id)}`, v), t("admin.saved")).then(refresh, () => {});
   const remove = () => act(store, () => api.del(`/api/canned/${encodeURIComponent(item.id)}`), t("admin.deleted")).then(refresh, () => {});
@@ -229,20 +245,20 @@ function CannedRow({ store, item, refresh }) {
   );
 }
 
-function Widget({ store }) {
-  const [s, setS] = useState(null);
+function Widget({ store }: StoreProps) {
+  const [s, setS] = useState<WidgetSettings | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
-    api.get("/api/widget/settings").then(setS, (e) => setError(e.message));
+    api.get<WidgetSettings>("/api/widget/settings").then(setS, (e: Error) => setError(e.message));
   }, []);
   if (error) return <p class="error">{error}</p>;
   if (!s) return <p class="muted">{t("loading")}</p>;
-  const set = (patch) => setS({ ...s, ...patch });
-  const toggleIn = (list, v, on) => (on ? [...new Set([...list, v])] : list.filter((x) => x !== v));
-  async function save(e) {
+  const set = (patch: Partial<WidgetSettings>) => setS({ ...s!, ...patch });
+  const toggleIn = (list: string[], v: string, on: boolean) => (on ? [...new Set([...list, v])] : list.filter((x) => x !== v));
+  async function save(e: Event) {
     e.preventDefault();
-    const body = { ...s, allowed_origins: s.allowed_origins.map((x) => x.trim()).filter(Boolean) };
-    const saved = await act(store, () => api.put("/api/widget/settings", body), t("admin.saved")).catch(() => null);
+    const body = { ...s!, allowed_origins: s!.allowed_origins.map((x) => x.trim()).filter(Boolean) };
+    const saved = await act(store, () => api.put<WidgetSettings>("/api/widget/settings", body), t("admin.saved")).catch(() => null);
     if (saved) setS(saved);
   }
   const langs = ["en", "ar", "uk"];

@@ -4,20 +4,83 @@
 // emit(), which re-renders (batched in a microtask).  Messages are kept per chat in
 // sequence order, each once: a frame whose seq is already known is dropped, which is what
 // makes a re-offered chat (its history is replayed from seq 1) or a resume safe.
-import * as api from "./api.js";
-import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts.js";
-import { AgentSocket } from "./socket.js";
-import { t } from "./i18n.js";
-import { newId, overloadDelay, sleep } from "./util.js";
+import * as api from "./api";
+import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts";
+import { AgentSocket, type RequestFailure } from "./socket";
+import { t } from "./i18n";
+import { newId, overloadDelay, sleep } from "./util";
+import type {
+  AgentView, ChatChanged, ChatView, ClientFrame, ClientFrameOf, FrameOf, LiveFigures, Limits, Message, NoticeView,
+  Ok, Sender, ServerFrame,
+} from "../../clients/protocol";
+
+/** The signed-in agent: the REST `AgentOut` (/api/me, /api/login), then the welcome's. */
+export type Me = AgentView;
+export type AgentStatus = AgentView["status"];
+export type Conn = "idle" | "connecting" | "open" | "reconnecting";
+
+/** What the console knows of a chat: the server's chat object, field by field as frames
+ * bring them (`visitor_name`, `visitor_id` when a view has them). */
+export type ChatInfo = Partial<ChatView> & { visitor_name?: string; visitor_id?: string; accepted?: number | null };
+
+/** A message the server stored (it has its seq). */
+export interface StoredMsg extends Message {
+  local?: undefined;
+  pending?: undefined;
+  failed?: undefined;
+}
+
+/** A message sent from this tab and not yet acknowledged (no seq yet). */
+export interface LocalMsg {
+  cid: string;
+  text: string;
+  kind: Message["kind"];
+  internal: boolean;
+  ts: number;
+  from: Sender;
+  local: true;
+  pending: boolean;
+  failed?: boolean;
+  seq?: undefined;
+}
+
+export type ChatMsg = StoredMsg | LocalMsg;
+
+export interface Toast {
+  id: string;
+  text: string;
+  kind: string;
+}
+
+/** REST /api/canned (CannedOut). */
+export interface Canned {
+  id: string;
+  shortcut: string;
+  text: string;
+  language: string;
+}
+
+/** REST /api/topics (TopicOut). */
+export interface Topic {
+  name: string;
+  required: Record<string, number>;
+  optional: Record<string, number>;
+  priority: number;
+}
+
+/** REST /api/agents (AgentOut). */
+export type DirectoryAgent = AgentView;
+
+type Handlers = { [T in ServerFrame["type"]]?: (this: Store, f: FrameOf<T>) => void };
 
 /** Sends of one message refused with `overloaded` before it is shown as failed. */
 const OVERLOAD_ATTEMPTS = 6;
 
-const OPEN_STATES = new Set(["queued", "offered", "active"]);
+const OPEN_STATES = new Set<string>(["queued", "offered", "active"]);
 const TYPING_SHOWN_MS = 6000;
 const DRAFT_KEY = "lc.drafts";
 
-function loadDrafts() {
+function loadDrafts(): Record<string, string> {
   try {
     return JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "{}") || {};
   } catch {
@@ -26,7 +89,28 @@ function loadDrafts() {
 }
 
 export class Chat {
-  constructor(id) {
+  id: string;
+  info: ChatInfo;
+  visitor: Partial<NonNullable<ChatView["visitor"]>>;
+  state: string;
+  mode: "mine" | "watch" | "joined";
+  msgs: ChatMsg[];
+  bySeq: Map<number, StoredMsg>;
+  lastSeq: number;
+  readSent: number;
+  peerRead: number;
+  typing: { name: string; role: Sender["role"]; until: number } | null;
+  tags: string[];
+  offerExpires: number;
+  ended: { by: string } | null;
+  note: string;
+  resynced: boolean;
+  seenAt: number;
+  draft?: string;
+  offerTotal?: number;
+  declinedByMe?: boolean;
+
+  constructor(id: string) {
     this.id = id;
     this.info = {};
     this.visitor = {};
@@ -46,20 +130,20 @@ export class Chat {
     this.seenAt = Date.now();
   }
 
-  get visitorName() {
+  get visitorName(): string {
     return this.visitor.name || this.info.visitor_name || "";
   }
 
-  get unread() {
+  get unread(): number {
     let n = 0;
     for (const m of this.msgs) {
-      if (m.seq > this.readSent && m.from && m.from.role === "visitor") n++;
+      if (!m.local && m.seq > this.readSent && m.from && m.from.role === "visitor") n++;
     }
     return n;
   }
 
   /** When the visitor's unanswered message was sent (ms), or 0 when nobody waits. */
-  get waitingSince() {
+  get waitingSince(): number {
     let since = 0;
     for (let i = this.msgs.length - 1; i >= 0; i--) {
       const m = this.msgs[i];
@@ -70,7 +154,7 @@ export class Chat {
     return since;
   }
 
-  get lastMessage() {
+  get lastMessage(): ChatMsg | null {
     for (let i = this.msgs.length - 1; i >= 0; i--) {
       if (this.msgs[i].kind !== "system") return this.msgs[i];
     }
@@ -79,6 +163,31 @@ export class Chat {
 }
 
 export class Store {
+  listeners: Set<() => void>;
+  scheduled: boolean;
+  drafts: Record<string, string>;
+  socket!: AgentSocket | null;
+  me!: Me | null;
+  status!: AgentStatus;
+  conn!: Conn;
+  chats!: Map<string, Chat>;
+  selected!: string | null;
+  watching!: string | null;
+  live!: LiveFigures | null;
+  liveAt!: number;
+  toasts!: Toast[];
+  canned!: Canned[];
+  topics!: Topic[];
+  directory!: DirectoryAgent[];
+  notices!: NoticeView[];
+  clockOffset!: number;
+  autoAway!: boolean;
+  ring!: ReturnType<typeof setInterval> | null;
+  limits?: Partial<Limits>;
+  loggedOutReason?: string | null;
+  offerNote?: Notification | null;
+  settingStatus?: boolean;
+
   constructor() {
     this.listeners = new Set();
     this.scheduled = false;
@@ -87,7 +196,7 @@ export class Store {
     api.setUnauthorizedHandler(() => this.sessionEnded("expired"));
   }
 
-  resetSession() {
+  resetSession(): void {
     if (this.socket) this.socket.stop();
     this.socket = null;
     this.me = null;
@@ -105,18 +214,18 @@ export class Store {
     this.notices = []; // outage notices in force (welcome, then notice / notice_end frames)
     this.clockOffset = 0;
     this.autoAway = false;
-    clearInterval(this.ring);
+    clearInterval(this.ring ?? undefined);
     this.ring = null;
     stopBlink();
   }
 
   // ---- rendering ----------------------------------------------------------------------
-  subscribe(fn) {
+  subscribe(fn: () => void): () => boolean {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
-  emit() {
+  emit(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     queueMicrotask(() => {
@@ -125,7 +234,7 @@ export class Store {
     });
   }
 
-  toast(text, kind = "info") {
+  toast(text: string, kind = "info"): void {
     const id = newId("t");
     this.toasts = [...this.toasts, { id, text, kind }];
     this.emit();
@@ -135,44 +244,44 @@ export class Store {
     }, kind === "error" ? 8000 : 5000);
   }
 
-  now() {
+  now(): number {
     return Date.now() + this.clockOffset;
   }
 
   /** Post an outage notice (supervisors): {texts, topics, expires_at}. */
-  async postNotice(body) {
+  async postNotice(body: { texts: Record<string, string>; topics: string[]; expires_at?: number }): Promise<unknown> {
     try {
       return await api.post("/api/notices", body);
     } catch (e) {
-      this.toast(t("notice.failed", { message: e.message }), "error");
+      this.toast(t("notice.failed", { message: (e as Error).message }), "error");
       throw e;
     }
   }
 
   /** End an outage notice; ``closeQueued``: also close the chats waiting in its topics. */
-  async endNotice(id, closeQueued = false) {
+  async endNotice(id: string, closeQueued = false): Promise<{ closed: number }> {
     try {
-      const r = await api.post(`/api/notices/${encodeURIComponent(id)}/end`, { close_queued: closeQueued });
+      const r = await api.post<{ closed: number }>(`/api/notices/${encodeURIComponent(id)}/end`, { close_queued: closeQueued });
       if (closeQueued) this.toast(t("notice.closed", { n: r.closed }));
       return r;
     } catch (e) {
-      this.toast(t("notice.failed", { message: e.message }), "error");
+      this.toast(t("notice.failed", { message: (e as Error).message }), "error");
       throw e;
     }
   }
 
-  get isSupervisor() {
+  get isSupervisor(): boolean {
     return !!this.me && (this.me.role === "supervisor" || this.me.role === "admin");
   }
 
-  get isAdmin() {
+  get isAdmin(): boolean {
     return !!this.me && this.me.role === "admin";
   }
 
   // ---- session ------------------------------------------------------------------------
-  async restore() {
+  async restore(): Promise<void> {
     try {
-      const me = await api.get("/api/me");
+      const me = await api.get<Me>("/api/me");
       this.start(me);
     } catch {
       this.conn = "idle";
@@ -180,14 +289,14 @@ export class Store {
     }
   }
 
-  async login(id, password) {
+  async login(id: string, password: string): Promise<void> {
     unlockAudio();
-    const reply = await api.post("/api/login", { id, password });
+    const reply = await api.post<{ agent: Me }>("/api/login", { id, password });
     this.loggedOutReason = null;
     this.start(reply.agent);
   }
 
-  async logout() {
+  async logout(): Promise<void> {
     try {
       await api.post("/api/logout");
     } catch {
@@ -196,14 +305,14 @@ export class Store {
     this.sessionEnded("logout");
   }
 
-  sessionEnded(reason) {
+  sessionEnded(reason: string): void {
     if (!this.me && reason !== "logout") return;
     this.resetSession();
     this.loggedOutReason = reason;
     this.emit();
   }
 
-  start(me) {
+  start(me: Me): void {
     this.resetSession();
     this.me = me;
     this.status = me.status || "offline";
@@ -224,17 +333,18 @@ export class Store {
     this.emit();
   }
 
-  async checkSession() {
+  async checkSession(): Promise<void> {
     try {
-      this.me = { ...this.me, ...(await api.get("/api/me")) };
+      this.me = { ...this.me!, ...(await api.get<Me>("/api/me")) };
     } catch (e) {
       // a refused handshake looks like a server that is down: only the explicit answer
       // (401 unauthorized) ends the session; no answer or another one keeps it
-      if (e.status === 401 && e.code === "unauthorized") this.sessionEnded("expired");
+      const err = e as api.ApiError;
+      if (err.status === 401 && err.code === "unauthorized") this.sessionEnded("expired");
     }
   }
 
-  async loadCanned() {
+  async loadCanned(): Promise<void> {
     try {
       this.canned = await api.get("/api/canned");
       this.emit();
@@ -243,7 +353,7 @@ export class Store {
     }
   }
 
-  async loadTopics() {
+  async loadTopics(): Promise<void> {
     try {
       this.topics = await api.get("/api/topics");
       this.emit();
@@ -252,7 +362,7 @@ export class Store {
     }
   }
 
-  async loadDirectory() {
+  async loadDirectory(): Promise<void> {
     try {
       this.directory = await api.get("/api/agents");
       this.emit();
@@ -261,12 +371,12 @@ export class Store {
     }
   }
 
-  onOpen() {
+  onOpen(): void {
     this.conn = "open";
     this.emit();
   }
 
-  onDown(code, retry) {
+  onDown(code: number, retry: boolean): void {
     if (!retry) {
       this.sessionEnded(code === 4401 ? "revoked" : "closed");
       return;
@@ -276,7 +386,7 @@ export class Store {
   }
 
   // ---- frames in ----------------------------------------------------------------------
-  chat(id) {
+  chat(id: string): Chat {
     let c = this.chats.get(id);
     if (!c) {
       c = new Chat(id);
@@ -286,7 +396,7 @@ export class Store {
     return c;
   }
 
-  applyInfo(c, info) {
+  applyInfo(c: Chat, info: ChatInfo): void {
     c.info = { ...c.info, ...info };
     if (info.visitor) c.visitor = info.visitor;
     if (info.state) c.state = info.state;
@@ -302,19 +412,19 @@ export class Store {
     }
   }
 
-  onFrame(f) {
-    const h = this.handlers[f.type];
+  onFrame(f: ServerFrame): void {
+    const h = this.handlers[f.type] as ((this: Store, f: ServerFrame) => void) | undefined;
     if (h) h.call(this, f);
     this.emit();
   }
 
-  handlers = {
+  handlers: Handlers = {
     welcome(f) {
       this.notices = f.notices || [];
-      this.me = { ...this.me, ...f.agent };
-      this.status = f.agent.status;
+      this.me = { ...this.me!, ...f.agent! };
+      this.status = f.agent!.status;
       this.limits = f.limits || {};
-      const held = new Set();
+      const held = new Set<string>();
       for (const info of f.chats || []) {
         held.add(info.id);
         const c = this.chat(info.id);
@@ -362,8 +472,9 @@ export class Store {
       const quiet = c.declinedByMe || f.reason === "decline";
       this.forget(f.chat);
       if (!quiet) {
-        const key = { lapse: "toast.lapsed", transfer: "toast.transferred",
-          transfer_queue: "toast.transferred", requeue: "toast.requeued" }[f.reason] || "toast.revoked";
+        const keys: Partial<Record<typeof f.reason, string>> = { lapse: "toast.lapsed", transfer: "toast.transferred",
+          transfer_queue: "toast.transferred", requeue: "toast.requeued" };
+        const key = keys[f.reason] || "toast.revoked";
         this.toast(t(key, { name: c.visitorName || t("visitor.anonymous") }));
       }
       this.refreshAlerts();
@@ -409,7 +520,7 @@ export class Store {
     ack(f) {
       const c = this.chats.get(f.chat);
       if (!c) return;
-      const local = c.msgs.find((m) => m.local && m.cid === f.cid);
+      const local = c.msgs.find((m): m is LocalMsg => !!m.local && m.cid === f.cid);
       if (!local || typeof f.seq !== "number") return;
       // The server does not send my message back to this tab: the ack (with its seq) puts
       // it in place.  It does not move lastSeq (an earlier message may still be on its
@@ -446,14 +557,14 @@ export class Store {
     },
   };
 
-  addMessage(c, m, { fromAck = false } = {}) {
+  addMessage(c: Chat, m: Message, { fromAck = false } = {}): void {
     if (typeof m.seq !== "number") return;
     if (c.bySeq.has(m.seq)) return;
     // my own message, sent from this tab: it replaces the local copy
     const idx = c.msgs.findIndex((x) => x.local && x.cid === m.cid && m.from
       && x.from.id === m.from.id && x.from.role === m.from.role);
     if (idx >= 0) c.msgs.splice(idx, 1);
-    const msg = { ...m };
+    const msg: StoredMsg = { ...m };
     c.bySeq.set(m.seq, msg);
     if (m.seq > c.lastSeq && !fromAck) c.lastSeq = m.seq;
     // sequenced messages in order; local (not yet echoed) ones stay at the end
@@ -468,7 +579,7 @@ export class Store {
     }
   }
 
-  forget(id) {
+  forget(id: string): void {
     this.chats.delete(id);
     delete this.drafts[id];
     this.saveDrafts();
@@ -479,15 +590,16 @@ export class Store {
     if (this.watching === id) this.watching = null;
   }
 
-  resume(id) {
+  resume(id: string): void {
     const c = this.chats.get(id);
     if (!c || !this.socket) return;
     this.socket.request({ type: "resume", chat: id, after: c.lastSeq }).catch(() => {});
   }
 
-  rewatch(c) {
+  rewatch(c: Chat): void {
     if (!this.socket) return;
-    this.socket.request({ type: "watch", chat: c.id }).then((reply) => {
+    this.socket.request({ type: "watch", chat: c.id }).then((frame) => {
+      const reply = frame as ChatChanged;
       if (reply && reply.chat) this.applyInfo(c, reply.chat);
       this.emit();
     }).catch(() => {
@@ -497,25 +609,25 @@ export class Store {
   }
 
   // ---- offers -------------------------------------------------------------------------
-  get offers() {
+  get offers(): Chat[] {
     return [...this.chats.values()]
       .filter((c) => c.mode === "mine" && c.state === "offered" && !c.ended)
       .sort((a, b) => a.offerExpires - b.offerExpires);
   }
 
-  alertOffer(c) {
+  alertOffer(c: Chat): void {
     beep(3);
     this.offerNote = notify(t("offer.title"), c.visitorName || t("visitor.anonymous"), `offer-${c.id}`);
   }
 
-  refreshAlerts() {
+  refreshAlerts(): void {
     if (this.offers.length) {
       blinkTitle(t("offer.title"));
       // keep ringing while an offer waits
       if (!this.ring) this.ring = setInterval(() => (this.offers.length ? beep(2) : null), 6000);
     } else {
       stopBlink();
-      clearInterval(this.ring);
+      clearInterval(this.ring ?? undefined);
       this.ring = null;
       if (this.offerNote) {
         this.offerNote.close();
@@ -525,13 +637,13 @@ export class Store {
   }
 
   // ---- actions ------------------------------------------------------------------------
-  req(frame) {
+  req(frame: ClientFrame): Promise<ServerFrame> {
     if (!this.socket) return Promise.reject(new Error(t("conn.offline")));
     return this.socket.request(frame).catch((e) => this.refused(e));
   }
 
-  refused(e) {
-    const f = e.frame || {};
+  refused(e: RequestFailure): never {
+    const f: Partial<RequestFailure["frame"]> & { message?: string } = e.frame || {};
     const text = f.code === "disconnected" || f.code === "timeout" ? t("conn.offline")
       : t(`error.${f.code}`, {}, f.message || e.message);
     this.toast(text, "error");
@@ -541,22 +653,23 @@ export class Store {
   /** Send a message frame (`msg`, `whisper`).  One refused with `overloaded` stays pending
    * and is resent with the same cid (the server stores it once) after the server's
    * `retry_ms` hint, with jitter, a bounded number of times; only then it fails. */
-  async reqMessage(frame) {
+  async reqMessage(frame: ClientFrameOf<"msg"> | ClientFrameOf<"whisper">): Promise<ServerFrame> {
     for (let attempt = 0; ; attempt++) {
       if (!this.socket) throw new Error(t("conn.offline"));
       try {
         return await this.socket.request(frame);
       } catch (e) {
-        if (e.frame?.code !== "overloaded" || attempt + 1 >= OVERLOAD_ATTEMPTS) return this.refused(e);
-        await sleep(overloadDelay(e.frame.retry_ms, attempt));
+        const err = e as RequestFailure;
+        if (err.frame?.code !== "overloaded" || attempt + 1 >= OVERLOAD_ATTEMPTS) return this.refused(err);
+        await sleep(overloadDelay(err.frame.retry_ms, attempt));
       }
     }
   }
 
-  async setStatus(status, auto = false) {
+  async setStatus(status: AgentStatus, auto = false): Promise<void> {
     this.settingStatus = true;
     try {
-      const reply = await this.req({ type: "status", status });
+      const reply = (await this.req({ type: "status", status })) as Ok;
       this.status = reply.status || status;
       this.autoAway = auto && status === "away";
     } finally {
@@ -565,7 +678,7 @@ export class Store {
     }
   }
 
-  async accept(id) {
+  async accept(id: string): Promise<void> {
     unlockAudio();
     await this.req({ type: "accept", chat: id });
     this.selected = id;
@@ -575,7 +688,7 @@ export class Store {
     this.emit();
   }
 
-  async decline(id) {
+  async decline(id: string): Promise<void> {
     const c = this.chats.get(id);
     if (c) c.declinedByMe = true;
     try {
@@ -589,13 +702,13 @@ export class Store {
     this.emit();
   }
 
-  select(id) {
+  select(id: string): void {
     this.selected = id;
     this.markRead(id);
     this.emit();
   }
 
-  markRead(id) {
+  markRead(id: string): void {
     const c = this.chats.get(id);
     if (!c || c.mode !== "mine" || c.ended || !this.socket || !this.socket.open) return;
     if (document.hidden) return;
@@ -608,7 +721,7 @@ export class Store {
     }
   }
 
-  setDraft(id, text) {
+  setDraft(id: string, text: string): void {
     const c = this.chats.get(id);
     if (c) c.draft = text;
     if (text) this.drafts[id] = text;
@@ -616,7 +729,7 @@ export class Store {
     this.saveDrafts();
   }
 
-  saveDrafts() {
+  saveDrafts(): void {
     try {
       sessionStorage.setItem(DRAFT_KEY, JSON.stringify(this.drafts));
     } catch {
@@ -624,17 +737,18 @@ export class Store {
     }
   }
 
-  async send(id, text, { internal = false, whisper = false } = {}) {
+  async send(id: string, text: string, { internal = false, whisper = false } = {}): Promise<void> {
     const c = this.chats.get(id);
     if (!c || !text.trim()) return;
     const cid = newId("c");
     const kind = whisper ? "whisper" : internal ? "note" : "message";
-    const pending = { cid, text, kind, internal: internal || whisper, local: true, pending: true,
+    const me = this.me!;
+    const pending: LocalMsg = { cid, text, kind, internal: internal || whisper, local: true, pending: true,
       ts: this.now(),
-      from: { role: "agent", id: this.me.id, name: this.me.name } };
+      from: { role: "agent", id: me.id, name: me.name } };
     c.msgs.push(pending);
     this.emit();
-    const frame = whisper ? { type: "whisper", chat: id, cid, text }
+    const frame: ClientFrameOf<"msg"> | ClientFrameOf<"whisper"> = whisper ? { type: "whisper", chat: id, cid, text }
       : { type: "msg", chat: id, cid, text, ...(internal ? { internal: true } : {}) };
     try {
       await this.reqMessage(frame);
@@ -645,14 +759,14 @@ export class Store {
     }
   }
 
-  retry(id, cid) {
+  retry(id: string, cid: string): void {
     const c = this.chats.get(id);
     if (!c) return;
     const m = c.msgs.find((x) => x.cid === cid && x.failed);
     if (!m) return;
     m.failed = false;
     this.emit();
-    const frame = m.kind === "whisper" ? { type: "whisper", chat: id, cid, text: m.text }
+    const frame: ClientFrameOf<"msg"> | ClientFrameOf<"whisper"> = m.kind === "whisper" ? { type: "whisper", chat: id, cid, text: m.text }
       : { type: "msg", chat: id, cid, text: m.text, ...(m.internal ? { internal: true } : {}) };
     this.reqMessage(frame).catch(() => {
       m.failed = true;
@@ -660,11 +774,11 @@ export class Store {
     });
   }
 
-  typing(id, on) {
+  typing(id: string, on: boolean): void {
     if (this.socket) this.socket.send({ type: "typing", chat: id, on });
   }
 
-  async transfer(id, target, note) {
+  async transfer(id: string, target: { agent?: string; topic?: string }, note?: string): Promise<void> {
     await this.req({ type: "transfer", chat: id, ...target, note: note || "" });
     const c = this.chats.get(id);
     if (c && c.mode === "mine") this.forget(id);
@@ -672,7 +786,7 @@ export class Store {
   }
 
   /** Replace a chat's tags; the server keeps them with the chat (through transfers). */
-  setTags(chat, tags) {
+  setTags(chat: Chat, tags: string[]): void {
     const before = chat.tags;
     chat.tags = tags;
     this.emit();
@@ -683,15 +797,15 @@ export class Store {
     });
   }
 
-  async close(id, outcome, tags) {
+  async close(id: string, outcome: string, tags: string[]): Promise<void> {
     await this.req({ type: "close", chat: id, outcome, tags });
     const c = this.chats.get(id);
     if (c && c.mode === "mine") this.forget(id);
-    else if (c) c.ended = { by: `${this.me.role === "agent" ? "agent" : "supervisor"}:${this.me.id}` };
+    else if (c) c.ended = { by: `${this.me!.role === "agent" ? "agent" : "supervisor"}:${this.me!.id}` };
     this.emit();
   }
 
-  dismiss(id) {
+  dismiss(id: string): void {
     const c = this.chats.get(id);
     if (c && c.mode !== "mine" && !c.ended && this.socket) {
       this.socket.request({ type: "unwatch", chat: id }).catch(() => {});
@@ -701,7 +815,7 @@ export class Store {
   }
 
   // ---- supervisor ---------------------------------------------------------------------
-  async watch(id) {
+  async watch(id: string): Promise<"mine" | "watch"> {
     const existing = this.chats.get(id);
     if (existing && existing.mode === "mine") {
       this.selected = id;
@@ -714,9 +828,9 @@ export class Store {
     if (!existing) c.mode = "watch";
     this.watching = id;
     this.emit();
-    let reply;
+    let reply: ChatChanged;
     try {
-      reply = await this.req({ type: "watch", chat: id });
+      reply = (await this.req({ type: "watch", chat: id })) as ChatChanged;
     } catch (e) {
       if (!existing) this.chats.delete(id);
       if (this.watching === id) this.watching = null;
@@ -728,7 +842,7 @@ export class Store {
     return "watch";
   }
 
-  unwatch(id) {
+  unwatch(id: string): void {
     const c = this.chats.get(id);
     if (!c || c.mode === "mine") return;
     if (this.socket && c.mode === "watch") this.socket.request({ type: "unwatch", chat: id }).catch(() => {});
@@ -737,7 +851,7 @@ export class Store {
     this.emit();
   }
 
-  async join(id) {
+  async join(id: string): Promise<void> {
     await this.req({ type: "join", chat: id });
     const c = this.chats.get(id);
     if (c) c.mode = "joined";

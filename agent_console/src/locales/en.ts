@@ -389,3 +389,6 @@ export const en = {
   "inbox.error.mail_failed": "The e-mail could not be sent. The message is still open; try again.",
   "inbox.error.bad_address": "The visitor's e-mail address cannot be used.",
 };
+
+/** A language's strings: exactly the English keys (tsc fails on a missing or extra key). */
+export type Dict = Record<keyof typeof en, string>;

@@ -1,20 +1,24 @@
 import { useEffect, useState } from "preact/hooks";
-import * as api from "../api.js";
-import { fmtBucket, isRtl, t } from "../i18n.js";
-import { download, num, pct, secs, toCsv } from "../util.js";
+import * as api from "../api";
+import { fmtBucket, isRtl, t } from "../i18n";
+import { download, num, pct, secs, toCsv } from "../util";
+import type { StoreProps } from "./App";
+import type { MetricKey, Metrics, MetricsOut } from "../rest";
+
+/** A row of a table or chart: [label or bucket key, figures]. */
+type Row = [string, Metrics];
 
 const DAY = 86400000;
-const HOUR = 3600000;
 
-function utcMidnight(ms) {
+function utcMidnight(ms: number): number {
   return ms - (ms % DAY);
 }
 
-function isoDay(ms) {
+function isoDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-export function periodOf(preset, now, custom) {
+export function periodOf(preset: string, now: number, custom: { from: string; to: string }): { from: number; to: number } {
   const today = utcMidnight(now);
   switch (preset) {
     case "today": return { from: today, to: now };
@@ -31,7 +35,9 @@ export function periodOf(preset, now, custom) {
 }
 
 // columns of the tables and CSV files: [metric key, label key, formatter]
-const COLUMNS = [
+type Fmt = (v: number | null) => string | number | null;
+
+const COLUMNS: [MetricKey, string, Fmt][] = [
   ["offered", "metric.offered", (v) => v],
   ["answered", "metric.answered", (v) => v],
   ["abandoned", "metric.abandoned", (v) => v],
@@ -51,11 +57,11 @@ const COLUMNS = [
   ["occupancy", "metric.occupancy", pct],
 ];
 
-export function Reports({ store }) {
+export function Reports({ store }: StoreProps) {
   const [preset, setPreset] = useState("today");
   const now = Date.now();
   const [custom, setCustom] = useState({ from: isoDay(now - 6 * DAY), to: isoDay(now) });
-  const [data, setData] = useState(null);
+  const [data, setData] = useState<{ whole: MetricsOut; buckets: MetricsOut; agents: MetricsOut; topics: MetricsOut; from: number; to: number } | null>(null);
   const [error, setError] = useState("");
   const [loading, setLoading] = useState(false);
   const [reload, setReload] = useState(0);
@@ -77,13 +83,13 @@ export function Reports({ store }) {
     const base = { from: p.from, to: p.to };
     const b = p.to - p.from <= 2 * DAY ? "hour" : "day";
     Promise.all([
-      api.get(`/api/metrics${api.qs(base)}`),
-      api.get(`/api/metrics${api.qs({ ...base, group: b })}`),
-      api.get(`/api/metrics${api.qs({ ...base, group: "agent" })}`),
-      api.get(`/api/metrics${api.qs({ ...base, group: "topic" })}`),
+      api.get<MetricsOut>(`/api/metrics${api.qs(base)}`),
+      api.get<MetricsOut>(`/api/metrics${api.qs({ ...base, group: b })}`),
+      api.get<MetricsOut>(`/api/metrics${api.qs({ ...base, group: "agent" })}`),
+      api.get<MetricsOut>(`/api/metrics${api.qs({ ...base, group: "topic" })}`),
     ]).then(([whole, buckets, agents, topics]) => {
       if (!gone) setData({ whole, buckets, agents, topics, from: p.from, to: p.to });
-    }, (e) => {
+    }, (e: Error) => {
       if (!gone) setError(e.message);
     }).finally(() => {
       if (!gone) setLoading(false);
@@ -94,11 +100,11 @@ export function Reports({ store }) {
   }, [key]);
 
   const m = data && data.whole.metrics;
-  const names = Object.fromEntries(((store.live && store.live.agents) || store.directory || []).map((a) => [a.id, a.name]));
-  const rows = (groups, labelOf) => Object.entries(groups || {}).map(([k, v]) => [labelOf(k), v]);
+  const names: Record<string, string> = Object.fromEntries(((store.live && store.live.agents) || store.directory || []).map((a: { id: string; name: string }) => [a.id, a.name]));
+  const rows = (groups: Record<string, Metrics> | null, labelOf: (k: string) => string): Row[] => Object.entries(groups || {}).map(([k, v]) => [labelOf(k), v]);
   const bucketRows = data ? rows(data.buckets.groups, (k) => k) : [];
 
-  function csv(name, firstLabel, list) {
+  function csv(name: string, firstLabel: string, list: Row[]) {
     const header = [firstLabel, ...COLUMNS.map(([k]) => k)];
     const lines = list.map(([label, v]) => [label, ...COLUMNS.map(([k]) => v[k] ?? "")]);
     download(`${name}-${isoDay(period.from)}-${isoDay(period.to - 1)}.csv`, toCsv([header, ...lines]));
@@ -152,16 +158,16 @@ export function Reports({ store }) {
             <div class="buttons"><button data-testid="csv-buckets" onClick={() => csv(bucket, bucket, bucketRows)}>{t("reports.csv")}</button></div>
           </section>
           <MetricTable title={t("reports.per_agent")} first={t("live.agent")} testid="agent-table"
-            rows={rows(data.agents.groups, (k) => names[k] || k)} onCsv={(list) => csv("agents", "agent", rows(data.agents.groups, (k) => k))} />
+            rows={rows(data!.agents.groups, (k) => names[k] || k)} onCsv={() => csv("agents", "agent", rows(data!.agents.groups, (k) => k))} />
           <MetricTable title={t("reports.per_topic")} first={t("live.topic")} testid="topic-table"
-            rows={rows(data.topics.groups, (k) => k)} onCsv={(list) => csv("topics", "topic", list)} />
+            rows={rows(data!.topics.groups, (k) => k)} onCsv={(list) => csv("topics", "topic", list)} />
         </>
       )}
     </div>
   );
 }
 
-function Fig({ k, label, v, warn }) {
+function Fig({ k, label, v, warn }: { k: string; label: string; v: string | number | null; warn?: boolean }) {
   return (
     <div class={`figure${warn ? " warn" : ""}`}>
       <div class="figure-value" data-testid={`sum-${k}`}>{v}</div>
@@ -170,7 +176,15 @@ function Fig({ k, label, v, warn }) {
   );
 }
 
-function MetricTable({ title, first, rows, onCsv, testid }) {
+interface MetricTableProps {
+  title: string;
+  first: string;
+  rows: Row[];
+  onCsv: (rows: Row[]) => void;
+  testid: string;
+}
+
+function MetricTable({ title, first, rows, onCsv, testid }: MetricTableProps) {
   return (
     <section class="panel">
       <div class="panel-head">
@@ -201,30 +215,30 @@ const H = 200;
 const PAD = { l: 36, r: 8, t: 10, b: 26 };
 
 /** An axis maximum whose half is a whole number too: 2, 4, 6, 8, 10, 20, 50, 100, … */
-function niceMax(v) {
+function niceMax(v: number): number {
   if (v <= 10) return Math.max(2, Math.ceil(v / 2) * 2);
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
   return v;
 }
 
-function xLabels(rows, bucket) {
+function xLabels(rows: Row[], bucket: string): string[] {
   const every = Math.max(1, Math.ceil(rows.length / 12));
   return rows.map(([k], i) => (i % every === 0 ? fmtBucket(k, bucket) : ""));
 }
 
 /** Offered and answered per bucket: grouped bars, drawn by hand (no chart library). */
-export function BarChart({ rows, bucket }) {
+export function BarChart({ rows, bucket }: { rows: Row[]; bucket: string }) {
   const rtl = isRtl();
   const n = Math.max(rows.length, 1);
-  const max = niceMax(Math.max(1, ...rows.map(([, v]) => v.offered)));
+  const max = niceMax(Math.max(1, ...rows.map(([, v]) => v.offered as number)));
   const iw = W - PAD.l - PAD.r;
   const ih = H - PAD.t - PAD.b;
   const slot = iw / n;
   const bw = Math.max(1, Math.min(18, slot / 2.6));
-  const y = (v) => PAD.t + ih - (ih * v) / max;
+  const y = (v: number | null) => PAD.t + ih - (ih * (v as number)) / max;
   const labels = xLabels(rows, bucket);
-  const xs = (i) => PAD.l + slot * (rtl ? n - 1 - i : i) + slot / 2;
+  const xs = (i: number) => PAD.l + slot * (rtl ? n - 1 - i : i) + slot / 2;
   return (
     <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" data-testid="bar-chart"
       aria-label={t("reports.volume", { bucket: t(`reports.per_${bucket}`) })}>
@@ -250,22 +264,22 @@ export function BarChart({ rows, bucket }) {
 }
 
 /** A 0-100% figure per bucket as a line; buckets with no sample are gaps. */
-export function LineChart({ rows, bucket, field }) {
+export function LineChart({ rows, bucket, field }: { rows: Row[]; bucket: string; field: MetricKey }) {
   const rtl = isRtl();
   const n = Math.max(rows.length, 1);
   const iw = W - PAD.l - PAD.r;
   const ih = H - PAD.t - PAD.b;
   const slot = iw / n;
-  const xs = (i) => PAD.l + slot * (rtl ? n - 1 - i : i) + slot / 2;
-  const y = (v) => PAD.t + ih - ih * v;
+  const xs = (i: number) => PAD.l + slot * (rtl ? n - 1 - i : i) + slot / 2;
+  const y = (v: number) => PAD.t + ih - ih * v;
   const labels = xLabels(rows, bucket);
-  const segments = [];
-  let cur = [];
+  const segments: [number, number][][] = [];
+  let cur: [number, number][] = [];
   rows.forEach(([, v], i) => {
     if (v[field] === null || v[field] === undefined) {
       if (cur.length) segments.push(cur);
       cur = [];
-    } else cur.push([xs(i), y(v[field])]);
+    } else cur.push([xs(i), y(v[field]!)]);
   });
   if (cur.length) segments.push(cur);
   return (
@@ -282,7 +296,7 @@ export function LineChart({ rows, bucket, field }) {
       {rows.map(([k, v], i) => (
         <g key={k}>
           {v[field] !== null && v[field] !== undefined && (
-            <circle cx={xs(i)} cy={y(v[field])} r="3" class="pt"><title>{`${fmtBucket(k, bucket)}: ${pct(v[field])}`}</title></circle>
+            <circle cx={xs(i)} cy={y(v[field]!)} r="3" class="pt"><title>{`${fmtBucket(k, bucket)}: ${pct(v[field])}`}</title></circle>
           )}
           {labels[i] && <text x={xs(i)} y={H - 8} class="axis" text-anchor="middle">{labels[i]}</text>}
         </g>

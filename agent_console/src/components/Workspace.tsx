@@ -1,18 +1,20 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { fmtTime, t } from "../i18n.js";
-import { duration } from "../util.js";
-import { useClock } from "./App.jsx";
-import { Composer } from "./Composer.jsx";
-import { CustomerPanel } from "./Customer.jsx";
-import { CloseDialog, TagEditor, TransferDialog } from "./Dialogs.jsx";
+import { fmtTime, t } from "../i18n";
+import { duration } from "../util";
+import { useClock } from "./App";
+import { Composer } from "./Composer";
+import { CustomerPanel } from "./Customer";
+import { CloseDialog, TagEditor, TransferDialog } from "./Dialogs";
+import type { StoreProps } from "./App";
+import type { Chat, ChatMsg, Store } from "../store";
 
-export function myChats(store) {
+export function myChats(store: Store): Chat[] {
   return [...store.chats.values()]
     .filter((c) => c.mode === "mine" && c.state !== "offered")
     .sort((a, b) => (a.info.created || 0) - (b.info.created || 0));
 }
 
-export function Workspace({ store }) {
+export function Workspace({ store }: StoreProps) {
   useClock(1000);
   const chats = myChats(store);
   const sel = store.selected ? store.chats.get(store.selected) : null;
@@ -40,7 +42,7 @@ export function Workspace({ store }) {
   );
 }
 
-function ChatItem({ store, chat, index, active }) {
+function ChatItem({ store, chat, index, active }: { store: Store; chat: Chat; index: number; active: boolean }) {
   const waiting = chat.waitingSince;
   const waitS = waiting ? (store.now() - waiting) / 1000 : 0;
   const last = chat.lastMessage;
@@ -69,21 +71,21 @@ function ChatItem({ store, chat, index, active }) {
   );
 }
 
-function senderLabel(store, m) {
+function senderLabel(store: Store, m: ChatMsg): string {
   if (m.kind === "system") return "";
   if (m.from && store.me && m.from.role === "agent" && m.from.id === store.me.id) return t("chat.you");
   return (m.from && m.from.name) || (m.from && m.from.role === "visitor" ? t("visitor.anonymous") : "");
 }
 
-export function Transcript({ store, chat, showRead = true }) {
-  const ref = useRef(null);
+export function Transcript({ store, chat, showRead = true }: { store: Store; chat: Chat; showRead?: boolean }) {
+  const ref = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   useLayoutEffect(() => {
     const el = ref.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   });
   const onScroll = () => {
-    const el = ref.current;
+    const el = ref.current!;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
   };
   const typing = chat.typing && chat.typing.until > Date.now() ? chat.typing : null;
@@ -114,7 +116,7 @@ export function Transcript({ store, chat, showRead = true }) {
                 {m.failed ? (
                   <button class="link" onClick={() => store.retry(chat.id, m.cid)}>{t("chat.failed_retry")}</button>
                 ) : m.local && m.pending ? t("chat.sending")
-                  : chat.peerRead >= m.seq ? <span data-testid="seen">{t("chat.seen")}</span> : t("chat.sent")}
+                  : !m.local && chat.peerRead >= m.seq ? <span data-testid="seen">{t("chat.seen")}</span> : t("chat.sent")}
               </div>
             )}
           </div>
@@ -130,10 +132,10 @@ export function Transcript({ store, chat, showRead = true }) {
   );
 }
 
-function ChatPane({ store, chat }) {
-  const [dialog, setDialog] = useState(null);
+function ChatPane({ store, chat }: { store: Store; chat: Chat }) {
+  const [dialog, setDialog] = useState<string | null>(null);
   useEffect(() => {
-    const open = (e) => setDialog(e.detail);
+    const open = (e: Event) => setDialog((e as CustomEvent<string>).detail);
     window.addEventListener("lc-dialog", open);
     return () => window.removeEventListener("lc-dialog", open);
   }, []);

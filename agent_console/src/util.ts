@@ -1,13 +1,13 @@
 // Small pure helpers: durations, user agents, CSV, ids.
 
-export function newId(prefix = "m") {
+export function newId(prefix = "m"): string {
   const rnd = new Uint8Array(9);
   crypto.getRandomValues(rnd);
   return prefix + Array.from(rnd, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** 75 -> "1:15", 3700 -> "1:01:40" (seconds, never negative). */
-export function duration(seconds) {
+export function duration(seconds: number | null | undefined): string {
   const s = Math.max(0, Math.floor(seconds || 0));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
@@ -16,25 +16,25 @@ export function duration(seconds) {
 }
 
 /** A figure in seconds for reports: "12.3 s", "—" for none. */
-export function secs(v) {
+export function secs(v: number | null | undefined): string {
   if (v === null || v === undefined) return "—";
   return v >= 100 ? duration(v) : `${(Math.round(v * 10) / 10).toLocaleString()} s`;
 }
 
-export function pct(v) {
+export function pct(v: number | null | undefined): string {
   if (v === null || v === undefined) return "—";
   return `${Math.round(v * 1000) / 10}%`;
 }
 
-export function num(v, digits = 2) {
+export function num(v: number | null | undefined, digits = 2): string {
   if (v === null || v === undefined) return "—";
   return String(Math.round(v * 10 ** digits) / 10 ** digits);
 }
 
 /** "Chrome 120 · Linux" from a user agent string (best effort; the raw string is kept too). */
-export function browserOf(ua) {
+export function browserOf(ua: string | null | undefined): string {
   if (!ua) return "";
-  const pick = [
+  const pick: [RegExp, string][] = [
     [/Edg\/(\d+)/, "Edge"],
     [/OPR\/(\d+)/, "Opera"],
     [/Firefox\/(\d+)/, "Firefox"],
@@ -56,7 +56,7 @@ export function browserOf(ua) {
 }
 
 /** Only http(s) URLs become links; anything else is shown as text. */
-export function safeHref(url) {
+export function safeHref(url: string): string | null {
   try {
     const u = new URL(url);
     return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
@@ -66,17 +66,17 @@ export function safeHref(url) {
 }
 
 /** One CSV cell: quoted when needed; a leading = + - @ gets a ' so spreadsheets do not run it. */
-export function csvCell(value) {
+export function csvCell(value: unknown): string {
   let s = value === null || value === undefined ? "" : String(value);
   if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function toCsv(rows) {
+export function toCsv(rows: unknown[][]): string {
   return rows.map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 
-export function download(filename, text, type = "text/csv;charset=utf-8") {
+export function download(filename: string, text: string, type = "text/csv;charset=utf-8"): void {
   const blob = new Blob(["\ufeff" + text], { type });
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
@@ -89,8 +89,8 @@ export function download(filename, text, type = "text/csv;charset=utf-8") {
 }
 
 /** "billing:7, sales" <-> {billing: 7, sales: 0} */
-export function parseSkills(text) {
-  const out = {};
+export function parseSkills(text: string | null | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
   for (const part of String(text || "").split(/[,\s]+/)) {
     if (!part) continue;
     const [name, level] = part.split(":");
@@ -100,13 +100,13 @@ export function parseSkills(text) {
   return out;
 }
 
-export function skillsText(skills) {
+export function skillsText(skills: Record<string, number> | null | undefined): string {
   return Object.entries(skills || {})
     .map(([k, v]) => (v ? `${k}:${v}` : k))
     .join(", ");
 }
 
-export function clamp(v, lo, hi) {
+export function clamp(v: number, lo: number, hi: number): number {
   return Math.max(lo, Math.min(hi, v));
 }
 
@@ -114,7 +114,17 @@ export function clamp(v, lo, hi) {
  * already), "disabled", "offline" (not connected, or status offline), "away", "full" (no
  * free capacity).  ``a`` is an entry of the live figures (status, available, load,
  * capacity) or of the directory (status only). */
-export function transferBlock(a, holderId) {
+/** What transferBlock reads of an agent (a live figures entry or a directory entry). */
+export interface TransferCandidate {
+  id: string;
+  status: string;
+  disabled?: boolean;
+  available?: boolean;
+  load?: number;
+  capacity?: number;
+}
+
+export function transferBlock(a: TransferCandidate, holderId: string | null | undefined): string {
   if (a.id === holderId) return "holder";
   if (a.disabled) return "disabled";
   if (a.status === "offline" || a.available === false) return a.status === "away" ? "away" : "offline";
@@ -126,11 +136,11 @@ export function transferBlock(a, holderId) {
 /** How long to wait before resending a frame refused with `overloaded`: the server's
  * `retry_ms` hint, doubled per further refusal (at most 8 s), with +-50 % jitter so that
  * the clients refused together do not come back together. */
-export function overloadDelay(retryMs, attempt) {
+export function overloadDelay(retryMs: number | undefined, attempt: number): number {
   const base = typeof retryMs === "number" && retryMs > 0 ? retryMs : 500;
   return Math.min(base * 2 ** attempt, 8000) * (0.5 + Math.random());
 }
 
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+export function sleep(ms: number): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }

@@ -1,9 +1,15 @@
 // Making an offer unmissable: a beep (Web Audio, no file to load), a browser notification
 // when the agent allowed them, and the tab title blinking while the tab is hidden.
-let audio = null;
+let audio: AudioContext | null = null;
+
+declare global {
+  interface Window {
+    webkitAudioContext?: typeof AudioContext;
+  }
+}
 
 /** Call from a user gesture (login, a click) so that browsers allow the sound later. */
-export function unlockAudio() {
+export function unlockAudio(): void {
   try {
     const Ctx = window.AudioContext || window.webkitAudioContext;
     if (!Ctx) return;
@@ -14,7 +20,7 @@ export function unlockAudio() {
   }
 }
 
-export function beep(times = 2) {
+export function beep(times = 2): void {
   try {
     if (!audio) unlockAudio();
     if (!audio) return;
@@ -37,12 +43,14 @@ export function beep(times = 2) {
   }
 }
 
-export function notificationsState() {
+export type NotificationsState = NotificationPermission | "unsupported";
+
+export function notificationsState(): NotificationsState {
   if (!("Notification" in window)) return "unsupported";
   return Notification.permission;
 }
 
-export async function askNotifications() {
+export async function askNotifications(): Promise<NotificationsState> {
   if (!("Notification" in window)) return "unsupported";
   try {
     return await Notification.requestPermission();
@@ -52,10 +60,12 @@ export async function askNotifications() {
 }
 
 /** A system notification (text only); clicking it focuses the console. */
-export function notify(title, body, tag) {
+export function notify(title: string, body: string, tag: string): Notification | null {
   if (notificationsState() !== "granted") return null;
   try {
-    const n = new Notification(title, { body, tag, renotify: true, requireInteraction: true });
+    // renotify is not in TypeScript's DOM types yet
+    const options = { body, tag, renotify: true, requireInteraction: true } as NotificationOptions;
+    const n = new Notification(title, options);
     n.onclick = () => {
       window.focus();
       n.close();
@@ -66,9 +76,9 @@ export function notify(title, body, tag) {
   }
 }
 
-let blink = null;
+let blink: ReturnType<typeof setInterval> | null = null;
 let baseTitle = "";
-export function blinkTitle(text) {
+export function blinkTitle(text: string): void {
   if (blink) return;
   baseTitle = document.title;
   let on = false;
@@ -78,7 +88,7 @@ export function blinkTitle(text) {
   }, 900);
 }
 
-export function stopBlink() {
+export function stopBlink(): void {
   if (!blink) return;
   clearInterval(blink);
   blink = null;
