@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -35,7 +34,7 @@ from chatserver.hub.positions import Positions
 from chatserver.hub.registry import Registry
 from chatserver.hub.views import ChatViews
 from chatserver.records import runner as records
-from chatserver.records.database import create_engine, database_url, migrate
+from chatserver.records.database import create_engine, database_url
 from chatserver.records.writer import RecordWriter
 from chatserver.service.admin import AdminActions
 from chatserver.service.agents import AgentActions
@@ -157,7 +156,9 @@ class Node:
         if not serve:
             return
         self.engine = create_engine(database_url(self.settings))
-        await self._migrate()
+        await records.migrate_once(
+            self.engine, Lease(self.redis, self.keys.migrate_lock, self.node_id)
+        )
         await self.fanout.start()
         await self.notifier.start()
         await self.fanout.subscribe(self.keys.notice_channel, self.notices)
@@ -201,20 +202,6 @@ class Node:
                     await redis.aclose()
         if self.embedded is not None:
             self.embedded.stop()
-
-    async def _migrate(self) -> None:
-        """Bring the records schema up to date; one process at a time (a Redis lock)."""
-        assert self.engine is not None
-        lease = Lease(self.redis, self.keys.migrate_lock, self.node_id)
-        deadline = time.monotonic() + 120
-        while not await lease.take(120_000):
-            if time.monotonic() > deadline:
-                raise RuntimeError("another process holds the migration lock")
-            await asyncio.sleep(0.1)
-        try:
-            await migrate(str(self.engine.url.render_as_string(hide_password=False)))
-        finally:
-            await lease.drop()
 
     async def after_reconnect(self) -> None:
         """Redis came back (or its pub/sub connection did): catch every local connection

@@ -1,9 +1,11 @@
-"""The records loops of a process with ``BACKGROUND_JOBS``: the writer (outbox → SQL) on
-its own Redis connection, and the CRM webhook forwarder when one is configured."""
+"""The records side of a process: the schema brought up to date at start (one process at
+a time), and with ``BACKGROUND_JOBS`` the writer (outbox → SQL) on its own Redis
+connection and the CRM webhook forwarder when one is configured."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -12,11 +14,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatserver.clock import Clock
 from chatserver.records import queries
 from chatserver.records.crm import CrmForwarder
+from chatserver.records.database import migrate
 from chatserver.records.queries import Viewer
 from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
 from chatserver.store.keys import Keys
+from chatserver.store.locks import Lease
 from chatserver.store.redis_conn import connect_pooled
+
+
+async def migrate_once(engine: AsyncEngine, lease: Lease, wait_s: float = 120.0) -> None:
+    """Bring the records schema up to date; one process at a time (``lease``)."""
+    deadline = time.monotonic() + wait_s
+    while not await lease.take(int(wait_s * 1000)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("another process holds the migration lock")
+        await asyncio.sleep(0.1)
+    try:
+        await migrate(str(engine.url.render_as_string(hide_password=False)))
+    finally:
+        await lease.drop()
 
 
 def start(
