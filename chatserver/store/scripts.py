@@ -154,6 +154,7 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
     _spec("create_chat", "chat queue visitor live relax deadlines events history handle_time",
           "chat_id visitor_id topic priority required optional now score relax_at "
           "missed_at details visitor_ttl events_max visitor_name"),
+    _spec("drain_lease", "lease", "owner ttl"),
     _spec("notice_end", "notices expiry channel", "notice_id frame"),
     _spec("notice_post", "notices expiry channel",
           "notice_id notice now max_active expires_at frame"),
