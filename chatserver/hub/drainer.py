@@ -24,6 +24,7 @@ from chatserver.core.lifecycle import ChatState
 from chatserver.hub.notifier import Notifier
 from chatserver.hub.views import ChatViews, public
 from chatserver.protocol.envelope import control, publication
+from chatserver.store.locks import DrainLease
 from chatserver.store.publish import Assignment, Publisher
 from chatserver.store.routing import MAX_WINDOW, RoutingStore
 from chatserver.store.views import ChatReads
@@ -55,7 +56,8 @@ class Drainer:
         self.notifier = notifier
         self.clock = clock
         self.stats = {"assigned": 0, "drains": 0, "lease_waits": 0, "refused": 0}
-        self._owner = secrets.token_hex(8)
+        self._lease = DrainLease(routing.scripts, routing.keys.drain_lease,
+                                 secrets.token_hex(8))
         self._lease_at = 0.0
         self._wake = asyncio.Event()
         self._wake.set()  # a first pass at start: chats may have queued while none ran
@@ -80,7 +82,7 @@ class Drainer:
                         await self.drain()
                 finally:
                     with contextlib.suppress(RedisError):  # else it lapses by itself
-                        await self.routing.drain_lease(self._owner, 0)
+                        await self._lease.drop()
             except RedisError as exc:
                 log.warning("drain failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
@@ -92,7 +94,7 @@ class Drainer:
 
     async def _hold_lease(self) -> bool:
         """Take (or extend) the drain lease; True while this drainer holds it."""
-        if not await self.routing.drain_lease(self._owner, LEASE_MS):
+        if not await self._lease.hold(LEASE_MS):
             return False
         self._lease_at = time.monotonic()
         return True

@@ -364,13 +364,6 @@ class RoutingStore:
             results.extend(zip(chunk, (_s(r) for r in reasons), strict=True))
         return results
 
-    async def drain_lease(self, owner: str, ttl_ms: int) -> bool:
-        """Take or extend the drain lease for ``owner`` (False: another drainer holds it);
-        ``ttl_ms`` 0 drops it if ``owner`` holds it."""
-        return bool(int(await self.scripts.call(
-            "drain_lease", lease=self.keys.drain_lease, owner=owner, ttl=ttl_ms
-        )))
-
     # ---- offers --------------------------------------------------------------------------
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome:
         k = self.keys

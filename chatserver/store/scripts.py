@@ -154,7 +154,6 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
     _spec("create_chat", "chat queue visitor live relax deadlines events history handle_time",
           "chat_id visitor_id topic priority required optional now score relax_at "
           "missed_at details visitor_ttl events_max visitor_name"),
-    _spec("drain_lease", "lease", "owner ttl"),
     _spec("notice_end", "notices expiry channel", "notice_id frame"),
     _spec("notice_post", "notices expiry channel",
           "notice_id notice now max_active expires_at frame"),
@@ -174,6 +173,7 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
           "events_max topic_read holder_read by note"),
     _spec("set_tags", "chat", "tags from_states required_agent"),
     _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
+    _spec("drain_lease", "lease", "owner ttl"),
     _spec("timers_tick", "timers", "now max_gap lifetime"),
     _spec("transfer_agent",
           "chat old_chats new_chats new_agent available idle events history",

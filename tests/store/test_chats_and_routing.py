@@ -6,7 +6,6 @@ outbox exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from chatserver.core.lifecycle import ChatEvent, ChatState
@@ -133,25 +132,6 @@ async def test_commit_refuses_with_its_reasons(stores: Stores) -> None:
 
 
 # ---- offers -------------------------------------------------------------------------------
-async def test_one_drainer_holds_the_drain_lease(stores: Stores) -> None:
-    lease = stores.routing.drain_lease
-    assert await lease("hub-a", 60_000)
-    assert not await lease("hub-b", 60_000)  # taken: b waits
-    assert await lease("hub-a", 60_000)  # the holder extends it
-    assert await lease("hub-b", 0)  # dropping a lease b does not hold changes nothing
-    assert not await lease("hub-b", 60_000)
-    assert await lease("hub-a", 0)
-    assert await lease("hub-b", 60_000)  # dropped: b takes it
-    assert not await lease("hub-a", 60_000)
-
-
-async def test_the_drain_lease_lapses(stores: Stores) -> None:
-    assert await stores.routing.drain_lease("hub-a", 50)
-    assert not await stores.routing.drain_lease("hub-b", 50)
-    await asyncio.sleep(0.2)  # a holder that died: the lease lapses by itself
-    assert await stores.routing.drain_lease("hub-b", 50)
-
-
 async def test_accept_once_by_the_offered_agent(stores: Stores) -> None:
     await stores.agent("alice")
     await stores.agent("bob")
