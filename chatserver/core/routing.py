@@ -19,6 +19,7 @@ re-checks every condition, so a stale plan can lose a race but never break an in
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -119,33 +120,45 @@ def choose_agent(agents: Iterable[AgentView], chat: ChatView) -> AgentView | Non
     return best
 
 
+_Key = tuple[int, int, int, str]
+_Entry = tuple[_Key, int]
+"""A heap entry: the agent's rank key (its id last) and the agent's version when pushed."""
+
+
 def plan(queue: Sequence[ChatView], agents: Iterable[AgentView], now_ms: int) -> list[Assignment]:
     """Assign as many queued chats as possible, in queue order.
 
     ``queue`` must already be in service order.  Each assignment uses one unit of the
     agent's capacity and makes them the most recently assigned, exactly as the commit will.
+
+    The choice is ``choose_agent``'s for every chat, made without weighing every agent for
+    every chat (a backlog pass is thousands of chats over a thousand agents): the chats
+    that need the same skills share one heap of their eligible agents by rank; an agent
+    whose rank changes (an assignment) is pushed again into each heap holding it, and its
+    older entries are dropped when they surface.
     """
     pool: dict[str, AgentView] = {a.id: a for a in agents if a.available and a.free > 0}
     by_skill: dict[str, set[str]] = {}
     for agent in pool.values():
         for skill in agent.skills:
             by_skill.setdefault(skill, set()).add(agent.id)
+    version: dict[str, int] = dict.fromkeys(pool, 0)
+    heaps: dict[tuple[tuple[str, int], ...], list[_Entry]] = {}
+    member_of: dict[str, list[tuple[list[_Entry], Mapping[str, int]]]] = {}
     result: list[Assignment] = []
     for chat in queue:
         if not pool:
             break
         wanted = needs(chat)
-        if wanted:
-            sets = [by_skill.get(s, set()) for s in wanted]
-            sets.sort(key=len)
-            candidate_ids: Iterable[str] = set.intersection(*sets) if sets[0] else ()
-            candidates: Iterable[AgentView] = (pool[i] for i in candidate_ids if i in pool)
-        else:
-            candidates = pool.values()
-        chosen = choose_agent(candidates, chat)
-        if chosen is None:
+        signature = tuple(sorted(wanted.items()))
+        heap = heaps.get(signature)
+        if heap is None:
+            heap = heaps[signature] = _heap(wanted, pool, by_skill, version, member_of)
+        chosen_id = _best(heap, pool, version, chat.declined)
+        if chosen_id is None:
             continue
-        result.append(Assignment(chat.id, chosen.id))
+        chosen = pool[chosen_id]
+        result.append(Assignment(chat.id, chosen_id))
         updated = AgentView(
             id=chosen.id,
             skills=chosen.skills,
@@ -154,11 +167,63 @@ def plan(queue: Sequence[ChatView], agents: Iterable[AgentView], now_ms: int) ->
             idle_since_ms=now_ms,
             available=chosen.available,
         )
+        version[chosen_id] += 1
         if updated.free > 0:
-            pool[chosen.id] = updated
+            pool[chosen_id] = updated
+            for other, other_wanted in member_of.get(chosen_id, ()):
+                heapq.heappush(other, (rank(updated, other_wanted), version[chosen_id]))
         else:
-            del pool[chosen.id]
+            del pool[chosen_id]
     return result
+
+
+def _heap(
+    wanted: Mapping[str, int],
+    pool: Mapping[str, AgentView],
+    by_skill: Mapping[str, set[str]],
+    version: Mapping[str, int],
+    member_of: dict[str, list[tuple[list[_Entry], Mapping[str, int]]]],
+) -> list[_Entry]:
+    """The agents of ``pool`` holding the ``wanted`` skills, as a heap by rank."""
+    if wanted:
+        sets = sorted((by_skill.get(s, set()) for s in wanted), key=len)
+        candidate_ids: Iterable[str] = set.intersection(*sets) if sets[0] else ()
+        candidates = [pool[i] for i in candidate_ids if i in pool]
+    else:
+        candidates = list(pool.values())
+    heap: list[_Entry] = []
+    for agent in candidates:
+        if wanted and not has_skills(agent, wanted):
+            continue
+        heap.append((rank(agent, wanted), version[agent.id]))
+        member_of.setdefault(agent.id, []).append((heap, wanted))
+    heapq.heapify(heap)
+    return heap
+
+
+def _best(
+    heap: list[_Entry],
+    pool: Mapping[str, AgentView],
+    version: Mapping[str, int],
+    declined: frozenset[str],
+) -> str | None:
+    """The best-ranked current agent of ``heap`` that has not declined the chat (left in
+    the heap: its rank changes with the assignment); stale entries are dropped."""
+    passed: list[_Entry] = []
+    chosen: str | None = None
+    while heap:
+        entry = heap[0]
+        agent_id = entry[0][3]
+        if agent_id not in pool or version[agent_id] != entry[1]:
+            heapq.heappop(heap)  # full now, or ranked anew by a later entry
+        elif agent_id in declined:
+            passed.append(heapq.heappop(heap))
+        else:
+            chosen = agent_id
+            break
+    for entry in passed:
+        heapq.heappush(heap, entry)
+    return chosen
 
 
 def parse_skill_spec(spec: str) -> tuple[str, int]:

@@ -10,7 +10,10 @@ script that re-checks every pair.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,7 @@ from chatserver.core.lifecycle import ChatState
 from chatserver.hub.notifier import Notifier
 from chatserver.hub.views import ChatViews, public
 from chatserver.protocol.envelope import control, publication
+from chatserver.store.locks import DrainLease
 from chatserver.store.publish import Assignment, Publisher
 from chatserver.store.routing import MAX_WINDOW, RoutingStore
 from chatserver.store.views import ChatReads
@@ -30,6 +34,13 @@ if TYPE_CHECKING:
     from chatserver.hub.catalog import Catalog
 
 log = logging.getLogger(__name__)
+
+LEASE_MS = 2000
+"""How long a drainer holds the drain lease without extending it (a process that dies
+holding it delays routing by at most this)."""
+LEASE_RETRY_S = 0.02
+"""How soon a drainer that found the lease taken asks again (the holder's pass may have
+read the queues before the change that woke this one, so the wake-up is kept)."""
 
 
 class Drainer:
@@ -44,7 +55,10 @@ class Drainer:
         self.views = views
         self.notifier = notifier
         self.clock = clock
-        self.stats = {"assigned": 0, "drains": 0}
+        self.stats = {"assigned": 0, "drains": 0, "lease_waits": 0, "refused": 0}
+        self._lease = DrainLease(routing.scripts, routing.keys.drain_lease,
+                                 secrets.token_hex(8))
+        self._lease_at = 0.0
         self._wake = asyncio.Event()
         self._wake.set()  # a first pass at start: chats may have queued while none ran
 
@@ -56,8 +70,19 @@ class Drainer:
             await self._wake.wait()
             self._wake.clear()
             try:
-                with metrics.timed(metrics.DRAIN_SECONDS):
-                    await self.drain()
+                # one drainer at a time over all the processes: two passes at once plan
+                # the same queue heads for the same agents and one commit is refused whole
+                if not await self._hold_lease():
+                    self.stats["lease_waits"] += 1
+                    await asyncio.sleep(LEASE_RETRY_S)
+                    self._wake.set()
+                    continue
+                try:
+                    with metrics.timed(metrics.DRAIN_SECONDS):
+                        await self.drain()
+                finally:
+                    with contextlib.suppress(RedisError):  # else it lapses by itself
+                        await self._lease.drop()
             except RedisError as exc:
                 log.warning("drain failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
@@ -67,6 +92,13 @@ class Drainer:
                 await asyncio.sleep(0.5)
                 self._wake.set()
 
+    async def _hold_lease(self) -> bool:
+        """Take (or extend) the drain lease; True while this drainer holds it."""
+        if not await self._lease.hold(LEASE_MS):
+            return False
+        self._lease_at = time.monotonic()
+        return True
+
     async def drain(self) -> int:
         """Offer queued chats to eligible agents until nothing more can be assigned."""
         assigned = 0
@@ -75,12 +107,17 @@ class Drainer:
         topics = await self.catalog.topics()
         for _ in range(50):
             self.stats["drains"] += 1
+            if time.monotonic() - self._lease_at > LEASE_MS / 2000:
+                await self._hold_lease()  # a long drain: extend the lease (if held)
+            t0 = time.perf_counter()
             with metrics.timed(metrics.REDIS["drain_snapshot"]):
                 snap = await self.routing.snapshot(topics, window)
             if not snap.chats or not snap.agents:
                 break
+            t1 = time.perf_counter()
             now = self.clock()
             plan = policy.plan(snap.chats, snap.agents, now)
+            t2 = time.perf_counter()
             if not plan:
                 if snap.more and snap.window < MAX_WINDOW:
                     # the queue heads were all declined by (or need skills beyond) the
@@ -91,6 +128,13 @@ class Drainer:
             with metrics.timed(metrics.REDIS["drain_commit"]):
                 results = await self.routing.commit(plan, snap.topic_of, now)
             ok = [a for a, reason in results if reason == "ok"]
+            self.stats["refused"] += len(results) - len(ok)
+            log.debug(
+                "pass: %d agents, %d chats read (window %d), %d planned, %d assigned; "
+                "snapshot %.0f ms, plan %.0f ms, commit %.0f ms", len(snap.agents),
+                len(snap.chats), snap.window, len(plan), len(ok), 1000 * (t1 - t0),
+                1000 * (t2 - t1), 1000 * (time.perf_counter() - t2),
+            )
             assigned += len(ok)
             self.stats["assigned"] += len(ok)
             if ok:

@@ -151,6 +151,11 @@ class Keys:
         return f"{self._rt}:canned"
 
     @property
+    def drain_lease(self) -> str:
+        """Held by the one drainer routing at this moment (``lua/drain_lease.lua``)."""
+        return f"{self._rt}:drain_lease"
+
+    @property
     def migrate_lock(self) -> str:
         """Held by the one process running database migrations."""
         return f"{self._rt}:migrate_lock"

@@ -176,6 +176,7 @@ SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
           "events_max topic_read holder_read by note"),
     _spec("set_tags", "chat", "tags from_states required_agent"),
     _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
+    _spec("drain_lease", "lease", "owner ttl"),
     _spec("timers_tick", "timers", "now max_gap lifetime"),
     _spec("transfer_agent",
           "chat old_chats new_chats new_agent available idle events history",
