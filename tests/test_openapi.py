@@ -145,6 +145,7 @@ def _explicit_cases(schema: Any, chat_id: str, offline_chat: str) -> list[Any]:
     ]
 
 
+@pytest.mark.timeout(300)  # about 2,000 requests: a minute on a quiet machine, more when busy
 def test_schemathesis_every_operation_every_role_no_500_and_conforming(
     redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
