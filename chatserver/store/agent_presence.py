@@ -6,30 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from redis.asyncio import Redis
-
 from chatserver.core import agent_presence
-from chatserver.settings import Settings
 from chatserver.store.availability import AGENTS_CHANGED
 from chatserver.store.codec import text
-from chatserver.store.keys import Keys
-from chatserver.store.scripts import Scripts
+from chatserver.store.scripts import ScriptStore
 
 _PRESENCE = agent_presence.lua_rules()
 """The presence rules the ``agent_*`` scripts receive in ARGV (``core/agent_presence.py``)."""
 
 
-class AgentPresenceStore:
+class AgentPresenceStore(ScriptStore):
     """Agents' connections, status and availability."""
-
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.scripts = scripts
-        self.settings = settings
-
-    def _ms(self, seconds: float) -> int:
-        return int(seconds * 1000)
 
     async def agent_connect(
         self, agent_id: str, conn_id: str, now_ms: int

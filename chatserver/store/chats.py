@@ -8,13 +8,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from chatserver.core import lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.queueing import HANDLE_TIME_WEIGHT, queue_score
 from chatserver.core.routing import encode_skills
-from chatserver.settings import Settings
 from chatserver.store.chat_state import (
     EVENT_LOG_MAX,
     ChatRecord,
@@ -27,21 +24,11 @@ from chatserver.store.chat_state import (
 )
 from chatserver.store.codec import text
 from chatserver.store.directory import Topic
-from chatserver.store.keys import Keys
-from chatserver.store.scripts import Scripts
+from chatserver.store.scripts import ScriptStore
 
 
-class ChatStore:
+class ChatStore(ScriptStore):
     """A chat's life in the routing slot, apart from routing it (``RoutingStore``)."""
-
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.scripts = scripts
-        self.settings = settings
-
-    def _ms(self, seconds: float) -> int:
-        return int(seconds * 1000)
 
     async def create_chat(
         self,

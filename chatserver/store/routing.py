@@ -35,7 +35,7 @@ from chatserver.store.chat_state import (
 from chatserver.store.codec import text
 from chatserver.store.directory import Topic
 from chatserver.store.keys import Keys
-from chatserver.store.scripts import Scripts
+from chatserver.store.scripts import Scripts, ScriptStore
 
 COMMIT_CHUNK = 200
 MIN_WINDOW = 16
@@ -64,17 +64,11 @@ class Snapshot:
 
 
 
-class RoutingStore:
+class RoutingStore(ScriptStore):
     def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.scripts = scripts
-        self.settings = settings
+        super().__init__(redis, keys, scripts, settings)
         self._skills: dict[str, dict[str, int]] = {}
         self._skills_version: bytes | None = b"unread"
-
-    def _ms(self, seconds: float) -> int:
-        return int(seconds * 1000)
 
     async def agent_chat_ids(self, agent_id: str) -> list[str]:
         return sorted(text(m) for m in await self.redis.smembers(self.keys.agent_chats(agent_id)))

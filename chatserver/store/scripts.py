@@ -38,6 +38,9 @@ from typing import Any, NoReturn
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from chatserver.settings import Settings
+from chatserver.store.keys import Keys
+
 
 class ScriptCallError(TypeError):
     """A script called with a name missing, unknown or given twice."""
@@ -244,3 +247,17 @@ class Scripts:
         """Run ``name`` with its keys and arguments by name (see ``SPECS``)."""
         keys, args = SPECS[name].build(values, each)
         return await self._scripts[name](keys=keys, args=args)
+
+
+class ScriptStore:
+    """What the routing-slot stores share: a connection, the key builder, the scripts on
+    that connection and the settings (durations in seconds, made milliseconds by ``_ms``)."""
+
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts
+        self.settings = settings
+
+    def _ms(self, seconds: float) -> int:
+        return int(seconds * 1000)

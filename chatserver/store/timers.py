@@ -4,25 +4,12 @@ time; the timers job reads what is due (``core/timers.py`` decides what to do)."
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
-from chatserver.settings import Settings
 from chatserver.store.codec import text
-from chatserver.store.keys import Keys
-from chatserver.store.scripts import Scripts
+from chatserver.store.scripts import ScriptStore
 
 
-class TimerStore:
+class TimerStore(ScriptStore):
     """What is due, and idle chats rescheduled."""
-
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.scripts = scripts
-        self.settings = settings
-
-    def _ms(self, seconds: float) -> int:
-        return int(seconds * 1000)
 
     async def due(self, now_ms: int, limit: int = 200) -> dict[str, list[str]]:
         """Everything whose time has come: offers, relaxations, misses, idle chats,
