@@ -56,6 +56,10 @@ class ChatActions:
         if not outcome.ok:
             return outcome.reason
         chat = chat_record(chat_id, outcome.chat)
+        # read before any step is made: a failure here must leave no coroutine unawaited
+        queue = await node.views.queue_fields(
+            outcome.topic, outcome.position, outcome.handle_s
+        ) if chat is not None else None
         steps: list[Awaitable[Any]] = []
         if outcome.agent:
             steps += self.release_steps(chat_id, outcome.agent, event.value)
@@ -65,8 +69,6 @@ class ChatActions:
                     outcome.agent, {"type": "status", "status": LAPSE_STATUS}
                 ))
         if chat is not None:
-            queue = await node.views.queue_fields(outcome.topic, outcome.position,
-                                                  outcome.handle_s)
             info = node.views.build(chat, meta, for_agent=False, queue=queue)
             steps.append(node.messages.publish(chat_id, {"type": "chat", "chat": info}))
         # the visitor's process tracks queue positions only of chats that are queued
