@@ -66,8 +66,12 @@ def serve(settings: Settings) -> None:
             # SIGTERM: /readyz fails at once, and the process keeps serving for
             # SHUTDOWN_DRAIN_S so that a load balancer sends no new client here before
             # the sockets close.  (A signal handler: only flags here, see on_tick.)
-            if (sig == signal.SIGTERM and settings.shutdown_drain_s > 0
-                    and self.drain_until is None and not self.should_exit):
+            if (
+                sig == signal.SIGTERM
+                and settings.shutdown_drain_s > 0
+                and self.drain_until is None
+                and not self.should_exit
+            ):
                 node.draining = True
                 self.drain_until = time.monotonic() + settings.shutdown_drain_s
                 self._captured_signals.append(sig)  # exit by the signal, as uvicorn does
@@ -78,8 +82,10 @@ def serve(settings: Settings) -> None:
             if self.drain_until is not None and not self.should_exit:
                 if not self.drain_told:
                     self.drain_told = True
-                    log.info("SIGTERM: not ready any more (/readyz 503); closing in %.1f s",
-                             settings.shutdown_drain_s)
+                    log.info(
+                        "SIGTERM: not ready any more (/readyz 503); closing in %.1f s",
+                        settings.shutdown_drain_s,
+                    )
                 if time.monotonic() >= self.drain_until:
                     self.should_exit = True
             return await super().on_tick(counter)
@@ -123,8 +129,9 @@ def serve(settings: Settings) -> None:
                 await asyncio.sleep(0.05)
             password = "the ADMIN_PASSWORD setting"
             if generated:
-                password = ("set earlier (change it with: "
-                            "chatserver agents set admin --password ...)")
+                password = (
+                    "set earlier (change it with: chatserver agents set admin --password ...)"
+                )
                 agent = await node.directory.get_agent("admin")
                 if agent is not None and node.credentials.verify_password(
                     agent.password_hash, settings.admin_password
@@ -142,8 +149,12 @@ def serve(settings: Settings) -> None:
 def announce_start(settings: Settings, password: str) -> None:
     """The end of the start-up output: where to go, and how to log in."""
     base = settings.base_url
-    fields = {"url": base, "demo": f"{base}/demo/", "console": f"{base}/console/",
-              "admin_password": password}
+    fields = {
+        "url": base,
+        "demo": f"{base}/demo/",
+        "console": f"{base}/console/",
+        "admin_password": password,
+    }
     if settings.log_format == "json":
         log.info("chatserver serving on %s", base, extra={"fields": fields})
         return
@@ -169,8 +180,11 @@ def worker(settings: Settings) -> None:
             from prometheus_client import start_http_server
 
             exporter, _ = start_http_server(settings.worker_metrics_port, addr=settings.host)
-            log.info("worker metrics on http://%s:%d/metrics", settings.host,
-                     settings.worker_metrics_port)
+            log.info(
+                "worker metrics on http://%s:%d/metrics",
+                settings.host,
+                settings.worker_metrics_port,
+            )
         if settings.log_format == "json":
             log.info("chatserver worker running")
         else:
@@ -230,11 +244,13 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
             if not args.password or len(args.password) < 8:
                 raise SystemExit("a password of at least 8 characters is required")
             agent = await d.create_agent(
-                args.id, name=args.name or args.id,
+                args.id,
+                name=args.name or args.id,
                 password_hash=node.credentials.hash_password(args.password),
                 role=Role(args.role or "agent"),
                 capacity=args.capacity if args.capacity is not None else settings.default_capacity,
-                skills=parse_skills(args.skill or []), now_ms=node.now(),
+                skills=parse_skills(args.skill or []),
+                now_ms=node.now(),
             )
             return agent.public()
         if args.action == "set" and args.password is not None and len(args.password) < 8:
@@ -245,8 +261,10 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
             role=args.role if args.action == "set" else None,
             capacity=args.capacity if args.action == "set" else None,
             skills=(
-                {} if args.action == "set" and args.no_skills
-                else parse_skills(args.skill) if args.action == "set" and args.skill
+                {}
+                if args.action == "set" and args.no_skills
+                else parse_skills(args.skill)
+                if args.action == "set" and args.skill
                 else None
             ),
             disabled={"disable": True, "enable": False}.get(args.action),
@@ -276,8 +294,10 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
         if priority is None:
             priority = existing.priority if existing else 5
         topic = await d.set_topic(
-            args.name, required=parse_skills(args.required or []),
-            optional=parse_skills(args.optional or []), priority=priority,
+            args.name,
+            required=parse_skills(args.required or []),
+            optional=parse_skills(args.optional or []),
+            priority=priority,
         )
         return topic.public()
 
@@ -299,37 +319,47 @@ def skills_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="chatserver", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=fmt)
+    p = argparse.ArgumentParser(
+        prog="chatserver", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=summary, description=description, epilog=EPILOG,
-                              formatter_class=fmt)
+        return sub.add_parser(
+            name, help=summary, description=description, epilog=EPILOG, formatter_class=fmt
+        )
 
-    s = command("serve", "run a hub process (the web server)",
-                "Run a hub process: the web server with the WebSocket endpoints, the REST API,\n"
-                "the widget, the agent console and the demo shop.  Several may run against one\n"
-                "Redis.  With no REDIS_URL it starts the embedded Valkey server under DATA_DIR.\n"
-                "On SIGTERM it stops being ready (/readyz) for SHUTDOWN_DRAIN_S, then exits.")
+    s = command(
+        "serve",
+        "run a hub process (the web server)",
+        "Run a hub process: the web server with the WebSocket endpoints, the REST API,\n"
+        "the widget, the agent console and the demo shop.  Several may run against one\n"
+        "Redis.  With no REDIS_URL it starts the embedded Valkey server under DATA_DIR.\n"
+        "On SIGTERM it stops being ready (/readyz) for SHUTDOWN_DRAIN_S, then exits.",
+    )
     s.add_argument("--host", help="address to listen on (default: the HOST setting)")
     s.add_argument("--port", type=int, help="port to listen on (default: the PORT setting)")
-    command("worker", "run background jobs only (timers, sweeper, records writer)",
-            "Run the background jobs without a web server: timers (offer timeouts, queue\n"
-            "timeouts, idle chats), the presence sweeper, the interaction records writer and\n"
-            "the CRM hand-off.  Use it with BACKGROUND_JOBS=false on the web processes.")
+    command(
+        "worker",
+        "run background jobs only (timers, sweeper, records writer)",
+        "Run the background jobs without a web server: timers (offer timeouts, queue\n"
+        "timeouts, idle chats), the presence sweeper, the interaction records writer and\n"
+        "the CRM hand-off.  Use it with BACKGROUND_JOBS=false on the web processes.",
+    )
 
-    a = command("agents", "add, list, change, disable or enable agents",
-                "Manage agents.\n\n"
-                "  chatserver agents add ID --password P [--name N] [--role R] [--capacity C]\n"
-                "                           [--skill S[:L]]...\n"
-                "  chatserver agents list\n"
-                "  chatserver agents set ID [--name N] [--role R] [--capacity C]\n"
-                "                           [--skill S[:L]]... [--no-skills] [--password P]\n"
-                "  chatserver agents disable ID\n"
-                "  chatserver agents enable ID")
-    a.add_argument("action", choices=["add", "list", "set", "disable", "enable"],
-                   help="what to do")
+    a = command(
+        "agents",
+        "add, list, change, disable or enable agents",
+        "Manage agents.\n\n"
+        "  chatserver agents add ID --password P [--name N] [--role R] [--capacity C]\n"
+        "                           [--skill S[:L]]...\n"
+        "  chatserver agents list\n"
+        "  chatserver agents set ID [--name N] [--role R] [--capacity C]\n"
+        "                           [--skill S[:L]]... [--no-skills] [--password P]\n"
+        "  chatserver agents disable ID\n"
+        "  chatserver agents enable ID",
+    )
+    a.add_argument("action", choices=["add", "list", "set", "disable", "enable"], help="what to do")
     a.add_argument("id", nargs="?", help="the agent's login id (all but list)")
     a.add_argument("--name", help="display name shown to visitors")
     a.add_argument("--password", help="at least 8 characters (add: required)")
@@ -338,21 +368,27 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--skill", action="append", help="skill or skill:level (1-10); repeat")
     a.add_argument("--no-skills", action="store_true", help="set: remove every skill")
 
-    t = command("topics", "define, list or delete topics (what a chat needs)",
-                "Manage topics: the queues visitors choose from, with the skills an agent\n"
-                "needs to take their chats.\n\n"
-                "  chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]...\n"
-                "                             [--priority N]\n"
-                "  chatserver topics list\n"
-                "  chatserver topics delete NAME")
+    t = command(
+        "topics",
+        "define, list or delete topics (what a chat needs)",
+        "Manage topics: the queues visitors choose from, with the skills an agent\n"
+        "needs to take their chats.\n\n"
+        "  chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]...\n"
+        "                             [--priority N]\n"
+        "  chatserver topics list\n"
+        "  chatserver topics delete NAME",
+    )
     t.add_argument("action", choices=["set", "list", "delete"], help="what to do")
     t.add_argument("name", nargs="?", help="the topic's name (set, delete)")
     t.add_argument("--required", action="append", help="skill or skill:min-level; repeat")
     t.add_argument("--optional", action="append", help="dropped after RELAX_AFTER_S")
     t.add_argument("--priority", type=int, help="0-9, higher first (default 5, or unchanged)")
 
-    command("skills", "list skills and who holds them",
-            "List every skill with the agents holding it (agent:level).")
+    command(
+        "skills",
+        "list skills and who holds them",
+        "List every skill with the agents holding it (agent:level).",
+    )
     cli_config.add_parsers(sub)
     from chatserver.planning.command import add_parser as add_plan_parser
 

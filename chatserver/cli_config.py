@@ -38,65 +38,110 @@ examples:
 def add_parsers(sub: Any) -> None:
     """The commands' parsers, under the ``chatserver`` parser's subcommands ``sub``."""
     raw = argparse.RawDescriptionHelpFormatter
-    c = sub.add_parser("canned", help="manage canned answers", epilog=CANNED,
-                       description="Canned answers: /shortcut in the console inserts the text "
-                                   "(per language when given). Prints JSON.",
-                       formatter_class=raw)
+    c = sub.add_parser(
+        "canned",
+        help="manage canned answers",
+        epilog=CANNED,
+        description="Canned answers: /shortcut in the console inserts the text "
+        "(per language when given). Prints JSON.",
+        formatter_class=raw,
+    )
     actions = c.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="every canned answer with its id",
-                       description="Every canned answer: id, shortcut, text, language.")
-    add = actions.add_parser("add", help="add a canned answer",
-                             description="Add a canned answer; prints it with its new id.")
+    actions.add_parser(
+        "list",
+        help="every canned answer with its id",
+        description="Every canned answer: id, shortcut, text, language.",
+    )
+    add = actions.add_parser(
+        "add",
+        help="add a canned answer",
+        description="Add a canned answer; prints it with its new id.",
+    )
     add.add_argument("shortcut", help="1-64 letters, digits, '-' or '_'")
     add.add_argument("text", help="1-4000 characters")
     add.add_argument("--language", default="", help="only for this language (en, ar, uk...)")
-    upd = actions.add_parser("set", help="change a canned answer",
-                             description="Change the given fields of a canned answer.")
+    upd = actions.add_parser(
+        "set",
+        help="change a canned answer",
+        description="Change the given fields of a canned answer.",
+    )
     upd.add_argument("id", help="the id from 'canned list'")
     upd.add_argument("--shortcut")
     upd.add_argument("--text")
     upd.add_argument("--language", help="'' for every language")
-    rm = actions.add_parser("delete", help="delete a canned answer",
-                            description="Delete a canned answer.")
+    rm = actions.add_parser(
+        "delete", help="delete a canned answer", description="Delete a canned answer."
+    )
     rm.add_argument("id", help="the id from 'canned list'")
     c.set_defaults(run=canned_command)
 
-    w = sub.add_parser("widget", help="show or change the widget settings", epilog=WIDGET,
-                       description="The widget settings (the console's Administration tab). "
-                                   "Prints JSON.", formatter_class=raw)
+    w = sub.add_parser(
+        "widget",
+        help="show or change the widget settings",
+        epilog=WIDGET,
+        description="The widget settings (the console's Administration tab). Prints JSON.",
+        formatter_class=raw,
+    )
     actions = w.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("show", help="the widget settings", description="The widget settings.")
     s = actions.add_parser(
-        "set", help="change the settings given (the others stay)", epilog=WIDGET,
+        "set",
+        help="change the settings given (the others stay)",
+        epilog=WIDGET,
         formatter_class=raw,
         description="Change only the settings given. A repeated option (--origin, "
-                    "--language, --hours) replaces the whole list; --title and "
-                    "--offline-message change one language (an empty text removes it).")
-    s.add_argument("--json", metavar="OBJECT",
-                   help="settings as in PUT /api/widget/settings, applied before the options")
-    s.add_argument("--origin", action="append", metavar="URL",
-                   help="a site that may embed the widget (https://shop.example, or *)")
-    s.add_argument("--no-origins", action="store_true",
-                   help="no list of sites: the WIDGET_ORIGINS setting applies")
+        "--language, --hours) replaces the whole list; --title and "
+        "--offline-message change one language (an empty text removes it).",
+    )
+    s.add_argument(
+        "--json",
+        metavar="OBJECT",
+        help="settings as in PUT /api/widget/settings, applied before the options",
+    )
+    s.add_argument(
+        "--origin",
+        action="append",
+        metavar="URL",
+        help="a site that may embed the widget (https://shop.example, or *)",
+    )
+    s.add_argument(
+        "--no-origins",
+        action="store_true",
+        help="no list of sites: the WIDGET_ORIGINS setting applies",
+    )
     s.add_argument("--language", action="append", metavar="LANG", help="offered language")
     s.add_argument("--default-language", metavar="LANG")
-    s.add_argument("--hours", action="append", metavar="DAY=HH:MM-HH:MM",
-                   help="opening hours of a day (mon..sun); days not given are closed")
+    s.add_argument(
+        "--hours",
+        action="append",
+        metavar="DAY=HH:MM-HH:MM",
+        help="opening hours of a day (mon..sun); days not given are closed",
+    )
     s.add_argument("--always-open", action="store_true", help="no business hours")
-    s.add_argument("--utc-offset", type=int, metavar="MINUTES",
-                   help="the business hours' clock, minutes from UTC (without --timezone)")
+    s.add_argument(
+        "--utc-offset",
+        type=int,
+        metavar="MINUTES",
+        help="the business hours' clock, minutes from UTC (without --timezone)",
+    )
     s.add_argument("--timezone", metavar="TZ", help="IANA zone, e.g. Europe/Kyiv ('' for none)")
     s.add_argument("--offline-message", action="append", metavar="LANG=TEXT")
     s.add_argument("--title", action="append", metavar="LANG=TEXT")
-    s.add_argument("--prechat-fields", metavar="F,F",
-                   help="fields of the pre-chat form: name, email, topic ('' for none)")
+    s.add_argument(
+        "--prechat-fields",
+        metavar="F,F",
+        help="fields of the pre-chat form: name, email, topic ('' for none)",
+    )
     s.add_argument("--required-fields", metavar="F,F", help="pre-chat fields a visitor must fill")
     s.add_argument("--color", metavar="#RRGGBB")
     w.set_defaults(run=widget_command)
 
-    o = sub.add_parser("openapi", help="print the REST API's OpenAPI document",
-                       description="Print the OpenAPI 3.1 document of the REST API (also "
-                                   "served at /api/openapi.json). Needs no server.")
+    o = sub.add_parser(
+        "openapi",
+        help="print the REST API's OpenAPI document",
+        description="Print the OpenAPI 3.1 document of the REST API (also "
+        "served at /api/openapi.json). Needs no server.",
+    )
     o.set_defaults(run=openapi_command)
 
 
@@ -123,8 +168,12 @@ def canned_command(settings: Settings, args: argparse.Namespace) -> Any:
         if args.action == "list":
             return await config.canned()
         if args.action == "add":
-            item = canned_of(_model(CannedBody, {
-                "shortcut": args.shortcut, "text": args.text, "language": args.language}))
+            item = canned_of(
+                _model(
+                    CannedBody,
+                    {"shortcut": args.shortcut, "text": args.text, "language": args.language},
+                )
+            )
             canned_id = new_id("k")
         else:
             existing = {c["id"]: c for c in await config.canned()}
@@ -134,14 +183,25 @@ def canned_command(settings: Settings, args: argparse.Namespace) -> Any:
             if args.action == "delete":
                 return {"deleted": await config.delete_canned(canned_id)}
             old = existing[canned_id]
-            item = canned_of(_model(CannedBody, {
-                "shortcut": old["shortcut"] if args.shortcut is None else args.shortcut,
-                "text": old["text"] if args.text is None else args.text,
-                "language": old.get("language", "") if args.language is None else args.language,
-            }))
+            item = canned_of(
+                _model(
+                    CannedBody,
+                    {
+                        "shortcut": old["shortcut"] if args.shortcut is None else args.shortcut,
+                        "text": old["text"] if args.text is None else args.text,
+                        "language": old.get("language", "")
+                        if args.language is None
+                        else args.language,
+                    },
+                )
+            )
         await config.put_canned(canned_id, item)
-        return {"id": canned_id, "shortcut": item.shortcut, "text": item.text,
-                "language": item.language}
+        return {
+            "id": canned_id,
+            "shortcut": item.shortcut,
+            "text": item.text,
+            "language": item.language,
+        }
 
     return action
 

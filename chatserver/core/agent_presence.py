@@ -62,7 +62,9 @@ HOLDS_NO_CHATS: frozenset[AgentStatus] = frozenset({S.OFFLINE})
 the end of the grace period) hands their chats back to the queues."""
 
 SAYS: dict[AgentStatus, PresenceEvent] = {
-    S.ONLINE: E.GO_ONLINE, S.AWAY: E.GO_AWAY, S.OFFLINE: E.GO_OFFLINE,
+    S.ONLINE: E.GO_ONLINE,
+    S.AWAY: E.GO_AWAY,
+    S.OFFLINE: E.GO_OFFLINE,
 }
 """The event of an agent setting their own status."""
 

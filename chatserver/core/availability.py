@@ -127,10 +127,7 @@ def availability_view(open_now: bool, counts: Mapping[str, int]) -> dict[str, ob
 def changed_topics(before: Mapping[str, int], after: Mapping[str, int]) -> set[str]:
     """Topics whose "an eligible agent is online" answer differs (a topic missing from
     one side counts as having nobody)."""
-    return {
-        t for t in set(before) | set(after)
-        if (before.get(t, 0) > 0) != (after.get(t, 0) > 0)
-    }
+    return {t for t in set(before) | set(after) if (before.get(t, 0) > 0) != (after.get(t, 0) > 0)}
 
 
 def visitor_wait_s(position: int, eligible: int, avg_handle_s: float) -> int | None:

@@ -52,9 +52,7 @@ class Cursor:
     # one per followed chat and connection, tens of thousands at once: no instance dict
     __slots__ = ("catching_up", "delivered", "pending", "replay", "told")
 
-    def __init__(
-        self, delivered: int, *, catching_up: bool = False, replay: bool = False
-    ) -> None:
+    def __init__(self, delivered: int, *, catching_up: bool = False, replay: bool = False) -> None:
         self.delivered = delivered
         """The highest seq the connection has (sent, or moved past)."""
         self.catching_up = catching_up

@@ -32,8 +32,12 @@ class Notice:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "texts": dict(self.texts), "topics": list(self.topics),
-            "created_at": self.created_at, "expires_at": self.expires_at, "by": self.by,
+            "id": self.id,
+            "texts": dict(self.texts),
+            "topics": list(self.topics),
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "by": self.by,
         }
 
     @classmethod
@@ -50,8 +54,13 @@ class Notice:
 
 
 def validate(
-    texts: Mapping[str, str], topics: Iterable[str], expires_at: int | None, now: int,
-    *, max_chars: int, known_topics: Iterable[str],
+    texts: Mapping[str, str],
+    topics: Iterable[str],
+    expires_at: int | None,
+    now: int,
+    *,
+    max_chars: int,
+    known_topics: Iterable[str],
 ) -> tuple[dict[str, str], tuple[str, ...]]:
     """The texts (trimmed, only languages given) and topics (lower case, sorted, no
     repeats) of a new notice; raises :class:`NoticeError` if it cannot be posted."""

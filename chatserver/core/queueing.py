@@ -46,9 +46,7 @@ HANDLE_TIME_WEIGHT = 0.2
 ``update_average`` with it in the same step that ends the chat)."""
 
 
-def update_average(
-    previous: float, sample: float, weight: float = HANDLE_TIME_WEIGHT
-) -> float:
+def update_average(previous: float, sample: float, weight: float = HANDLE_TIME_WEIGHT) -> float:
     """Exponential moving average used for the per-topic handle time."""
     if previous <= 0:
         return sample

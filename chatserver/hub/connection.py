@@ -59,9 +59,24 @@ class Budget:
 class Connection:
     # Tens of thousands of these live at once, mostly idle: slots save the instance dict.
     __slots__ = (
-        "_broken", "_close_reason", "_flusher", "_pending", "_queued", "budget", "close_code",
-        "closed", "cursors", "id", "name", "node", "role", "subject", "supervisor", "version",
-        "welcomed", "ws",
+        "_broken",
+        "_close_reason",
+        "_flusher",
+        "_pending",
+        "_queued",
+        "budget",
+        "close_code",
+        "closed",
+        "cursors",
+        "id",
+        "name",
+        "node",
+        "role",
+        "subject",
+        "supervisor",
+        "version",
+        "welcomed",
+        "ws",
     )
 
     def __init__(
@@ -332,8 +347,7 @@ class Connection:
                 if not missing or self.closed:
                     break
         except Exception:
-            log.exception("catch-up of %s for %s failed", chat_id, self.id,
-                          extra={"chat": chat_id})
+            log.exception("catch-up of %s for %s failed", chat_id, self.id, extra={"chat": chat_id})
         finally:
             # messages that arrived after the last pass: delivered the live way
             frames, again = cursor.finish()

@@ -45,8 +45,15 @@ read the queues before the change that woke this one, so the wake-up is kept).""
 
 class Drainer:
     def __init__(
-        self, *, routing: RoutingStore, reads: ChatReads, publisher: Publisher,
-        catalog: Catalog, views: ChatViews, notifier: Notifier, clock: Callable[[], int],
+        self,
+        *,
+        routing: RoutingStore,
+        reads: ChatReads,
+        publisher: Publisher,
+        catalog: Catalog,
+        views: ChatViews,
+        notifier: Notifier,
+        clock: Callable[[], int],
     ) -> None:
         self.routing = routing
         self.reads = reads
@@ -56,8 +63,7 @@ class Drainer:
         self.notifier = notifier
         self.clock = clock
         self.stats = {"assigned": 0, "drains": 0, "lease_waits": 0, "refused": 0}
-        self._lease = DrainLease(routing.scripts, routing.keys.drain_lease,
-                                 secrets.token_hex(8))
+        self._lease = DrainLease(routing.scripts, routing.keys.drain_lease, secrets.token_hex(8))
         self._lease_at = 0.0
         self._wake = asyncio.Event()
         self._wake.set()  # a first pass at start: chats may have queued while none ran
@@ -131,9 +137,15 @@ class Drainer:
             self.stats["refused"] += len(results) - len(ok)
             log.debug(
                 "pass: %d agents, %d chats read (window %d), %d planned, %d assigned; "
-                "snapshot %.0f ms, plan %.0f ms, commit %.0f ms", len(snap.agents),
-                len(snap.chats), snap.window, len(plan), len(ok), 1000 * (t1 - t0),
-                1000 * (t2 - t1), 1000 * (time.perf_counter() - t2),
+                "snapshot %.0f ms, plan %.0f ms, commit %.0f ms",
+                len(snap.agents),
+                len(snap.chats),
+                snap.window,
+                len(plan),
+                len(ok),
+                1000 * (t1 - t0),
+                1000 * (t2 - t1),
+                1000 * (time.perf_counter() - t2),
             )
             assigned += len(ok)
             self.stats["assigned"] += len(ok)
@@ -152,9 +164,7 @@ class Drainer:
     async def _announce(self, done: Sequence[policy.Assignment]) -> None:
         """Tell the agents of a pass's assignments: an ``offer``, or (auto-accept)
         ``assigned`` plus the new chat state for its participants; one pipeline."""
-        infos = await self.views.many(
-            [a.chat_id for a in done], for_agent=True, reads=self.reads
-        )
+        infos = await self.views.many([a.chat_id for a in done], for_agent=True, reads=self.reads)
         now = self.clock()
         out: list[Assignment] = []
         for a, info in zip(done, infos, strict=True):
@@ -163,14 +173,20 @@ class Drainer:
             metrics.START_TO_OFFER_SECONDS.observe(max(0, now - info["created"]) / 1000)
             if info["state"] == ChatState.ACTIVE.value:
                 metrics.OFFERS["auto_accepted"].inc()
-                out.append(Assignment(
-                    a.agent_id, a.chat_id,
-                    control({"type": "assigned", "chat": info}, {"follow": a.chat_id}),
-                    publication({"type": "chat", "chat": public(info)}),
-                ))
+                out.append(
+                    Assignment(
+                        a.agent_id,
+                        a.chat_id,
+                        control({"type": "assigned", "chat": info}, {"follow": a.chat_id}),
+                        publication({"type": "chat", "chat": public(info)}),
+                    )
+                )
             else:
-                out.append(Assignment(
-                    a.agent_id, a.chat_id,
-                    control({"type": "offer", "chat": info}, {"follow": a.chat_id}),
-                ))
+                out.append(
+                    Assignment(
+                        a.agent_id,
+                        a.chat_id,
+                        control({"type": "offer", "chat": info}, {"follow": a.chat_id}),
+                    )
+                )
         await self.publisher.assignments(out)

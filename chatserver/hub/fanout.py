@@ -25,7 +25,6 @@ caller's task and context, each time ``subscribe`` writes a ``SUBSCRIBE`` that i
 will wait for, with the future Redis's confirmation resolves: one round trip.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -41,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.store import trips
-from chatserver.store.resp import dedicated, replies
+from chatserver.store.resp import dedicated, replies, send
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +117,8 @@ class Fanout:
 
     @staticmethod
     def _write(conn: Connection, *args: str) -> None:
-        writer = conn._writer
-        if writer is not None:
-            writer.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+        # a closed connection is the reader's to notice: it reconnects and subscribes again
+        send(conn, hiredis.pack_command(args))  # type: ignore[arg-type]
 
     # ---- subscriptions --------------------------------------------------------------------
     async def subscribe(self, channel: str, listener: Listener) -> None:

@@ -45,16 +45,20 @@ class Jobs:
         node = self.node
         self._redis_run_id = node.messages.run_id
         loops = [
-            asyncio.create_task(self._every(node.settings.heartbeat_interval_s, self.heartbeat,
-                                            "heartbeat"), name="heartbeat"),
+            asyncio.create_task(
+                self._every(node.settings.heartbeat_interval_s, self.heartbeat, "heartbeat"),
+                name="heartbeat",
+            ),
             asyncio.create_task(self._every(1.0, self.health, "health check"), name="health"),
             asyncio.create_task(self._live(), name="live"),
         ]
         if node.settings.background_jobs:
-            loops.append(asyncio.create_task(
-                self._every(node.settings.timer_interval_s, self.run_timers, "timers"),
-                name="timers",
-            ))
+            loops.append(
+                asyncio.create_task(
+                    self._every(node.settings.timer_interval_s, self.run_timers, "timers"),
+                    name="timers",
+                )
+            )
         return loops
 
     async def _every(self, interval: float, job: object, name: str) -> None:
@@ -171,9 +175,11 @@ class Jobs:
         due = await timers_store.due(now)
         last = await node.background_reads.last_message_at(due["idle"])
         plan = timers.actions(
-            timers.Due(due["offers"], due["relax"], due["missed"], last, due["presence"],
-                       due["graces"]),
-            now, int(node.settings.chat_idle_timeout_s * 1000),
+            timers.Due(
+                due["offers"], due["relax"], due["missed"], last, due["presence"], due["graces"]
+            ),
+            now,
+            int(node.settings.chat_idle_timeout_s * 1000),
         )
         relaxed = False
         for action in plan:

@@ -39,12 +39,19 @@ class LiveFigures:
         available = await node.reads.available_agents()
         for agent in await node.directory.list_agents():
             load = len(await node.routing.agent_chat_ids(agent.id))
-            agents.append({
-                "id": agent.id, "name": agent.name, "role": agent.role.value,
-                "status": agent.status, "load": load, "capacity": agent.capacity,
-                "disabled": agent.disabled, "available": agent.id in available,
-                "in_status_s": max(0, (now - agent.status_at_ms) // 1000),
-            })
+            agents.append(
+                {
+                    "id": agent.id,
+                    "name": agent.name,
+                    "role": agent.role.value,
+                    "status": agent.status,
+                    "load": load,
+                    "capacity": agent.capacity,
+                    "disabled": agent.disabled,
+                    "available": agent.id in available,
+                    "in_status_s": max(0, (now - agent.status_at_ms) // 1000),
+                }
+            )
         states: dict[str, int] = {"queued": 0, "offered": 0, "active": 0}
         chats: list[dict[str, Any]] = []
         for chat_id, fields, meta in await node.reads.live_chats():
@@ -56,14 +63,20 @@ class LiveFigures:
                 name = str(json.loads(details or "{}").get("name", ""))
             except ValueError:
                 name = ""
-            chats.append({
-                "id": chat_id, "state": state, "topic": topic, "agent": holder or None,
-                "visitor_name": name, "created": int(created or 0),
-                "accepted": int(accepted) if accepted else None,
-                "last_message_at": int(last_ts) if last_ts else None,
-                "waiting_for_reply": last_role == "visitor",
-                "messages": int(seq or 0),
-            })
+            chats.append(
+                {
+                    "id": chat_id,
+                    "state": state,
+                    "topic": topic,
+                    "agent": holder or None,
+                    "visitor_name": name,
+                    "created": int(created or 0),
+                    "accepted": int(accepted) if accepted else None,
+                    "last_message_at": int(last_ts) if last_ts else None,
+                    "waiting_for_reply": last_role == "visitor",
+                    "messages": int(seq or 0),
+                }
+            )
         return {
             "type": "live",
             "ts": now,

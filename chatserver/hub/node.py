@@ -125,9 +125,7 @@ class Node:
             self.background_redis, keys, background_scripts, s
         )
         self.background_timers = TimerStore(self.background_redis, keys, background_scripts, s)
-        self.background_presence = VisitorStore(
-            self.background_redis, keys, background_scripts, s
-        )
+        self.background_presence = VisitorStore(self.background_redis, keys, background_scripts, s)
 
     def _wire(self) -> None:
         self.catalog = Catalog(self.directory, self.config)
@@ -139,9 +137,13 @@ class Node:
         self.views = ChatViews(self.reads, self.routing, self.availability)
         self.positions = Positions(self.settings, self.reads, self.registry, self.availability)
         self.drainer = Drainer(
-            routing=self.drain_routing, reads=self.reads.using(self.drain_redis),
-            publisher=self.publisher.using(self.drain_redis), catalog=self.catalog,
-            views=self.views, notifier=self.notifier, clock=self.clock,
+            routing=self.drain_routing,
+            reads=self.reads.using(self.drain_redis),
+            publisher=self.publisher.using(self.drain_redis),
+            catalog=self.catalog,
+            views=self.views,
+            notifier=self.notifier,
+            clock=self.clock,
         )
 
     # ---- lifecycle -----------------------------------------------------------------------

@@ -135,12 +135,20 @@ class NoticeWatch:
 
     # ---- delivering ----------------------------------------------------------------------
     def _visitors(self) -> list[Connection]:
-        return [c for conns in self.node.registry.visitors.values() for c in conns
-                if c.welcomed and not c.closed]
+        return [
+            c
+            for conns in self.node.registry.visitors.values()
+            for c in conns
+            if c.welcomed and not c.closed
+        ]
 
     def _agents(self) -> list[Connection]:
-        return [c for conns in self.node.registry.agents.values() for c in conns
-                if c.welcomed and not c.closed]
+        return [
+            c
+            for conns in self.node.registry.agents.values()
+            for c in conns
+            if c.welcomed and not c.closed
+        ]
 
     async def _waiting_topics(self, conns: list[Connection]) -> dict[str, str]:
         """Chat -> topic of the chats of ``conns`` that wait for an agent (queued, or
@@ -150,7 +158,7 @@ class NoticeWatch:
         ask = sorted({chat_id for conn in conns for chat_id in conn.cursors})
         found: dict[str, str] = {}
         for i in range(0, len(ask), READ_BATCH):  # bounded replies, whatever the number
-            part = ask[i:i + READ_BATCH]
+            part = ask[i : i + READ_BATCH]
             found.update(
                 (chat_id, topic)
                 for chat_id, (state, topic) in zip(

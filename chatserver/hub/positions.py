@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 class Positions:
     def __init__(
-        self, settings: Settings, reads: ChatReads, registry: Registry,
+        self,
+        settings: Settings,
+        reads: ChatReads,
+        registry: Registry,
         availability: AvailabilityWatch,
     ) -> None:
         self.settings = settings

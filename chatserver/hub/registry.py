@@ -35,7 +35,8 @@ class Registry:
         """Bytes queued for sending per client address on this process (see ``Budget``)."""
         self.admission: asyncio.Semaphore | None = (
             asyncio.Semaphore(settings.max_pending_handshakes)
-            if settings.max_pending_handshakes else None
+            if settings.max_pending_handshakes
+            else None
         )
         """Slots for visitor connections being set up (handshake to welcome)."""
         self.notifier: Notifier | None = None

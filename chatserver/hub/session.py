@@ -175,14 +175,20 @@ class Session:
         ``retry_ms`` hint) when Redis is busy or unreachable, else ``internal``."""
         name = type(frame).__name__
         if is_overload(exc):
-            log.warning("storage overloaded on %s: %s", name, exc or type(exc).__name__,
-                        extra={"chat": getattr(frame, "chat", "")})
+            log.warning(
+                "storage overloaded on %s: %s",
+                name,
+                exc or type(exc).__name__,
+                extra={"chat": getattr(frame, "chat", "")},
+            )
             return ProtocolError(
-                ErrorCode.OVERLOADED, "the server is overloaded; retry",
+                ErrorCode.OVERLOADED,
+                "the server is overloaded; retry",
                 retry_ms=self.node.settings.overload_retry_ms,
             )
-        log.warning("storage error on %s: %s", name, exc,
-                    extra={"chat": getattr(frame, "chat", "")})
+        log.warning(
+            "storage error on %s: %s", name, exc, extra={"chat": getattr(frame, "chat", "")}
+        )
         return ProtocolError(ErrorCode.INTERNAL, "storage error, retry")
 
     # ---- checks ---------------------------------------------------------------------------
@@ -247,9 +253,11 @@ class Session:
             self.actor, frame.chat, frame.before, frame.limit, internal=self.conn.sees_internal
         )
         return {
-            "type": "history", "chat": frame.chat,
+            "type": "history",
+            "chat": frame.chat,
             "msgs": [msgspec.Raw(e.frame) for e in page.entries],
-            "complete": page.complete, "trimmed": page.trimmed,
+            "complete": page.complete,
+            "trimmed": page.trimmed,
         }
 
 

@@ -40,8 +40,7 @@ class ChatViews:
         if chat is None:
             return None, None
         names = await self.reads.agent_names(_unnamed(chat.raw))
-        queue = await self.position(chat.id, chat.topic) if chat.state is ChatState.QUEUED \
-            else None
+        queue = await self.position(chat.id, chat.topic) if chat.state is ChatState.QUEUED else None
         return chat, self.build(chat, raw[1], for_agent=for_agent, names=names, queue=queue)
 
     async def many(
@@ -61,13 +60,15 @@ class ChatViews:
             if chat is None:
                 out.append(None)
                 continue
-            queue = await self.position(chat.id, chat.topic) if chat.state is ChatState.QUEUED \
-                else None
+            queue = (
+                await self.position(chat.id, chat.topic) if chat.state is ChatState.QUEUED else None
+            )
             out.append(self.build(chat, meta, for_agent=for_agent, names=names, queue=queue))
         return out
 
-    async def queue_fields(self, topic: str, position: int, handle_s: float | None
-                           ) -> dict[str, Any]:
+    async def queue_fields(
+        self, topic: str, position: int, handle_s: float | None
+    ) -> dict[str, Any]:
         """A queued chat's ``position``, ``available`` and (with an eligible agent online)
         ``eta_s``, from a position a script returned."""
         await self.availability.current()
@@ -76,8 +77,13 @@ class ChatViews:
         )
 
     def build(
-        self, chat: ChatRecord, meta: Mapping[str, str], *, for_agent: bool,
-        names: Mapping[str, str] | None = None, queue: Mapping[str, Any] | None = None,
+        self,
+        chat: ChatRecord,
+        meta: Mapping[str, str],
+        *,
+        for_agent: bool,
+        names: Mapping[str, str] | None = None,
+        queue: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The view of a chat from its hash and message metadata (``queue``: the queue
         fields of a queued chat; ``names``: agents' names the hash does not hold)."""
@@ -101,9 +107,7 @@ class ChatViews:
             if closer:
                 # the name of the agent or supervisor who closed it, who may not be
                 # the agent who held it
-                info["ended_by_name"] = chat.raw.get("ended_by_name") or names.get(
-                    closer, closer
-                )
+                info["ended_by_name"] = chat.raw.get("ended_by_name") or names.get(closer, closer)
         if for_agent:
             info["tags"] = _tags(chat.raw.get("tags", ""))
         return info

@@ -102,7 +102,9 @@ class VisitorSession(Session):
         if frame.name:
             self.conn.name = frame.name
         info = await self.node.visitor_actions.start(
-            self.actor, frame, user_agent=self.user_agent,
+            self.actor,
+            frame,
+            user_agent=self.user_agent,
             follow=lambda chat_id: self.conn.follow(chat_id, 0, new=True),
         )
         return {"type": "chat", "chat": info}

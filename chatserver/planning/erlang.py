@@ -98,9 +98,7 @@ def mean_wait_s(servers: int, load: float, handle_s: float) -> float:
     return c * handle_s / (servers - load)
 
 
-def abandon_rate(
-    servers: int, load: float, handle_s: float, patience_s: Samples
-) -> float | None:
+def abandon_rate(servers: int, load: float, handle_s: float, patience_s: Samples) -> float | None:
     """The estimated share of chats whose wait outlasts the visitor's patience (see the
     module docstring); None without patience observations.  Infinite patience values
     (visitors who never leave) count as never abandoning."""
@@ -142,8 +140,12 @@ class ErlangResult:
 
 
 def evaluate(
-    agents: int, rate_per_s: float, handle_s: float, concurrency: int,
-    target_s: float, patience_s: Samples = (),
+    agents: int,
+    rate_per_s: float,
+    handle_s: float,
+    concurrency: int,
+    target_s: float,
+    patience_s: Samples = (),
 ) -> ErlangResult:
     """Erlang C figures for ``agents`` agents."""
     if concurrency < 1:
@@ -160,7 +162,10 @@ def evaluate(
 
 
 def agents_needed(
-    rate_per_s: float, handle_s: float, concurrency: int, goal: Goal,
+    rate_per_s: float,
+    handle_s: float,
+    concurrency: int,
+    goal: Goal,
     patience_s: Samples = (),
 ) -> ErlangResult | None:
     """The fewest agents meeting ``goal`` by Erlang C, with their figures; 0 agents when
@@ -175,7 +180,8 @@ def agents_needed(
     while agents <= MAX_AGENTS:
         result = evaluate(agents, rate_per_s, handle_s, concurrency, goal.target_s, patience_s)
         meets_abandon = (
-            goal.max_abandon is None or result.abandon_rate is None
+            goal.max_abandon is None
+            or result.abandon_rate is None
             or result.abandon_rate <= goal.max_abandon
         )
         if result.service_level >= goal.service_level and meets_abandon:

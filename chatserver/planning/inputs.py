@@ -103,8 +103,7 @@ class Inputs:
 
     def sim_topic(self, name: str, hour: int) -> Topic:
         spec = self.topics.get(name) or TopicSpec(name)
-        return Topic(name, self.handle_of(name, hour), spec.required, spec.optional,
-                     spec.priority)
+        return Topic(name, self.handle_of(name, hour), spec.required, spec.optional, spec.priority)
 
     def agent_skills(self, name: str) -> dict[str, int]:
         """The skills of an agent planned for ``name``: every skill the topic needs
@@ -230,7 +229,8 @@ def inputs_from_rows(
         topic_handle[topic] = HandleTimes(mean, tuple(samples))
     handle = {
         key: HandleTimes(sum(v) / len(v), tuple(v[-MAX_SAMPLES:]))
-        for key, v in handles.items() if len(v) >= MIN_HOUR_SAMPLES
+        for key, v in handles.items()
+        if len(v) >= MIN_HOUR_SAMPLES
     }
     offered = [o for o in offer_rows if o.result in ("accepted", "declined", "lapsed")]
     declined = sum(1 for o in offered if o.result == "declined")
@@ -241,9 +241,13 @@ def inputs_from_rows(
         # nobody ever accepted: keep the rates below 1 so chats can still be answered
         decline_rate, lapse_rate = 0.99 * decline_rate, 0.99 * lapse_rate
     offers = Offers(
-        auto_accept=base.auto_accept and not offered, decline_rate=decline_rate,
-        lapse_rate=lapse_rate, answer_s=base.answer_s, offer_timeout_s=base.offer_timeout_s,
-        relax_after_s=base.relax_after_s, queue_timeout_s=base.queue_timeout_s,
+        auto_accept=base.auto_accept and not offered,
+        decline_rate=decline_rate,
+        lapse_rate=lapse_rate,
+        answer_s=base.answer_s,
+        offer_timeout_s=base.offer_timeout_s,
+        relax_after_s=base.relax_after_s,
+        queue_timeout_s=base.queue_timeout_s,
     )
     by_agent: dict[str, list[StatusChange]] = defaultdict(list)
     for c in changes:
@@ -258,7 +262,8 @@ def inputs_from_rows(
                 t = edge
     staffing = {
         h: online_ms[h] / HOUR_MS / weights[h]
-        for h in range(HOURS_PER_WEEK) if weights[h] > 0 and online_ms[h] > 0
+        for h in range(HOURS_PER_WEEK)
+        if weights[h] > 0 and online_ms[h] > 0
     }
     return Inputs(
         rates_per_s={
@@ -278,7 +283,11 @@ def inputs_from_rows(
 
 
 async def load_inputs(
-    engine: AsyncEngine, start_ms: int, end_ms: int, *, base: Offers,
+    engine: AsyncEngine,
+    start_ms: int,
+    end_ms: int,
+    *,
+    base: Offers,
     concurrency: int | None = None,
 ) -> Inputs:
     """Read ``[start_ms, end_ms)`` from the records database and measure the inputs."""
@@ -299,11 +308,14 @@ async def load_inputs(
         )
         topics: dict[str, TopicSpec] = {}
         for (name,) in names.all()[:MAX_TOPICS]:
-            row = (await conn.execute(
-                select(i.required_skills, i.optional_skills, i.priority)
-                .where(i.topic == name, i.created_at >= start_ms, i.created_at < end_ms)
-                .order_by(i.created_at.desc()).limit(1)
-            )).one()
+            row = (
+                await conn.execute(
+                    select(i.required_skills, i.optional_skills, i.priority)
+                    .where(i.topic == name, i.created_at >= start_ms, i.created_at < end_ms)
+                    .order_by(i.created_at.desc())
+                    .limit(1)
+                )
+            ).one()
             topics[name] = TopicSpec(
                 name,
                 {str(k): int(v) for k, v in (row.required_skills or {}).items()},
@@ -311,8 +323,15 @@ async def load_inputs(
                 int(row.priority),
             )
     return inputs_from_rows(
-        records, spans, changes, offer_rows, topics,
-        start_ms=start_ms, end_ms=end_ms, base=base, concurrency=concurrency,
+        records,
+        spans,
+        changes,
+        offer_rows,
+        topics,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        base=base,
+        concurrency=concurrency,
     )
 
 
@@ -345,9 +364,9 @@ def parse_hours(spec: str) -> list[int]:
     return sorted(out)
 
 
-def parse_figures(text: str, max_rows: int = 2000) -> tuple[
-    dict[tuple[str, int], float], dict[str, float], dict[str, float]
-]:
+def parse_figures(
+    text: str, max_rows: int = 2000
+) -> tuple[dict[tuple[str, int], float], dict[str, float], dict[str, float]]:
     """Figures given as CSV lines ``topic,hour,chats_per_hour,handle_s[,patience_s]``
     (``hour``: 0-167 or ``Mon 9``; a header line and ``#`` comments are skipped).  Returns
     (rates per hour, handle time per topic, mean patience per topic); a topic's handle
@@ -388,13 +407,14 @@ def parse_figures(text: str, max_rows: int = 2000) -> tuple[
     )
 
 
-def arrivals_from_rows(
-    records: Iterable[RecordRow], start_ms: int, end_ms: int
-) -> list[Arrival]:
+def arrivals_from_rows(records: Iterable[RecordRow], start_ms: int, end_ms: int) -> list[Arrival]:
     """The recorded arrivals of ``[start_ms, end_ms)`` (chats that entered a queue), in
     time order, for :func:`chatserver.planning.plan.replay`."""
     return sorted(
-        (Arrival(r.created_at, r.topic) for r in records
-         if start_ms <= r.created_at < end_ms and r.end_state != "offline"),
+        (
+            Arrival(r.created_at, r.topic)
+            for r in records
+            if start_ms <= r.created_at < end_ms and r.end_state != "offline"
+        ),
         key=lambda a: (a.at_ms, a.topic),
     )

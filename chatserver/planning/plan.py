@@ -123,7 +123,12 @@ def pooled(inputs: Inputs, topics: Topics, hour: int) -> tuple[float, float]:
 
 
 def simulate_cell(
-    inputs: Inputs, topics: Topics, hour: int, agents: int, goal: Goal, effort: Effort,
+    inputs: Inputs,
+    topics: Topics,
+    hour: int,
+    agents: int,
+    goal: Goal,
+    effort: Effort,
     short_abandon_s: float = 0.0,
 ) -> SimResult:
     """Simulate ``agents`` agents (each with every skill the group needs) serving the
@@ -141,8 +146,12 @@ def simulate_cell(
     skills = group_skills(inputs, names)
     team = [Agent(f"a{i:04d}", skills, inputs.concurrency) for i in range(agents)]
     records = simulate(
-        arrivals, {t: inputs.sim_topic(t, hour) for t in names}, team, inputs.offers,
-        {t: inputs.patience_of(t) for t in names}, rng,
+        arrivals,
+        {t: inputs.sim_topic(t, hour) for t in names},
+        team,
+        inputs.offers,
+        {t: inputs.patience_of(t) for t in names},
+        rng,
     )
     return measure(records, _thresholds(goal, short_abandon_s), warm, end)
 
@@ -153,13 +162,19 @@ def meets(result: SimResult, goal: Goal) -> bool:
     if result.service_level < goal.service_level:
         return False
     return (
-        goal.max_abandon is None or result.abandon_rate is None
+        goal.max_abandon is None
+        or result.abandon_rate is None
         or result.abandon_rate <= goal.max_abandon
     )
 
 
 def sim_agents_needed(
-    inputs: Inputs, topic: Topics, hour: int, goal: Goal, effort: Effort, start: int,
+    inputs: Inputs,
+    topic: Topics,
+    hour: int,
+    goal: Goal,
+    effort: Effort,
+    start: int,
     short_abandon_s: float = 0.0,
 ) -> tuple[int, SimResult] | None:
     """The fewest agents meeting ``goal`` in the simulation, searching from ``start``."""
@@ -200,7 +215,8 @@ def _patience_sample(
     rng = np.random.default_rng([effort.seed, zlib.crc32("+".join(names).encode())])
     parts = [
         inputs.patience_of(t).sample(rng, max(1, round(PATIENCE_SAMPLE * r / total)))
-        for t, r in rates.items() if r > 0
+        for t, r in rates.items()
+        if r > 0
     ]
     return np.concatenate(parts)
 
@@ -220,9 +236,14 @@ def groups_of(
 
 
 def make_plan(
-    inputs: Inputs, goal: Goal, effort: Effort = Effort(), *,
-    hours: Iterable[int] | None = None, topics: Iterable[str] | None = None,
-    simulate_too: bool = True, short_abandon_s: float = 0.0,
+    inputs: Inputs,
+    goal: Goal,
+    effort: Effort = Effort(),
+    *,
+    hours: Iterable[int] | None = None,
+    topics: Iterable[str] | None = None,
+    simulate_too: bool = True,
+    short_abandon_s: float = 0.0,
 ) -> list[PlanRow]:
     """One row per (hour of week, skill group) with arrivals, in hour then name order."""
     cells = groups_of(inputs, hours, topics)
@@ -238,24 +259,28 @@ def make_plan(
         by_erlang = erlang.agents_needed(rate, handle_s, inputs.concurrency, goal, patience)
         by_sim = None
         if simulate_too:
-            start = by_erlang.agents if by_erlang else math.ceil(
-                rate * handle_s / inputs.concurrency
+            start = (
+                by_erlang.agents if by_erlang else math.ceil(rate * handle_s / inputs.concurrency)
             )
-            by_sim = sim_agents_needed(
-                inputs, names, hour, goal, effort, start, short_abandon_s
+            by_sim = sim_agents_needed(inputs, names, hour, goal, effort, start, short_abandon_s)
+        rows.append(
+            PlanRow(
+                hour=hour,
+                label=hour_label(hour),
+                topic="+".join(names),
+                topics=names,
+                skills=group_skills(inputs, names),
+                arrivals_per_hour=rate * 3600,
+                handle_s=handle_s,
+                erlang_agents=by_erlang.agents if by_erlang else None,
+                erlang_service_level=by_erlang.service_level if by_erlang else None,
+                erlang_abandon_rate=by_erlang.abandon_rate if by_erlang else None,
+                sim_agents=by_sim[0] if by_sim else None,
+                sim_service_level=by_sim[1].service_level if by_sim else None,
+                sim_abandon_rate=by_sim[1].abandon_rate if by_sim else None,
+                staffed=inputs.staffing.get(hour),
             )
-        rows.append(PlanRow(
-            hour=hour, label=hour_label(hour), topic="+".join(names), topics=names,
-            skills=group_skills(inputs, names),
-            arrivals_per_hour=rate * 3600, handle_s=handle_s,
-            erlang_agents=by_erlang.agents if by_erlang else None,
-            erlang_service_level=by_erlang.service_level if by_erlang else None,
-            erlang_abandon_rate=by_erlang.abandon_rate if by_erlang else None,
-            sim_agents=by_sim[0] if by_sim else None,
-            sim_service_level=by_sim[1].service_level if by_sim else None,
-            sim_abandon_rate=by_sim[1].abandon_rate if by_sim else None,
-            staffed=inputs.staffing.get(hour),
-        ))
+        )
     return rows
 
 
@@ -281,8 +306,14 @@ def group_of(inputs: Inputs, topic: str, hour: int) -> tuple[str, ...]:
 
 
 def curve(
-    inputs: Inputs, topic: Topics, hour: int, goal: Goal, effort: Effort = Effort(), *,
-    agents: Sequence[int] | None = None, simulate_too: bool = True,
+    inputs: Inputs,
+    topic: Topics,
+    hour: int,
+    goal: Goal,
+    effort: Effort = Effort(),
+    *,
+    agents: Sequence[int] | None = None,
+    simulate_too: bool = True,
     short_abandon_s: float = 0.0,
 ) -> list[CurvePoint]:
     """Service level and abandon rate against the number of agents for one cell; by
@@ -299,18 +330,31 @@ def curve(
         e = erlang.evaluate(n, rate, handle, inputs.concurrency, goal.target_s, patience)
         s = (
             simulate_cell(inputs, topic, hour, n, goal, effort, short_abandon_s)
-            if simulate_too else None
+            if simulate_too
+            else None
         )
-        points.append(CurvePoint(
-            n, e.service_level, e.abandon_rate,
-            s.service_level if s else None, s.abandon_rate if s else None,
-        ))
+        points.append(
+            CurvePoint(
+                n,
+                e.service_level,
+                e.abandon_rate,
+                s.service_level if s else None,
+                s.abandon_rate if s else None,
+            )
+        )
     return points
 
 
 def replay(
-    inputs: Inputs, arrivals: Sequence[Arrival], agents: int, goal: Goal,
-    start_ms: int, end_ms: int, *, seed: int = 1, short_abandon_s: float = 0.0,
+    inputs: Inputs,
+    arrivals: Sequence[Arrival],
+    agents: int,
+    goal: Goal,
+    start_ms: int,
+    end_ms: int,
+    *,
+    seed: int = 1,
+    short_abandon_s: float = 0.0,
 ) -> tuple[SimResult, list[RecordRow]]:
     """Replay recorded ``arrivals`` (their own times and topics) against a team of
     ``agents`` agents, each holding every skill of every topic, with the measured handle
@@ -334,10 +378,8 @@ def _pct(value: float | None) -> str:
 
 def format_table(rows: Sequence[PlanRow], goal: Goal) -> str:
     """The plan as a plain-text table."""
-    head = (
-        f"Goal: {100 * goal.service_level:g}% answered within {goal.target_s:g} s"
-        + (f", abandon rate below {100 * goal.max_abandon:g}%" if goal.max_abandon is not None
-           else "")
+    head = f"Goal: {100 * goal.service_level:g}% answered within {goal.target_s:g} s" + (
+        f", abandon rate below {100 * goal.max_abandon:g}%" if goal.max_abandon is not None else ""
     )
     cols = (
         f"{'hour (UTC)':<10} {'topics':<14} {'chats/h':>8} {'handle s':>8} | "

@@ -11,9 +11,7 @@ from chatserver.planning.plan import CurvePoint
 FORMATS = (".png", ".svg")
 
 
-def write_plot(
-    path: Path, points: Sequence[CurvePoint], goal: Goal, title: str
-) -> Path:
+def write_plot(path: Path, points: Sequence[CurvePoint], goal: Goal, title: str) -> Path:
     """Draw the Erlang C and simulated service levels (and abandon rates, when known)
     against the number of agents, with the goal as a line; the format follows the file
     name (``.png`` or ``.svg``).  Returns ``path``."""
@@ -33,13 +31,26 @@ def write_plot(
         ax.plot([a for a, _ in sims], [100 * s for _, s in sims], "s--", label="simulation")
     abandons = [(p.agents, p.sim_abandon_rate) for p in points if p.sim_abandon_rate]
     if abandons:
-        ax.plot([a for a, _ in abandons], [100 * s for _, s in abandons], "^:",
-                label="abandon rate (simulation)")
-    ax.axhline(100 * goal.service_level, color="grey", linewidth=1,
-               label=f"goal {100 * goal.service_level:g}% within {goal.target_s:g} s")
+        ax.plot(
+            [a for a, _ in abandons],
+            [100 * s for _, s in abandons],
+            "^:",
+            label="abandon rate (simulation)",
+        )
+    ax.axhline(
+        100 * goal.service_level,
+        color="grey",
+        linewidth=1,
+        label=f"goal {100 * goal.service_level:g}% within {goal.target_s:g} s",
+    )
     if goal.max_abandon is not None and abandons:
-        ax.axhline(100 * goal.max_abandon, color="grey", linewidth=1, linestyle=":",
-                   label=f"abandon limit {100 * goal.max_abandon:g}%")
+        ax.axhline(
+            100 * goal.max_abandon,
+            color="grey",
+            linewidth=1,
+            linestyle=":",
+            label=f"abandon limit {100 * goal.max_abandon:g}%",
+        )
     ax.set_xlabel("agents")
     ax.set_ylabel("% of chats")
     ax.set_ylim(0, 101)

@@ -112,8 +112,11 @@ class Offers:
     queue_timeout_s: float = 900.0
 
     def __post_init__(self) -> None:
-        if not (self.decline_rate >= 0 and self.lapse_rate >= 0
-                and self.decline_rate + self.lapse_rate < 1):
+        if not (
+            self.decline_rate >= 0
+            and self.lapse_rate >= 0
+            and self.decline_rate + self.lapse_rate < 1
+        ):
             raise ValueError("decline and lapse rates must be >= 0 and add up to less than 1")
         for name in ("answer_s", "offer_timeout_s", "relax_after_s", "queue_timeout_s"):
             value = getattr(self, name)
@@ -212,9 +215,16 @@ class SimChat:
 
     def record(self) -> RecordRow:
         return RecordRow(
-            chat_id=self.id, topic=self.topic.name, required_skills=dict(self.topic.required),
-            end_state=self.end_state, outcome="", rating=None, created_at=self.created_ms,
-            accepted_at=self.accepted_ms, first_agent_reply_at=None, ended_at=self.ended_ms,
+            chat_id=self.id,
+            topic=self.topic.name,
+            required_skills=dict(self.topic.required),
+            end_state=self.end_state,
+            outcome="",
+            rating=None,
+            created_at=self.created_ms,
+            accepted_at=self.accepted_ms,
+            first_agent_reply_at=None,
+            ended_at=self.ended_ms,
             agent_id=self.agent_id,
         )
 
@@ -302,12 +312,19 @@ def run(
             return
         order = sorted(
             queued,
-            key=lambda c: (queue_score(chats[c].topic.priority, chats[c].created_ms,
-                                       chats[c].front), c),
+            key=lambda c: (
+                queue_score(chats[c].topic.priority, chats[c].created_ms, chats[c].front),
+                c,
+            ),
         )
         views = [
-            ChatView(c, chats[c].topic.required, chats[c].topic.optional,
-                     chats[c].relaxed, frozenset(chats[c].declined))
+            ChatView(
+                c,
+                chats[c].topic.required,
+                chats[c].topic.optional,
+                chats[c].relaxed,
+                frozenset(chats[c].declined),
+            )
             for c in order
         ]
         agent_views = [
@@ -330,8 +347,7 @@ def run(
             if u < offers.decline_rate:
                 push(now + round(offers.answer_s * 1000), _Ev.DECLINE, chat.id, chat.offer_no)
             elif u < offers.decline_rate + offers.lapse_rate:
-                push(now + round(offers.offer_timeout_s * 1000), _Ev.LAPSE, chat.id,
-                     chat.offer_no)
+                push(now + round(offers.offer_timeout_s * 1000), _Ev.LAPSE, chat.id, chat.offer_no)
             else:
                 push(now + round(offers.answer_s * 1000), _Ev.ACCEPT, chat.id, chat.offer_no)
 
@@ -355,8 +371,11 @@ def run(
                 end(chat, "closed", now)
             elif ev is _Ev.ACCEPT and chat.state == "offered" and chat.offer_no == offer_no:
                 accept(chat, now)
-            elif (ev in (_Ev.DECLINE, _Ev.LAPSE) and chat.state == "offered"
-                  and chat.offer_no == offer_no):
+            elif (
+                ev in (_Ev.DECLINE, _Ev.LAPSE)
+                and chat.state == "offered"
+                and chat.offer_no == offer_no
+            ):
                 chat.declined.add(chat.agent)
                 resolve_offer(chat, "declined" if ev is _Ev.DECLINE else "lapsed")
                 release(chat)
@@ -371,8 +390,16 @@ def run(
         route(now)
 
     return [
-        SimChat(c.id, c.topic, c.created_ms, c.state, c.accepted_ms, c.ended_ms, c.holder,
-                tuple(c.offers))
+        SimChat(
+            c.id,
+            c.topic,
+            c.created_ms,
+            c.state,
+            c.accepted_ms,
+            c.ended_ms,
+            c.holder,
+            tuple(c.offers),
+        )
         for c in chats.values()
     ]
 

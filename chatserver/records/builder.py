@@ -113,9 +113,14 @@ class InteractionRecord:
         return {
             "chat_id": self.chat_id,
             "visitor": {
-                "id": self.visitor_id, "name": self.visitor_name, "email": self.visitor_email,
-                "page_url": self.page_url, "referrer": self.referrer, "locale": self.locale,
-                "user_agent": self.user_agent, "fields": dict(self.fields),
+                "id": self.visitor_id,
+                "name": self.visitor_name,
+                "email": self.visitor_email,
+                "page_url": self.page_url,
+                "referrer": self.referrer,
+                "locale": self.locale,
+                "user_agent": self.user_agent,
+                "fields": dict(self.fields),
             },
             "topic": self.topic,
             "required_skills": dict(self.required_skills),
@@ -137,20 +142,36 @@ class InteractionRecord:
             "ended_at": self.ended_at,
             "agent_id": self.agent_id or None,
             "agents": [
-                {"agent_id": a.agent_id, "joined_at": a.joined_at, "left_at": a.left_at,
-                 "left_reason": a.left_reason}
+                {
+                    "agent_id": a.agent_id,
+                    "joined_at": a.joined_at,
+                    "left_at": a.left_at,
+                    "left_reason": a.left_reason,
+                }
                 for a in self.agents
             ],
             "events": [
-                {"kind": e.kind, "at": e.at, "agent_id": e.agent or None,
-                 "detail": e.detail, "result": e.result or None}
+                {
+                    "kind": e.kind,
+                    "at": e.at,
+                    "agent_id": e.agent or None,
+                    "detail": e.detail,
+                    "result": e.result or None,
+                }
                 for e in self.events
             ],
             "transfers": [transfer_dict(t) for t in self.transfers],
             "messages": [
-                {"seq": m.seq, "at": m.at, "sender_role": m.sender_role,
-                 "sender_id": m.sender_id, "sender_name": m.sender_name, "kind": m.kind,
-                 "internal": m.internal, "text": m.text}
+                {
+                    "seq": m.seq,
+                    "at": m.at,
+                    "sender_role": m.sender_role,
+                    "sender_id": m.sender_id,
+                    "sender_name": m.sender_name,
+                    "kind": m.kind,
+                    "internal": m.internal,
+                    "text": m.text,
+                }
                 for m in self.messages
                 if internal or not m.internal
             ],
@@ -159,8 +180,12 @@ class InteractionRecord:
 
 def transfer_dict(t: Transfer) -> dict[str, Any]:
     return {
-        "at": t.at, "from": t.from_agent or None, "to": t.to_agent or None,
-        "topic": t.to_topic or None, "by": t.by, "note": t.note,
+        "at": t.at,
+        "from": t.from_agent or None,
+        "to": t.to_agent or None,
+        "topic": t.to_topic or None,
+        "by": t.by,
+        "note": t.note,
     }
 
 
@@ -181,11 +206,16 @@ def parse_transfers(entries: Sequence[str]) -> list[Transfer]:
             data = {}
         if not isinstance(data, dict):
             data = {}
-        out.append(Transfer(
-            at=int(at or 0), from_agent=str(data.get("from") or ""),
-            to_agent=str(data.get("to") or ""), to_topic=str(data.get("topic") or ""),
-            by=by, note=str(data.get("note") or ""),
-        ))
+        out.append(
+            Transfer(
+                at=int(at or 0),
+                from_agent=str(data.get("from") or ""),
+                to_agent=str(data.get("to") or ""),
+                to_topic=str(data.get("topic") or ""),
+                by=by,
+                note=str(data.get("note") or ""),
+            )
+        )
     return out
 
 
@@ -206,8 +236,11 @@ def parse_history(entries: Sequence[str]) -> list[Event]:
             open_offer = len(resolved)
         elif open_offer is not None and e.kind in ("accept", "decline", "lapse", "requeue", "end"):
             result = {
-                "accept": "accepted", "decline": "declined", "lapse": "lapsed",
-                "requeue": "withdrawn", "end": "withdrawn",
+                "accept": "accepted",
+                "decline": "declined",
+                "lapse": "lapsed",
+                "requeue": "withdrawn",
+                "end": "withdrawn",
             }[e.kind]
             offer = resolved[open_offer]
             resolved[open_offer] = Event(offer.kind, offer.at, offer.agent, offer.detail, result)
@@ -261,7 +294,9 @@ def parse_message(frame: Mapping[str, Any]) -> Message:
 
 
 def build_record(
-    chat: Mapping[str, str], history: Sequence[str], messages: Sequence[Mapping[str, Any]],
+    chat: Mapping[str, str],
+    history: Sequence[str],
+    messages: Sequence[Mapping[str, Any]],
     notices: Iterable[str] = (),
 ) -> InteractionRecord:
     """Make the record of a finished chat.  Raises :class:`RecordError` if it is live."""
@@ -283,8 +318,7 @@ def build_record(
     created = int(chat.get("created") or (events[0].at if events else 0))
     ended = int(chat.get("ended_at") or (events[-1].at if events else created))
     first_reply = next(
-        (m.at for m in msgs
-         if m.sender_role == "agent" and m.kind == "message" and not m.internal),
+        (m.at for m in msgs if m.sender_role == "agent" and m.kind == "message" and not m.internal),
         None,
     )
     spans = agent_spans(events)
@@ -324,5 +358,3 @@ def build_record(
         nps=int(nps) if nps not in (None, "") else None,
         notices=tuple(sorted(set(notices))),
     )
-
-

@@ -83,8 +83,13 @@ class CrmForwarder:
                 r.chat_id
                 for r in await conn.execute(
                     select(t.chat_id)
-                    .where(and_(t.delivered_at.is_(None), t.next_attempt_at <= now,
-                                t.attempts < self.settings.crm_max_attempts))
+                    .where(
+                        and_(
+                            t.delivered_at.is_(None),
+                            t.next_attempt_at <= now,
+                            t.attempts < self.settings.crm_max_attempts,
+                        )
+                    )
                     .order_by(t.next_attempt_at)
                     .limit(20)
                 )
@@ -101,8 +106,9 @@ class CrmForwarder:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(crm_deliveries)
-                .where(and_(t.chat_id == chat_id, t.delivered_at.is_(None),
-                            t.next_attempt_at <= now))
+                .where(
+                    and_(t.chat_id == chat_id, t.delivered_at.is_(None), t.next_attempt_at <= now)
+                )
                 .values(next_attempt_at=now + LEASE_S * 1000)
             )
             return bool(result.rowcount)
@@ -134,20 +140,30 @@ class CrmForwarder:
         async with self.engine.begin() as conn:
             if not error:
                 await conn.execute(
-                    update(crm_deliveries).where(t.chat_id == chat_id)
+                    update(crm_deliveries)
+                    .where(t.chat_id == chat_id)
                     .values(delivered_at=now, attempts=t.attempts + 1, last_error="")
                 )
                 self.delivered += 1
                 metrics.CRM_DELIVERED.inc()
                 return
-            attempts = (await conn.execute(
-                select(t.attempts).where(t.chat_id == chat_id)
-            )).scalar_one() + 1
+            attempts = (
+                await conn.execute(select(t.attempts).where(t.chat_id == chat_id))
+            ).scalar_one() + 1
             await conn.execute(
-                update(crm_deliveries).where(t.chat_id == chat_id)
-                .values(attempts=attempts, last_error=error[:1000],
-                        next_attempt_at=now + backoff_s(attempts) * 1000)
+                update(crm_deliveries)
+                .where(t.chat_id == chat_id)
+                .values(
+                    attempts=attempts,
+                    last_error=error[:1000],
+                    next_attempt_at=now + backoff_s(attempts) * 1000,
+                )
             )
             metrics.CRM_FAILED.inc()
-            log.info("CRM delivery of %s failed (%s); attempt %d", chat_id, error, attempts,
-                     extra={"chat": chat_id})
+            log.info(
+                "CRM delivery of %s failed (%s); attempt %d",
+                chat_id,
+                error,
+                attempts,
+                extra={"chat": chat_id},
+            )

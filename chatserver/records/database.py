@@ -44,7 +44,7 @@ def database_url(settings: Settings) -> str:
         ("sqlite://", "sqlite+aiosqlite://"),
     ):
         if url.startswith(plain):
-            return driver + url[len(plain):]
+            return driver + url[len(plain) :]
     return url
 
 
@@ -160,7 +160,10 @@ async def upsert_record(
 
 
 async def upsert_records(
-    engine: AsyncEngine, records: Sequence[InteractionRecord], written_at: int, *,
+    engine: AsyncEngine,
+    records: Sequence[InteractionRecord],
+    written_at: int,
+    *,
     crm: bool = False,
 ) -> None:
     """Write (or rewrite) records and their children in one transaction, a few statements
@@ -188,35 +191,63 @@ async def upsert_records(
         for table in (interaction_messages, interaction_agents, interaction_events):
             await conn.execute(delete(table).where(table.c.chat_id.in_(ids)))
         messages = [
-            {"chat_id": r.chat_id, "seq": m.seq, "at": m.at,
-             "sender_role": clean(m.sender_role, 16),
-             "sender_id": clean(m.sender_id, 64),
-             "sender_name": clean(m.sender_name, 256), "kind": clean(m.kind, 16),
-             "internal": m.internal, "text": clean(m.text)}
-            for r in batch for m in r.messages
+            {
+                "chat_id": r.chat_id,
+                "seq": m.seq,
+                "at": m.at,
+                "sender_role": clean(m.sender_role, 16),
+                "sender_id": clean(m.sender_id, 64),
+                "sender_name": clean(m.sender_name, 256),
+                "kind": clean(m.kind, 16),
+                "internal": m.internal,
+                "text": clean(m.text),
+            }
+            for r in batch
+            for m in r.messages
         ]
         if messages:
             await conn.execute(interaction_messages.insert(), messages)
         agents = [
-            {"chat_id": r.chat_id, "idx": i, "agent_id": a.agent_id,
-             "joined_at": a.joined_at, "left_at": a.left_at, "left_reason": a.left_reason}
-            for r in batch for i, a in enumerate(r.agents)
+            {
+                "chat_id": r.chat_id,
+                "idx": i,
+                "agent_id": a.agent_id,
+                "joined_at": a.joined_at,
+                "left_at": a.left_at,
+                "left_reason": a.left_reason,
+            }
+            for r in batch
+            for i, a in enumerate(r.agents)
         ]
         if agents:
             await conn.execute(interaction_agents.insert(), agents)
         events = [
-            {"chat_id": r.chat_id, "idx": i, "kind": e.kind, "at": e.at,
-             "agent_id": clean(e.agent, 64), "detail": clean(e.detail, 256),
-             "result": e.result}
-            for r in batch for i, e in enumerate(r.events)
+            {
+                "chat_id": r.chat_id,
+                "idx": i,
+                "kind": e.kind,
+                "at": e.at,
+                "agent_id": clean(e.agent, 64),
+                "detail": clean(e.detail, 256),
+                "result": e.result,
+            }
+            for r in batch
+            for i, e in enumerate(r.events)
         ]
         if events:
             await conn.execute(interaction_events.insert(), events)
         if crm:
             await conn.execute(
                 insert(crm_deliveries).on_conflict_do_nothing(index_elements=["chat_id"]),
-                [{"chat_id": chat_id, "attempts": 0, "next_attempt_at": written_at,
-                  "last_error": ""} for chat_id in ids],
+                [
+                    {
+                        "chat_id": chat_id,
+                        "attempts": 0,
+                        "next_attempt_at": written_at,
+                        "last_error": "",
+                    }
+                    for chat_id in ids
+                ],
             )
 
 

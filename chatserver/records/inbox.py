@@ -21,10 +21,18 @@ Status = Literal["open", "answered"]
 OFFLINE = "offline"
 
 ITEM_COLUMNS = [
-    interactions.c.chat_id, interactions.c.topic, interactions.c.visitor_id,
-    interactions.c.visitor_name, interactions.c.visitor_email, interactions.c.locale,
-    interactions.c.page_url, interactions.c.created_at, interactions.c.claimed_by,
-    interactions.c.claimed_at, interactions.c.reply, interactions.c.replied_at,
+    interactions.c.chat_id,
+    interactions.c.topic,
+    interactions.c.visitor_id,
+    interactions.c.visitor_name,
+    interactions.c.visitor_email,
+    interactions.c.locale,
+    interactions.c.page_url,
+    interactions.c.created_at,
+    interactions.c.claimed_by,
+    interactions.c.claimed_at,
+    interactions.c.reply,
+    interactions.c.replied_at,
     interactions.c.replied_by,
 ]
 
@@ -50,8 +58,9 @@ async def _texts(conn: Any, chat_ids: list[str]) -> dict[str, str]:
         return {}
     rows = await conn.execute(
         select(interaction_messages.c.chat_id, interaction_messages.c.text)
-        .where(interaction_messages.c.chat_id.in_(chat_ids),
-               interaction_messages.c.internal.is_(False))
+        .where(
+            interaction_messages.c.chat_id.in_(chat_ids), interaction_messages.c.internal.is_(False)
+        )
         .order_by(interaction_messages.c.chat_id, interaction_messages.c.seq)
     )
     texts: dict[str, str] = {}
@@ -61,7 +70,11 @@ async def _texts(conn: Any, chat_ids: list[str]) -> dict[str, str]:
 
 
 async def list_items(
-    engine: AsyncEngine, *, topic: str | None, status: Status | None, limit: int,
+    engine: AsyncEngine,
+    *,
+    topic: str | None,
+    status: Status | None,
+    limit: int,
     claimed_by: str | None = None,
 ) -> list[dict[str, Any]]:
     """Offline messages, newest first, with the visitor's text."""
@@ -75,21 +88,27 @@ async def list_items(
     elif status == "answered":
         conditions.append(interactions.c.reply.is_not(None))
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(*ITEM_COLUMNS).where(and_(*conditions))
-            .order_by(interactions.c.ended_at.desc(), interactions.c.chat_id.desc())
-            .limit(limit)
-        )).all()
+        rows = (
+            await conn.execute(
+                select(*ITEM_COLUMNS)
+                .where(and_(*conditions))
+                .order_by(interactions.c.ended_at.desc(), interactions.c.chat_id.desc())
+                .limit(limit)
+            )
+        ).all()
         texts = await _texts(conn, [r.chat_id for r in rows])
     return [_item(r, texts.get(r.chat_id, "")) for r in rows]
 
 
 async def get_item(engine: AsyncEngine, chat_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
-        row = (await conn.execute(
-            select(*ITEM_COLUMNS).where(interactions.c.chat_id == chat_id,
-                                        interactions.c.end_state == OFFLINE)
-        )).first()
+        row = (
+            await conn.execute(
+                select(*ITEM_COLUMNS).where(
+                    interactions.c.chat_id == chat_id, interactions.c.end_state == OFFLINE
+                )
+            )
+        ).first()
         if row is None:
             return None
         texts = await _texts(conn, [chat_id])
@@ -102,16 +121,23 @@ async def claim(engine: AsyncEngine, chat_id: str, agent_id: str, now_ms: int) -
     async with engine.begin() as conn:
         result = await conn.execute(
             update(interactions)
-            .where(interactions.c.chat_id == chat_id, interactions.c.end_state == OFFLINE,
-                   interactions.c.claimed_by.is_(None), interactions.c.reply.is_(None))
+            .where(
+                interactions.c.chat_id == chat_id,
+                interactions.c.end_state == OFFLINE,
+                interactions.c.claimed_by.is_(None),
+                interactions.c.reply.is_(None),
+            )
             .values(claimed_by=agent_id, claimed_at=now_ms)
         )
         won = bool(result.rowcount)
     item = await get_item(engine, chat_id)
     if item is None:
         raise InboxError(404, "not_found", "no such offline message")
-    if not won and (refusal := claim_refusal(
-            item["claimed_by"], item["reply"] is not None, agent_id)) is not None:
+    if (
+        not won
+        and (refusal := claim_refusal(item["claimed_by"], item["reply"] is not None, agent_id))
+        is not None
+    ):
         raise InboxError(refusal.status, refusal.code, refusal.message)
     return item
 
@@ -125,8 +151,12 @@ async def start_reply(
     async with engine.begin() as conn:
         result = await conn.execute(
             update(interactions)
-            .where(interactions.c.chat_id == chat_id, interactions.c.end_state == OFFLINE,
-                   interactions.c.claimed_by == agent_id, interactions.c.reply.is_(None))
+            .where(
+                interactions.c.chat_id == chat_id,
+                interactions.c.end_state == OFFLINE,
+                interactions.c.claimed_by == agent_id,
+                interactions.c.reply.is_(None),
+            )
             .values(reply=clean(text), replied_at=now_ms, replied_by=agent_id)
         )
         won = bool(result.rowcount)
@@ -151,7 +181,10 @@ async def undo_reply(engine: AsyncEngine, chat_id: str, agent_id: str, replied_a
     async with engine.begin() as conn:
         await conn.execute(
             update(interactions)
-            .where(interactions.c.chat_id == chat_id, interactions.c.replied_by == agent_id,
-                   interactions.c.replied_at == replied_at)
+            .where(
+                interactions.c.chat_id == chat_id,
+                interactions.c.replied_by == agent_id,
+                interactions.c.replied_at == replied_at,
+            )
             .values(reply=None, replied_at=None, replied_by=None)
         )

@@ -19,7 +19,7 @@ def reply_message(
 ) -> EmailMessage:
     """The reply: the agent's text, then the visitor's message quoted.  ValueError if the
     address cannot be written in a header."""
-    if any(c in to for c in "\r\n<>,\"") or "@" not in to:
+    if any(c in to for c in '\r\n<>,"') or "@" not in to:
         raise ValueError(f"not an e-mail address: {to[:64]!r}")
     message = EmailMessage()
     message["From"] = settings.smtp_from

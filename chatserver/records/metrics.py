@@ -232,9 +232,7 @@ def _length(intervals: Sequence[Interval], lo: int, hi: int) -> int:
     return total
 
 
-def online_intervals(
-    changes: Iterable[StatusChange], start_ms: int, end_ms: int
-) -> list[Interval]:
+def online_intervals(changes: Iterable[StatusChange], start_ms: int, end_ms: int) -> list[Interval]:
     """When one agent was ``online`` inside ``[start_ms, end_ms)``.
 
     Changes are applied in order of ``at`` (ties keep their input order, the last wins).
@@ -483,7 +481,10 @@ def group_by(
             lo, hi = max(bucket, start_ms), min(bucket + size, end_ms)
             if lo < hi:
                 out[bucket_key(bucket, key)] = _figures(
-                    by_bucket.get(bucket, []), lo, hi, thresholds,
+                    by_bucket.get(bucket, []),
+                    lo,
+                    hi,
+                    thresholds,
                     _presence(times.values(), lo, hi),
                 )
             bucket += size
@@ -497,7 +498,10 @@ def group_by(
         agents = set(by_agent).union(a for a, t in times.items() if t.held or t.online)
         return {
             a: _figures(
-                by_agent.get(a, []), start_ms, end_ms, thresholds,
+                by_agent.get(a, []),
+                start_ms,
+                end_ms,
+                thresholds,
                 _presence([times[a]] if a in times else [], start_ms, end_ms),
             )
             for a in sorted(agents)
@@ -505,19 +509,17 @@ def group_by(
 
     groups: dict[str, list[RecordRow]] = defaultdict(list)
     for r in chosen:
-        for name in ([r.topic] if key == "topic" else list(r.required_skills)):
+        for name in [r.topic] if key == "topic" else list(r.required_skills):
             groups[name].append(r)
     return {
-        name: _figures(groups[name], start_ms, end_ms, thresholds, None)
-        for name in sorted(groups)
+        name: _figures(groups[name], start_ms, end_ms, thresholds, None) for name in sorted(groups)
     }
 
 
 def metrics_as_dict(m: Metrics) -> dict[str, Any]:
     """JSON-ready: field name -> value, mappings as plain dicts."""
     return {
-        f.name: dict(v) if isinstance(v := getattr(m, f.name), Mapping) else v
-        for f in fields(m)
+        f.name: dict(v) if isinstance(v := getattr(m, f.name), Mapping) else v for f in fields(m)
     }
 
 
@@ -562,8 +564,17 @@ async def load_period(
     async with engine.connect() as conn:
         record_rows = await conn.execute(
             select(
-                i.chat_id, i.topic, i.required_skills, i.end_state, i.outcome, i.rating,
-                i.created_at, i.accepted_at, i.first_agent_reply_at, i.ended_at, i.agent_id,
+                i.chat_id,
+                i.topic,
+                i.required_skills,
+                i.end_state,
+                i.outcome,
+                i.rating,
+                i.created_at,
+                i.accepted_at,
+                i.first_agent_reply_at,
+                i.ended_at,
+                i.agent_id,
                 i.nps,
             )
             .where(i.created_at >= start_ms, i.created_at < end_ms)
@@ -573,9 +584,7 @@ async def load_period(
             RecordRow(
                 chat_id=row.chat_id,
                 topic=row.topic,
-                required_skills={
-                    str(k): int(v) for k, v in (row.required_skills or {}).items()
-                },
+                required_skills={str(k): int(v) for k, v in (row.required_skills or {}).items()},
                 end_state=row.end_state,
                 outcome=row.outcome,
                 rating=row.rating,
@@ -645,10 +654,21 @@ async def period_metrics(
     records, spans, changes = await load_period(engine, start_ms, end_ms)
     if group is None:
         return await asyncio.to_thread(
-            compute, records, spans, changes,
-            start_ms=start_ms, end_ms=end_ms, thresholds=thresholds,
+            compute,
+            records,
+            spans,
+            changes,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            thresholds=thresholds,
         )
     return await asyncio.to_thread(
-        group_by, records, spans, changes,
-        key=group, start_ms=start_ms, end_ms=end_ms, thresholds=thresholds,
+        group_by,
+        records,
+        spans,
+        changes,
+        key=group,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        thresholds=thresholds,
     )

@@ -27,8 +27,9 @@ from chatserver.records.schema import (
 )
 
 SUMMARY_COLUMNS = [
-    c for c in interactions.c if c.name not in ("search_text", "tags_text", "skills_text",
-                                                  "agent_ids")
+    c
+    for c in interactions.c
+    if c.name not in ("search_text", "tags_text", "skills_text", "agent_ids")
 ]
 
 
@@ -142,9 +143,7 @@ async def search(
     return rows, next_cursor
 
 
-async def fetch(
-    engine: AsyncEngine, chat_id: str, viewer: Viewer
-) -> dict[str, Any] | None:
+async def fetch(engine: AsyncEngine, chat_id: str, viewer: Viewer) -> dict[str, Any] | None:
     """The whole record: summary, transcript, agents and events (None if not visible)."""
     query = _where(select(*SUMMARY_COLUMNS), Filters(), viewer).where(
         interactions.c.chat_id == chat_id
@@ -155,17 +154,20 @@ async def fetch(
             return None
         record = _row(found)
         messages = await conn.execute(
-            select(interaction_messages).where(interaction_messages.c.chat_id == chat_id)
+            select(interaction_messages)
+            .where(interaction_messages.c.chat_id == chat_id)
             .order_by(interaction_messages.c.seq)
         )
         record["messages"] = [_row(m) for m in messages]
         agents = await conn.execute(
-            select(interaction_agents).where(interaction_agents.c.chat_id == chat_id)
+            select(interaction_agents)
+            .where(interaction_agents.c.chat_id == chat_id)
             .order_by(interaction_agents.c.idx)
         )
         record["agents"] = [_row(a) for a in agents]
         events = await conn.execute(
-            select(interaction_events).where(interaction_events.c.chat_id == chat_id)
+            select(interaction_events)
+            .where(interaction_events.c.chat_id == chat_id)
             .order_by(interaction_events.c.idx)
         )
         record["events"] = [_row(e) for e in events]
@@ -176,9 +178,25 @@ async def fetch(
 
 
 CSV_COLUMNS = [
-    "chat_id", "created_at", "ended_at", "topic", "end_state", "outcome", "agent_id",
-    "visitor_name", "visitor_email", "page_url", "locale", "rating", "rating_comment",
-    "wait_s", "handle_s", "tags", "message_count", "nps", "nps_group",
+    "chat_id",
+    "created_at",
+    "ended_at",
+    "topic",
+    "end_state",
+    "outcome",
+    "agent_id",
+    "visitor_name",
+    "visitor_email",
+    "page_url",
+    "locale",
+    "rating",
+    "rating_comment",
+    "wait_s",
+    "handle_s",
+    "tags",
+    "message_count",
+    "nps",
+    "nps_group",
     "notices",
 ]
 

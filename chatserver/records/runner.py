@@ -37,7 +37,11 @@ async def migrate_once(engine: AsyncEngine, lease: Lease, wait_s: float = 120.0)
 
 
 def start(
-    redis_url: str, keys: Keys, engine: AsyncEngine, settings: Settings, clock: Clock,
+    redis_url: str,
+    keys: Keys,
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: Clock,
     consumer: str,
 ) -> tuple[Redis, RecordWriter, list[asyncio.Task[Any]]]:
     """Start the loops; returns the writer's connection (close it on stop), the writer and

@@ -120,9 +120,9 @@ class RecordWriter:
             idle_ms = int(self.settings.record_claim_idle_s * 1000)
             done += await self._handle(await outbox.claim(self.consumer, idle_ms, batch - done))
         if done < batch:
-            done += await self._handle(await outbox.fresh(
-                self.consumer, batch - done, None if done else block_ms
-            ))
+            done += await self._handle(
+                await outbox.fresh(self.consumer, batch - done, None if done else block_ms)
+            )
         return done
 
     async def _handle(self, entries: list[Entry]) -> int:
@@ -171,7 +171,10 @@ class RecordWriter:
                 # the chat's live keys have expired: put the rating on the stored record
                 nps = fields.get("nps", "")
                 await database.set_rating(
-                    self.engine, chat_id, int(fields["rating"]), fields.get("comment", ""),
+                    self.engine,
+                    chat_id,
+                    int(fields["rating"]),
+                    fields.get("comment", ""),
                     int(nps) if nps.isdigit() else None,
                 )
             else:

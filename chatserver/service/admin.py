@@ -18,21 +18,36 @@ class AdminActions:
         self.node = node
 
     async def create_agent(
-        self, agent_id: str, *, name: str, password: str, role: Role, capacity: int | None,
+        self,
+        agent_id: str,
+        *,
+        name: str,
+        password: str,
+        role: Role,
+        capacity: int | None,
         skills: Mapping[str, int] | list[str],
     ) -> Agent:
         node = self.node
         return await node.directory.create_agent(
-            agent_id, name=name or agent_id,
-            password_hash=node.credentials.hash_password(password), role=role,
+            agent_id,
+            name=name or agent_id,
+            password_hash=node.credentials.hash_password(password),
+            role=role,
             capacity=capacity if capacity is not None else node.settings.default_capacity,
-            skills=parse_skills(skills), now_ms=node.now(),
+            skills=parse_skills(skills),
+            now_ms=node.now(),
         )
 
     async def update_agent(
-        self, agent_id: str, *, name: str | None = None, role: Role | None = None,
-        capacity: int | None = None, skills: Mapping[str, int] | list[str] | None = None,
-        password: str | None = None, disabled: bool | None = None,
+        self,
+        agent_id: str,
+        *,
+        name: str | None = None,
+        role: Role | None = None,
+        capacity: int | None = None,
+        skills: Mapping[str, int] | list[str] | None = None,
+        password: str | None = None,
+        disabled: bool | None = None,
     ) -> Agent | None:
         """None when there is no such agent.  A change of credentials closes the agent's
         older sessions; disabling requeues their chats; a change of capacity or skills
@@ -42,7 +57,10 @@ class AdminActions:
         if before is None:
             return None
         updated = await node.directory.update_agent(
-            agent_id, name=name, role=role, capacity=capacity,
+            agent_id,
+            name=name,
+            role=role,
+            capacity=capacity,
             skills=parse_skills(skills) if skills is not None else None,
             password_hash=node.credentials.hash_password(password) if password else None,
             disabled=disabled,
@@ -62,12 +80,18 @@ class AdminActions:
         await self.node.notifier.agent(agent.id, revoke_below=agent.version + 1)
 
     async def set_topic(
-        self, name: str, *, required: Mapping[str, int] | list[str],
-        optional: Mapping[str, int] | list[str], priority: int,
+        self,
+        name: str,
+        *,
+        required: Mapping[str, int] | list[str],
+        optional: Mapping[str, int] | list[str],
+        priority: int,
     ) -> Topic:
         node = self.node
         topic = await node.directory.set_topic(
-            name, required=parse_skills(required), optional=parse_skills(optional),
+            name,
+            required=parse_skills(required),
+            optional=parse_skills(optional),
             priority=priority,
         )
         node.catalog.forget_topics()

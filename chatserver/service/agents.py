@@ -49,9 +49,7 @@ class AgentActions:
         """Set the agent's status; returns the status they now have."""
         node = self.node
         presence = node.agent_presence
-        now_status, became = await presence.set_status(
-            actor.id, status, node.now(), announce=False
-        )
+        now_status, became = await presence.set_status(actor.id, status, node.now(), announce=False)
         if became:
             node.drainer.request()
         if AgentStatus(status) in HOLDS_NO_CHATS:
@@ -105,7 +103,11 @@ class AgentActions:
             # the script checks that the chat is the actor's (unless a supervisor's)
             outcome, meta = await asyncio.gather(
                 node.routing.transfer_to_agent(
-                    chat_id, agent, node.now(), expected_agent=expected, by=actor.label,
+                    chat_id,
+                    agent,
+                    node.now(),
+                    expected_agent=expected,
+                    by=actor.label,
                     note=note,
                 ),
                 node.messages.meta(chat_id),
@@ -136,8 +138,12 @@ class AgentActions:
         if found is None:
             raise ProtocolError(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic!r}")
         reason = await node.actions.requeue(
-            chat_id, ChatEvent.TRANSFER_QUEUE, expected_agent=expected, new_topic=found,
-            by=actor.label, note=note,
+            chat_id,
+            ChatEvent.TRANSFER_QUEUE,
+            expected_agent=expected,
+            new_topic=found,
+            by=actor.label,
+            note=note,
         )
         if reason != "ok":
             raise refused(reason, chat_id)
@@ -148,9 +154,16 @@ class AgentActions:
         if note:
             node = self.node
             await node.messages.post(
-                chat_id, role="agent", sender_id=actor.id, sender_name=actor.name,
-                cid=f"transfer-{node.now()}", text=note, kind="note",
-                audience=AGENTS_ONLY, now_ms=node.now(), system=True,
+                chat_id,
+                role="agent",
+                sender_id=actor.id,
+                sender_name=actor.name,
+                cid=f"transfer-{node.now()}",
+                text=note,
+                kind="note",
+                audience=AGENTS_ONLY,
+                now_ms=node.now(),
+                system=True,
             )
 
     async def _announce_transfer(
@@ -162,9 +175,16 @@ class AgentActions:
         node = self.node
         agent = (info or {}).get("agent") or {}
         await node.messages.post(
-            chat_id, role="agent", sender_id=agent_id, sender_name=agent.get("name", agent_id),
-            cid=f"transfer-{agent_id}-{node.now()}", text="transferred", kind="system",
-            audience=EVERYONE, now_ms=node.now(), system=True,
+            chat_id,
+            role="agent",
+            sender_id=agent_id,
+            sender_name=agent.get("name", agent_id),
+            cid=f"transfer-{agent_id}-{node.now()}",
+            text="transferred",
+            kind="system",
+            audience=EVERYONE,
+            now_ms=node.now(),
+            system=True,
         )
 
     async def tags(self, actor: Actor, chat_id: str, tags: list[str]) -> list[str]:
@@ -178,9 +198,13 @@ class AgentActions:
 
     async def close(self, actor: Actor, chat_id: str, *, outcome: str, tags: list[str]) -> None:
         reason = await self.node.actions.end(
-            chat_id, ChatEvent.CLOSE, by=actor.label, outcome=outcome,
+            chat_id,
+            ChatEvent.CLOSE,
+            by=actor.label,
+            outcome=outcome,
             tags=tags[: self.node.settings.max_tags],
-            required_agent="" if actor.supervisor else actor.id, closer_name=actor.name,
+            required_agent="" if actor.supervisor else actor.id,
+            closer_name=actor.name,
         )
         if reason != "ok":
             raise refused(reason, chat_id)
@@ -201,9 +225,16 @@ class AgentActions:
     async def announce_join(self, actor: Actor, chat_id: str) -> None:
         node = self.node
         await node.messages.post(
-            chat_id, role="agent", sender_id=actor.id, sender_name=actor.name,
-            cid=f"join-{actor.id}", text="joined", kind="system", audience=EVERYONE,
-            now_ms=node.now(), system=True,
+            chat_id,
+            role="agent",
+            sender_id=actor.id,
+            sender_name=actor.name,
+            cid=f"join-{actor.id}",
+            text="joined",
+            kind="system",
+            audience=EVERYONE,
+            now_ms=node.now(),
+            system=True,
         )
 
     async def queues(self) -> dict[str, Any]:

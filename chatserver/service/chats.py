@@ -38,7 +38,8 @@ class ChatActions:
         return [
             node.messages.set_participants(chat_id, remove=[participant("agent", agent_id)]),
             node.notifier.agent(
-                agent_id, {"type": "revoked", "chat": chat_id, "reason": reason},
+                agent_id,
+                {"type": "revoked", "chat": chat_id, "reason": reason},
                 unfollow=chat_id,
             ),
         ]
@@ -57,17 +58,19 @@ class ChatActions:
             return outcome.reason
         chat = chat_record(chat_id, outcome.chat)
         # read before any step is made: a failure here must leave no coroutine unawaited
-        queue = await node.views.queue_fields(
-            outcome.topic, outcome.position, outcome.handle_s
-        ) if chat is not None else None
+        queue = (
+            await node.views.queue_fields(outcome.topic, outcome.position, outcome.handle_s)
+            if chat is not None
+            else None
+        )
         steps: list[Awaitable[Any]] = []
         if outcome.agent:
             steps += self.release_steps(chat_id, outcome.agent, event.value)
             if event is ChatEvent.LAPSE:
                 # an unanswered offer sets the agent away (not responding)
-                steps.append(node.notifier.agent(
-                    outcome.agent, {"type": "status", "status": LAPSE_STATUS}
-                ))
+                steps.append(
+                    node.notifier.agent(outcome.agent, {"type": "status", "status": LAPSE_STATUS})
+                )
         if chat is not None:
             info = node.views.build(chat, meta, for_agent=False, queue=queue)
             steps.append(node.messages.publish(chat_id, {"type": "chat", "chat": info}))
@@ -99,8 +102,14 @@ class ChatActions:
         node = self.node
         result, meta = await asyncio.gather(
             node.chats.end_chat(
-                chat_id, event, node.now(), by=by, outcome=outcome, tags=tags or [],
-                required_agent=required_agent, if_visitor_gone=if_visitor_gone,
+                chat_id,
+                event,
+                node.now(),
+                by=by,
+                outcome=outcome,
+                tags=tags or [],
+                required_agent=required_agent,
+                if_visitor_gone=if_visitor_gone,
                 closer_name=closer_name,
             ),
             node.messages.meta(chat_id),
@@ -116,9 +125,11 @@ class ChatActions:
             info = node.views.build(chat, meta, for_agent=False)
             steps.append(node.messages.publish(chat_id, {"type": "chat", "chat": info}))
         if result.agent:
-            steps.append(node.notifier.agent(
-                result.agent, {"type": "ended", "chat": chat_id, "by": by}, unfollow=chat_id
-            ))
+            steps.append(
+                node.notifier.agent(
+                    result.agent, {"type": "ended", "chat": chat_id, "by": by}, unfollow=chat_id
+                )
+            )
         if result.visitor:
             steps.append(node.notifier.visitor(result.visitor, unfollow=chat_id))
         steps.append(node.notifier.queues_changed())

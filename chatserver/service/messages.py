@@ -26,8 +26,7 @@ class Ack:
     dup: bool
 
     def frame(self) -> dict[str, Any]:
-        return {"type": "ack", "chat": self.chat, "cid": self.cid, "seq": self.seq,
-                "dup": self.dup}
+        return {"type": "ack", "chat": self.chat, "cid": self.cid, "seq": self.seq, "dup": self.dup}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +53,27 @@ class MessageActions:
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
 
     async def post(
-        self, actor: Actor, chat_id: str, cid: str, text: str, *, kind: str, audience: str,
+        self,
+        actor: Actor,
+        chat_id: str,
+        cid: str,
+        text: str,
+        *,
+        kind: str,
+        audience: str,
         system: bool = False,
     ) -> Ack:
         node = self.node
         messages = node.messages
         args = dict(
-            role=actor.role, sender_id=actor.id, sender_name=actor.name, cid=cid, text=text,
-            kind=kind, audience=audience, system=system,
+            role=actor.role,
+            sender_id=actor.id,
+            sender_name=actor.name,
+            cid=cid,
+            text=text,
+            kind=kind,
+            audience=audience,
+            system=system,
             origin=actor.connection,  # the ack tells this connection; others get the msg
         )
         with metrics.timed(metrics.REDIS["post"]):
@@ -92,10 +104,15 @@ class MessageActions:
         meta = await messages.meta(chat_id)
         if meta.get(f"p:{actor.participant}") != "1" or meta.get("open") != "1":
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
-        await messages.publish(chat_id, {
-            "type": "typing", "chat": chat_id,
-            "from": {"role": actor.role, "id": actor.id, "name": actor.name}, "on": on,
-        })
+        await messages.publish(
+            chat_id,
+            {
+                "type": "typing",
+                "chat": chat_id,
+                "from": {"role": actor.role, "id": actor.id, "name": actor.name},
+                "on": on,
+            },
+        )
 
     async def read(self, actor: Actor, chat_id: str, seq: int) -> None:
         messages = self.node.messages
@@ -103,10 +120,15 @@ class MessageActions:
         if stored < 0:
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
         if moved:
-            await messages.publish(chat_id, {
-                "type": "read", "chat": chat_id,
-                "by": {"role": actor.role, "id": actor.id}, "seq": stored,
-            })
+            await messages.publish(
+                chat_id,
+                {
+                    "type": "read",
+                    "chat": chat_id,
+                    "by": {"role": actor.role, "id": actor.id},
+                    "seq": stored,
+                },
+            )
 
     async def resume(self, actor: Actor, chat_id: str) -> dict[str, Any]:
         """The chat's view for a client coming back to it, read with its record in one
@@ -127,7 +149,10 @@ class MessageActions:
     ) -> HistoryPage:
         await self.require_reader(actor, chat_id)
         complete, trimmed, entries = await self.node.messages.read_before(
-            chat_id, before, limit, internal=internal,
+            chat_id,
+            before,
+            limit,
+            internal=internal,
             max_bytes=self.node.settings.history_page_bytes,
         )
         return HistoryPage(chat_id, complete, trimmed, entries)

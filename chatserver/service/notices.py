@@ -53,9 +53,16 @@ async def _close_one(
     text = pick_text(message or dict(notice.texts), language)
     with contextlib.suppress(RedisError):
         await node.messages.post(
-            chat_id, role="system", sender_id="system", sender_name="",
-            cid=f"notice-{notice.id}", text=text, kind="system", audience=EVERYONE,
-            now_ms=node.now(), system=True,
+            chat_id,
+            role="system",
+            sender_id="system",
+            sender_name="",
+            cid=f"notice-{notice.id}",
+            text=text,
+            kind="system",
+            audience=EVERYONE,
+            now_ms=node.now(),
+            system=True,
         )
     reason = await node.actions.end(chat_id, ChatEvent.CLOSE, by=by, outcome="incident")
     return reason == "ok"

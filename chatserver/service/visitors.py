@@ -30,7 +30,11 @@ class VisitorActions:
         self.node = node
 
     async def start(
-        self, actor: Actor, frame: Start, *, user_agent: str,
+        self,
+        actor: Actor,
+        frame: Start,
+        *,
+        user_agent: str,
         follow: Callable[[str], Awaitable[None]],
     ) -> dict[str, Any]:
         """Queue a new chat; returns its view.  ``follow`` starts relaying it to the
@@ -41,7 +45,8 @@ class VisitorActions:
         topic = await node.catalog.topic(topic_name)
         if topic is None:
             raise ProtocolError(
-                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
+                ErrorCode.UNKNOWN_TOPIC,
+                f"unknown topic {topic_name!r}",
                 topics=sorted(await node.catalog.topics()),
             )
         details = {
@@ -59,7 +64,8 @@ class VisitorActions:
         chat = chat_record(created.chat_id, created.chat)
         if not created.created and not created.chat_id:
             raise ProtocolError(
-                ErrorCode.UNKNOWN_TOPIC, f"unknown topic {topic_name!r}",
+                ErrorCode.UNKNOWN_TOPIC,
+                f"unknown topic {topic_name!r}",
                 topics=sorted(await node.catalog.topics()),
             )
         if not created.created or chat is None:
@@ -92,19 +98,20 @@ class VisitorActions:
         if not is_open(settings, node.now()):
             raise ProtocolError(
                 ErrorCode.OUTSIDE_HOURS,
-                "outside business hours: leave a message instead", offline=True,
+                "outside business hours: leave a message instead",
+                offline=True,
             )
         missing = missing_fields(
-            settings.required_fields, settings.prechat_fields,
+            settings.required_fields,
+            settings.prechat_fields,
             {"name": frame.name, "email": frame.email, "topic": frame.topic},
             len(await node.catalog.topics()),
         )
         if missing:
             raise ProtocolError(
                 ErrorCode.MISSING_FIELDS,
-                "required: " + ", ".join(
-                    "a valid email address" if f == "email" else f for f in missing
-                ),
+                "required: "
+                + ", ".join("a valid email address" if f == "email" else f for f in missing),
                 fields=missing,
             )
 
@@ -130,7 +137,8 @@ class VisitorActions:
         if reason != "ok":
             raise ProtocolError(
                 _RATE_CODES.get(reason, ErrorCode.INVALID_STATE),
-                _RATE_MESSAGES.get(reason, reason.replace("_", " ")), chat=frame.chat,
+                _RATE_MESSAGES.get(reason, reason.replace("_", " ")),
+                chat=frame.chat,
             )
 
     async def offline(self, actor: Actor, frame: Offline, *, user_agent: str) -> str:
@@ -149,17 +157,27 @@ class VisitorActions:
         chat_id = new_id("c")
         now = node.now()
         details = {
-            "name": frame.name or "", "email": frame.email, "page": frame.page or "",
-            "referrer": "", "locale": frame.locale or "", "user_agent": user_agent,
+            "name": frame.name or "",
+            "email": frame.email,
+            "page": frame.page or "",
+            "referrer": "",
+            "locale": frame.locale or "",
+            "user_agent": user_agent,
             # "email me when this is resolved": the message is linked to the notice
             "fields": {"notice": notice_id} if notice_id else {},
         }
         await node.chats.create_offline(chat_id, actor.id, topic_name, details, now)
         await node.messages.open_chat(chat_id, [actor.participant])
         await node.messages.post(
-            chat_id, role="visitor", sender_id=actor.id,
-            sender_name=frame.name or actor.name, cid=frame.rid or chat_id,
-            text=frame.text, kind="message", audience="a", now_ms=now,
+            chat_id,
+            role="visitor",
+            sender_id=actor.id,
+            sender_name=frame.name or actor.name,
+            cid=frame.rid or chat_id,
+            text=frame.text,
+            kind="message",
+            audience="a",
+            now_ms=now,
         )
         await node.messages.close_chat(chat_id)
         if notice_id:

@@ -18,9 +18,7 @@ _PRESENCE = agent_presence.lua_rules()
 class AgentPresenceStore(ScriptStore):
     """Agents' connections, status and availability."""
 
-    async def agent_connect(
-        self, agent_id: str, conn_id: str, now_ms: int
-    ) -> tuple[str, bool]:
+    async def agent_connect(self, agent_id: str, conn_id: str, now_ms: int) -> tuple[str, bool]:
         expiry = now_ms + self._ms(self.settings.presence_ttl_s)
         k = self.keys
         status, became = await self.scripts.call(

@@ -74,8 +74,9 @@ class ChatStore(ScriptStore):
         )
         if not int(result[0]):
             return Created(False, text(result[1]))
-        return Created(True, text(result[1]), flat_hash(result[4:]), int(result[2]),
-                       seconds_or_none(result[3]))
+        return Created(
+            True, text(result[1]), flat_hash(result[4:]), int(result[2]), seconds_or_none(result[3])
+        )
 
     async def get_chat(self, chat_id: str) -> ChatRecord | None:
         return chat_record(chat_id, await self.redis.hgetall(self.keys.chat(chat_id)))
@@ -152,8 +153,12 @@ class ChatStore(ScriptStore):
             if reason == "retry":
                 continue
             return Outcome(
-                reason == "ok", reason, agent=text(result[1]), topic=text(result[2]),
-                visitor=text(result[3]), chat=flat_hash(result[4:]),
+                reason == "ok",
+                reason,
+                agent=text(result[1]),
+                topic=text(result[2]),
+                visitor=text(result[3]),
+                chat=flat_hash(result[4:]),
             )
         return Outcome(False, "retry")
 
@@ -191,7 +196,12 @@ class ChatStore(ScriptStore):
         )
 
     async def rate(
-        self, chat_id: str, visitor_id: str, rating: int, comment: str, now_ms: int,
+        self,
+        chat_id: str,
+        visitor_id: str,
+        rating: int,
+        comment: str,
+        now_ms: int,
         nps: int | None = None,
     ) -> str:
         return text(

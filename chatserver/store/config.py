@@ -53,9 +53,15 @@ def validate_widget(settings: WidgetSettings) -> None:
         if day not in DAYS:
             raise ValueError(f"business_hours: unknown day {day!r}")
         for value in (hours.open, hours.close):
-            if len(value) != 5 or value[2] != ":" or not (
-                value[:2].isdigit() and value[3:].isdigit()
-                and int(value[:2]) < 24 and int(value[3:]) < 60
+            if (
+                len(value) != 5
+                or value[2] != ":"
+                or not (
+                    value[:2].isdigit()
+                    and value[3:].isdigit()
+                    and int(value[:2]) < 24
+                    and int(value[3:]) < 60
+                )
             ):
                 raise ValueError(f"business_hours: {value!r} is not HH:MM")
     if settings.timezone:
@@ -77,9 +83,7 @@ def validate_widget(settings: WidgetSettings) -> None:
 
 def hours_of(settings: WidgetSettings) -> dict[str, tuple[int, int]]:
     """The business hours as ``core.availability`` reads them (minutes after midnight)."""
-    return {
-        day: (minutes(h.open), minutes(h.close)) for day, h in settings.business_hours.items()
-    }
+    return {day: (minutes(h.open), minutes(h.close)) for day, h in settings.business_hours.items()}
 
 
 def tz_of(settings: WidgetSettings) -> tzinfo:

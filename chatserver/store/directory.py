@@ -129,17 +129,19 @@ class Directory:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
-                mapping=mapping({
-                    "role": role.value,
-                    "pw": password_hash,
-                    "ver": 1,
-                    "capacity": capacity,
-                    "status": "offline",
-                    "disabled": "0",
-                    "idle_since": 0,
-                    "status_at": now_ms,
-                    "created": now_ms,
-                }),
+                mapping=mapping(
+                    {
+                        "role": role.value,
+                        "pw": password_hash,
+                        "ver": 1,
+                        "capacity": capacity,
+                        "status": "offline",
+                        "disabled": "0",
+                        "idle_since": 0,
+                        "status_at": now_ms,
+                        "created": now_ms,
+                    }
+                ),
             )
             pipe.delete(self.keys.agent_skills(agent_id))
             if skills:
@@ -261,9 +263,7 @@ class Directory:
         out: dict[str, Topic] = {}
         for k, v in raw.items():
             data = json.loads(v)
-            out[text(k)] = Topic(
-                text(k), data["required"], data["optional"], int(data["priority"])
-            )
+            out[text(k)] = Topic(text(k), data["required"], data["optional"], int(data["priority"]))
         return out
 
     async def ensure_default_topic(self, name: str) -> None:

@@ -32,9 +32,11 @@ class DrainLease:
 
     async def hold(self, ttl_ms: int) -> bool:
         """Take or extend it for ``ttl_ms``; False while another owner holds it."""
-        return bool(int(await self.scripts.call(
-            "drain_lease", lease=self.key, owner=self.owner, ttl=ttl_ms
-        )))
+        return bool(
+            int(
+                await self.scripts.call("drain_lease", lease=self.key, owner=self.owner, ttl=ttl_ms)
+            )
+        )
 
     async def drop(self) -> None:
         """Give it up (if still held by this owner)."""

@@ -53,8 +53,9 @@ class MessageStore:
         self.settings = settings
         self.epoch = 0
         self._run_id = ""
-        self._ttl = int(settings.chat_retention_s + settings.chat_idle_timeout_s
-                        + settings.queue_timeout_s)
+        self._ttl = int(
+            settings.chat_retention_s + settings.chat_idle_timeout_s + settings.queue_timeout_s
+        )
 
     def guard_epoch(self) -> None:
         """Check the server's run id on every new Redis connection, before it carries a
@@ -69,8 +70,11 @@ class MessageStore:
             await conn.send_command("INFO", "server")
             info = text(await conn.read_response())
             run_id = next(
-                (line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.startswith("run_id:")),
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in info.splitlines()
+                    if line.startswith("run_id:")
+                ),
                 "",
             )
             if run_id and run_id != self._run_id:
@@ -213,7 +217,12 @@ class MessageStore:
         return gap, [_entry(e) for e in entries]
 
     async def read_before(
-        self, chat_id: str, before: int | None, limit: int, *, internal: bool,
+        self,
+        chat_id: str,
+        before: int | None,
+        limit: int,
+        *,
+        internal: bool,
         max_bytes: int = 0,
     ) -> tuple[bool, bool, list[LogEntry]]:
         """The newest ``limit`` entries with seq < ``before`` that the reader may see
@@ -262,6 +271,8 @@ def _entry(raw: tuple[bytes, dict[bytes, bytes]]) -> LogEntry:
     ident, fields = raw
     origin = fields.get(b"o")
     return LogEntry(
-        int(ident.split(b"-")[0]), fields[b"a"].decode(), fields[b"f"],
+        int(ident.split(b"-")[0]),
+        fields[b"a"].decode(),
+        fields[b"f"],
         origin.decode() if origin else "",
     )

@@ -49,12 +49,18 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import (
+    BusyLoadingError,
+    ExecAbortError,
+    RedisError,
+    ResponseError,
+    WatchError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.store import trips
-from chatserver.store.resp import dedicated, replies
+from chatserver.store.resp import dedicated, replies, send
 
 EMPTY_RESPONSE = "EMPTY_RESPONSE"
 NEVER_DECODE = "NEVER_DECODE"
@@ -127,12 +133,18 @@ class Multiplexer:
     # ---- the callers' side --------------------------------------------------------------
     async def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send ``commands`` back to back and return their raw replies in order (an error
-        reply is returned as its ``ResponseError``, not raised)."""
+        reply is returned as its exception, not raised).  A group every command of which
+        was refused with ``LOADING`` (a restarted Redis reading its data) is retried like
+        a dropped connection."""
         packed = [self._pack(c) for c in commands]  # bad arguments raise here
         attempt = 0
         while True:
             try:
-                return await self._submit(packed, len(commands), commands)
+                replies = await self._submit(packed, len(commands), commands)
+                loading = _loading(replies)
+                if loading is not None:
+                    raise loading
+                return replies
             except Saturated:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError):
@@ -189,10 +201,10 @@ class Multiplexer:
             buffer.extend(packed)
             self._waiting.append(group)
             self.commands += group.remaining
-        writer = conn._writer
-        assert writer is not None
-        writer.write(b"".join(buffer))
-        self.writes += 1
+        # a connection the server closed a moment ago takes no write: its reader is about
+        # to see the end of it and fail these groups, which ``run`` then retries
+        if send(conn, b"".join(buffer)):
+            self.writes += 1
 
     async def _connect(self) -> None:
         conn = dedicated(self._pool)
@@ -272,6 +284,18 @@ class Multiplexer:
             self._conn = None
 
 
+def _loading(replies: Sequence[Any]) -> BusyLoadingError | None:
+    """The ``LOADING`` error when Redis, reading its data after a restart, ran none of a
+    group: every reply is one, or the group is a transaction whose ``EXEC`` was aborted
+    (``MULTI`` and ``PING`` are answered while loading)."""
+    loading = next((r for r in replies if isinstance(r, BusyLoadingError)), None)
+    if loading is None:
+        return None
+    if all(isinstance(r, BusyLoadingError) for r in replies):
+        return loading
+    return loading if isinstance(replies[-1], ExecAbortError) else None
+
+
 async def _quietly_disconnect(conn: Connection) -> None:
     with contextlib.suppress(Exception):
         await conn.disconnect()
@@ -281,7 +305,7 @@ async def _finish(
     callbacks: Mapping[Any, Any], name: Any, reply: Any, options: Mapping[str, Any]
 ) -> Any:
     """What redis-py's ``parse_response`` makes of a raw reply."""
-    if isinstance(reply, ResponseError):
+    if isinstance(reply, RedisError):  # an error reply (``LOADING`` is a ConnectionError)
         if EMPTY_RESPONSE in options:
             return options[EMPTY_RESPONSE]
         raise reply
@@ -340,11 +364,14 @@ class MuxPipeline(Pipeline):
                 results = _unwrap_exec(replies, stack)
             else:
                 results = await self._client.mux.run(commands)
-            if raise_on_error:
-                self.raise_first_error(stack, results)
+            if raise_on_error:  # redis-py raises only a ResponseError; LOADING is not one
+                for i, reply in enumerate(results):
+                    if isinstance(reply, RedisError):
+                        self.annotate_exception(reply, i + 1, stack[i][0])
+                        raise reply
             out: list[Any] = []
             for reply, (args, options) in zip(results, stack, strict=True):
-                if isinstance(reply, ResponseError):
+                if isinstance(reply, RedisError):
                     out.append(reply)
                 else:
                     out.append(await _finish(self.response_callbacks, args[0], reply, options))
@@ -358,13 +385,11 @@ def _unwrap_exec(replies: list[Any], stack: Iterable[Any]) -> list[Any]:
     command refused while queueing keeps its error in its place; an aborted ``EXEC``
     raises the first such error)."""
     commands = list(stack)
-    errors = [
-        (i, reply) for i, reply in enumerate(replies[1:-1]) if isinstance(reply, ResponseError)
-    ]
-    if isinstance(replies[0], ResponseError):
+    errors = [(i, reply) for i, reply in enumerate(replies[1:-1]) if isinstance(reply, RedisError)]
+    if isinstance(replies[0], RedisError):
         raise replies[0]
     result = replies[-1]
-    if isinstance(result, ResponseError):
+    if isinstance(result, RedisError):
         if errors:
             raise errors[0][1] from result
         raise result

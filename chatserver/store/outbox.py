@@ -46,22 +46,28 @@ class Outbox:
 
     async def pending(self, consumer: str, count: int) -> list[Entry]:
         """This consumer's own unacknowledged entries."""
-        return _entries(await self.redis.xreadgroup(
-            GROUP, consumer, {self.keys.outbox: "0"}, count=count
-        ))
+        return _entries(
+            await self.redis.xreadgroup(GROUP, consumer, {self.keys.outbox: "0"}, count=count)
+        )
 
     async def claim(self, consumer: str, idle_ms: int, count: int) -> list[Entry]:
         """Entries another consumer left pending longer than ``idle_ms``."""
         claimed = await self.redis.xautoclaim(
-            self.keys.outbox, GROUP, consumer, min_idle_time=idle_ms, start_id="0-0",
+            self.keys.outbox,
+            GROUP,
+            consumer,
+            min_idle_time=idle_ms,
+            start_id="0-0",
             count=count,
         )
         return _entries([[self.keys.outbox, claimed[1]]] if claimed and claimed[1] else [])
 
     async def fresh(self, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
-        return _entries(await self.redis.xreadgroup(
-            GROUP, consumer, {self.keys.outbox: ">"}, count=count, block=block_ms
-        ))
+        return _entries(
+            await self.redis.xreadgroup(
+                GROUP, consumer, {self.keys.outbox: ">"}, count=count, block=block_ms
+            )
+        )
 
     async def done(self, entry_ids: list[Any]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -89,8 +95,10 @@ class Outbox:
             pipe.smembers(self.keys.chat_notices(chat_id))
             _, _, chat, history, first, seen = await pipe.execute()
         return ChatForRecord(
-            {text(k): text(v) for k, v in chat.items()}, [text(e) for e in history],
-            first, [text(n) for n in seen],
+            {text(k): text(v) for k, v in chat.items()},
+            [text(e) for e in history],
+            first,
+            [text(n) for n in seen],
         )
 
     async def log_after(self, chat_id: str, after: str, page: int) -> list[Any]:
@@ -103,9 +111,12 @@ class Outbox:
         async with self.redis.pipeline(transaction=False) as pipe:
             for chat_id in chat_ids:
                 for key in (
-                    self.keys.chat(chat_id), self.keys.chat_history(chat_id),
-                    self.keys.chat_declined(chat_id), self.keys.chat_log(chat_id),
-                    self.keys.chat_ids(chat_id), self.keys.chat_meta(chat_id),
+                    self.keys.chat(chat_id),
+                    self.keys.chat_history(chat_id),
+                    self.keys.chat_declined(chat_id),
+                    self.keys.chat_log(chat_id),
+                    self.keys.chat_ids(chat_id),
+                    self.keys.chat_meta(chat_id),
                     self.keys.chat_notices(chat_id),
                 ):
                     pipe.expire(key, retention_s)
@@ -121,7 +132,6 @@ class Outbox:
     async def drop_status_changes(self, entry_ids: list[str]) -> None:
         await self.redis.xdel(self.keys.status_log, *entry_ids)
 
-
     async def hand_to_outbox(self, chat_id: str, state: str, now_ms: int) -> None:
         await self.redis.xadd(self.keys.outbox, {"chat": chat_id, "state": state, "ts": now_ms})
 
@@ -131,8 +141,10 @@ class Outbox:
         entries: Any = await self.redis.xrange(self.keys.outbox, count=count)
         return [{text(k): text(v) for k, v in fields.items()} for _, fields in entries]
 
+
 def _entries(reply: Any) -> list[Entry]:
     return [
         (entry_id, {text(k): text(v) for k, v in (fields or {}).items()})
-        for _stream, batch in reply or [] for entry_id, fields in batch
+        for _stream, batch in reply or []
+        for entry_id, fields in batch
     ]

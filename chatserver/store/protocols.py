@@ -34,7 +34,11 @@ class Chats(Protocol):
     visitor; its history of routing events."""
 
     async def create_chat(
-        self, chat_id: str, visitor_id: str, topic: Topic, details: Mapping[str, Any],
+        self,
+        chat_id: str,
+        visitor_id: str,
+        topic: Topic,
+        details: Mapping[str, Any],
         now_ms: int,
         visitor_name: str = "",
     ) -> Created:
@@ -47,24 +51,40 @@ class Chats(Protocol):
     async def visitor_open_chat(self, visitor_id: str) -> str | None: ...
 
     async def end_chat(
-        self, chat_id: str, event: ChatEvent, now_ms: int, *, by: str, outcome: str = "",
-        tags: Sequence[str] = (), required_agent: str = "", if_visitor_gone: bool = False,
+        self,
+        chat_id: str,
+        event: ChatEvent,
+        now_ms: int,
+        *,
+        by: str,
+        outcome: str = "",
+        tags: Sequence[str] = (),
+        required_agent: str = "",
+        if_visitor_gone: bool = False,
         closer_name: str = "",
     ) -> Outcome:
         """CLOSE, ABANDON or MISS; frees the holder's capacity and hands the chat to the
         outbox in the same step."""
         ...
 
-    async def set_tags(self, chat_id: str, tags: Sequence[str], *, required_agent: str) -> str:
-        ...
+    async def set_tags(self, chat_id: str, tags: Sequence[str], *, required_agent: str) -> str: ...
 
     async def create_offline(
-        self, chat_id: str, visitor_id: str, topic: str, details: Mapping[str, Any],
+        self,
+        chat_id: str,
+        visitor_id: str,
+        topic: str,
+        details: Mapping[str, Any],
         now_ms: int,
     ) -> bool: ...
 
     async def rate(
-        self, chat_id: str, visitor_id: str, rating: int, comment: str, now_ms: int,
+        self,
+        chat_id: str,
+        visitor_id: str,
+        rating: int,
+        comment: str,
+        now_ms: int,
         nps: int | None = None,
     ) -> str: ...
 
@@ -85,21 +105,33 @@ class Routing(Protocol):
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome: ...
 
     async def requeue(
-        self, chat_id: str, event: ChatEvent, now_ms: int, *, expected_agent: str = "",
-        new_topic: Topic | None = None, by: str = "", note: str = "",
+        self,
+        chat_id: str,
+        event: ChatEvent,
+        now_ms: int,
+        *,
+        expected_agent: str = "",
+        new_topic: Topic | None = None,
+        by: str = "",
+        note: str = "",
     ) -> Outcome: ...
 
     async def transfer_to_agent(
-        self, chat_id: str, to_agent: str, now_ms: int, *, expected_agent: str = "",
-        by: str = "", note: str = "",
+        self,
+        chat_id: str,
+        to_agent: str,
+        now_ms: int,
+        *,
+        expected_agent: str = "",
+        by: str = "",
+        note: str = "",
     ) -> Outcome: ...
 
     async def relax(self, chat_id: str, now_ms: int) -> bool: ...
 
     async def queue_position(self, topic: str, chat_id: str) -> int | None: ...
 
-    async def queue_summary(self, topics: Iterable[str], now_ms: int) -> list[dict[str, Any]]:
-        ...
+    async def queue_summary(self, topics: Iterable[str], now_ms: int) -> list[dict[str, Any]]: ...
 
     async def agent_chat_ids(self, agent_id: str) -> list[str]: ...
 
@@ -109,8 +141,7 @@ class Routing(Protocol):
 class AgentPresence(Protocol):
     """Agents' console connections, status and availability."""
 
-    async def agent_connect(self, agent_id: str, conn_id: str, now_ms: int) -> tuple[str, bool]:
-        ...
+    async def agent_connect(self, agent_id: str, conn_id: str, now_ms: int) -> tuple[str, bool]: ...
 
     async def agent_disconnect(self, agent_id: str, conn_id: str, now_ms: int) -> int: ...
 
@@ -171,8 +202,18 @@ class Messages(Protocol):
     async def close_chat(self, chat_id: str) -> None: ...
 
     async def post(
-        self, chat_id: str, *, role: str, sender_id: str, sender_name: str, cid: str,
-        text: str, kind: str, audience: str, now_ms: int, system: bool = False,
+        self,
+        chat_id: str,
+        *,
+        role: str,
+        sender_id: str,
+        sender_name: str,
+        cid: str,
+        text: str,
+        kind: str,
+        audience: str,
+        now_ms: int,
+        system: bool = False,
         origin: str = "",
     ) -> PostResult: ...
 
@@ -185,7 +226,12 @@ class Messages(Protocol):
     ) -> tuple[bool, list[LogEntry]]: ...
 
     async def read_before(
-        self, chat_id: str, before: int | None, limit: int, *, internal: bool,
+        self,
+        chat_id: str,
+        before: int | None,
+        limit: int,
+        *,
+        internal: bool,
         max_bytes: int = 0,
     ) -> tuple[bool, bool, list[LogEntry]]: ...
 
@@ -198,20 +244,37 @@ class AgentDirectory(Protocol):
     """Agents and topics."""
 
     async def create_agent(
-        self, agent_id: str, *, name: str, password_hash: str, role: Role, capacity: int,
-        skills: Mapping[str, int], now_ms: int,
+        self,
+        agent_id: str,
+        *,
+        name: str,
+        password_hash: str,
+        role: Role,
+        capacity: int,
+        skills: Mapping[str, int],
+        now_ms: int,
     ) -> Agent: ...
 
     async def get_agent(self, agent_id: str) -> Agent | None: ...
 
     async def update_agent(
-        self, agent_id: str, *, name: str | None = None, role: Role | None = None,
-        capacity: int | None = None, skills: Mapping[str, int] | None = None,
-        password_hash: str | None = None, disabled: bool | None = None,
+        self,
+        agent_id: str,
+        *,
+        name: str | None = None,
+        role: Role | None = None,
+        capacity: int | None = None,
+        skills: Mapping[str, int] | None = None,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
     ) -> Agent: ...
 
     async def set_topic(
-        self, name: str, *, required: Mapping[str, int], optional: Mapping[str, int],
+        self,
+        name: str,
+        *,
+        required: Mapping[str, int],
+        optional: Mapping[str, int],
         priority: int,
     ) -> Topic: ...
 
@@ -260,10 +323,17 @@ if TYPE_CHECKING:
     from chatserver.store.visitors import VisitorStore
 
     def _redis_classes_satisfy_the_protocols(  # checked by mypy, never called
-        chats: ChatStore, routing: RoutingStore, agents: AgentPresenceStore,
-        timers: TimerStore, outbox: OutboxStream, visitors: VisitorStore,
-        messages: MessageStore, limits: RateLimits, directory: Directory,
-        config: ConfigStore, notices: NoticeStore,
+        chats: ChatStore,
+        routing: RoutingStore,
+        agents: AgentPresenceStore,
+        timers: TimerStore,
+        outbox: OutboxStream,
+        visitors: VisitorStore,
+        messages: MessageStore,
+        limits: RateLimits,
+        directory: Directory,
+        config: ConfigStore,
+        notices: NoticeStore,
     ) -> None:
         _chats: Chats = chats
         _routing: Routing = routing

@@ -49,7 +49,8 @@ class Publisher:
                 if a.chat_frame is not None:
                     pipe.hset(
                         self.keys.chat_meta(a.chat_id),
-                        f"p:{participant('agent', a.agent_id)}", "1",
+                        f"p:{participant('agent', a.agent_id)}",
+                        "1",
                     )
                 pipe.publish(self.keys.agent_channel(a.agent_id), a.control)
                 if a.chat_frame is not None:

@@ -35,6 +35,21 @@ def dedicated(pool: ConnectionPool) -> Connection:
     return Connection(**kwargs)
 
 
+def send(conn: Connection, data: bytes) -> bool:
+    """Write ``data`` on ``conn`` unless its transport is closed or closing; ``False`` when
+    it was not written.  (uvloop raises ``RuntimeError`` for a write on a closed transport;
+    a connection the server just dropped is one until the reader sees the end of it, and
+    the reader is what fails and retries the commands it carried.)"""
+    writer = conn._writer
+    if writer is None or writer.is_closing():
+        return False
+    try:
+        writer.write(data)
+    except (RuntimeError, OSError):
+        return False
+    return True
+
+
 async def replies(conn: Connection) -> AsyncIterator[list[Any]]:
     """The replies arriving on ``conn``, a batch per socket read; raises
     ``ConnectionError`` when the connection ends."""

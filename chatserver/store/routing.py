@@ -63,7 +63,6 @@ class Snapshot:
     """How many chats per queue were read."""
 
 
-
 class RoutingStore(ScriptStore):
     def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
         super().__init__(redis, keys, scripts, settings)
@@ -77,9 +76,7 @@ class RoutingStore(ScriptStore):
         rank = await self.redis.zrank(self.keys.queue(topic), chat_id)
         return None if rank is None else int(rank) + 1  # type: ignore[arg-type]
 
-    async def snapshot(
-        self, topics: Iterable[str], window: int | None = None
-    ) -> Snapshot:
+    async def snapshot(self, topics: Iterable[str], window: int | None = None) -> Snapshot:
         """Queued chats in service order and the available agents, read without a lock.
 
         Only the head of each queue is read: ``window`` chats per topic, by default
@@ -109,10 +106,13 @@ class RoutingStore(ScriptStore):
         uncached = [a for a in agent_ids if a not in self._skills]
         # one script call for every agent's capacity, status and load (a flat reply),
         # not two commands per agent: a pass may weigh a thousand agents
-        views = self.scripts.call("snapshot_agents", each=[
-            {"agent": self.keys.agent(a), "agent_chats": self.keys.agent_chats(a)}
-            for a in agent_ids
-        ])
+        views = self.scripts.call(
+            "snapshot_agents",
+            each=[
+                {"agent": self.keys.agent(a), "agent_chats": self.keys.agent_chats(a)}
+                for a in agent_ids
+            ],
+        )
         if uncached:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for a in uncached:
@@ -267,8 +267,14 @@ class RoutingStore(ScriptStore):
         s = self.settings
         for _ in range(5):
             current = await self.redis.hmget(
-                self.keys.chat(chat_id), "agent", "topic", "priority", "opt", "relaxed",
-                "created", "visitor",
+                self.keys.chat(chat_id),
+                "agent",
+                "topic",
+                "priority",
+                "opt",
+                "relaxed",
+                "created",
+                "visitor",
             )
             holder, topic_name, priority, opt, relaxed, created, visitor = (
                 text(v) for v in current
@@ -307,9 +313,9 @@ class RoutingStore(ScriptStore):
                 from_states=source_states(event),
                 target=target.value,
                 event_name=event.value,
-                mark_declined="1" if event in (
-                    ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE
-                ) else "0",
+                mark_declined="1"
+                if event in (ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE)
+                else "0",
                 lapse_status=LAPSE_STATUS if event is ChatEvent.LAPSE else "",
                 # at the front, in the order the chats first came: requeued chats
                 # keep their age order among themselves (oldest first)
@@ -331,8 +337,13 @@ class RoutingStore(ScriptStore):
             if reason != "ok":
                 return Outcome(False, reason, agent=agent, topic=queue_topic, visitor=visitor)
             return Outcome(
-                True, reason, agent=agent, topic=queue_topic, visitor=visitor,
-                chat=flat_hash(result[4:]), position=int(result[2]),
+                True,
+                reason,
+                agent=agent,
+                topic=queue_topic,
+                visitor=visitor,
+                chat=flat_hash(result[4:]),
+                position=int(result[2]),
                 handle_s=seconds_or_none(result[3]),
             )
         return Outcome(False, "retry")
@@ -414,9 +425,7 @@ class RoutingStore(ScriptStore):
                 longest = max(0, now_ms - int(queued_at or now_ms)) // 1000
             avg = float(await self.redis.hget(self.keys.handle_time, t) or 300.0)
             eta = estimate_wait_s(waiting + 1, serving, avg)
-            out.append(
-                {"topic": t, "waiting": waiting, "longest_wait_s": longest, "eta_s": eta}
-            )
+            out.append({"topic": t, "waiting": waiting, "longest_wait_s": longest, "eta_s": eta})
         return out
 
     async def events(self, count: int = 100_000) -> list[dict[str, str]]:

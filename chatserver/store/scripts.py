@@ -132,68 +132,113 @@ def _spec(name: str, keys: str = "", args: str = "", **more: Any) -> ScriptSpec:
     return ScriptSpec(name, tuple(keys.split()), tuple(args.split()), **more)
 
 
-SPECS: dict[str, ScriptSpec] = {s.name: s for s in (
-    _spec("accept", "chat offers idle events history",
-          "chat_id agent_id now from_states target idle_at events_max"),
-    _spec("agent_connect", "agent conns presence graces available status_log",
-          "agent_id conn_id expiry now unset receives connect_from connect_to"),
-    _spec("agent_disconnect", "conns graces available presence",
-          "agent_id conn_id now grace_end"),
-    _spec("agent_heartbeat", "agent conns presence graces available",
-          "agent_id expiry receives", rest="conn_ids"),
-    _spec("agent_status", "agent conns available status_log",
-          "agent_id new_status now unset receives"),
-    _spec("agent_sweep", "agent conns presence graces available status_log",
-          "agent_id now grace_end grace_due grace_to"),
-    _spec("assign", "available offers events relax deadlines idle",
-          "now from_states target offer_at idle_at events_max default_level",
-          each_keys=("chat", "declined", "agent", "skills", "agent_chats", "queue", "history"),
-          each_args=("chat_id", "agent_id")),
-    _spec("bump_epoch", "epoch epoch_run", "run_id"),
-    _spec("close_chat",
-          "chat declined agent_chats queue offers idle relax deadlines live visitor events "
-          "outbox watchers history visitor_conns visitor_gone handle_time",
-          "chat_id now from_states target event_name by outcome tags holder_read "
-          "required_agent retention events_max if_visitor_gone closer_name handle_weight"),
-    _spec("create_chat",
-          "chat queue visitor live relax deadlines events history handle_time topics",
-          "chat_id visitor_id topic priority required optional now score relax_at "
-          "missed_at details visitor_ttl events_max visitor_name"),
-    _spec("delete_topic", "topics queue", "name"),
-    _spec("notice_end", "notices expiry channel", "notice_id frame"),
-    _spec("notice_post", "notices expiry channel",
-          "notice_id notice now max_active expires_at frame"),
-    _spec("offline_message", "chat history events",
-          "chat_id visitor_id topic details now retention events_max state"),
-    _spec("post", "log ids meta channel",
-          "chat_id role sender_id sender_name cid text kind audience now epoch log_max "
-          "ttl system origin"),
-    _spec("rate", "chat outbox", "chat_id visitor_id rating comment now window nps"),
-    _spec("read_receipt", "meta", "who read"),
-    _spec("relax", "chat relax events history", "chat_id now events_max"),
-    _spec("requeue",
-          "chat declined agent_chats agent available queue offers idle deadlines relax "
-          "events history status_log handle_time",
-          "chat_id expected_agent now from_states target event_name mark_declined "
-          "lapse_status score new_topic new_required new_optional missed_at relax_at "
-          "events_max topic_read holder_read by note"),
-    _spec("set_tags", "chat", "tags from_states required_agent"),
-    _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
-    _spec("drain_lease", "lease", "owner ttl"),
-    _spec("timers_tick", "timers", "now max_gap lifetime"),
-    _spec("transfer_agent",
-          "chat old_chats new_chats new_agent available idle events history",
-          "chat_id expected_agent to_agent now from_states target idle_at events_max "
-          "holder_read by note"),
-    _spec("visitor_connect", "conns presence gone",
-          "visitor_id conn_id expiry now lifetime"),
-    _spec("visitor_disconnect", "conns presence gone visitor",
-          "visitor_id conn_id now gone_at"),
-    _spec("visitor_gone_clear", "gone", "visitor_id due_read"),
-    _spec("visitor_heartbeat", "presence gone", "now expiry hash_ttl lifetime",
-          each_keys=("visitor", "conns"), each_args=("visitor_id", "conn_ids")),
-    _spec("visitor_sweep", "conns presence gone visitor", "visitor_id now grace"),
-)}
+SPECS: dict[str, ScriptSpec] = {
+    s.name: s
+    for s in (
+        _spec(
+            "accept",
+            "chat offers idle events history",
+            "chat_id agent_id now from_states target idle_at events_max",
+        ),
+        _spec(
+            "agent_connect",
+            "agent conns presence graces available status_log",
+            "agent_id conn_id expiry now unset receives connect_from connect_to",
+        ),
+        _spec(
+            "agent_disconnect", "conns graces available presence", "agent_id conn_id now grace_end"
+        ),
+        _spec(
+            "agent_heartbeat",
+            "agent conns presence graces available",
+            "agent_id expiry receives",
+            rest="conn_ids",
+        ),
+        _spec(
+            "agent_status",
+            "agent conns available status_log",
+            "agent_id new_status now unset receives",
+        ),
+        _spec(
+            "agent_sweep",
+            "agent conns presence graces available status_log",
+            "agent_id now grace_end grace_due grace_to",
+        ),
+        _spec(
+            "assign",
+            "available offers events relax deadlines idle",
+            "now from_states target offer_at idle_at events_max default_level",
+            each_keys=("chat", "declined", "agent", "skills", "agent_chats", "queue", "history"),
+            each_args=("chat_id", "agent_id"),
+        ),
+        _spec("bump_epoch", "epoch epoch_run", "run_id"),
+        _spec(
+            "close_chat",
+            "chat declined agent_chats queue offers idle relax deadlines live visitor events "
+            "outbox watchers history visitor_conns visitor_gone handle_time",
+            "chat_id now from_states target event_name by outcome tags holder_read "
+            "required_agent retention events_max if_visitor_gone closer_name handle_weight",
+        ),
+        _spec(
+            "create_chat",
+            "chat queue visitor live relax deadlines events history handle_time topics",
+            "chat_id visitor_id topic priority required optional now score relax_at "
+            "missed_at details visitor_ttl events_max visitor_name",
+        ),
+        _spec("delete_topic", "topics queue", "name"),
+        _spec("notice_end", "notices expiry channel", "notice_id frame"),
+        _spec(
+            "notice_post",
+            "notices expiry channel",
+            "notice_id notice now max_active expires_at frame",
+        ),
+        _spec(
+            "offline_message",
+            "chat history events",
+            "chat_id visitor_id topic details now retention events_max state",
+        ),
+        _spec(
+            "post",
+            "log ids meta channel",
+            "chat_id role sender_id sender_name cid text kind audience now epoch log_max "
+            "ttl system origin",
+        ),
+        _spec("rate", "chat outbox", "chat_id visitor_id rating comment now window nps"),
+        _spec("read_receipt", "meta", "who read"),
+        _spec("relax", "chat relax events history", "chat_id now events_max"),
+        _spec(
+            "requeue",
+            "chat declined agent_chats agent available queue offers idle deadlines relax "
+            "events history status_log handle_time",
+            "chat_id expected_agent now from_states target event_name mark_declined "
+            "lapse_status score new_topic new_required new_optional missed_at relax_at "
+            "events_max topic_read holder_read by note",
+        ),
+        _spec("set_tags", "chat", "tags from_states required_agent"),
+        _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
+        _spec("drain_lease", "lease", "owner ttl"),
+        _spec("timers_tick", "timers", "now max_gap lifetime"),
+        _spec(
+            "transfer_agent",
+            "chat old_chats new_chats new_agent available idle events history",
+            "chat_id expected_agent to_agent now from_states target idle_at events_max "
+            "holder_read by note",
+        ),
+        _spec("visitor_connect", "conns presence gone", "visitor_id conn_id expiry now lifetime"),
+        _spec(
+            "visitor_disconnect", "conns presence gone visitor", "visitor_id conn_id now gone_at"
+        ),
+        _spec("visitor_gone_clear", "gone", "visitor_id due_read"),
+        _spec(
+            "visitor_heartbeat",
+            "presence gone",
+            "now expiry hash_ttl lifetime",
+            each_keys=("visitor", "conns"),
+            each_args=("visitor_id", "conn_ids"),
+        ),
+        _spec("visitor_sweep", "conns presence gone visitor", "visitor_id now grace"),
+    )
+}
 NAMES = tuple(sorted(SPECS))
 
 _LUA = resources.files("chatserver") / "lua"
@@ -203,8 +248,9 @@ _DEFINES = re.compile(r"^local function (\w+)\(", re.M)
 @cache
 def _lib() -> tuple[tuple[str, frozenset[str]], ...]:
     """Each lib file's text with the functions it defines, in name order."""
-    files = sorted((f for f in (_LUA / "lib").iterdir() if f.name.endswith(".lua")),
-                   key=lambda f: f.name)
+    files = sorted(
+        (f for f in (_LUA / "lib").iterdir() if f.name.endswith(".lua")), key=lambda f: f.name
+    )
     out = []
     for f in files:
         code = f.read_text(encoding="utf-8")
@@ -227,8 +273,7 @@ def source(name: str) -> str:
         shebang, text = text.split("\n", 1)
         shebang += "\n"
     used = [
-        code for code, functions in _lib()
-        if any(re.search(rf"\b{f}\(", text) for f in functions)
+        code for code, functions in _lib() if any(re.search(rf"\b{f}\(", text) for f in functions)
     ]
     return shebang + "".join(code.rstrip("\n") + "\n" for code in used) + text
 

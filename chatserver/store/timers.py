@@ -26,9 +26,7 @@ class TimerStore(ScriptStore):
             for key in names.values():
                 pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit)
             replies = await pipe.execute()
-        return {
-            name: [text(m) for m in reply] for name, reply in zip(names, replies, strict=True)
-        }
+        return {name: [text(m) for m in reply] for name, reply in zip(names, replies, strict=True)}
 
     async def reschedule_idle(self, chat_id: str, at_ms: int) -> None:
         await self.redis.zadd(self.keys.idle, {chat_id: at_ms}, xx=True)

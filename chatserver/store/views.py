@@ -25,9 +25,7 @@ class ChatReads:
         """The same reads over another connection (the drainer's own)."""
         return ChatReads(redis, self.keys)
 
-    async def chats(
-        self, chat_ids: Sequence[str]
-    ) -> list[tuple[dict[Any, Any], dict[str, str]]]:
+    async def chats(self, chat_ids: Sequence[str]) -> list[tuple[dict[Any, Any], dict[str, str]]]:
         """Each chat's hash and its message metadata (seq, read marks), in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for chat_id in chat_ids:
@@ -96,8 +94,15 @@ class ChatReads:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for chat_id in live:
-                pipe.hmget(self.keys.chat(chat_id), "state", "topic", "agent", "created",
-                           "accepted_at", "details")
+                pipe.hmget(
+                    self.keys.chat(chat_id),
+                    "state",
+                    "topic",
+                    "agent",
+                    "created",
+                    "accepted_at",
+                    "details",
+                )
                 pipe.hmget(self.keys.chat_meta(chat_id), "last_ts", "last_role", "seq")
             replies = await pipe.execute()
         return [

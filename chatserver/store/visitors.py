@@ -54,18 +54,31 @@ class VisitorStore:
 
     async def connect(self, visitor_id: str, conn_id: str, now_ms: int) -> int:
         """Returns the visitor's number of live sockets (on every process)."""
-        return int(await self.scripts.call(
-            "visitor_connect", **self._keys(visitor_id),
-            visitor_id=visitor_id, conn_id=conn_id, expiry=now_ms + self.ttl_ms, now=now_ms,
-            lifetime=self.ttl_ms + KEY_SLACK_MS,
-        ))
+        return int(
+            await self.scripts.call(
+                "visitor_connect",
+                **self._keys(visitor_id),
+                visitor_id=visitor_id,
+                conn_id=conn_id,
+                expiry=now_ms + self.ttl_ms,
+                now=now_ms,
+                lifetime=self.ttl_ms + KEY_SLACK_MS,
+            )
+        )
 
     async def disconnect(self, visitor_id: str, conn_id: str, now_ms: int) -> int:
         """Returns the visitor's number of live sockets left (on every process)."""
-        return int(await self.scripts.call(
-            "visitor_disconnect", **self._keys(visitor_id), visitor=self.keys.visitor(visitor_id),
-            visitor_id=visitor_id, conn_id=conn_id, now=now_ms, gone_at=now_ms + self.grace_ms,
-        ))
+        return int(
+            await self.scripts.call(
+                "visitor_disconnect",
+                **self._keys(visitor_id),
+                visitor=self.keys.visitor(visitor_id),
+                visitor_id=visitor_id,
+                conn_id=conn_id,
+                now=now_ms,
+                gone_at=now_ms + self.grace_ms,
+            )
+        )
 
     async def heartbeat(self, conns: Mapping[str, Sequence[str]], now_ms: int) -> None:
         """Refresh this process's open sockets (visitor -> connection ids)."""
@@ -95,10 +108,16 @@ class VisitorStore:
 
     async def sweep(self, visitor_id: str, now_ms: int) -> str:
         """'present' or 'left' (every socket of the visitor had expired)."""
-        return text(await self.scripts.call(
-            "visitor_sweep", **self._keys(visitor_id), visitor=self.keys.visitor(visitor_id),
-            visitor_id=visitor_id, now=now_ms, grace=self.grace_ms,
-        ))
+        return text(
+            await self.scripts.call(
+                "visitor_sweep",
+                **self._keys(visitor_id),
+                visitor=self.keys.visitor(visitor_id),
+                visitor_id=visitor_id,
+                now=now_ms,
+                grace=self.grace_ms,
+            )
+        )
 
     async def due_sweeps(self, now_ms: int, limit: int = 200) -> list[str]:
         """Visitors whose newest socket expiry has passed."""
@@ -116,18 +135,27 @@ class VisitorStore:
 
     async def clear_gone(self, visitor_id: str, due_ms: int) -> bool:
         """Drop the gone mark read with ``due_ms`` (a newer one stays)."""
-        return bool(await self.scripts.call(
-            "visitor_gone_clear", gone=self.keys.visitor_gone, visitor_id=visitor_id,
-            due_read=due_ms,
-        ))
+        return bool(
+            await self.scripts.call(
+                "visitor_gone_clear",
+                gone=self.keys.visitor_gone,
+                visitor_id=visitor_id,
+                due_read=due_ms,
+            )
+        )
 
     async def timers_tick(self, now_ms: int) -> int:
         """Note a pass of the timers; returns when they last resumed after an outage
         (no pass anywhere for longer than the presence TTL)."""
-        return int(await self.scripts.call(
-            "timers_tick", timers=self.keys.timers, now=now_ms, max_gap=self.ttl_ms,
-            lifetime=7 * 86_400_000,
-        ))
+        return int(
+            await self.scripts.call(
+                "timers_tick",
+                timers=self.keys.timers,
+                now=now_ms,
+                max_gap=self.ttl_ms,
+                lifetime=7 * 86_400_000,
+            )
+        )
 
     async def state(self, visitor_id: str) -> tuple[dict[str, int], int | None]:
         """(connection id -> expiry, gone mark) as stored; for audits and tests."""

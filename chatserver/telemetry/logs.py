@@ -24,8 +24,12 @@ from typing import Any, Final
 from chatserver.settings import Settings, SettingsError
 
 FORMATS: Final = ("text", "json")
-LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO,
-                 "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 CONTEXT_FIELDS: Final = ("request", "chat", "node")
 """Fields taken from the record (``extra=``) or the context, in this order."""
 

@@ -34,7 +34,19 @@ REDIS_STEPS: Final = ("drain_snapshot", "drain_commit", "drain_notify", "post", 
 """The storage steps whose latency is measured (``chat_redis_seconds{step}``)."""
 
 _LATENCY_BUCKETS: Final = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 _WAIT_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 
@@ -45,7 +57,8 @@ _connections = Gauge(
 CONNECTIONS: Final = {role: _connections.labels(role) for role in ROLES}
 
 _posted = Counter(
-    "chat_messages_posted", "Messages stored (not counting resent duplicates), by sender role",
+    "chat_messages_posted",
+    "Messages stored (not counting resent duplicates), by sender role",
     ["role"],
 )
 POSTED: Final = {role: _posted.labels(role) for role in ROLES}
@@ -64,7 +77,8 @@ _offers = Counter(
 )
 OFFERS: Final = {outcome: _offers.labels(outcome) for outcome in OFFER_OUTCOMES}
 DRAIN_SECONDS: Final = Histogram(
-    "chat_drain_seconds", "Duration of one routing pass (drain) of this process",
+    "chat_drain_seconds",
+    "Duration of one routing pass (drain) of this process",
     buckets=_LATENCY_BUCKETS,
 )
 START_TO_OFFER_SECONDS: Final = Histogram(
@@ -77,14 +91,13 @@ _redis = Histogram(
     "chat_redis_seconds",
     "Latency of the Redis steps of the hot paths, by step (each step is one or a few "
     "round trips: a script or a pipeline)",
-    ["step"], buckets=_LATENCY_BUCKETS,
+    ["step"],
+    buckets=_LATENCY_BUCKETS,
 )
 REDIS: Final = {step: _redis.labels(step) for step in REDIS_STEPS}
 
 # ---- background work -------------------------------------------------------------------
-_crm = Counter(
-    "chat_crm_deliveries", "CRM webhook deliveries by result (ok, failed)", ["result"]
-)
+_crm = Counter("chat_crm_deliveries", "CRM webhook deliveries by result (ok, failed)", ["result"])
 CRM_DELIVERED: Final = _crm.labels("ok")
 CRM_FAILED: Final = _crm.labels("failed")
 

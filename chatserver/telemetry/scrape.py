@@ -41,17 +41,14 @@ QUEUE_OLDEST = Gauge(
 OUTBOX = Gauge(
     "chat_records_outbox_length", "Finished chats waiting to be written as interaction records"
 )
-REDIS_UP = Gauge(
-    "chat_redis_up", "1 when Redis answered this scrape's reads in time, else 0"
-)
-DRAINING = Gauge(
-    "chat_draining", "1 once this process is shutting down (/readyz answers 503)"
-)
+REDIS_UP = Gauge("chat_redis_up", "1 when Redis answered this scrape's reads in time, else 0")
+DRAINING = Gauge("chat_draining", "1 once this process is shutting down (/readyz answers 503)")
 _CLIENTS = ["client"]
 REDIS_INFLIGHT = Gauge(
     "chat_redis_inflight_commands",
     "Redis commands written and not yet answered, per multiplexed connection of this process "
-    "(bounded by REDIS_MAX_INFLIGHT)", _CLIENTS,
+    "(bounded by REDIS_MAX_INFLIGHT)",
+    _CLIENTS,
 )
 REDIS_REFUSED = Gauge(
     "chat_redis_refused",
@@ -63,7 +60,8 @@ REDIS_COMMANDS = Gauge(
 )
 REDIS_WRITES = Gauge(
     "chat_redis_writes",
-    "Socket writes that carried them (one per event-loop iteration with commands)", _CLIENTS,
+    "Socket writes that carried them (one per event-loop iteration with commands)",
+    _CLIENTS,
 )
 
 

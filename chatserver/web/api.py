@@ -43,9 +43,7 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def json_response(
-    data: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response (msgspec encodes structs, dataclasses and plain values)."""
     return Response(
         msgspec.json.encode(data), status, media_type="application/json", headers=headers
@@ -120,17 +118,30 @@ def endpoint(fn: Endpoint) -> Endpoint:
         except DirectoryError as exc:
             return _json({"error": "bad_request", "message": str(exc)}, 400)
         except RedisError:
-            return _json({"error": "unavailable", "message": "storage unavailable"}, 503,
-                         {"Retry-After": RETRY_AFTER_S})
+            return _json(
+                {"error": "unavailable", "message": "storage unavailable"},
+                503,
+                {"Retry-After": RETRY_AFTER_S},
+            )
         except (DBAPIError, OSError) as exc:  # the records database is down or unreachable
-            log.warning("%s %s: records database unavailable: %s", request.method,
-                        request.url.path, type(exc).__name__)
-            return _json({"error": "unavailable", "message": "records database unavailable"},
-                         503, {"Retry-After": RETRY_AFTER_S})
+            log.warning(
+                "%s %s: records database unavailable: %s",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+            )
+            return _json(
+                {"error": "unavailable", "message": "records database unavailable"},
+                503,
+                {"Retry-After": RETRY_AFTER_S},
+            )
         except ClientDisconnect:
             # the client went away in the middle of its request body: nobody to answer
-            log.info("%s %s: client disconnected before its request body ended",
-                     request.method, request.url.path)
+            log.info(
+                "%s %s: client disconnected before its request body ended",
+                request.method,
+                request.url.path,
+            )
             return Response(status_code=400)
 
     return wrapped
@@ -145,14 +156,19 @@ async def login(request: Request) -> Response:
         raise ApiError(429, "rate_limited", "too many login attempts; wait a minute")
     body = await _body(request, LoginBody)
     agent = await node.directory.get_agent(body.id)
-    if agent is None or agent.disabled or not node.credentials.verify_password(
-        agent.password_hash, body.password
+    if (
+        agent is None
+        or agent.disabled
+        or not node.credentials.verify_password(agent.password_hash, body.password)
     ):
         raise ApiError(401, "unauthorized", "wrong id or password")
     token = node.credentials.agent_token(agent.id, agent.version)
     response = _json({"token": token, "agent": agent.public()})
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict",
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
         secure=node.settings.base_url.startswith("https"),
         max_age=int(node.settings.agent_token_ttl_s),
     )
@@ -185,8 +201,12 @@ async def agents(request: Request) -> Response:
     require(agent, Role.ADMIN)
     body = await _body(request, NewAgent)
     created = await node.admin.create_agent(
-        body.id, name=body.name or body.id, password=body.password, role=Role(body.role),
-        capacity=body.capacity, skills=body.skills,
+        body.id,
+        name=body.name or body.id,
+        password=body.password,
+        role=Role(body.role),
+        capacity=body.capacity,
+        skills=body.skills,
     )
     return _json(created.public(), 201)
 
@@ -215,8 +235,12 @@ async def one_agent(request: Request) -> Response:
 async def apply_agent_patch(node: Node, agent_id: str, patch: AgentPatch) -> Agent:
     """Shared by the REST API and the command line's live path."""
     updated = await node.admin.update_agent(
-        agent_id, name=patch.name, role=Role(patch.role) if patch.role else None,
-        capacity=patch.capacity, skills=patch.skills, password=patch.password,
+        agent_id,
+        name=patch.name,
+        role=Role(patch.role) if patch.role else None,
+        capacity=patch.capacity,
+        skills=patch.skills,
+        password=patch.password,
         disabled=patch.disabled,
     )
     if updated is None:
@@ -264,8 +288,9 @@ async def healthz(request: Request) -> Response:
         # bounded: with Redis down the client's connect and retries take seconds
         await asyncio.wait_for(node.reads.ping(), node.settings.health_timeout_s)
     except (RedisError, OSError, TimeoutError):
-        return JSONResponse({"status": "unavailable", "redis": False}, 503,
-                            {"Retry-After": RETRY_AFTER_S})
+        return JSONResponse(
+            {"status": "unavailable", "redis": False}, 503, {"Retry-After": RETRY_AFTER_S}
+        )
     return JSONResponse({"status": "ok", "redis": True, "node": node.node_id})
 
 

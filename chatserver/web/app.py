@@ -65,8 +65,9 @@ async def widget_js(request: Request) -> Response:
     path = STATIC / "widget.js"
     if not path.exists():
         return Response("widget not built: run make widget", 404)
-    return FileResponse(path, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=300"})
+    return FileResponse(
+        path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 class SecurityHeaders:
@@ -122,8 +123,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if not request.url.path.startswith("/api/"):
         return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-    return api.json_response({"error": code, "message": exc.detail}, exc.status_code,
-                             headers=dict(exc.headers) if exc.headers else None)
+    return api.json_response(
+        {"error": code, "message": exc.detail},
+        exc.status_code,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
 
 
 def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
@@ -153,10 +157,16 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             WebSocketRoute("/ws/visitor", visitor_socket),
             WebSocketRoute("/ws/agent", agent_socket),
             Route("/widget.js", widget_js),
-            Mount("/console", StaticFiles(directory=STATIC / "console", html=True,
-                                          check_dir=False), name="console"),
-            Mount("/demo", StaticFiles(directory=STATIC / "demo", html=True, check_dir=False),
-                  name="demo"),
+            Mount(
+                "/console",
+                StaticFiles(directory=STATIC / "console", html=True, check_dir=False),
+                name="console",
+            ),
+            Mount(
+                "/demo",
+                StaticFiles(directory=STATIC / "demo", html=True, check_dir=False),
+                name="demo",
+            ),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
         middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
@@ -176,7 +186,11 @@ async def bootstrap_admin(node: Node) -> None:
         return
     with contextlib.suppress(ValueError):
         await node.directory.create_agent(
-            "admin", name="Administrator", password_hash=node.credentials.hash_password(password),
-            role=Role.ADMIN, capacity=node.settings.default_capacity, skills={},
+            "admin",
+            name="Administrator",
+            password_hash=node.credentials.hash_password(password),
+            role=Role.ADMIN,
+            capacity=node.settings.default_capacity,
+            skills={},
             now_ms=node.now(),
         )

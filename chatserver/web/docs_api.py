@@ -16,13 +16,15 @@ DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "api-docs" / "in
 
 
 async def openapi_json(request: Request) -> Response:
-    return Response(msgspec.json.encode(document()), media_type="application/json",
-                    headers={"Cache-Control": "no-cache"})
+    return Response(
+        msgspec.json.encode(document()),
+        media_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 async def docs_page(request: Request) -> Response:
-    return FileResponse(DOCS_PAGE, media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(DOCS_PAGE, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
 routes = [

@@ -31,9 +31,13 @@ async def list_inbox(request: Request) -> Response:
     node: Node = request.app.state.node
     agent = await current_agent(request)
     p = query(request, InboxQuery)
-    items = await inbox.list_items(_engine(node), topic=p.topic or None,
-                                   status=p.status or None, limit=p.limit,
-                                   claimed_by=agent.id if p.mine else None)
+    items = await inbox.list_items(
+        _engine(node),
+        topic=p.topic or None,
+        status=p.status or None,
+        limit=p.limit,
+        claimed_by=agent.id if p.mine else None,
+    )
     return json_response({"items": items})
 
 
@@ -66,14 +70,16 @@ async def reply(request: Request) -> Response:
         # the answers about this message first (404, 409); then whether e-mail can go
         inbox.check_reply(await inbox.get_item(engine, chat_id), agent.id)
         if not settings.smtp_host:
-            raise ApiError(503, "mail_not_configured",
-                           "no SMTP server is configured (SMTP_HOST)")
+            raise ApiError(503, "mail_not_configured", "no SMTP server is configured (SMTP_HOST)")
         item = await inbox.start_reply(engine, chat_id, agent.id, text, now)
     except inbox.InboxError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     try:
         message = mailer.reply_message(
-            settings, to=item["visitor_email"], to_name=item["visitor_name"], text=text,
+            settings,
+            to=item["visitor_email"],
+            to_name=item["visitor_name"],
+            text=text,
             original=item["text"],
         )
         await mailer.send(settings, message)

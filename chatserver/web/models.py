@@ -26,10 +26,14 @@ Millis = Annotated[int, msgspec.Meta(description="milliseconds since the Unix ep
 class ErrorBody(msgspec.Struct):
     """Every error: a stable code for programs and a sentence for people."""
 
-    error: Annotated[str, msgspec.Meta(
-        description="bad_request, too_large, unauthorized, csrf, forbidden, not_found, "
-                    "in_use, rate_limited, invalid_token, unavailable, claimed, not_claimed, "
-                    "already_answered, mail_not_configured, mail_failed")]
+    error: Annotated[
+        str,
+        msgspec.Meta(
+            description="bad_request, too_large, unauthorized, csrf, forbidden, not_found, "
+            "in_use, rate_limited, invalid_token, unavailable, claimed, not_claimed, "
+            "already_answered, mail_not_configured, mail_failed"
+        ),
+    ]
     message: str
 
 
@@ -52,9 +56,13 @@ class AgentOut(msgspec.Struct):
 
 
 class LoginOut(msgspec.Struct):
-    token: Annotated[str, msgspec.Meta(
-        description="the session token: send it as `Authorization: Bearer <token>`; the "
-                    "same token is set as the `lc_session` cookie")]
+    token: Annotated[
+        str,
+        msgspec.Meta(
+            description="the session token: send it as `Authorization: Bearer <token>`; the "
+            "same token is set as the `lc_session` cookie"
+        ),
+    ]
     agent: AgentOut
 
 
@@ -72,8 +80,9 @@ class NewAgent(msgspec.Struct, forbid_unknown_fields=True):
     password: Password
     name: Name | None = None
     role: RoleName = "agent"
-    capacity: Annotated[Capacity | None, msgspec.Meta(
-        description="default: the DEFAULT_CAPACITY setting")] = None
+    capacity: Annotated[
+        Capacity | None, msgspec.Meta(description="default: the DEFAULT_CAPACITY setting")
+    ] = None
     skills: SkillMap = {}
 
 
@@ -112,8 +121,12 @@ class QueueOut(msgspec.Struct):
 Hhmm = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 PrechatField = Literal["name", "email", "topic"]
-Origin = Annotated[str, msgspec.Meta(
-    max_length=512, description="https://site.example (scheme and host), or * for any")]
+Origin = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=512, description="https://site.example (scheme and host), or * for any"
+    ),
+]
 UNSET: Any = msgspec.UNSET
 
 
@@ -127,8 +140,9 @@ class WidgetSettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
     a client that sends part of the settings never resets the rest to their defaults."""
 
     allowed_origins: Annotated[list[Origin], msgspec.Meta(max_length=100)] = UNSET
-    languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=35)]],
-                         msgspec.Meta(max_length=50)] = UNSET
+    languages: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=35)]], msgspec.Meta(max_length=50)
+    ] = UNSET
     default_language: Annotated[str, msgspec.Meta(max_length=35)] = UNSET
     business_hours: dict[Day, DayHoursBody] = UNSET
     utc_offset_minutes: Annotated[int, msgspec.Meta(ge=-840, le=840)] = UNSET
@@ -137,16 +151,23 @@ class WidgetSettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
     required_fields: list[PrechatField] = UNSET
     color: Annotated[str, msgspec.Meta(pattern=r"^#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?$")] = UNSET
     title: dict[str, Annotated[str, msgspec.Meta(max_length=200)]] = UNSET
-    timezone: Annotated[str, msgspec.Meta(
-        max_length=64, description="IANA time zone (Europe/Kyiv); empty: utc_offset_minutes")
+    timezone: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=64, description="IANA time zone (Europe/Kyiv); empty: utc_offset_minutes"
+        ),
     ] = UNSET
-    nps_question: Annotated[bool, msgspec.Meta(
-        description='ask "how likely are you to recommend us? 0-10" beside the rating')
+    nps_question: Annotated[
+        bool,
+        msgspec.Meta(
+            description='ask "how likely are you to recommend us? 0-10" beside the rating'
+        ),
     ] = UNSET
 
     def changes(self) -> dict[str, Any]:
         return {
-            f: msgspec.to_builtins(v) for f in self.__struct_fields__
+            f: msgspec.to_builtins(v)
+            for f in self.__struct_fields__
             if (v := getattr(self, f)) is not msgspec.UNSET
         }
 
@@ -190,11 +211,13 @@ class WidgetConfig(msgspec.Struct):
 class CannedBody(msgspec.Struct, forbid_unknown_fields=True):
     """A canned answer: ``/shortcut`` inserts ``text`` (per language when given)."""
 
-    shortcut: Annotated[str, msgspec.Meta(
-        min_length=1, max_length=64,
-        description="letters (of any script), digits, '-' or '_'")]
-    text: Annotated[str, msgspec.Meta(
-        min_length=1, max_length=4000, description="not only spaces")]
+    shortcut: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=64, description="letters (of any script), digits, '-' or '_'"
+        ),
+    ]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000, description="not only spaces")]
     language: Annotated[str, msgspec.Meta(max_length=35)] = ""
 
     def __post_init__(self) -> None:
@@ -214,21 +237,35 @@ class CannedOut(msgspec.Struct):
 
 # ---- outage notices -----------------------------------------------------------------------
 Language = Literal["en", "ar", "uk"]
-NoticeText = Annotated[str, msgspec.Meta(
-    max_length=4000, description="at most NOTICE_MAX_CHARS characters (default 1000)")]
+NoticeText = Annotated[
+    str,
+    msgspec.Meta(max_length=4000, description="at most NOTICE_MAX_CHARS characters (default 1000)"),
+]
 
 
 class NoticeBody(msgspec.Struct, forbid_unknown_fields=True):
     """A new outage notice: shown to visitors waiting in ``topics`` (none: every topic),
     to new visitors before they start a chat, and to agents in their console."""
 
-    texts: Annotated[dict[Language, NoticeText], msgspec.Meta(
-        description="the text per language (en, ar, uk); at least one not empty")]
-    topics: Annotated[list[Annotated[str, msgspec.Meta(max_length=128)]], msgspec.Meta(
-        max_length=100, description="topics it is about; empty: every topic")] = []
-    expires_at: Annotated[int, msgspec.Meta(
-        ge=0, description="when it stops being shown (ms since the epoch, in the future, "
-                          "at most 30 days ahead); absent: until ended")] | None = None
+    texts: Annotated[
+        dict[Language, NoticeText],
+        msgspec.Meta(description="the text per language (en, ar, uk); at least one not empty"),
+    ]
+    topics: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=128)]],
+        msgspec.Meta(max_length=100, description="topics it is about; empty: every topic"),
+    ] = []
+    expires_at: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=0,
+                description="when it stops being shown (ms since the epoch, in the future, "
+                "at most 30 days ahead); absent: until ended",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class NoticeOut(msgspec.Struct):
@@ -241,11 +278,17 @@ class NoticeOut(msgspec.Struct):
 
 
 class NoticeEndBody(msgspec.Struct, forbid_unknown_fields=True):
-    close_queued: Annotated[bool, msgspec.Meta(
-        description="also close every chat waiting in the notice's topics, with a last "
-                    "message and the outcome `incident`")] = False
-    message: Annotated[dict[Language, NoticeText], msgspec.Meta(
-        description="that last message per language (default: the notice's texts)")] = {}
+    close_queued: Annotated[
+        bool,
+        msgspec.Meta(
+            description="also close every chat waiting in the notice's topics, with a last "
+            "message and the outcome `incident`"
+        ),
+    ] = False
+    message: Annotated[
+        dict[Language, NoticeText],
+        msgspec.Meta(description="that last message per language (default: the notice's texts)"),
+    ] = {}
 
 
 class NoticeEnded(msgspec.Struct):
@@ -264,8 +307,12 @@ class TokenValid(msgspec.Struct):
 
 # ---- records and metrics ------------------------------------------------------------------
 Param = Annotated[str, msgspec.Meta(max_length=512)]
-Time = Annotated[str, msgspec.Meta(
-    max_length=512, description="milliseconds since the epoch, or ISO 8601 (UTC when no zone)")]
+Time = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=512, description="milliseconds since the epoch, or ISO 8601 (UTC when no zone)"
+    ),
+]
 
 
 class RecordFilters(msgspec.Struct, kw_only=True):
@@ -281,8 +328,9 @@ class RecordFilters(msgspec.Struct, kw_only=True):
     tag: Param = ""
     email: Param = ""
     visitor: Param = ""
-    q: Annotated[str, msgspec.Meta(max_length=512, description="words, all of them (at most 10)")
-                 ] = ""
+    q: Annotated[
+        str, msgspec.Meta(max_length=512, description="words, all of them (at most 10)")
+    ] = ""
 
 
 class RecordQuery(RecordFilters, kw_only=True):
@@ -294,9 +342,15 @@ class MetricsQuery(msgspec.Struct, kw_only=True):
     from_: Time = msgspec.field(default="", name="from")
     to: Time = ""
     group: Literal["", "agent", "topic", "skill", "hour", "day"] = ""
-    sl_target_s: Annotated[float, msgspec.Meta(
-        ge=0, le=365 * 86_400, description="default: the SERVICE_LEVEL_TARGET_S setting")
-    ] | None = None
+    sl_target_s: (
+        Annotated[
+            float,
+            msgspec.Meta(
+                ge=0, le=365 * 86_400, description="default: the SERVICE_LEVEL_TARGET_S setting"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class MetricsOut(msgspec.Struct, kw_only=True):
@@ -329,8 +383,10 @@ class RecordSummary(msgspec.Struct, kw_only=True):
     tags: list[str]
     rating: int | None
     rating_comment: str
-    nps: Annotated[int | None, msgspec.Meta(
-        description='"how likely are you to recommend us?", 0-10, if answered')] = None
+    nps: Annotated[
+        int | None,
+        msgspec.Meta(description='"how likely are you to recommend us?", 0-10, if answered'),
+    ] = None
     created_at: Millis
     queued_at: Millis | None
     first_offer_at: Millis | None
@@ -341,12 +397,14 @@ class RecordSummary(msgspec.Struct, kw_only=True):
     message_count: int
     written_at: Millis
     transfers: list[dict[str, Any]] | None
-    notices: Annotated[list[str], msgspec.Meta(
-        description="ids of the outage notices the visitor was shown")] = []
+    notices: Annotated[
+        list[str], msgspec.Meta(description="ids of the outage notices the visitor was shown")
+    ] = []
     claimed_by: str | None = None
     claimed_at: Millis | None = None
-    reply: Annotated[str | None, msgspec.Meta(
-        description="offline messages: the e-mail reply from the inbox")] = None
+    reply: Annotated[
+        str | None, msgspec.Meta(description="offline messages: the e-mail reply from the inbox")
+    ] = None
     replied_at: Millis | None = None
     replied_by: str | None = None
 
@@ -392,9 +450,6 @@ class Record(RecordSummary, kw_only=True):
     events: list[RecordEvent]
 
 
-
-
-
 # ---- inbox of offline messages ------------------------------------------------------------
 InboxStatus = Literal["open", "answered"]
 
@@ -402,8 +457,7 @@ InboxStatus = Literal["open", "answered"]
 class InboxQuery(msgspec.Struct, kw_only=True):
     topic: Param = ""
     status: Literal["", "open", "answered"] = ""
-    mine: Annotated[bool, msgspec.Meta(description="only the messages the caller claimed")
-                    ] = False
+    mine: Annotated[bool, msgspec.Meta(description="only the messages the caller claimed")] = False
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 200
 
 
@@ -432,7 +486,12 @@ class InboxPage(msgspec.Struct):
 
 
 class InboxReply(msgspec.Struct, forbid_unknown_fields=True):
-    text: Annotated[str, msgspec.Meta(
-        min_length=1, max_length=10_000,
-        description="the reply, sent by e-mail (not only spaces; at most "
-                    "INBOX_REPLY_MAX_CHARS characters)")]
+    text: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=10_000,
+            description="the reply, sent by e-mail (not only spaces; at most "
+            "INBOX_REPLY_MAX_CHARS characters)",
+        ),
+    ]

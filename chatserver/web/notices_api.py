@@ -26,8 +26,12 @@ MAX_AHEAD_MS = 30 * 86_400_000
 
 def _out(notice: Notice) -> NoticeOut:
     return NoticeOut(
-        id=notice.id, texts=dict(notice.texts), topics=list(notice.topics),
-        created_at=notice.created_at, expires_at=notice.expires_at, by=notice.by,
+        id=notice.id,
+        texts=dict(notice.texts),
+        topics=list(notice.topics),
+        created_at=notice.created_at,
+        expires_at=notice.expires_at,
+        by=notice.by,
     )
 
 
@@ -44,18 +48,29 @@ async def notices(request: Request) -> Response:
         raise ApiError(400, "bad_request", "expires_at is more than 30 days ahead")
     try:
         texts, topics = validate(
-            {str(k): v for k, v in body.texts.items()}, body.topics, body.expires_at, now,
-            max_chars=node.settings.notice_max_chars, known_topics=await node.catalog.topics(),
+            {str(k): v for k, v in body.texts.items()},
+            body.topics,
+            body.expires_at,
+            now,
+            max_chars=node.settings.notice_max_chars,
+            known_topics=await node.catalog.topics(),
         )
     except NoticeError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     notice = Notice(
-        id=new_id("nt"), texts=texts, topics=topics, created_at=now,
-        expires_at=body.expires_at, by=f"supervisor:{caller.id}",
+        id=new_id("nt"),
+        texts=texts,
+        topics=topics,
+        created_at=now,
+        expires_at=body.expires_at,
+        by=f"supervisor:{caller.id}",
     )
     if not await node.notices.store.post(notice, now, node.settings.notices_max_active):
-        raise ApiError(409, "in_use", f"{node.settings.notices_max_active} notices are "
-                                      "in force already; end one first")
+        raise ApiError(
+            409,
+            "in_use",
+            f"{node.settings.notices_max_active} notices are in force already; end one first",
+        )
     return json_response(_out(notice), 201)
 
 
@@ -71,7 +86,10 @@ async def end_notice(request: Request) -> Response:
     closed = 0
     if body.close_queued:
         closed = await close_queued(
-            node, notice, f"supervisor:{caller.id}", {str(k): v for k, v in body.message.items()},
+            node,
+            notice,
+            f"supervisor:{caller.id}",
+            {str(k): v for k, v in body.message.items()},
             node.settings.notice_close_batch,
         )
     return json_response(NoticeEnded(notice=_out(notice), closed=closed))

@@ -21,13 +21,17 @@ async def readyz(request: Request) -> Response:
     begins (SIGTERM), and while Redis does not answer within READINESS_TIMEOUT_S."""
     node: Node = request.app.state.node
     if node.draining:
-        return JSONResponse({"status": "draining", "node": node.node_id}, 503,
-                            {"Retry-After": RETRY_AFTER_S})
+        return JSONResponse(
+            {"status": "draining", "node": node.node_id}, 503, {"Retry-After": RETRY_AFTER_S}
+        )
     try:
         await asyncio.wait_for(node.reads.ping(), node.settings.readiness_timeout_s)
     except (RedisError, OSError, TimeoutError):
-        return JSONResponse({"status": "unavailable", "redis": False, "node": node.node_id},
-                            503, {"Retry-After": RETRY_AFTER_S})
+        return JSONResponse(
+            {"status": "unavailable", "redis": False, "node": node.node_id},
+            503,
+            {"Retry-After": RETRY_AFTER_S},
+        )
     return JSONResponse({"status": "ready", "redis": True, "node": node.node_id})
 
 
@@ -35,8 +39,10 @@ async def metrics(request: Request) -> Response:
     node: Node = request.app.state.node
     if not scrape.allowed(request, node.settings):
         return JSONResponse(
-            {"error": "forbidden",
-             "message": "metrics need METRICS_TOKEN or a request from METRICS_ADDRESSES"},
+            {
+                "error": "forbidden",
+                "message": "metrics need METRICS_TOKEN or a request from METRICS_ADDRESSES",
+            },
             403,
         )
     body, content_type = await scrape.render(node, request.headers.get("accept", ""))

@@ -75,30 +75,56 @@ def _hours(value: str | None, name: str) -> list[int] | None:
 
 
 def _plan(
-    inputs: Inputs, goal: Goal, effort: Effort, hours: list[int] | None,
-    topics: list[str] | None, simulate_too: bool, short_abandon_s: float,
+    inputs: Inputs,
+    goal: Goal,
+    effort: Effort,
+    hours: list[int] | None,
+    topics: list[str] | None,
+    simulate_too: bool,
+    short_abandon_s: float,
     plot_cell: tuple[str | None, list[int] | None],
 ) -> dict[str, Any]:
     from chatserver.planning.inputs import hour_label
     from chatserver.planning.plan import busiest, curve, group_of, make_plan, row_dict
 
-    rows = make_plan(inputs, goal, effort, hours=hours, topics=topics,
-                     simulate_too=simulate_too, short_abandon_s=short_abandon_s)
+    rows = make_plan(
+        inputs,
+        goal,
+        effort,
+        hours=hours,
+        topics=topics,
+        simulate_too=simulate_too,
+        short_abandon_s=short_abandon_s,
+    )
     cell = busiest(inputs, hours, topics)
     topic, plot_hours = plot_cell
     if topic or plot_hours:
         hour = plot_hours[0] if plot_hours else (cell[1] if cell else 0)
         names = group_of(inputs, topic, hour) if topic else cell[0] if cell else ()
         cell = (names, hour) if names else None
-    points = [] if cell is None else curve(
-        inputs, cell[0], cell[1], goal, effort, simulate_too=simulate_too,
-        short_abandon_s=short_abandon_s,
+    points = (
+        []
+        if cell is None
+        else curve(
+            inputs,
+            cell[0],
+            cell[1],
+            goal,
+            effort,
+            simulate_too=simulate_too,
+            short_abandon_s=short_abandon_s,
+        )
     )
     return {
         "rows": [row_dict(r) for r in rows],
-        "curve": None if cell is None else {
-            "topic": "+".join(cell[0]), "topics": list(cell[0]), "hour": cell[1],
-            "label": hour_label(cell[1]), "points": [row_dict(p) for p in points],
+        "curve": None
+        if cell is None
+        else {
+            "topic": "+".join(cell[0]),
+            "topics": list(cell[0]),
+            "hour": cell[1],
+            "label": hour_label(cell[1]),
+            "points": [row_dict(p) for p in points],
         },
     }
 
@@ -151,24 +177,42 @@ async def planning(request: Request) -> Response:
     _running.add(id(node))
     try:
         inputs = await load_inputs(
-            node.engine, start, end, base=base_offers(s),
+            node.engine,
+            start,
+            end,
+            base=base_offers(s),
             concurrency=None if concurrency is None else int(concurrency),
         )
         try:
             body = await asyncio.to_thread(
-                _plan, inputs, goal, effort, hours, topics, simulate_too, s.short_abandon_s,
+                _plan,
+                inputs,
+                goal,
+                effort,
+                hours,
+                topics,
+                simulate_too,
+                s.short_abandon_s,
                 plot_cell,
             )
         except ValueError as exc:
             raise ApiError(400, "bad_request", str(exc)) from None
     finally:
         _running.discard(id(node))
-    return json_response({
-        "from": start, "to": end, "goal": asdict(goal), "concurrency": inputs.concurrency,
-        "offers": {"decline_rate": inputs.offers.decline_rate,
-                   "lapse_rate": inputs.offers.lapse_rate},
-        "simulated": simulate_too, **body,
-    })
+    return json_response(
+        {
+            "from": start,
+            "to": end,
+            "goal": asdict(goal),
+            "concurrency": inputs.concurrency,
+            "offers": {
+                "decline_rate": inputs.offers.decline_rate,
+                "lapse_rate": inputs.offers.lapse_rate,
+            },
+            "simulated": simulate_too,
+            **body,
+        }
+    )
 
 
 routes = [Route("/api/planning", planning, methods=["GET"])]

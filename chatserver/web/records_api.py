@@ -100,8 +100,11 @@ async def list_records(request: Request) -> Response:
     filters = filters_from(params)
     try:
         rows, cursor = await queries.search(
-            _engine(node), filters, await viewer_for(node, agent),
-            limit=params.limit, cursor=params.cursor or None,
+            _engine(node),
+            filters,
+            await viewer_for(node, agent),
+            limit=params.limit,
+            cursor=params.cursor or None,
         )
     except queries.CursorError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
@@ -190,7 +193,9 @@ async def metrics(request: Request) -> Response:
     else:
         groups = await period_metrics(engine, start, end, group, thresholds)
         body = {
-            "from": start, "to": end, "group": group,
+            "from": start,
+            "to": end,
+            "group": group,
             "groups": {k: metrics_as_dict(v) for k, v in sorted(groups.items())},
         }
     return _json(body)

@@ -86,8 +86,11 @@ class SocketEndpoint:
         except (RedisError, TimeoutError) as exc:
             # Redis unreachable or too slow (an outage the product rides out): one line,
             # no traceback, and the client is told to come back (503 / close 1013)
-            log.warning("%s: storage unavailable (%s); client told to retry",
-                        self.__name__, exc or type(exc).__name__)
+            log.warning(
+                "%s: storage unavailable (%s); client told to retry",
+                self.__name__,
+                exc or type(exc).__name__,
+            )
             await _refuse_unavailable(ws)
 
 
@@ -193,8 +196,13 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     node.registry.hold_address(address, 1)
     budget = node.registry.join_budget(address)
     conn = Connection(
-        node, ws, conn_id=new_id("vc"), role="visitor", subject=visitor_id,
-        name="Visitor", budget=budget,  # a returning visitor's name is read below
+        node,
+        ws,
+        conn_id=new_id("vc"),
+        role="visitor",
+        subject=visitor_id,
+        name="Visitor",
+        budget=budget,  # a returning visitor's name is read below
     )
     await node.registry.add(conn)
     returning = new_token is None
@@ -237,8 +245,11 @@ async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> N
     try:
         await node.visitor_presence.disconnect(visitor_id, conn_id, node.now())
     except (RedisError, TimeoutError) as exc:
-        log.warning("could not record the disconnect of visitor %s (%s)", visitor_id,
-                    exc or type(exc).__name__)
+        log.warning(
+            "could not record the disconnect of visitor %s (%s)",
+            visitor_id,
+            exc or type(exc).__name__,
+        )
     except Exception:
         log.exception("could not record the visitor's disconnect")
 
@@ -263,8 +274,14 @@ async def _agent_socket(ws: WebSocket) -> None:
     await ws.accept(subprotocol=_subprotocol(ws))
     node.registry.hold_address(address, 1)
     conn = Connection(
-        node, ws, conn_id=new_id("ac"), role="agent", subject=agent.id, name=agent.name,
-        supervisor=agent.role in SUPERVISING, version=agent.version,
+        node,
+        ws,
+        conn_id=new_id("ac"),
+        role="agent",
+        subject=agent.id,
+        name=agent.name,
+        supervisor=agent.role in SUPERVISING,
+        version=agent.version,
         budget=node.registry.join_budget(address),
     )
     await node.registry.add(conn)

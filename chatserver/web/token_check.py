@@ -44,14 +44,22 @@ async def visitor_check(request: Request) -> Response:
         node, "token_check", client_address(request), node.settings.token_checks_per_minute
     ):
         return json_response(
-            {"error": "rate_limited", "message": "too many token checks; keep the token "
-             "and ask again later"}, 429, headers={**headers, "Retry-After": "60"},
+            {
+                "error": "rate_limited",
+                "message": "too many token checks; keep the token and ask again later",
+            },
+            429,
+            headers={**headers, "Retry-After": "60"},
         )
     body = await _body(request, TokenCheck)
     if node.credentials.visitor_from_token(body.token) is None:
         return json_response(
-            {"error": INVALID_TOKEN, "message": "this visitor token is not valid: drop it "
-             "and connect without a token"}, 401, headers=headers,
+            {
+                "error": INVALID_TOKEN,
+                "message": "this visitor token is not valid: drop it and connect without a token",
+            },
+            401,
+            headers=headers,
         )
     return json_response({"valid": True}, headers=headers)
 
