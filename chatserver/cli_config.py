@@ -164,7 +164,7 @@ def canned_command(settings: Settings, args: argparse.Namespace) -> Any:
     from chatserver.web.models import CannedBody
 
     async def action(node: Any) -> Any:
-        config = node.config
+        config = node.admin
         if args.action == "list":
             return await config.canned()
         if args.action == "add":
@@ -284,7 +284,7 @@ def widget_command(settings: Settings, args: argparse.Namespace) -> Any:
         changes = widget_changes(args, msgspec.to_builtins(current))
         patch = _model(WidgetSettingsPatch, changes)
         updated = merged_widget_settings(current, patch)
-        await node.config.set_widget(updated)
+        await node.admin.set_widget_settings(updated)
         return msgspec.to_builtins(updated)
 
     return action

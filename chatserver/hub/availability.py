@@ -56,6 +56,7 @@ class AvailabilityWatch:
         self._wake = asyncio.Event()
         self._welcomed: dict[str, Connection] = {}
         """Visitor connections whose welcome went out (connection id -> connection)."""
+        self._prune_at = 64
 
     # ---- entry points ---------------------------------------------------------------------
     def poke(self) -> None:
@@ -73,8 +74,11 @@ class AvailabilityWatch:
 
     def welcomed(self, conn: Connection) -> None:
         """``conn``'s welcome (built from ``current``) is sent: it gets changes from now."""
-        if len(self._welcomed) > 64 + 2 * sum(len(c) for c in self.node.registry.visitors.values()):
+        if len(self._welcomed) > self._prune_at:
+            # closed ones are dropped when the map has doubled since the last pruning:
+            # amortised O(1) a welcome (counting the live sockets each time was O(n))
             self._welcomed = {k: c for k, c in self._welcomed.items() if not c.closed}
+            self._prune_at = 64 + 2 * len(self._welcomed)
         self._welcomed[conn.id] = conn
 
     def queue_fields(self, topic: str, position: int, avg_handle_s: float) -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""Administration that changes what routing sees: agents (created, changed, disabled,
-their sessions ended) and topics (set, deleted).  Shared by the REST API and the command
-line's live path."""
+"""Administration: agents (created, changed, disabled, their sessions ended), topics (set,
+deleted), the widget's settings and the canned answers.  Shared by the REST API and the
+command line's live path."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from chatserver.store.config import Canned, WidgetSettings
 from chatserver.store.directory import Agent, Role, Topic, parse_skills
 
 if TYPE_CHECKING:
@@ -104,3 +106,36 @@ class AdminActions:
         if not waiting:
             self.node.catalog.forget_topics()
         return removed, waiting
+
+    async def bootstrap_admin(self) -> None:
+        """On an empty system, create an ``admin`` agent (password ``ADMIN_PASSWORD``) so
+        that someone can log in."""
+        node = self.node
+        password = node.settings.admin_password
+        if not password or await node.directory.agent_count():
+            return
+        with contextlib.suppress(ValueError):  # another process made it meanwhile
+            await self.create_agent(
+                "admin",
+                name="Administrator",
+                password=password,
+                role=Role.ADMIN,
+                capacity=None,
+                skills={},
+            )
+
+    # ---- the widget and canned answers ---------------------------------------------------
+    async def set_widget_settings(self, settings: WidgetSettings) -> None:
+        """Store the widget's settings (``ValueError`` when invalid); every process reads
+        them again within its cache's lifetime, this one at once."""
+        await self.node.config.set_widget(settings)
+        self.node.catalog.forget_widget_settings()
+
+    async def canned(self) -> list[dict[str, Any]]:
+        return await self.node.config.canned()
+
+    async def put_canned(self, canned_id: str, item: Canned) -> None:
+        await self.node.config.put_canned(canned_id, item)
+
+    async def delete_canned(self, canned_id: str) -> bool:
+        return await self.node.config.delete_canned(canned_id)

@@ -45,6 +45,30 @@ class AgentActions:
     def __init__(self, node: Node) -> None:
         self.node = node
 
+    async def connect(self, agent_id: str, conn_id: str) -> tuple[str, list[str]]:
+        """A console connected: the agent is present on it (routing looks again when
+        that made them available).  Returns their status now and the chats they hold,
+        read beside it (one write on the shared connection) for the welcome."""
+        node = self.node
+        (status, became), chat_ids = await asyncio.gather(
+            node.agent_presence.agent_connect(agent_id, conn_id, node.now()),
+            node.routing.agent_chat_ids(agent_id),
+        )
+        if became:
+            node.drainer.request()
+        return status, chat_ids
+
+    async def disconnect(self, agent_id: str, conn_id: str) -> None:
+        """A console connection closed (kept and retried while Redis cannot be reached)."""
+        await self.node.jobs.record_agent_disconnect(agent_id, conn_id)
+
+    async def serving_visitors(self, agent_id: str) -> frozenset[str]:
+        """The visitors whose chats the agent holds now (whose archive they may read)."""
+        node = self.node
+        chat_ids = await node.routing.agent_chat_ids(agent_id)
+        chats = await asyncio.gather(*(node.chats.get_chat(c) for c in chat_ids))
+        return frozenset(chat.visitor for chat in chats if chat is not None)
+
     async def status(self, actor: Actor, status: str) -> str:
         """Set the agent's status; returns the status they now have."""
         node = self.node

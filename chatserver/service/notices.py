@@ -1,5 +1,5 @@
-"""Outage notices' actions: closing the chats that wait in a notice's topics when it ends
-(``POST /api/notices/{id}/end`` with ``close_queued``)."""
+"""Outage notices' actions: posting one, ending one and closing the chats that wait in
+its topics when it ends (``POST /api/notices/{id}/end`` with ``close_queued``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,27 @@ from chatserver.store.messages import EVERYONE
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
+
+
+async def in_force(node: Node) -> list[Notice]:
+    return await node.notices.store.all(node.now())
+
+
+async def post(node: Node, notice: Notice) -> bool:
+    """Post ``notice`` (already validated); False when ``NOTICES_MAX_ACTIVE`` are in
+    force already."""
+    return await node.notices.store.post(notice, node.now(), node.settings.notices_max_active)
+
+
+async def end(
+    node: Node, notice_id: str, by: str, *, close: bool, message: dict[str, str]
+) -> tuple[Notice | None, int]:
+    """End a notice: (the notice, chats closed), or (None, 0) when none is in force by
+    that id.  With ``close``, the chats waiting in its topics are closed."""
+    notice = await node.notices.store.end(notice_id)
+    if notice is None or not close:
+        return notice, 0
+    return notice, await close_queued(node, notice, by, message, node.settings.notice_close_batch)
 
 
 async def close_queued(

@@ -29,6 +29,29 @@ class VisitorActions:
     def __init__(self, node: Node) -> None:
         self.node = node
 
+    async def connect(
+        self, visitor_id: str, conn_id: str, *, returning: bool
+    ) -> tuple[str | None, str | None]:
+        """A widget connected: the visitor is present on every process from now (a
+        pending "gone" mark is dropped).  For a returning visitor, their name and open
+        chat (for the welcome) are read beside it, in one write on the shared connection;
+        a new visitor has neither in Redis yet: (None, None)."""
+        node = self.node
+        connected = node.visitor_presence.connect(visitor_id, conn_id, node.now())
+        if not returning:
+            await connected
+            return None, None
+        _, name, chat_id = await asyncio.gather(
+            connected, node.profiles.name(visitor_id), node.profiles.open_chat(visitor_id)
+        )
+        return name, chat_id
+
+    async def disconnect(self, visitor_id: str, conn_id: str) -> None:
+        """A widget's socket closed: the visitor's last one anywhere starts their leave
+        grace period (see ``core/presence.py``)."""
+        node = self.node
+        await node.visitor_presence.disconnect(visitor_id, conn_id, node.now())
+
     async def start(
         self,
         actor: Actor,

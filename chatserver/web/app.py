@@ -136,7 +136,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await node.start()
-        await bootstrap_admin(node)
+        await node.admin.bootstrap_admin()
         try:
             yield
         finally:
@@ -175,22 +175,3 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
     )
     app.state.node = node
     return app
-
-
-async def bootstrap_admin(node: Node) -> None:
-    """On an empty system, create an ``admin`` agent so that someone can log in."""
-    from chatserver.store.directory import Role
-
-    password = node.settings.admin_password
-    if not password or await node.directory.agent_count():
-        return
-    with contextlib.suppress(ValueError):
-        await node.directory.create_agent(
-            "admin",
-            name="Administrator",
-            password_hash=node.credentials.hash_password(password),
-            role=Role.ADMIN,
-            capacity=node.settings.default_capacity,
-            skills={},
-            now_ms=node.now(),
-        )

@@ -81,10 +81,9 @@ async def widget_settings(request: Request) -> Response:
     require(agent, Role.ADMIN)
     settings = await _changed_widget_settings(request, await node.catalog.widget_settings())
     try:
-        await node.config.set_widget(settings)
+        await node.admin.set_widget_settings(settings)
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    node.catalog.forget_widget_settings()
     return _json(settings)
 
 
@@ -108,11 +107,11 @@ async def canned_list(request: Request) -> Response:
     node: Node = request.app.state.node
     agent = await current_agent(request)
     if request.method == "GET":
-        return _json(await node.config.canned())
+        return _json(await node.admin.canned())
     require(agent, Role.ADMIN)
     item = canned_of(await _body(request, CannedBody))
     canned_id = new_id("k")
-    await node.config.put_canned(canned_id, item)
+    await node.admin.put_canned(canned_id, item)
     return _json({"id": canned_id, **msgspec.structs.asdict(item)}, 201)
 
 
@@ -122,14 +121,14 @@ async def canned_one(request: Request) -> Response:
     agent = await current_agent(request)
     require(agent, Role.ADMIN)
     canned_id = request.path_params["canned_id"]
-    existing = {c["id"] for c in await node.config.canned()}
+    existing = {c["id"] for c in await node.admin.canned()}
     if canned_id not in existing:
         raise ApiError(404, "not_found", "no such canned answer")
     if request.method == "DELETE":
-        await node.config.delete_canned(canned_id)
+        await node.admin.delete_canned(canned_id)
         return _json({"deleted": True})
     item = canned_of(await _body(request, CannedBody))
-    await node.config.put_canned(canned_id, item)
+    await node.admin.put_canned(canned_id, item)
     return _json({"id": canned_id, **msgspec.structs.asdict(item)})
 
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from chatserver.clock import new_id
 from chatserver.core.notices import Notice, NoticeError, validate
 from chatserver.hub.node import Node
-from chatserver.service.notices import close_queued
+from chatserver.service import notices as actions
 from chatserver.store.directory import SUPERVISING
 from chatserver.web.api import ApiError, _body, current_agent, endpoint, json_response, require
 from chatserver.web.models import NoticeBody, NoticeEndBody, NoticeEnded, NoticeOut
@@ -42,7 +42,7 @@ async def notices(request: Request) -> Response:
     require(caller, *SUPERVISING)
     now = node.now()
     if request.method == "GET":
-        return json_response([_out(n) for n in await node.notices.store.all(now)])
+        return json_response([_out(n) for n in await actions.in_force(node)])
     body = await _body(request, NoticeBody)
     if body.expires_at is not None and body.expires_at > now + MAX_AHEAD_MS:
         raise ApiError(400, "bad_request", "expires_at is more than 30 days ahead")
@@ -65,7 +65,7 @@ async def notices(request: Request) -> Response:
         expires_at=body.expires_at,
         by=f"supervisor:{caller.id}",
     )
-    if not await node.notices.store.post(notice, now, node.settings.notices_max_active):
+    if not await actions.post(node, notice):
         raise ApiError(
             409,
             "in_use",
@@ -80,18 +80,15 @@ async def end_notice(request: Request) -> Response:
     caller = await current_agent(request)
     require(caller, *SUPERVISING)
     body = NoticeEndBody() if request.method == "DELETE" else await _body(request, NoticeEndBody)
-    notice = await node.notices.store.end(request.path_params["notice_id"])
+    notice, closed = await actions.end(
+        node,
+        request.path_params["notice_id"],
+        f"supervisor:{caller.id}",
+        close=body.close_queued,
+        message={str(k): v for k, v in body.message.items()},
+    )
     if notice is None:
         raise ApiError(404, "not_found", "no such notice in force")
-    closed = 0
-    if body.close_queued:
-        closed = await close_queued(
-            node,
-            notice,
-            f"supervisor:{caller.id}",
-            {str(k): v for k, v in body.message.items()},
-            node.settings.notice_close_batch,
-        )
     return json_response(NoticeEnded(notice=_out(notice), closed=closed))
 
 

@@ -75,12 +75,8 @@ def filters_from(p: RecordFilters) -> queries.Filters:
 async def viewer_for(node: Node, agent: Agent) -> queries.Viewer:
     if agent.role in SUPERVISING:
         return queries.Viewer(agent.id, supervisor=True)
-    visitors = set()
-    for chat_id in await node.routing.agent_chat_ids(agent.id):
-        chat = await node.chats.get_chat(chat_id)
-        if chat is not None:
-            visitors.add(chat.visitor)
-    return queries.Viewer(agent.id, supervisor=False, serving_visitors=frozenset(visitors))
+    visitors = await node.agent_actions.serving_visitors(agent.id)
+    return queries.Viewer(agent.id, supervisor=False, serving_visitors=visitors)
 
 
 def _engine(node: Node) -> Any:

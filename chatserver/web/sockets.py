@@ -209,22 +209,12 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
     del admitted, new_token, user_agent  # held by the session where still needed
     try:
-        # present on every process from now: a pending "gone" mark is dropped
-        if returning:
-            # a returning visitor's name and open chat (for the welcome) are read beside
-            # it, in one write on the shared connection, and after the subscription
-            # above, as the welcome's own read was: a chat started meanwhile in another
-            # tab still reaches this one.  (A new visitor has neither in Redis yet.)
-            _, name, chat_id = await asyncio.gather(
-                node.visitor_presence.connect(visitor_id, conn.id, node.now()),
-                node.profiles.name(visitor_id),
-                node.profiles.open_chat(visitor_id),
-            )
-            conn.name = name or "Visitor"
-            session.known_chat = chat_id
-            del name, chat_id  # not kept for the life of the socket
-        else:
-            await node.visitor_presence.connect(visitor_id, conn.id, node.now())
+        # after the subscription above, as the welcome's own read was: a chat started
+        # meanwhile in another tab still reaches this one
+        name, chat_id = await node.visitor_actions.connect(visitor_id, conn.id, returning=returning)
+        conn.name = name or "Visitor"
+        session.known_chat = chat_id
+        del name, chat_id  # not kept for the life of the socket
         await session.run(admission.done if admission is not None else None)
     finally:
         if trips.watching():
@@ -243,7 +233,7 @@ async def _visitor_socket_closed(node: Node, visitor_id: str, conn_id: str) -> N
     """The last socket of the visitor anywhere starts their leave grace period (see
     ``core/presence.py``).  If this fails (Redis down), the connection's expiry ends it."""
     try:
-        await node.visitor_presence.disconnect(visitor_id, conn_id, node.now())
+        await node.visitor_actions.disconnect(visitor_id, conn_id)
     except (RedisError, TimeoutError) as exc:
         log.warning(
             "could not record the disconnect of visitor %s (%s)",
@@ -285,16 +275,10 @@ async def _agent_socket(ws: WebSocket) -> None:
         budget=node.registry.join_budget(address),
     )
     await node.registry.add(conn)
-    # the welcome's read of the agent's chats goes beside the connect (one write on the
-    # shared connection; after the subscription above, as the welcome's own read was)
-    (status, became), chat_ids = await asyncio.gather(
-        node.agent_presence.agent_connect(agent.id, conn.id, node.now()),
-        node.routing.agent_chat_ids(agent.id),
-    )
+    # after the subscription above, as the welcome's own read was
+    status, chat_ids = await node.agent_actions.connect(agent.id, conn.id)
     if status == "disabled":
         conn.close(CloseCode.UNAUTHORIZED, "agent disabled")
-    if became:
-        node.drainer.request()
     # the welcome shows the agent as read at the handshake, with the status the connect
     # left (no second read of the agent)
     session = AgentSession(node, conn, dataclasses.replace(agent, status=status))
@@ -314,7 +298,7 @@ async def _agent_socket(ws: WebSocket) -> None:
         finally:
             # recorded whatever happened above: a disconnect never recorded leaves the
             # agent online with a chat load until the presence sweeper notices
-            await node.jobs.record_agent_disconnect(agent.id, conn.id)
+            await node.agent_actions.disconnect(agent.id, conn.id)
 
 
 agent_socket = SocketEndpoint(_agent_socket)
