@@ -156,7 +156,9 @@ export class Link {
     if (this.ws && this.welcomed) {
       this.probe(3_000);
     } else if (!this.ws) {
-      this.retryNow();
+      this.attempts = 0;
+      clearTimeout(this.retryTimer);
+      this.connect();
     }
   }
 
