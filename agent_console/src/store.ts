@@ -6,7 +6,7 @@
 // makes a re-offered chat (its history is replayed from seq 1) or a resume safe.
 import * as api from "./api";
 import { beep, blinkTitle, notify, stopBlink, unlockAudio } from "./alerts";
-import { AgentSocket, type RequestFailure } from "./socket";
+import { agentSocket, type Link, type RequestError } from "./socket";
 import { t } from "./i18n";
 import { newId, overloadDelay, sleep } from "./util";
 import type {
@@ -166,7 +166,7 @@ export class Store {
   listeners: Set<() => void>;
   scheduled: boolean;
   drafts: Record<string, string>;
-  socket!: AgentSocket | null;
+  socket!: Link | null;
   me!: Me | null;
   status!: AgentStatus;
   conn!: Conn;
@@ -317,7 +317,7 @@ export class Store {
     this.me = me;
     this.status = me.status || "offline";
     this.conn = "connecting";
-    this.socket = new AgentSocket({
+    this.socket = agentSocket({
       onFrame: (f) => this.onFrame(f),
       onOpen: () => this.onOpen(),
       onDown: (code, retry) => this.onDown(code, retry),
@@ -326,7 +326,7 @@ export class Store {
         if (typeof pong.ts === "number") this.clockOffset = pong.ts - (sent + got) / 2;
       },
     });
-    this.socket.connect();
+    this.socket.start();
     this.loadCanned();
     this.loadTopics();
     if (this.isSupervisor) this.loadDirectory();
@@ -593,7 +593,7 @@ export class Store {
   resume(id: string): void {
     const c = this.chats.get(id);
     if (!c || !this.socket) return;
-    this.socket.request({ type: "resume", chat: id, after: c.lastSeq }).catch(() => {});
+    this.socket.resume(id, c.lastSeq).catch(() => {});
   }
 
   rewatch(c: Chat): void {
@@ -642,10 +642,9 @@ export class Store {
     return this.socket.request(frame).catch((e) => this.refused(e));
   }
 
-  refused(e: RequestFailure): never {
-    const f: Partial<RequestFailure["frame"]> & { message?: string } = e.frame || {};
-    const text = f.code === "disconnected" || f.code === "timeout" ? t("conn.offline")
-      : t(`error.${f.code}`, {}, f.message || e.message);
+  refused(e: RequestError): never {
+    const text = e.code === "offline" || e.code === "timeout" ? t("conn.offline")
+      : t(`error.${e.code}`, {}, e.frame?.message || e.message);
     this.toast(text, "error");
     throw e;
   }
@@ -659,9 +658,9 @@ export class Store {
       try {
         return await this.socket.request(frame);
       } catch (e) {
-        const err = e as RequestFailure;
-        if (err.frame?.code !== "overloaded" || attempt + 1 >= OVERLOAD_ATTEMPTS) return this.refused(err);
-        await sleep(overloadDelay(err.frame.retry_ms, attempt));
+        const err = e as RequestError;
+        if (err.code !== "overloaded" || attempt + 1 >= OVERLOAD_ATTEMPTS) return this.refused(err);
+        await sleep(overloadDelay(err.frame?.retry_ms, attempt));
       }
     }
   }
@@ -710,7 +709,7 @@ export class Store {
 
   markRead(id: string): void {
     const c = this.chats.get(id);
-    if (!c || c.mode !== "mine" || c.ended || !this.socket || !this.socket.open) return;
+    if (!c || c.mode !== "mine" || c.ended || !this.socket || !this.socket.connected) return;
     if (document.hidden) return;
     let last = 0;
     for (const m of c.msgs) if (!m.local && m.seq > last) last = m.seq;

@@ -19,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from chatserver.client import ChatClient, http
+from tests.browser.test_widget_support import Proxy
 from tests.harness import ADMIN_PASSWORD, AGENT_PASSWORD, Cluster, scaled
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -693,6 +694,54 @@ async def test_console_reconnects_after_a_server_crash_and_resumes_without_dupli
         assert closer.page_errors() == []
     finally:
         cluster.stop()
+
+
+@pytest.mark.timeout(180)
+async def test_console_finds_a_silent_socket_dead_by_its_ping_and_resumes_without_duplicates(
+    browser: Browser, redis_url: str, closer: Closer
+) -> None:
+    """A half-open socket: the connection stays up but the server's frames are lost on the
+    way.  Only the link's ping (clients/link.ts) notices; the console drops the socket,
+    reconnects and resumes the chat from its last seq: what it missed comes once."""
+    proxy = Proxy(0)
+    await proxy.start()
+    cluster = await start_cluster(
+        redis_url, agent_origins=proxy.url, offline_grace_s="60", presence_ttl_s="60"
+    )
+    proxy.target_port = cluster.servers[0].port
+    try:
+        await cluster.add_agent("alice", name="Alice", capacity=2)
+        alice = closer.console(await open_console(browser, proxy.url, "alice"))
+        v = closer.client(await ChatClient.visitor(cluster.urls[0]))
+        chat = (await v.start(name="Ivan"))["id"]
+        await v.say(chat, "one")
+        await accept(await offered_to([alice], chat), chat)
+        await expect(alice.tid("msg-text")).to_have_text(["one"], timeout=WAIT_MS)
+
+        proxy.freeze_downstream()
+        await v.say(chat, "two")
+        await v.say(chat, "three")
+        # no pong within the link's time: the socket is dropped (the new handshake's answer
+        # is lost too, so the console stays "reconnecting" until the network is back)
+        await expect(alice.page.locator(".conn-reconnecting")).to_have_count(
+            1, timeout=scaled(60) * 1000
+        )
+        proxy.cut()  # the hanging handshake fails at once; the next one goes through
+        proxy.restore()
+        await alice.page.locator(".conn-open").wait_for(state="attached", timeout=WAIT_MS)
+        await expect(alice.tid("msg-text")).to_have_text(["one", "two", "three"], timeout=WAIT_MS)
+
+        await v.say(chat, "four")
+        await write(alice, "five")
+        await expect(alice.tid("msg-text")).to_have_text(
+            ["one", "two", "three", "four", "five"], timeout=WAIT_MS
+        )
+        await v.wait_messages(chat, 5, scaled(10))
+        assert texts(v, chat) == ["one", "two", "three", "four", "five"]
+        assert closer.page_errors() == []
+    finally:
+        cluster.stop()
+        await proxy.stop()
 
 
 async def _connected(client: ChatClient) -> bool:

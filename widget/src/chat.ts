@@ -27,7 +27,7 @@ import type {
   ServerFrame,
   Welcome,
 } from "../../clients/protocol";
-import { Link, RequestError, type TokenAnswer } from "./link";
+import { type Link, type RequestError, type TokenAnswer, visitorLink } from "./link";
 import { randomId } from "./dom";
 import { Store } from "./storage";
 
@@ -147,7 +147,7 @@ export class ChatSession {
     private readonly hooks: Hooks,
   ) {
     const wsBase = base.replace(/^http/, "ws");
-    this.link = new Link(wsBase + "/ws/visitor", {
+    this.link = visitorLink(wsBase + "/ws/visitor", {
       token: () => store.get("token"),
       checkToken: (token) => this.checkToken(token),
       dropToken: (token) => {
@@ -243,9 +243,9 @@ export class ChatSession {
 
   private resume(chatId: string, after: number): void {
     this.awaitingResume = chatId;
-    this.link.request({ type: "resume", chat: chatId, after }).then(
+    this.link.resume(chatId, after).then(
       (reply) => {
-        if (reply.type === "chat") this.applyChat(reply.chat, reply.chat.seq ?? 0);
+        if (reply) this.applyChat(reply.chat, reply.chat.seq ?? 0);
       },
       (err: RequestError) => {
         if (this.awaitingResume === chatId) this.awaitingResume = "";

@@ -3,7 +3,7 @@ import { t } from "../i18n";
 import { transferBlock, type TransferCandidate } from "../util";
 import type { ComponentChildren } from "preact";
 import type { Chat, Store } from "../store";
-import type { RequestFailure } from "../socket";
+import type { RequestError } from "../socket";
 
 interface DialogProps {
   store: Store;
@@ -12,7 +12,7 @@ interface DialogProps {
 }
 
 /** A refused action's words: the server's error code, else its message. */
-type Refusal = Error & Partial<Pick<RequestFailure, "frame">>;
+type Refusal = Error & Partial<Pick<RequestError, "frame">>;
 
 /** An agent a chat can be handed to: an entry of the live figures or of the directory. */
 type Candidate = TransferCandidate & { name: string };
