@@ -56,7 +56,7 @@ ROUND_TRIPS = {
     "status (online)": 2,
     "visitor connect (new)": 3,
     "start": 2,
-    "decline": 3,
+    "decline": 2,
     "accept": 2,
     "msg (visitor)": 1,
     "msg (agent)": 1,
