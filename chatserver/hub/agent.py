@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatserver.core.lifecycle import ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.session import PROTOCOL_VERSION, Session
@@ -31,6 +32,7 @@ from chatserver.protocol import (
 )
 from chatserver.service.actor import Actor
 from chatserver.service.agents import refused
+from chatserver.store.chat_state import OfferHint
 from chatserver.store.directory import Agent
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE
 
@@ -77,6 +79,11 @@ class AgentSession(Session):
             chat_ids = await node.routing.agent_chat_ids(self.agent.id)
         infos = await node.views.many(chat_ids, for_agent=True) if chat_ids else []
         chats = [info for info in infos if info is not None]
+        for info in chats:
+            if info["state"] == ChatState.OFFERED.value:  # as if its offer came now
+                self.conn.note_offer(
+                    info["id"], OfferHint(info["topic"], info["priority"], info["created"])
+                )
         return {
             "type": "welcome",
             "protocol": PROTOCOL_VERSION,
@@ -114,7 +121,7 @@ class AgentSession(Session):
         return {"type": "ok", "chat": frame.chat}
 
     async def on_decline(self, frame: Decline) -> dict[str, Any]:
-        await self.node.agent_actions.decline(self.actor, frame.chat)
+        await self.node.agent_actions.decline(self.actor, frame.chat, self.conn.offered(frame.chat))
         return {"type": "ok", "chat": frame.chat}
 
     async def on_transfer(self, frame: Transfer) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from chatserver.telemetry.metrics import frame_out
 
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
+    from chatserver.store.chat_state import OfferHint
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Connection:
         "id",
         "name",
         "node",
+        "offers",
         "role",
         "subject",
         "supervisor",
@@ -101,6 +103,10 @@ class Connection:
         self.supervisor = supervisor
         self.version = version
         self.cursors: dict[str, Cursor] = {}
+        # What the offers this (agent's) connection was sent said of their chats, until it
+        # stops following them: a decline passes it on and need not read the chat (see
+        # ``OfferHint``).  None until the first offer: most connections never get one.
+        self.offers: dict[str, OfferHint] | None = None
         # Frames waiting for the socket, oldest first, or None when there are none.  A
         # plain deque made on demand, not an asyncio.Queue: a Queue costs ~3 KiB (three
         # deques and an Event) and even an empty deque ~0.7 KiB, for every idle connection.
@@ -277,7 +283,21 @@ class Connection:
             return
         await self._catch_up(chat_id, cursor)
 
+    def note_offer(self, chat_id: str, offered: OfferHint) -> None:
+        """Keep what an offer of ``chat_id`` said, for a decline (see ``offered``)."""
+        if self.offers is None:
+            self.offers = {}
+        self.offers[chat_id] = offered
+
+    def offered(self, chat_id: str) -> OfferHint | None:
+        """What the last offer of ``chat_id`` this connection was sent said of the chat
+        (None: none since it follows the chat); it may be out of date, the script that
+        uses it checks it."""
+        return self.offers.get(chat_id) if self.offers else None
+
     async def unfollow(self, chat_id: str) -> None:
+        if self.offers:
+            self.offers.pop(chat_id, None)
         if self.cursors.pop(chat_id, None) is not None:
             await self.node.fanout.unsubscribe(self.node.keys.chat_channel(chat_id), self)
 

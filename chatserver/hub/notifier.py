@@ -5,7 +5,9 @@ A control message goes to a subject's channel (``agent_channel`` / ``visitor_cha
 ``{"ctl": {...}, "frame": {...}?}``.  Each process holding connections of that subject
 sends them the frame, then applies the orders:
 
-- ``follow`` / ``unfollow``: start or stop relaying a chat;
+- ``follow`` / ``unfollow``: start or stop relaying a chat (an agent's connection also
+  keeps what the ``offer`` frame that comes with a ``follow`` says of the chat, for a
+  decline: see ``OfferHint``);
 - ``status``: send a ``status`` frame;
 - ``revoke_below``: close connections opened with older credentials;
 - ``watch`` + ``topic``: track a queued chat's position for the visitor.
@@ -19,12 +21,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from msgspec import UNSET
 from redis.exceptions import RedisError
 
 from chatserver.protocol import encode
 from chatserver.protocol.envelope import control, decode_control
 from chatserver.store.availability import AGENTS_CHANGED
+from chatserver.store.chat_state import OfferHint
 from chatserver.store.keys import Keys
 from chatserver.store.publish import Publisher
 
@@ -80,6 +84,35 @@ class Notifier:
             log.exception("could not unsubscribe %s %s", role, subject)
 
 
+class _OfferedChat(msgspec.Struct):
+    """The part of an ``offer`` frame's chat a decline needs (the rest is skipped)."""
+
+    id: str
+    topic: str
+    priority: int
+    created: int
+
+
+class _Offer(msgspec.Struct):
+    type: str
+    chat: _OfferedChat
+
+
+_offer_decoder = msgspec.msgpack.Decoder(_Offer)
+
+
+def offered(frame: msgspec.Raw | bytes, chat_id: str) -> OfferHint | None:
+    """What ``frame``, when it is the ``offer`` of ``chat_id``, says of the chat."""
+    try:
+        offer = _offer_decoder.decode(frame)
+    except msgspec.DecodeError:  # another frame (``assigned``...)
+        return None
+    chat = offer.chat
+    if offer.type != "offer" or chat.id != chat_id:
+        return None
+    return OfferHint(chat.topic, chat.priority, chat.created)
+
+
 class _SubjectListener:
     """Control messages for one agent or visitor, applied to their local connections."""
 
@@ -96,11 +129,18 @@ class _SubjectListener:
         status = (
             encode({"type": "status", "status": ctl.status}) if ctl.status is not UNSET else None
         )
+        offer = (
+            offered(frame, ctl.follow)
+            if frame is not None and ctl.follow is not UNSET and self.role == "agent"
+            else None
+        )
         registry = self.node.registry
         for conn in list(registry.local(self.role, self.subject)):
             if ctl.revoke_below is not UNSET and conn.version < ctl.revoke_below:
                 conn.close(4401, "credentials revoked")
                 continue
+            if offer is not None and ctl.follow is not UNSET:
+                conn.note_offer(ctl.follow, offer)  # before the agent can answer it
             if data is not None:
                 conn.send_raw(data)
             if ctl.follow is not UNSET:

@@ -28,24 +28,37 @@ local new_topic = ARGV[10]        -- '' = keep
 local new_required = ARGV[11]     -- new required skills
 local new_optional = ARGV[12]     -- new optional skills
 local missed_at = ARGV[13]        -- ms
-local relax_at = ARGV[14]         -- ms, 0 = none
+local relax_at = ARGV[14]         -- ms, 0 = none: when the chat's optional skills are
+                                  --   dropped, if it has some not dropped yet
 local events_max = ARGV[15]       -- event log max length
-local topic_read = ARGV[16]       -- topic the caller read (the target queue belongs to it)
-local holder_read = ARGV[17]      -- holder the caller read (the agent keys belong to it)
-local by = ARGV[18]               -- who transfers (role:id; transfer_queue only)
-local note = ARGV[19]             -- the transfer note
+local topic_read = ARGV[16]       -- topic the caller read or was offered (the target
+                                  --   queue belongs to it)
+local holder_read = ARGV[17]      -- holder the caller read or expects (the agent keys
+                                  --   belong to it)
+local priority_read = ARGV[18]    -- priority the caller read or was offered (score)
+local created_read = ARGV[19]     -- creation time (ms) the caller read or was offered
+                                  --   (score, relax_at)
+local by = ARGV[20]               -- who transfers (role:id; transfer_queue only)
+local note = ARGV[21]             -- the transfer note
 -- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace).
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
+-- The caller built the keys and the score from what it read of the chat, or from what the
+-- agent was offered (a decline needs no read): when the chat differs from that now (it
+-- moved, or changed), nothing is done and the answer is 'retry' (read it, call again).
 -- Returns {'ok', agent, queue position (1-based), average handle time of the topic ('' if
 -- none yet), <the chat's hash, flat>} or {reason, ''}.
-local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'offer_deadline')
+local chat = redis.call('HMGET', chat_key, 'state', 'agent', 'topic', 'offer_deadline',
+  'priority', 'created', 'opt', 'relaxed')
 if not chat[1] then return {'not_found', ''} end
 if not state_in(from_states, chat[1]) then return {'invalid_state', ''} end
 local holder = chat[2] or ''
 if expected_agent ~= '' and holder ~= expected_agent then return {'not_yours', ''} end
 if new_topic == '' and (chat[3] or '') ~= topic_read then return {'retry', ''} end
 if holder ~= holder_read then return {'retry', ''} end
+if (chat[5] or '') ~= priority_read or (chat[6] or '') ~= created_read then
+  return {'retry', ''}
+end
 if event_name == 'lapse' and tonumber(chat[4] or '0') > tonumber(now) then
   return {'not_due', ''}
 end
@@ -74,7 +87,10 @@ redis.call('ZADD', queue_key, score, chat_id)
 redis.call('ZREM', offers_key, chat_id)
 redis.call('ZREM', idle_key, chat_id)
 redis.call('ZADD', deadlines_key, missed_at, chat_id)
-if tonumber(relax_at) > 0 then
+-- the optional skills the chat has from now on, and whether they were dropped already
+local optional, relaxed = chat[7] or '', chat[8]
+if new_topic ~= '' then optional, relaxed = new_optional, '0' end
+if tonumber(relax_at) > 0 and optional ~= '' and relaxed ~= '1' then
   redis.call('ZADD', relax_key, relax_at, chat_id)
 end
 event(events_key, events_max,

@@ -17,7 +17,7 @@ from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.hub.views import public
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
-from chatserver.store.chat_state import chat_record
+from chatserver.store.chat_state import OfferHint, chat_record
 from chatserver.store.messages import AGENTS_ONLY, EVERYONE, participant
 from chatserver.telemetry import metrics
 
@@ -106,9 +106,13 @@ class AgentActions:
             node.messages.publish(chat_id, {"type": "chat", "chat": public(info)}),
         )
 
-    async def decline(self, actor: Actor, chat_id: str) -> None:
+    async def decline(self, actor: Actor, chat_id: str, offered: OfferHint | None = None) -> None:
+        """Give an offered chat back to its queue.  ``offered``: what the agent's
+        connection was told of the chat by its offer; with it the chat is not read first
+        (two round trips, see ``ChatActions.requeue``), and if it is out of date the
+        script says so and the chat is read after all."""
         reason = await self.node.actions.requeue(
-            chat_id, ChatEvent.DECLINE, expected_agent=actor.id
+            chat_id, ChatEvent.DECLINE, expected_agent=actor.id, offered=offered
         )
         if reason != "ok":
             raise refused(reason, chat_id)

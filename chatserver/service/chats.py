@@ -47,8 +47,12 @@ class ChatActions:
     async def requeue(self, chat_id: str, event: ChatEvent, **kw: Any) -> str:
         """Put a chat back in a queue; returns 'ok' or why not.
 
-        Round trips: the chat's keys and message metadata are read together, the script
-        returns the chat as it now is, and the notifications go out together."""
+        Round trips: the chat's holder, topic, priority and creation time are read with
+        the message metadata, the script returns the chat as it now is, and the
+        notifications go out together.  A decline that passes what the agent was offered
+        (``offered``) skips the read: the script goes with the metadata, so two round
+        trips (four when the chat is no longer as it was offered: the refused script, then
+        the read and the script again)."""
         node = self.node
         outcome, meta = await asyncio.gather(
             node.routing.requeue(chat_id, event, node.now(), **kw),

@@ -1,6 +1,7 @@
-"""What the chat stores share: a chat's routing state as read (``ChatRecord``), the
-results of the scripts that change it (``Outcome``, ``Created``: each carries the chat's
-hash as it now is, so no read-back follows), and the helpers that decode them."""
+"""What the chat stores share: a chat's routing state as read (``ChatRecord``) or as an
+agent was offered it (``OfferHint``), the results of the scripts that change it
+(``Outcome``, ``Created``: each carries the chat's hash as it now is, so no read-back
+follows), and the helpers that decode them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ EVENT_LOG_MAX = 200_000
 def source_states(event: ChatEvent) -> str:
     """The states ``event`` may leave, comma-separated, as the scripts take them."""
     return ",".join(sorted(s.value for s in lifecycle.sources(event)))
+
+
+@dataclass(frozen=True, slots=True)
+class OfferHint:
+    """What an agent was told of a chat offered to them (the ``offer`` frame's chat): its
+    topic, priority and creation time.  A decline passes it so that ``Routing.requeue``
+    builds the script's keys and score without reading the chat first; ``requeue.lua``
+    checks it against the chat and answers 'retry' when the chat differs (then it is
+    read)."""
+
+    topic: str
+    priority: int
+    created_ms: int
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from chatserver.core.notices import Notice
 from chatserver.core.routing import Assignment
 
 if TYPE_CHECKING:
-    from chatserver.store.chat_state import ChatRecord, Created, Outcome
+    from chatserver.store.chat_state import ChatRecord, Created, OfferHint, Outcome
     from chatserver.store.config import Canned, WidgetSettings
     from chatserver.store.directory import Agent, Role, Topic
     from chatserver.store.messages import LogEntry, PostResult
@@ -114,6 +114,7 @@ class Routing(Protocol):
         new_topic: Topic | None = None,
         by: str = "",
         note: str = "",
+        offered: OfferHint | None = None,
     ) -> Outcome: ...
 
     async def transfer_to_agent(

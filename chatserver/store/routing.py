@@ -7,7 +7,7 @@ queue.  Each change is one script that returns the chat as it now is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from chatserver.core.routing import (
 from chatserver.settings import Settings
 from chatserver.store.chat_state import (
     EVENT_LOG_MAX,
+    OfferHint,
     Outcome,
     flat_hash,
     seconds_or_none,
@@ -61,6 +62,17 @@ class Snapshot:
     """The queue each chat was read from (``commit`` needs it)."""
     window: int = 0
     """How many chats per queue were read."""
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What ``requeue.lua``'s keys and score are built from, as read from the chat's hash
+    (or taken from an ``OfferHint``); the script refuses ('retry') when the chat differs."""
+
+    holder: str
+    topic: str
+    priority: str
+    created: str
 
 
 class RoutingStore(ScriptStore):
@@ -256,97 +268,136 @@ class RoutingStore(ScriptStore):
         new_topic: Topic | None = None,
         by: str = "",
         note: str = "",
+        offered: OfferHint | None = None,
     ) -> Outcome:
         """Release the chat from its agent and queue it again at the front.
 
         ``event`` is DECLINE or LAPSE (the agent is excluded from further offers; a lapse
         also sets them away), REQUEUE (agent gone) or TRANSFER_QUEUE (to ``new_topic``;
         ``by`` and ``note`` go into the chat's history for the record's transfer trace).
+
+        The script's keys and score depend on the chat's holder, topic, priority and
+        creation time.  With ``offered`` (what ``expected_agent`` was offered of the
+        chat) they are taken from it and the script alone is one round trip; otherwise,
+        or when the script finds the chat differs from it ('retry'), they are read first.
         """
-        target = ChatState.QUEUED
-        s = self.settings
-        for _ in range(5):
-            current = await self.redis.hmget(
-                self.keys.chat(chat_id),
-                "agent",
-                "topic",
-                "priority",
-                "opt",
-                "relaxed",
-                "created",
-                "visitor",
-            )
-            holder, topic_name, priority, opt, relaxed, created, visitor = (
-                text(v) for v in current
-            )
-            if not topic_name:
-                return Outcome(False, "not_found")
-            queue_topic = new_topic.name if new_topic else topic_name
-            prio = new_topic.priority if new_topic else int(priority or 0)
-            if new_topic is not None:
-                relax_at = now_ms + self._ms(s.relax_after_s) if new_topic.optional else 0
-            elif opt and relaxed != "1":
-                # keep the original relaxation time (an offer in between does not reset it)
-                relax_at = max(int(created or now_ms) + self._ms(s.relax_after_s), now_ms)
-            else:
-                relax_at = 0
-            k = self.keys
-            result = await self.scripts.call(
-                "requeue",
-                chat=k.chat(chat_id),
-                declined=k.chat_declined(chat_id),
-                agent_chats=k.agent_chats(holder),
-                agent=k.agent(holder),
-                available=k.available,
-                queue=k.queue(queue_topic),
-                offers=k.offers,
-                idle=k.idle,
-                deadlines=k.queue_deadlines,
-                relax=k.relax,
-                events=k.events,
-                history=k.chat_history(chat_id),
-                status_log=k.status_log,
-                handle_time=k.handle_time,
-                chat_id=chat_id,
+
+        def attempt(read: _Read) -> Awaitable[Outcome | None]:
+            return self._requeue(
+                chat_id,
+                event,
+                now_ms,
+                read,
                 expected_agent=expected_agent,
-                now=now_ms,
-                from_states=source_states(event),
-                target=target.value,
-                event_name=event.value,
-                mark_declined="1"
-                if event in (ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE)
-                else "0",
-                lapse_status=LAPSE_STATUS if event is ChatEvent.LAPSE else "",
-                # at the front, in the order the chats first came: requeued chats
-                # keep their age order among themselves (oldest first)
-                score=queue_score(prio, int(created or now_ms), front=True),
-                new_topic=new_topic.name if new_topic else "",
-                new_required=encode_skills(new_topic.required) if new_topic else "",
-                new_optional=encode_skills(new_topic.optional) if new_topic else "",
-                missed_at=now_ms + self._ms(s.queue_timeout_s),
-                relax_at=relax_at,
-                events_max=EVENT_LOG_MAX,
-                topic_read=topic_name,
-                holder_read=holder,
+                new_topic=new_topic,
                 by=by,
                 note=note,
             )
-            reason, agent = text(result[0]), text(result[1])
-            if reason == "retry":
-                continue
-            if reason != "ok":
-                return Outcome(False, reason, agent=agent, topic=queue_topic, visitor=visitor)
-            return Outcome(
-                True,
-                reason,
-                agent=agent,
-                topic=queue_topic,
-                visitor=visitor,
-                chat=flat_hash(result[4:]),
-                position=int(result[2]),
-                handle_s=seconds_or_none(result[3]),
+
+        if offered is not None and expected_agent and new_topic is None:
+            as_offered = _Read(
+                expected_agent, offered.topic, str(offered.priority), str(offered.created_ms)
             )
+            out = await attempt(as_offered)
+            if out is not None:
+                return out
+            # the chat is no longer as it was offered: read it
+        for _ in range(5):
+            current = await self.redis.hmget(
+                self.keys.chat(chat_id), "agent", "topic", "priority", "created"
+            )
+            read = _Read(*(text(v) for v in current))
+            if not read.topic:
+                return Outcome(False, "not_found")
+            out = await attempt(read)
+            if out is not None:
+                return out
         return Outcome(False, "retry")
+
+    async def _requeue(
+        self,
+        chat_id: str,
+        event: ChatEvent,
+        now_ms: int,
+        read: _Read,
+        *,
+        expected_agent: str,
+        new_topic: Topic | None,
+        by: str,
+        note: str,
+    ) -> Outcome | None:
+        """One call of ``requeue.lua`` with its keys and score built from ``read``; None
+        when the chat is not as ``read`` says (call again with a fresh read)."""
+        s = self.settings
+        queue_topic = new_topic.name if new_topic else read.topic
+        prio = new_topic.priority if new_topic else int(read.priority or 0)
+        created = int(read.created or now_ms)
+        if new_topic is not None:
+            relax_at = now_ms + self._ms(s.relax_after_s) if new_topic.optional else 0
+        else:
+            # the script applies it only to a chat whose optional skills are not dropped
+            # yet; it keeps the original relaxation time (an offer in between does not
+            # reset it)
+            relax_at = max(created + self._ms(s.relax_after_s), now_ms)
+        k = self.keys
+        result = await self.scripts.call(
+            "requeue",
+            chat=k.chat(chat_id),
+            declined=k.chat_declined(chat_id),
+            agent_chats=k.agent_chats(read.holder),
+            agent=k.agent(read.holder),
+            available=k.available,
+            queue=k.queue(queue_topic),
+            offers=k.offers,
+            idle=k.idle,
+            deadlines=k.queue_deadlines,
+            relax=k.relax,
+            events=k.events,
+            history=k.chat_history(chat_id),
+            status_log=k.status_log,
+            handle_time=k.handle_time,
+            chat_id=chat_id,
+            expected_agent=expected_agent,
+            now=now_ms,
+            from_states=source_states(event),
+            target=ChatState.QUEUED.value,
+            event_name=event.value,
+            mark_declined="1"
+            if event in (ChatEvent.DECLINE, ChatEvent.LAPSE, ChatEvent.TRANSFER_QUEUE)
+            else "0",
+            lapse_status=LAPSE_STATUS if event is ChatEvent.LAPSE else "",
+            # at the front, in the order the chats first came: requeued chats keep their
+            # age order among themselves (oldest first)
+            score=queue_score(prio, created, front=True),
+            new_topic=new_topic.name if new_topic else "",
+            new_required=encode_skills(new_topic.required) if new_topic else "",
+            new_optional=encode_skills(new_topic.optional) if new_topic else "",
+            missed_at=now_ms + self._ms(s.queue_timeout_s),
+            relax_at=relax_at,
+            events_max=EVENT_LOG_MAX,
+            topic_read=read.topic,
+            holder_read=read.holder,
+            priority_read=read.priority,
+            created_read=read.created,
+            by=by,
+            note=note,
+        )
+        reason, agent = text(result[0]), text(result[1])
+        if reason == "retry":
+            return None
+        if reason != "ok":
+            return Outcome(False, reason, agent=agent, topic=queue_topic)
+        chat = flat_hash(result[4:])
+        return Outcome(
+            True,
+            reason,
+            agent=agent,
+            topic=queue_topic,
+            visitor=chat.get("visitor", ""),
+            chat=chat,
+            position=int(result[2]),
+            handle_s=seconds_or_none(result[3]),
+        )
 
     async def transfer_to_agent(
         self,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.routing import Assignment
-from chatserver.store.chat_state import Created
+from chatserver.store.chat_state import Created, OfferHint
 from tests.store.conftest import T0, Stores
 
 
@@ -159,6 +161,76 @@ async def test_decline_requeues_and_excludes_the_agent(stores: Stores) -> None:
         [Assignment("c1", "alice")], {"c1": "general"}, T0 + 32
     )
     assert reason == "agent_declined"
+
+
+async def test_decline_with_what_was_offered(stores: Stores) -> None:
+    """A decline given what the agent was offered of the chat (no read first) does what a
+    decline without it does; the same hint once the chat moved on is refused."""
+    await stores.agent("alice")
+    await _offered(stores)
+    as_offered = OfferHint("general", 5, T0)
+    out = await stores.routing.requeue(
+        "c1", ChatEvent.DECLINE, T0 + 30, expected_agent="alice", offered=as_offered
+    )
+    assert (out.ok, out.agent, out.topic, out.visitor, out.position) == (
+        True, "alice", "general", "v-c1", 1
+    )
+    assert await _state(stores, "c1") == ChatState.QUEUED
+    assert await stores.routing.agent_chat_ids("alice") == []
+    again = await stores.routing.requeue(
+        "c1", ChatEvent.DECLINE, T0 + 31, expected_agent="alice", offered=as_offered
+    )
+    assert (again.ok, again.reason) == (False, "invalid_state")
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [OfferHint("sales", 5, T0), OfferHint("general", 3, T0), OfferHint("general", 5, T0 + 1)],
+    ids=["topic", "priority", "created"],
+)
+async def test_decline_with_an_out_of_date_offer_reads_the_chat(
+    stores: Stores, stale: OfferHint
+) -> None:
+    """A hint that differs from the chat (its topic, or what its queue score is made of)
+    is not used: the chat goes back to its own queue, in its own place."""
+    await stores.agent("alice", capacity=3)
+    await stores.topic("sales")
+    await _offered(stores, "c0")  # created at T0 like c1: c0 first, then c1
+    await _offered(stores, "c1")
+    await _offered(stores, "c2")
+    right = await stores.routing.requeue(
+        "c2", ChatEvent.DECLINE, T0 + 30, expected_agent="alice",
+        offered=OfferHint("general", 5, T0),
+    )
+    assert right.ok and right.position == 1
+    out = await stores.routing.requeue(
+        "c1", ChatEvent.DECLINE, T0 + 31, expected_agent="alice", offered=stale
+    )
+    assert (out.ok, out.topic) == (True, "general")
+    assert await stores.routing.queue_position("sales", "c1") is None
+    assert await stores.routing.queue_position("sales", "c2") is None
+    assert await stores.routing.queue_position("general", "c1") == 1  # same score as c2:
+    assert await stores.routing.queue_position("general", "c2") == 2  # member order
+    third = await stores.routing.requeue(
+        "c0", ChatEvent.DECLINE, T0 + 32, expected_agent="alice",
+        offered=OfferHint("general", 5, T0),
+    )
+    assert third.ok and third.position == 1
+    assert await stores.routing.agent_chat_ids("alice") == []
+    kinds = [h.split("|")[0] for h in await stores.chats.history("c1")]
+    assert kinds == ["created", "offer", "decline"]  # the refused attempt left nothing
+
+
+async def test_decline_with_what_was_offered_is_refused_to_someone_else(stores: Stores) -> None:
+    await stores.agent("alice")
+    await _offered(stores)
+    out = await stores.routing.requeue(
+        "c1", ChatEvent.DECLINE, T0 + 30, expected_agent="bob",
+        offered=OfferHint("general", 5, T0),
+    )
+    assert (out.ok, out.reason) == (False, "not_yours")
+    assert await _state(stores, "c1") == ChatState.OFFERED
+    assert await stores.routing.agent_chat_ids("alice") == ["c1"]
 
 
 async def test_requeue_by_someone_else_is_refused(stores: Stores) -> None:
@@ -316,6 +388,40 @@ async def test_relax_once_and_only_while_queued(stores: Stores) -> None:
     assert (await stores.timers.due(at))["relax"] == []
     chat = await stores.chats.get_chat("c1")
     assert chat is not None and chat.raw["relaxed"] == "1"
+
+
+@pytest.mark.parametrize("hinted", [False, True], ids=["read", "as_offered"])
+async def test_a_declined_chat_relaxes_when_it_first_would_have(
+    stores: Stores, hinted: bool
+) -> None:
+    """Back in its queue, a chat with optional skills not yet dropped relaxes at the time
+    it would have before its offer; one without optional skills, or relaxed already, gets
+    no relaxation time."""
+    await stores.agent("alice", capacity=3, skills={"french": 1})
+    vip = await stores.topic("vip", optional={"french": 1})
+    plain = await stores.topic("general")
+    for chat_id, topic in (("c1", vip), ("c2", plain), ("c3", vip)):
+        assert (await stores.chats.create_chat(chat_id, f"v{chat_id}", topic, {}, T0)).created
+    at = T0 + int(stores.settings.relax_after_s * 1000)
+    assert await stores.routing.relax("c3", at)
+    commit = await stores.routing.commit(
+        [Assignment(c, "alice") for c in ("c1", "c2", "c3")],
+        {"c1": "vip", "c2": "general", "c3": "vip"},
+        at + 1,
+    )
+    assert [reason for _, reason in commit] == ["ok", "ok", "ok"]
+    assert (await stores.timers.due(at + 10**6))["relax"] == []
+    for chat_id, topic in (("c1", "vip"), ("c2", "general"), ("c3", "vip")):
+        out = await stores.routing.requeue(
+            chat_id, ChatEvent.DECLINE, at + 2, expected_agent="alice",
+            offered=OfferHint(topic, 5, T0) if hinted else None,
+        )
+        assert out.ok
+    # c1's time has passed: due at once (the decline's time); c2 has nothing to relax; c3
+    # relaxed already
+    assert (await stores.timers.due(at + 1))["relax"] == []
+    assert (await stores.timers.due(at + 2))["relax"] == ["c1"]
+    assert (await stores.timers.due(at + 10**6))["relax"] == ["c1"]
 
 
 async def test_idle_timer_and_its_rescheduling(stores: Stores) -> None:
