@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chatserver import cli_config
+from chatserver import cli_config, gc_tuning
 from chatserver.settings import Settings, SettingsError
 
 log = logging.getLogger("chatserver")
@@ -56,6 +56,7 @@ def serve(settings: Settings) -> None:
         generated = False
     app = create_app(settings)
     node = app.state.node
+    gc_tuning.tune()
 
     class Server(uvicorn.Server):
         drain_until: float | None = None
@@ -172,6 +173,7 @@ def worker(settings: Settings) -> None:
 
     async def main() -> None:
         node = Node(settings.with_(background_jobs=True))
+        gc_tuning.tune()
         await node.start()
         exporter = None
         if settings.worker_metrics_port:
