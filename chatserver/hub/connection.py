@@ -32,6 +32,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketState
 
 from chatserver.core.cursor import Cursor, Live
@@ -41,8 +42,14 @@ from chatserver.telemetry.metrics import frame_out
 if TYPE_CHECKING:
     from chatserver.hub.node import Node
     from chatserver.store.chat_state import OfferHint
+    from chatserver.store.messages import LogEntry
 
 log = logging.getLogger(__name__)
+
+CATCH_UP_ATTEMPTS = 6
+"""Reads of a page of the chat log before a catch-up gives up (pauses 0.05 s doubling to
+1 s between them: about 2.5 s in all); then the connection is closed so that the client
+resumes, never left without the messages it missed."""
 
 
 class Budget:
@@ -342,15 +349,26 @@ class Connection:
         while self._queued > room and not self.closed and not self._broken:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
+    async def _read_after(self, chat_id: str, after: int, page: int) -> tuple[bool, list[LogEntry]]:
+        """A page of the chat log after ``after``; a refusal of an overloaded Redis client
+        (``Saturated``) or a dropped connection is tried again (``CATCH_UP_ATTEMPTS``)."""
+        for attempt in range(CATCH_UP_ATTEMPTS):
+            try:
+                return await self.node.messages.read_after(chat_id, after, page)
+            except (RedisError, OSError, TimeoutError):
+                if attempt + 1 >= CATCH_UP_ATTEMPTS or self.closed:
+                    raise
+                await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
     async def _catch_up(self, chat_id: str, cursor: Cursor) -> None:
         """Read the chat log for ``cursor`` (see ``core/cursor.py``) and send what it says."""
         page = self.node.settings.history_page
         room = self.node.settings.send_queue_bytes // 2 or 1 << 62
-        messages = self.node.messages
         internal = self.sees_internal
         try:
             while True:
-                gap, entries = await messages.read_after(chat_id, cursor.delivered, page)
+                gap, entries = await self._read_after(chat_id, cursor.delivered, page)
                 if cursor.page_read(gap):
                     self.send({"type": "resync", "chat": chat_id, "after": cursor.delivered})
                 for entry in entries:
@@ -366,8 +384,21 @@ class Connection:
                     self.send_raw(frame)
                 if not missing or self.closed:
                     break
-        except Exception:
-            log.exception("catch-up of %s for %s failed", chat_id, self.id, extra={"chat": chat_id})
+        except Exception as exc:
+            # the messages it missed must still reach the client: it reconnects and resumes
+            if isinstance(exc, (RedisError, OSError, TimeoutError)):
+                log.warning(
+                    "catch-up of %s for %s failed (%s); the client is asked to resume",
+                    chat_id,
+                    self.id,
+                    exc or type(exc).__name__,
+                    extra={"chat": chat_id},
+                )
+            else:
+                log.exception(
+                    "catch-up of %s for %s failed", chat_id, self.id, extra={"chat": chat_id}
+                )
+            self.close(CloseCode.TRY_AGAIN, "catch-up failed: resume")
         finally:
             # messages that arrived after the last pass: delivered the live way
             frames, again = cursor.finish()
