@@ -175,21 +175,25 @@ class RoutingStore(ScriptStore):
             return Snapshot([], agents, False)
         entries.sort()
         chat_ids = [c for _, c in entries]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for c in chat_ids:
-                pipe.hmget(self.keys.chat(c), "req", "opt", "relaxed")
-                pipe.smembers(self.keys.chat_declined(c))
-            replies = await pipe.execute()
+        # one script call for every chat's skills and declines (a flat reply): 2 commands
+        # a chat in a pipeline cost ~200 ms of parsing for 3,000 chats
+        flat = await self.scripts.call(
+            "snapshot_chats",
+            each=[
+                {"chat": self.keys.chat(c), "chat_declined": self.keys.chat_declined(c)}
+                for c in chat_ids
+            ],
+        )
         chats: list[ChatView] = []
         for i, c in enumerate(chat_ids):
-            req, opt, relaxed = replies[2 * i]
+            req, opt, relaxed, declined = flat[4 * i : 4 * i + 4]
             chats.append(
                 ChatView(
                     id=c,
                     required=decode_skills(text(req)),
                     optional=decode_skills(text(opt)),
                     relaxed=relaxed == b"1",
-                    declined=frozenset(text(m) for m in replies[2 * i + 1]),
+                    declined=frozenset(text(m) for m in declined),
                 )
             )
         return Snapshot(chats, agents, more, topic_of, window)

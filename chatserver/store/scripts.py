@@ -217,6 +217,7 @@ SPECS: dict[str, ScriptSpec] = {
         ),
         _spec("set_tags", "chat", "tags from_states required_agent"),
         _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
+        _spec("snapshot_chats", each_keys=("chat", "chat_declined")),
         _spec("drain_lease", "lease", "owner ttl"),
         _spec("timers_tick", "timers", "now max_gap lifetime"),
         _spec(
