@@ -239,6 +239,14 @@ const uk: Strings = {
 export const LANGUAGES: Record<string, Strings> = { en, ar, uk };
 export const RTL = new Set(["ar"]);
 
+/** The Intl locale for numbers, times and dates in a language.  Arabic is pinned to Latin
+ * digits ("nu-latn"): that is CLDR's default for "ar" without a region (ICU 72 and later;
+ * older browsers defaulted to Arabic-Indic digits), and the agent console does the same
+ * (docs/widget.md, "Languages"). */
+export function intlLocale(lang: string): string {
+  return lang === "ar" ? "ar-u-nu-latn" : lang;
+}
+
 /** The first supported language among the candidates (full tags or primary subtags). */
 export function pickLanguage(candidates: (string | null | undefined)[], allowed: string[]): string | null {
   for (const c of candidates) {

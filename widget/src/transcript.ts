@@ -2,6 +2,7 @@
 // messages the widget holds (nothing is fetched).
 
 import type { Msg } from "./chat";
+import { intlLocale } from "./i18n";
 
 export interface TranscriptInput {
   title: string;
@@ -14,7 +15,7 @@ export interface TranscriptInput {
 export function transcript(t: TranscriptInput): string {
   const when = (ts: number) => {
     try {
-      return new Intl.DateTimeFormat(t.lang, { dateStyle: "short", timeStyle: "short" }).format(new Date(ts));
+      return new Intl.DateTimeFormat(intlLocale(t.lang), { dateStyle: "short", timeStyle: "short" }).format(new Date(ts));
     } catch {
       return new Date(ts).toISOString();
     }

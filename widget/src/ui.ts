@@ -13,7 +13,7 @@
 import { ChatSession, isOpen, noticeText, type ChatInfo, type Msg, type Notice, type Pending } from "./chat";
 import { CSS } from "./css";
 import { h, icon, ICONS, linkify } from "./dom";
-import { LANGUAGES, pickLanguage, RTL, translate, type Key } from "./i18n";
+import { intlLocale, LANGUAGES, pickLanguage, RTL, translate, type Key } from "./i18n";
 import { Store } from "./storage";
 import { transcript } from "./transcript";
 
@@ -261,7 +261,7 @@ export class Widget {
 
   private num(n: number): string {
     try {
-      return new Intl.NumberFormat(this.lang).format(n);
+      return new Intl.NumberFormat(intlLocale(this.lang)).format(n);
     } catch {
       return String(n);
     }
@@ -1043,7 +1043,7 @@ export class Widget {
     const time = new Date(m.ts);
     let stamp = "";
     try {
-      stamp = new Intl.DateTimeFormat(this.lang, { hour: "2-digit", minute: "2-digit" }).format(time);
+      stamp = new Intl.DateTimeFormat(intlLocale(this.lang), { hour: "2-digit", minute: "2-digit" }).format(time);
     } catch {
       stamp = time.toTimeString().slice(0, 5);
     }
