@@ -85,8 +85,29 @@ export function initLanguage(): void {
   apply();
 }
 
-function locale(): string {
+/** The Intl locale of the current language.  Arabic is pinned to Latin digits ("nu-latn"):
+ * that is CLDR's default for "ar" without a region (ICU 72+; older browsers defaulted to
+ * Arabic-Indic digits), and the widget does the same (docs/widget.md). */
+export function locale(): string {
   return lang === "ar" ? "ar-u-nu-latn" : lang === "uk" ? "uk-UA" : "en-GB";
+}
+
+/** A number in the current language: 14.6, 1,234 (en), 14,6 (uk); at most ``digits`` decimals. */
+export function fmtNum(v: number, digits = 2): string {
+  const r = Math.round(v * 10 ** digits) / 10 ** digits;
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(r === 0 ? 0 : r);
+}
+
+/** "14.6 s", "14.6 ث", "14,6 с": the locale file's pattern, so the unit reads in the
+ * language's order (in Arabic the number first, on the right). */
+export function fmtSeconds(v: number): string {
+  return t("unit.seconds", { n: fmtNum(v, 1) });
+}
+
+/** 0.125 -> "12.5%" (en), "12.5‎%" (ar), "12,5 %" (uk). */
+export function fmtPercent(v: number): string {
+  const r = Math.round(v * 1000) / 1000;
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(r === 0 ? 0 : r);
 }
 
 export function fmtTime(ms: number | null | undefined): string {

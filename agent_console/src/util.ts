@@ -1,4 +1,5 @@
 // Small pure helpers: durations, user agents, CSV, ids.
+import { fmtNum, fmtPercent, fmtSeconds } from "./i18n";
 
 export function newId(prefix = "m"): string {
   const rnd = new Uint8Array(9);
@@ -15,20 +16,21 @@ export function duration(seconds: number | null | undefined): string {
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-/** A figure in seconds for reports: "12.3 s", "—" for none. */
+/** A figure in seconds for reports, in the current language: "12.3 s" ("12.3 ث" in
+ * Arabic), "1:40" from 100 s on, "—" for none.  Show it in a <bdi> (see Figure). */
 export function secs(v: number | null | undefined): string {
   if (v === null || v === undefined) return "—";
-  return v >= 100 ? duration(v) : `${(Math.round(v * 10) / 10).toLocaleString()} s`;
+  return v >= 100 ? duration(v) : fmtSeconds(v);
 }
 
 export function pct(v: number | null | undefined): string {
   if (v === null || v === undefined) return "—";
-  return `${Math.round(v * 1000) / 10}%`;
+  return fmtPercent(v);
 }
 
 export function num(v: number | null | undefined, digits = 2): string {
   if (v === null || v === undefined) return "—";
-  return String(Math.round(v * 10 ** digits) / 10 ** digits);
+  return fmtNum(v, digits);
 }
 
 /** "Chrome 120 · Linux" from a user agent string (best effort; the raw string is kept too). */

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { NoticeForm } from "./Notices";
-import { t } from "../i18n";
+import { fmtNum, t } from "../i18n";
 import { duration, pct, secs } from "../util";
 import { useClock } from "./App";
 import { Composer } from "./Composer";
@@ -14,7 +14,7 @@ import type { LiveToday } from "../../../clients/protocol";
 function Card({ label, value, testid, warn }: { label: string; value: ComponentChildren; testid?: string; warn?: boolean }) {
   return (
     <div class={`figure${warn ? " warn" : ""}`}>
-      <div class="figure-value" data-testid={testid}>{value}</div>
+      <div class="figure-value" data-testid={testid}><bdi>{value}</bdi></div>
       <div class="figure-label">{label}</div>
     </div>
   );
@@ -42,11 +42,11 @@ export function LiveView({ store }: StoreProps) {
           <Card label={t("live.active")} value={live.chats.active} testid="live-active" />
           <Card label={t("live.agents_online")} value={online} testid="live-online" />
           <Card label={t("metric.service_level")} value={pct(today.service_level)} testid="live-sl" />
-          <Card label={t("metric.asa")} value={secs(today.avg_speed_of_answer_s)} />
-          <Card label={t("metric.abandon_rate")} value={pct(today.abandon_rate)} />
+          <Card label={t("metric.asa")} value={secs(today.avg_speed_of_answer_s)} testid="live-asa" />
+          <Card label={t("metric.abandon_rate")} value={pct(today.abandon_rate)} testid="live-abandon" />
           <Card label={t("live.answered_today")} value={today.answered ?? "—"} />
         </div>
-        {age > 10 && <p class="notice">{t("live.stale", { s: Math.round(age) })}</p>}
+        {age > 10 && <p class="notice">{t("live.stale", { s: fmtNum(age, 0) })}</p>}
 
         <section class="panel">
           <h2 class="pane-title">{t("live.queues")}</h2>

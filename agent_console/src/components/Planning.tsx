@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import * as api from "../api";
-import { isRtl, t } from "../i18n";
+import { fmtNum, isRtl, t } from "../i18n";
 import { download, num, pct, secs, toCsv } from "../util";
 import { periodOf } from "./Reports";
 import type { ApiError } from "../api";
@@ -95,9 +95,9 @@ export function Planning() {
       {data && (
         <>
           <p class="muted small" data-testid="plan-summary">{t("plan.summary", {
-            goal: `${Math.round(data.goal.service_level * 1000) / 10}%`, s: data.goal.target_s,
+            goal: pct(data.goal.service_level), s: fmtNum(data.goal.target_s, 1),
             abandon: data.goal.max_abandon === null ? "—" : pct(data.goal.max_abandon),
-            c: data.concurrency, declined: pct(data.offers.decline_rate), lapsed: pct(data.offers.lapse_rate),
+            c: fmtNum(data.concurrency, 1), declined: pct(data.offers.decline_rate), lapsed: pct(data.offers.lapse_rate),
           })}</p>
           {data.curve && (
             <section class="panel">
@@ -115,7 +115,8 @@ export function Planning() {
               <button type="button" data-testid="plan-csv" onClick={csv}>{t("reports.csv")}</button>
             </div>
             {!data.rows.length ? <p class="muted">{t("reports.empty")}</p> : (
-              <div class="scroll-x">
+              <div class="scroll-x table-scroll" tabIndex={0} role="region" data-testid="plan-table-scroll"
+                aria-label={t("reports.table_region", { title: t("plan.table") })}>
                 <table class="grid" data-testid="plan-table">
                   <thead><tr><th>{t("plan.hour")}</th><th>{t("plan.topics")}</th><th>{t("plan.skills")}</th>
                     {COLUMNS.map(([k, label]) => <th key={k}>{t(label)}</th>)}</tr></thead>
@@ -125,7 +126,7 @@ export function Planning() {
                         <td>{hourName(r.hour)}</td>
                         <td><bdi>{r.topics.join(", ")}</bdi></td>
                         <td><bdi dir="ltr">{Object.entries(r.skills || {}).map(([s, l]) => `${s}:${l}`).join(", ") || "—"}</bdi></td>
-                        {COLUMNS.map(([k, , fmt]) => <td key={k} class="num" data-col={k}>{fmt(r[k])}</td>)}
+                        {COLUMNS.map(([k, , fmt]) => <td key={k} class="num" data-col={k}><bdi>{fmt(r[k])}</bdi></td>)}
                       </tr>
                     ))}
                   </tbody>

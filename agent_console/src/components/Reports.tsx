@@ -137,7 +137,7 @@ export function Reports({ store }: StoreProps) {
             <Fig k="offered" label={t("metric.offered")} v={m.offered} />
             <Fig k="answered" label={t("metric.answered")} v={m.answered} />
             <Fig k="abandon_rate" label={t("metric.abandon_rate")} v={pct(m.abandon_rate)} />
-            <Fig k="service_level" label={t("metric.service_level_goal", { s: m.service_level_target_s, goal: pct(m.service_level_goal) })}
+            <Fig k="service_level" label={t("metric.service_level_goal", { s: num(m.service_level_target_s, 1), goal: pct(m.service_level_goal) })}
               v={pct(m.service_level)} warn={m.service_level_met === false} />
             <Fig k="asa" label={t("metric.asa")} v={secs(m.avg_speed_of_answer_s)} />
             <Fig k="handle" label={t("metric.handle")} v={secs(m.avg_handle_s)} />
@@ -170,7 +170,7 @@ export function Reports({ store }: StoreProps) {
 function Fig({ k, label, v, warn }: { k: string; label: string; v: string | number | null; warn?: boolean }) {
   return (
     <div class={`figure${warn ? " warn" : ""}`}>
-      <div class="figure-value" data-testid={`sum-${k}`}>{v}</div>
+      <div class="figure-value" data-testid={`sum-${k}`}><bdi>{v}</bdi></div>
       <div class="figure-label">{label}</div>
     </div>
   );
@@ -192,14 +192,15 @@ function MetricTable({ title, first, rows, onCsv, testid }: MetricTableProps) {
         <button data-testid={`${testid}-csv`} onClick={() => onCsv(rows)}>{t("reports.csv")}</button>
       </div>
       {!rows.length ? <p class="muted">{t("reports.empty")}</p> : (
-        <div class="scroll-x">
+        <div class="scroll-x table-scroll" tabIndex={0} role="region" data-testid={`${testid}-scroll`}
+          aria-label={t("reports.table_region", { title })}>
           <table class="grid" data-testid={testid}>
             <thead><tr><th>{first}</th>{COLUMNS.map(([k, label]) => <th key={k}>{t(label)}</th>)}</tr></thead>
             <tbody>
               {rows.map(([label, v]) => (
                 <tr key={label} data-row={label}>
                   <td><bdi>{label}</bdi></td>
-                  {COLUMNS.map(([k, , fmt]) => <td key={k} class="num" data-col={k}>{fmt(v[k])}</td>)}
+                  {COLUMNS.map(([k, , fmt]) => <td key={k} class="num" data-col={k}><bdi>{fmt(v[k])}</bdi></td>)}
                 </tr>
               ))}
             </tbody>

@@ -234,6 +234,8 @@ export const ar: Dict = {
   "reports.per_topic": "حسب الموضوع",
   "reports.csv": "تنزيل CSV",
   "reports.empty": "لا شيء في هذه الفترة.",
+  "unit.seconds": "{n} ث",
+  "reports.table_region": "{title}: جدول، يمكن تمريره أفقيًا",
   "metric.offered": "المعروضة",
   "metric.answered": "المُجابة",
   "metric.abandoned": "المتروكة",

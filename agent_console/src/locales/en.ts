@@ -232,6 +232,8 @@ export const en = {
   "reports.per_topic": "Per topic",
   "reports.csv": "Download CSV",
   "reports.empty": "Nothing in this period.",
+  "unit.seconds": "{n} s",
+  "reports.table_region": "{title}: table, scrolls sideways",
   "metric.offered": "Offered",
   "metric.answered": "Answered",
   "metric.abandoned": "Abandoned",

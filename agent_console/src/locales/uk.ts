@@ -234,6 +234,8 @@ export const uk: Dict = {
   "reports.per_topic": "За темами",
   "reports.csv": "Завантажити CSV",
   "reports.empty": "За цей період нічого немає.",
+  "unit.seconds": "{n} с",
+  "reports.table_region": "{title}: таблиця, гортається вбік",
   "metric.offered": "Надійшло",
   "metric.answered": "З відповіддю",
   "metric.abandoned": "Покинуто",
