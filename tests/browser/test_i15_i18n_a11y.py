@@ -220,10 +220,11 @@ async def test_live_tile_reports_and_offer_bar_in_three_languages(
                     for _ in range(5):
                         await page.keyboard.press("ArrowLeft" if lang == "ar" else "ArrowRight")
                     moved = f"(e) => Math.abs(e.scrollLeft) > {before}"
-                    await until(
-                        lambda b=box, js=moved: b.evaluate(js),
-                        f"{table} scrolled by the keyboard ({lang})",
-                    )
+
+                    async def scrolled_on(b: Any = box, js: str = moved) -> bool:
+                        return bool(await b.evaluate(js))
+
+                    await until(scrolled_on, f"{table} scrolled by the keyboard ({lang})")
         assert scrolled >= 1  # the keyboard scrolling was exercised
         assert len(labels) == 6, labels  # translated: a different label per table and language
 
@@ -235,7 +236,7 @@ async def test_live_tile_reports_and_offer_bar_in_three_languages(
         offer = alice.tid("offer")
         await expect(offer).to_have_count(1, timeout=WAIT_MS)
         for scheme in ("light", "dark"):
-            await alice.page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+            await alice.page.emulate_media(color_scheme=scheme)
             for button in ("accept", "decline"):
                 kbd = offer.locator(f"[data-testid={button}] kbd")
                 await alice.page.mouse.move(0, 0)
