@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.settings import Settings
+from chatserver.store.cluster import ClusterRedis, is_cluster_url
 from chatserver.store.embedded import EmbeddedRedis, start_or_join
 from chatserver.store.multiplex import MuxRedis
 
@@ -49,7 +50,12 @@ def connect(url: str, *, max_inflight: int = 10_000) -> MuxRedis:
     """A client whose callers all share one connection (``store/multiplex.py``): the
     commands of one event-loop iteration leave in one write, nothing waits for a pooled
     connection, and commands are retried across short outages (a Redis restart).  Its
-    ``connection_pool`` only serves pub/sub.  Not for blocking commands."""
+    ``connection_pool`` only serves pub/sub.  Not for blocking commands.
+
+    On a cluster (``redis+cluster://host:port,host:port``, ``store/cluster.py``): the same
+    client, with one shared connection per master, each group sent to its slot's master."""
+    if is_cluster_url(url):
+        return ClusterRedis(url, lambda node_url: _pool(node_url, 4), max_inflight=max_inflight)
     return MuxRedis(_pool(url, 4), max_inflight=max_inflight)
 
 

@@ -349,6 +349,69 @@ class ValkeyCluster:
                 self.restart(node)
         self.wait_healthy(timeout)
 
+    # ------------------------------------------------------------------ resharding
+
+    def begin_migration(self, slot: int, target: Node) -> Node:
+        """Mark ``slot`` importing on ``target`` and migrating on its master (keys not
+        yet moved); returns the source master."""
+        source = self.master_of_slot(slot)
+        if source.port == target.port:
+            raise ValueError(f"node {target.index} already serves slot {slot}")
+        with target.client() as c:
+            c.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id)
+        with source.client() as c:
+            c.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id)
+        return source
+
+    def move_keys(
+        self, slot: int, source: Node, target: Node, keys: list[str] | None = None
+    ) -> int:
+        """``MIGRATE`` ``keys`` (default: every key of the slot) from source to target."""
+        moved = 0
+        with source.client(timeout=10) as c:
+            while True:
+                batch = (
+                    keys
+                    if keys is not None
+                    else list(c.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100))
+                )
+                if not batch:
+                    return moved
+                c.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *batch)
+                moved += len(batch)
+                if keys is not None:
+                    return moved
+
+    def finish_migration(self, slot: int, target: Node) -> None:
+        """Give ``slot`` to ``target`` on every running master, then wait until every
+        node agrees."""
+        live_masters = {self.master_of_slot(s).port for s in range(0, SLOTS, 64)}
+        order = [target] + [self.node_at(p) for p in live_masters if p != target.port]
+        for node in order:
+            with node.client() as c:
+                c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
+        self._wait(
+            f"every node sees slot {slot} on node {target.index}",
+            lambda: self._agree_on(slot, target),
+        )
+
+    def _agree_on(self, slot: int, target: Node) -> bool:
+        for node in self.nodes:
+            if not node.running:
+                continue
+            with node.client() as c:
+                for entry in c.execute_command("CLUSTER", "SLOTS"):
+                    if int(entry[0]) <= slot <= int(entry[1]) and int(entry[2][1]) != target.port:
+                        return False
+        return True
+
+    def migrate_slot(self, slot: int, target: Node) -> Node:
+        """Move ``slot`` and its keys to ``target`` (a master); returns the old master."""
+        source = self.begin_migration(slot, target)
+        self.move_keys(slot, source, target)
+        self.finish_migration(slot, target)
+        return source
+
 
 def slot_of(key: str | bytes) -> int:
     return int(key_slot(key.encode() if isinstance(key, str) else key))
