@@ -26,18 +26,21 @@ every key in KEYS, ``SCRIPT LOAD`` on ``NOSCRIPT``).  Only its ``mux`` differs: 
 **Topology changes.**  The slot map comes from ``CLUSTER SLOTS`` (asked of known masters,
 then of the seeds).  A ``MOVED`` reply updates the slot at once, refreshes the map in the
 background and resends the command to the new master; ``ASK`` resends it once to the
-importing node after ``ASKING``; ``TRYAGAIN``, ``CLUSTERDOWN``, ``LOADING`` and a dropped
-or refused connection (a killed master) wait, refresh the map and resend.  A command is
-resent at most ``ATTEMPTS`` times, with pauses capped at ``BACKOFF_CAP_S`` (about 14 s
-in all), then its error is raised: that bounds how long a failover may take before
-callers see errors (Valkey's ``cluster-node-timeout``, 15 s by default, plus the
-election; lower it where that matters).  Only commands that got a redirection are
-resent, so a pipeline's other writes never run twice; a transaction is resent whole
-only when ``EXEC`` was aborted.  As on one server, a command whose connection dropped
+importing node after ``ASKING`` (a transaction, instead, waits for the migration to end:
+``ASKING`` would not cover its queued commands); ``TRYAGAIN``, ``CLUSTERDOWN``,
+``LOADING`` and a dropped or refused connection (a killed master) wait, refresh the map
+and resend.  A command is resent at most ``ATTEMPTS`` times, with jittered pauses capped
+at ``BACKOFF_CAP_S`` (7 to 14 s in all), then its error is raised: that bounds how long
+a failover may take before callers see errors (Valkey's ``cluster-node-timeout``, 15 s
+by default, plus the election; lower it where that matters).  Only commands that got a
+redirection are resent, so a pipeline's other writes never run twice; a transaction is
+resent whole only when ``EXEC`` was aborted.  As on one server, a command whose connection dropped
 before its reply is resent (it may have run).
 
 Not covered here: ``WATCH`` (refused, as on ``MuxRedis``), pub/sub (``connection_pool``
-is the first seed's, for the fan-out's own connection), and reads from replicas.
+is the first seed's, for the fan-out's own connection), reads from replicas, and the
+connect hook (``redis_connect_func``, the epoch guard of ``MessageStore.guard_epoch``):
+it is set on ``connection_pool`` only, so the masters' connections do not run it.
 """
 
 from __future__ import annotations
@@ -521,36 +524,37 @@ class ClusterMux(Multiplexer):
         raise RedisConnectionError("cluster unreachable")
 
     async def _everywhere(self, args: Sequence[Any]) -> list[Any]:
-        """One command on every master (``SCRIPT LOAD`` ...): the first master's reply, or
-        the first error."""
-        if not self._masters:
-            await self.refresh()
-        addresses = list(self._masters)
-        outcomes = await asyncio.gather(
-            *(self._pipeline_on(a, args) for a in addresses), return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        for outcome in outcomes:
-            assert not isinstance(outcome, BaseException)
-            if isinstance(outcome[0], RedisError):
-                return outcome
-        first = outcomes[0]
-        assert not isinstance(first, BaseException)
-        return first
-
-    async def _pipeline_on(self, address: Address, args: Sequence[Any]) -> list[Any]:
+        """One command on every master (``SCRIPT LOAD`` ...): the first error reply, else
+        the first master's reply.  A master that cannot be reached (killed, its replica
+        not yet promoted) makes the map be read again and the command sent again."""
         last: BaseException | None = None
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS + 1):
             if attempt:
                 await self._pause(attempt)
             try:
-                return await self._node(address).send([args])
-            except Saturated:
-                raise
+                if not self._masters:
+                    await self.refresh()
+                addresses = list(self._masters)
             except _DROPPED as exc:
                 last = exc
+                continue
+            outcomes = await asyncio.gather(
+                *(self._node(a).send([args]) for a in addresses), return_exceptions=True
+            )
+            replies: list[list[Any]] = []
+            for outcome in outcomes:
+                if isinstance(outcome, Saturated) or (
+                    isinstance(outcome, BaseException) and not isinstance(outcome, _DROPPED)
+                ):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    last = outcome
+                else:
+                    replies.append(outcome)
+            if len(replies) < len(addresses):
+                await self._refresh_quietly()
+                continue
+            return next((r for r in replies if isinstance(r[0], RedisError)), replies[0])
         assert last is not None
         raise last
 

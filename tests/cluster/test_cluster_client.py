@@ -41,6 +41,14 @@ def test_a_cluster_url_is_parsed() -> None:
     assert node_url("::1", 7002) == "rediss://u:pw@[::1]:7002/0?x=1"
 
 
+async def test_a_plain_url_keeps_the_single_server_client() -> None:
+    redis = connect("redis://127.0.0.1:6379/0")
+    try:
+        assert type(redis) is MuxRedis
+    finally:
+        await redis.aclose()
+
+
 async def test_commands_go_to_the_master_of_their_slot(valkey_cluster: ValkeyCluster) -> None:
     c = valkey_cluster
     keys = [f"cl:{{chat-{i}}}:meta" for i in range(40)]
