@@ -360,7 +360,7 @@ class ClusterMux(Multiplexer):
                 keys = args[spec.first : last + 1 : max(spec.step, 1)]
         if not keys:
             return None
-        return int(key_slot(self._encoder.encode(keys[0])))
+        return int(key_slot(bytes(self._encoder.encode(keys[0]))))
 
     async def _getkeys(self, args: Sequence[Any]) -> Sequence[Any]:
         address = await self._address(None)
