@@ -53,6 +53,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -616,3 +618,20 @@ class ClusterRedis(MuxRedis):
         self.mux: ClusterMux = ClusterMux(
             seeds, node_url, pool_for, seed_pool, max_inflight=max_inflight
         )
+
+
+def pooled_cluster(url: str, *, max_connections: int) -> RedisCluster:
+    """redis-py's pooled cluster client (``max_connections`` per node), for the blocking
+    commands ``connect_pooled`` serves (the records writer's ``XREADGROUP BLOCK``): the
+    same seeds, credentials and TLS as the multiplexed client."""
+    seeds, node_url = parse_cluster_url(url)
+    options = parse_url(node_url(*seeds[0]))
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+        username=options.get("username"),
+        password=options.get("password"),
+        ssl=url.lower().startswith("rediss+"),
+        max_connections=max_connections,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+    )

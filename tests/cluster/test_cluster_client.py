@@ -15,7 +15,7 @@ from redis.exceptions import CrossSlotTransactionError, ResponseError
 from chatserver.store.cluster import ClusterRedis, parse_cluster_url
 from chatserver.store.keys import Keys
 from chatserver.store.multiplex import MuxRedis
-from chatserver.store.redis_conn import connect
+from chatserver.store.redis_conn import connect, connect_pooled
 from chatserver.store.scripts import Scripts
 from tests.cluster.harness import ValkeyCluster, slot_of
 from tests.harness import scaled
@@ -224,3 +224,26 @@ async def test_commands_resume_on_the_promoted_replica(valkey_cluster: ValkeyClu
         after = acked[before:]
         assert all(b == a + 1 for a, b in itertools.pairwise(after[1:]))
         assert int(await redis.get(key) or 0) == acked[-1]
+
+
+async def test_the_pooled_client_for_blocking_reads(valkey_cluster: ValkeyCluster) -> None:
+    """``connect_pooled`` on a cluster URL: a blocking stream read and a one-slot
+    transaction, as the records writer's outbox does them."""
+    stream = "cl:{outbox}:stream"
+    redis = connect_pooled(cluster_url(valkey_cluster))
+    try:
+        async with asyncio.timeout(scaled(20)):
+            await redis.delete(stream)
+            await redis.xgroup_create(stream, "g", id="0", mkstream=True)
+            reader = asyncio.create_task(
+                redis.xreadgroup("g", "c", {stream: ">"}, count=10, block=int(scaled(10) * 1000))
+            )
+            await asyncio.sleep(0.1)
+            await redis.xadd(stream, {"chat": "1"})
+            ((name, entries),) = await reader
+            assert name == stream.encode() and entries[0][1] == {b"chat": b"1"}
+            async with redis.pipeline(transaction=True) as tx:
+                tx.xack(stream, "g", entries[0][0]).xlen(stream)
+                assert await tx.execute() == [1, 1]
+    finally:
+        await redis.aclose()
