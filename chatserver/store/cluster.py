@@ -257,18 +257,35 @@ class ClusterMux(Multiplexer):
 
     async def refresh(self) -> None:
         """Read the slot map again (one refresh at a time; callers share it)."""
+        await asyncio.shield(self._start_refresh())
+
+    def _refresh_soon(self) -> None:
+        self._start_refresh()
+
+    def _start_refresh(self) -> asyncio.Task[None]:
         task = self._refreshing
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self._refresh())
             self._refreshing = task
-        await asyncio.shield(task)
-
-    def _refresh_soon(self) -> None:
-        if self._refreshing is None or self._refreshing.done():
-            task = asyncio.get_running_loop().create_task(self._refresh())
-            self._refreshing = task
             self._background.add(task)
             task.add_done_callback(self._background_done)
+        return task
+
+    async def _ready(self) -> None:
+        """The slot map and the command table, read once (waiting, bounded, for a
+        cluster that cannot answer yet)."""
+        last: BaseException | None = None
+        for attempt in range(ATTEMPTS + 1):
+            if self._masters:
+                return
+            if attempt:
+                await self._pause(attempt)
+            try:
+                await self.refresh()
+            except _DROPPED as exc:
+                last = exc
+        if last is not None:
+            raise last
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
@@ -389,14 +406,17 @@ class ClusterMux(Multiplexer):
         await asyncio.sleep(self._retry_backoff.compute(attempt) * (0.5 + random.random() / 2))
 
     async def _pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        await self._ready()
         slots = [await self._slot(c) for c in commands]
         results: list[Any] = [None] * len(commands)
         pending = list(range(len(commands)))
         asking: dict[int, Address] = {}
         last: BaseException | None = None
+        wait = False
         for attempt in range(ATTEMPTS + 1):
-            if attempt:
+            if wait:
                 await self._pause(attempt)
+            wait = True
             by_node: dict[Address, list[int]] = {}
             try:
                 for i in pending:
@@ -416,13 +436,14 @@ class ClusterMux(Multiplexer):
             )
             retry: list[int] = []
             stale = False
+            wait = False  # a redirection is followed at once
             for (_address, idxs), outcome in zip(parts, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     if isinstance(outcome, Saturated) or not isinstance(outcome, _DROPPED):
                         raise outcome
                     last = outcome
                     retry.extend(idxs)
-                    stale = True
+                    stale = wait = True
                     continue
                 for i, reply in zip(idxs, outcome, strict=True):
                     asking.pop(i, None)
@@ -437,6 +458,7 @@ class ClusterMux(Multiplexer):
                         last = reply
                     elif isinstance(reply, _RETRYABLE_REPLIES):
                         stale = stale or isinstance(reply, ClusterDownError)
+                        wait = True
                         retry.append(i)
                         last = reply
                     else:
@@ -484,6 +506,7 @@ class ClusterMux(Multiplexer):
         return out
 
     async def _transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        await self._ready()
         inner = commands[1:-1]
         slots = {s for s in [await self._slot(c) for c in inner] if s is not None}
         if len(slots) > 1:
@@ -529,6 +552,7 @@ class ClusterMux(Multiplexer):
         """One command on every master (``SCRIPT LOAD`` ...): the first error reply, else
         the first master's reply.  A master that cannot be reached (killed, its replica
         not yet promoted) makes the map be read again and the command sent again."""
+        await self._ready()
         last: BaseException | None = None
         for attempt in range(ATTEMPTS + 1):
             if attempt:
