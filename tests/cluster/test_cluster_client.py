@@ -18,7 +18,7 @@ from chatserver.store.multiplex import MuxRedis
 from chatserver.store.redis_conn import connect, connect_pooled
 from chatserver.store.scripts import Scripts
 from tests.cluster.harness import ValkeyCluster, slot_of
-from tests.harness import scaled
+from tests.harness import free_port, scaled
 
 
 def cluster_url(c: ValkeyCluster) -> str:
@@ -245,5 +245,17 @@ async def test_the_pooled_client_for_blocking_reads(valkey_cluster: ValkeyCluste
             async with redis.pipeline(transaction=True) as tx:
                 tx.xack(stream, "g", entries[0][0]).xlen(stream)
                 assert await tx.execute() == [1, 1]
+    finally:
+        await redis.aclose()
+
+
+async def test_an_unreachable_seed_is_skipped(valkey_cluster: ValkeyCluster) -> None:
+    dead = free_port()  # nothing listens there
+    url = f"redis+cluster://127.0.0.1:{dead},127.0.0.1:{valkey_cluster.nodes[-1].port}"
+    redis = connect(url)
+    try:
+        async with asyncio.timeout(scaled(20)):
+            await redis.set("cl:{seeds}", "ok")
+            assert await redis.get("cl:{seeds}") == b"ok"
     finally:
         await redis.aclose()
