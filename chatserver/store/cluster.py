@@ -37,10 +37,15 @@ redirection are resent, so a pipeline's other writes never run twice; a transact
 resent whole only when ``EXEC`` was aborted.  As on one server, a command whose connection dropped
 before its reply is resent (it may have run).
 
+**The connect hook** (``redis_connect_func``, the epoch guard of
+``MessageStore.guard_epoch``, set on ``connection_pool``'s options) runs on every new
+connection: each master's and the pub/sub one.  Its script touches keys of one slot, so
+on every other node it is answered ``MOVED``: that answer is ignored there (the hook
+does its work on the connections to the master of its slot, whichever that is after a
+failover).
+
 Not covered here: ``WATCH`` (refused, as on ``MuxRedis``), pub/sub (``connection_pool``
-is the first seed's, for the fan-out's own connection), reads from replicas, and the
-connect hook (``redis_connect_func``, the epoch guard of ``MessageStore.guard_epoch``):
-it is set on ``connection_pool`` only, so the masters' connections do not run it.
+is the first seed's, for the fan-out's own connection), and reads from replicas.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -123,6 +128,30 @@ def parse_cluster_url(url: str) -> tuple[list[Address], Callable[[str, int], str
     return seeds, node_url
 
 
+ConnectHook = Callable[[Any], Awaitable[None]]
+HOOK = "redis_connect_func"
+
+
+def _tolerant(hook: ConnectHook) -> ConnectHook:
+    """``hook``, but a ``MOVED``/``ASK`` answer (this node does not serve the hook's keys)
+    ends it quietly: the connection is set up, the reply read."""
+
+    async def on_connect(conn: Any) -> None:
+        with contextlib.suppress(AskError):  # MovedError is an AskError
+            await hook(conn)
+
+    return on_connect
+
+
+class _HookOptions(dict[str, Any]):
+    """A pool's connection options whose connect hook, when set, is made ``_tolerant``."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == HOOK and value is not None:
+            value = _tolerant(value)
+        super().__setitem__(key, value)
+
+
 class NodeMux(Multiplexer):
     """One master's shared connection.  ``send`` makes one attempt: the cluster client
     decides whether and where to resend (a killed master's slots move to its replica)."""
@@ -171,6 +200,7 @@ class ClusterMux(Multiplexer):
         self._seeds = list(seeds)
         self._node_url = node_url
         self._pool_for = pool_for
+        self._seed_options = seed_pool.connection_kwargs
         self._encoder = seed_pool.get_encoder()  # type: ignore[no-untyped-call]
         self._slots: list[Address | None] = [None] * SLOTS
         self._masters: list[Address] = []
@@ -250,10 +280,20 @@ class ClusterMux(Multiplexer):
             if self._closed:
                 raise RedisConnectionError("the Redis client is closed")
             pool = self._pool_for(self._node_url(*address))
+            pool.connection_kwargs[HOOK] = self._on_connect
             node = NodeMux(pool, max_inflight=self.max_inflight)
             node.observer = self._observer_all
             self._nodes[address] = node
         return node
+
+    async def _on_connect(self, conn: Any) -> None:
+        """A master's new connection: the seed options' hook, read now (it is set after
+        the client is made), else redis-py's handshake."""
+        hook = self._seed_options.get(HOOK)
+        if hook is None:
+            await conn.on_connect()
+        else:
+            await hook(conn)
 
     async def refresh(self) -> None:
         """Read the slot map again (one refresh at a time; callers share it)."""
@@ -638,6 +678,7 @@ class ClusterRedis(MuxRedis):
     ) -> None:
         seeds, node_url = parse_cluster_url(url)
         seed_pool = pool_for(node_url(*seeds[0]))
+        seed_pool.connection_kwargs = _HookOptions(seed_pool.connection_kwargs)
         Redis.__init__(self, connection_pool=seed_pool)
         self.mux: ClusterMux = ClusterMux(
             seeds, node_url, pool_for, seed_pool, max_inflight=max_inflight

@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.exceptions import CrossSlotTransactionError, ResponseError
 
+from chatserver.settings import Settings
 from chatserver.store.cluster import ClusterRedis, parse_cluster_url
 from chatserver.store.keys import Keys
+from chatserver.store.messages import MessageStore
 from chatserver.store.multiplex import MuxRedis
 from chatserver.store.redis_conn import connect, connect_pooled
+from chatserver.store.resp import dedicated
 from chatserver.store.scripts import Scripts
 from tests.cluster.harness import ValkeyCluster, slot_of
 from tests.harness import free_port, scaled
@@ -257,5 +261,35 @@ async def test_an_unreachable_seed_is_skipped(valkey_cluster: ValkeyCluster) -> 
         async with asyncio.timeout(scaled(20)):
             await redis.set("cl:{seeds}", "ok")
             assert await redis.get("cl:{seeds}") == b"ok"
+    finally:
+        await redis.aclose()
+
+
+async def test_the_connect_hook_works_on_the_master_of_its_slot(
+    valkey_cluster: ValkeyCluster,
+) -> None:
+    """The epoch guard (``MessageStore.guard_epoch``, a connect hook whose script touches
+    the routing slot) with a first seed that does not serve that slot: connections to
+    other nodes (the first seed's, pub/sub's) are made all the same, and the connection
+    to the slot's master bumps the epoch for that master's run id."""
+    c = valkey_cluster
+    keys = Keys(prefix=f"cl-guard-{uuid.uuid4().hex[:8]}")
+    owner = c.master_of_key(keys.epoch)
+    others = [n for n in c.nodes if n.running and n.port != owner.port]
+    url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in [*others, owner])
+    redis = connect(url)
+    try:
+        async with asyncio.timeout(scaled(20)):
+            messages = MessageStore(redis, keys, Scripts(redis), Settings())
+            messages.guard_epoch()
+            for i in range(30):  # a connection to every master
+                await redis.set(f"cl:{{guard-{i}}}", i)
+            assert messages.epoch >= 1
+            with owner.client() as direct:
+                assert messages.run_id == direct.info("server")["run_id"]
+                assert int(direct.get(keys.epoch) or 0) == messages.epoch
+            pubsub = dedicated(redis.connection_pool)  # as the fan-out makes its own
+            await pubsub.connect()
+            await pubsub.disconnect()
     finally:
         await redis.aclose()
