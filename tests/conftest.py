@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.cluster.harness import ValkeyCluster
 from tests.harness import (
     Cluster,
     Valkey,
@@ -39,6 +40,23 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def _valkey_cluster_session() -> Iterator[ValkeyCluster]:
+    """A real Valkey Cluster (3 masters, 1 replica each: six processes), started the
+    first time a test asks for ``valkey_cluster`` and stopped at the end of the run."""
+    with ValkeyCluster() as c:
+        yield c
+
+
+@pytest.fixture
+def valkey_cluster(_valkey_cluster_session: ValkeyCluster) -> ValkeyCluster:
+    """The session's Valkey Cluster, healthy: nodes an earlier test killed are back (as
+    replicas of whoever took their slots), every slot served.  A test may kill masters.
+    (Not to be confused with ``cluster``: two hub processes.)"""
+    _valkey_cluster_session.heal()
+    return _valkey_cluster_session
 
 
 @pytest.fixture

@@ -289,6 +289,11 @@ class Cluster:
     def redis(self) -> Any:
         import redis.asyncio as aioredis
 
+        from chatserver.store.cluster import is_cluster_url
+        from chatserver.store.redis_conn import connect
+
+        if is_cluster_url(self.redis_url):  # TEST_REDIS_URL=redis+cluster://...
+            return connect(self.redis_url)
         return aioredis.Redis.from_url(self.redis_url)
 
 

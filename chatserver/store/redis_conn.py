@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -9,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatserver.settings import Settings
+from chatserver.store.cluster import ClusterRedis, is_cluster_url, pooled_cluster
 from chatserver.store.embedded import EmbeddedRedis, start_or_join
 from chatserver.store.multiplex import MuxRedis
 
@@ -49,12 +52,23 @@ def connect(url: str, *, max_inflight: int = 10_000) -> MuxRedis:
     """A client whose callers all share one connection (``store/multiplex.py``): the
     commands of one event-loop iteration leave in one write, nothing waits for a pooled
     connection, and commands are retried across short outages (a Redis restart).  Its
-    ``connection_pool`` only serves pub/sub.  Not for blocking commands."""
+    ``connection_pool`` only serves pub/sub.  Not for blocking commands.
+
+    On a cluster (``redis+cluster://host:port,host:port``, ``store/cluster.py``): the same
+    client, with one shared connection per master, each group sent to its slot's master."""
+    if is_cluster_url(url):
+        return ClusterRedis(url, lambda node_url: _pool(node_url, 4), max_inflight=max_inflight)
     return MuxRedis(_pool(url, 4), max_inflight=max_inflight)
 
 
 def connect_pooled(url: str, *, max_connections: int = 2) -> Redis:
     """A pooled client, for blocking commands (the records writer's ``XREADGROUP
-    BLOCK``), which would stall every caller of a shared connection."""
+    BLOCK``), which would stall every caller of a shared connection.
+
+    On a cluster, redis-py's ``RedisCluster`` (``store/cluster.py``): not a ``Redis``
+    subclass, but with the same command methods, ``execute_command`` and pipelines
+    (a transaction in one slot), which is all its users (``store/outbox.py``) call."""
+    if is_cluster_url(url):
+        return cast(Redis, pooled_cluster(url, max_connections=max_connections))
     # from_pool: the client owns the pool, so closing the client closes its connections
     return Redis.from_pool(_pool(url, max_connections))
