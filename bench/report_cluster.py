@@ -1,0 +1,191 @@
+"""One Valkey against the Valkey cluster (issue 12): the figures side by side, the ratio of
+each to its target, written to ``bench/results/summary-cluster[-quick].md`` and printed.
+
+The results come from ``python -m bench --redis both`` (or ``cluster``): every scenario's
+result is stored as ``<scenario>@<backend>`` (``relay@single``, ``relay@cluster``, ...).
+Targets are judged here, never asserted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.report import _g, _table
+
+RELAY_TARGET = 0.8
+ROUTING_TARGET = 0.8
+SCALE_TARGET = 1.7
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not b:
+        return None
+    return round(a / b, 3)
+
+
+def _status(ratio: float | None, target: float, extra_ok: bool = True) -> str:
+    if ratio is None:
+        return "not run"
+    return "met" if ratio >= target and extra_ok else "missed"
+
+
+def _load(r: dict[str, Any]) -> str:
+    la = r.get("loadavg_before")
+    lb = r.get("loadavg_after")
+    if not la:
+        return "-"
+    return f"{la[0]:.2f} -> {lb[0]:.2f}" if lb else f"{la[0]:.2f}"
+
+
+def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    sc = data.get("scenarios", {})
+    out: list[dict[str, Any]] = []
+
+    def add(what: str, single: Any, cluster: Any, ratio: Any, goal: str, status: str,
+            note: str = "") -> None:
+        out.append({"what": what, "single": single, "cluster": cluster, "ratio": ratio,
+                    "goal": goal, "status": status, "note": note})
+
+    rs, rc = sc.get("relay@single", {}), sc.get("relay@cluster", {})
+    if rs or rc:
+        a = _g(rs, "systems", "ours", "sustained_rate")
+        b = _g(rc, "systems", "ours", "sustained_rate")
+        r = _ratio(b, a)
+        add("relay: sustained msg/s (p99 <= 10 ms)", a, b, r,
+            f"cluster >= {RELAY_TARGET}x single", _status(r, RELAY_TARGET),
+            "; ".join(x for x in (_g(rs, "systems", "ours", "error"),
+                                  _g(rc, "systems", "ours", "error")) if x))
+        for pct in ("p50", "p99"):
+            add(f"relay: {pct} ms at half the sustained rate",
+                _g(rs, "systems", "ours", "half_rate", "latency_ms", pct),
+                _g(rc, "systems", "ours", "half_rate", "latency_ms", pct), None, "report",
+                "-")
+    gs, gc = sc.get("routing@single", {}), sc.get("routing@cluster", {})
+    if gs or gc:
+        a, b = gs.get("assignments_per_s"), gc.get("assignments_per_s")
+        va = [_g(g, "audit", k) for g in (gs, gc)
+              for k in ("violations", "final_state_problems")]
+        clean = all(v == 0 for v in va[2:]) if gc.get("audit") else False
+        r = _ratio(b, a)
+        add("routing: backlog assignments/s", a, b, r,
+            f"cluster >= {ROUTING_TARGET}x single, 0 violations",
+            _status(r, ROUTING_TARGET, clean), "; ".join(
+                str(x) for x in (gs.get("error"), gc.get("error")) if x))
+        add("routing: arrival-burst assignments/s", _g(gs, "arrival", "assignments_per_s"),
+            _g(gc, "arrival", "assignments_per_s"),
+            _ratio(_g(gc, "arrival", "assignments_per_s"),
+                   _g(gs, "arrival", "assignments_per_s")), "report", "-")
+        add("routing: created -> assigned p99 ms (arrival)",
+            _g(gs, "arrival", "server_created_to_assign_ms", "p99"),
+            _g(gc, "arrival", "server_created_to_assign_ms", "p99"), None, "report", "-")
+        add("routing: invariant violations / final-state problems",
+            f"{va[0]} / {va[1]}", f"{va[2]} / {va[3]}", None, "0 / 0",
+            "met" if clean else ("not run" if not gc.get("audit") else "missed"))
+        add("routing: assigned / still queued (no eligible capacity)",
+            f"{_g(gs, 'audit', 'assignments_replayed')} / {_g(gs, 'audit', 'still_queued')}",
+            f"{_g(gc, 'audit', 'assignments_replayed')} / {_g(gc, 'audit', 'still_queued')}",
+            None, "report", "-")
+    ss, st = sc.get("storm@single", {}), sc.get("storm@cluster", {})
+    if ss or st:
+        for key, what in (("kill_to_99pct_resumed_s", "storm: kill -> 99 % resumed, s"),
+                          ("eventually_99pct_resumed_s", "storm: 99 % resumed (after the "
+                                                         "watch), s"),
+                          ("kill_to_all_resumed_s", "storm: kill -> all resumed, s")):
+            add(what, ss.get(key), st.get(key), None, "report", "-")
+        add("storm: messages lost / sent",
+            f"{ss.get('messages_lost')} / {ss.get('messages_sent')}",
+            f"{st.get('messages_lost')} / {st.get('messages_sent')}", None, "0 lost",
+            "met" if st.get("messages_lost") == 0 and ss.get("messages_lost") == 0
+            else "missed" if st else "not run",
+            "; ".join(str(x) for x in (ss.get("error"), st.get("error")) if x))
+        add("storm: delivery p99 ms", _g(ss, "delivery_latency_ms", "p99"),
+            _g(st, "delivery_latency_ms", "p99"), None, "report", "-")
+    for backend in ("single", "cluster"):
+        s = sc.get(f"scale@{backend}")
+        if not s:
+            continue
+        r1 = _g(s, "runs", "1", "sustained_rate")
+        r2 = _g(s, "runs", "2", "sustained_rate")
+        shared = s.get("server_cpus") is not None and len(s.get("server_cpus") or []) < 2
+        add(f"scale on {backend}: 1 hub -> 2 hubs, msg/s", r1, r2, s.get("ratio"),
+            f">= {SCALE_TARGET}x with a core per hub",
+            "n/a here" if shared else _status(s.get("ratio"), SCALE_TARGET),
+            "both hubs and every Valkey share one core on this machine" if shared else "")
+    return out
+
+
+def cost_table(data: dict[str, Any]) -> list[list[Any]]:
+    """Per-process CPU cost (microseconds per relayed message) at the sustained step."""
+    out: list[list[Any]] = []
+    sc = data.get("scenarios", {})
+    for backend in ("single", "cluster"):
+        s = sc.get(f"scale@{backend}")
+        if not s:
+            continue
+        for n in ("1", "2"):
+            run = _g(s, "runs", n, default={})
+            cost = run.get("cost", {})
+            us = cost.get("us_per_msg", {})
+            at = run.get("at_sustained", {})
+            hubs = {k: v for k, v in us.items() if k.startswith("hub")}
+            own = cost.get("hub_us_per_own_msg", {})
+            pct = _g(at, "cpu", "cpu_pct", default={})
+            vk_pct = round(sum(v for k, v in pct.items() if k.startswith(("vk_", "valkey"))), 1)
+            out.append([backend, n, run.get("sustained_rate"),
+                        ", ".join(f"{k} {v}" for k, v in hubs.items()) or "-",
+                        ", ".join(f"{k} {v}" for k, v in own.items()) or "-",
+                        us.get("valkey_total"),
+                        ", ".join(f"{k} {v}%" for k, v in pct.items()
+                                  if k.startswith("hub")) or "-",
+                        vk_pct, _g(at, "cpu", "foreign_cpu_pct")])
+    return out
+
+
+def markdown(data: dict[str, Any]) -> str:
+    m = data.get("machine", {})
+    lines = [f"Run of {m.get('date_utc')} ({'quick' if data.get('quick') else 'full'} size), "
+             f"{m.get('cpu_model')}, {m.get('cores')} cores, layout "
+             f"{_g(m, 'layout', 'name')}: generator on {_g(m, 'layout', 'generator')}, hubs "
+             f"and every Valkey process on {_g(m, 'layout', 'redis')}; Valkey "
+             f"{m.get('valkey')}; commit {_g(m, 'git', 'commit')}."
+             f" Cluster: 3 masters + 3 replicas, AOF everysec like the single Valkey.", ""]
+    table = [[r["what"], r["single"], r["cluster"], r["ratio"], r["goal"], r["status"]]
+             for r in rows(data)]
+    lines.append(_table(["figure", "one Valkey", "cluster", "cluster / single", "target",
+                         "status"], table))
+    notes = [f"- {r['what']}: {r['note']}" for r in rows(data) if r.get("note")]
+    if notes:
+        lines += ["", *notes]
+    costs = cost_table(data)
+    if costs:
+        lines += ["", "CPU cost per relayed message at the sustained step (scenario scale; "
+                  "microseconds of CPU per message, psutil per process):", "",
+                  _table(["backend", "hubs", "msg/s", "hub us/msg (all msgs)",
+                          "hub us per msg it carried", "Valkey total us/msg",
+                          "hub CPU %", "Valkey CPU % (sum)", "other %"], costs)]
+    load = [[k, _load(v), v.get("elapsed_s"), v.get("error") or ""]
+            for k, v in data.get("scenarios", {}).items()]
+    lines += ["", "Machine load (1-minute load average at the start -> end of each run; "
+              "2 cores, shared with other sessions: the figures are noisy):", "",
+              _table(["run", "load avg", "elapsed s", "error"], load)]
+    return "\n".join(lines)
+
+
+def text(data: dict[str, Any]) -> str:
+    out = ["one Valkey vs cluster:"]
+    for r in rows(data):
+        out.append(f"  [{r['status']:>8}] {r['what']}: single {r['single']}, cluster "
+                   f"{r['cluster']}, ratio {r['ratio']} (target {r['goal']})")
+    for c in cost_table(data):
+        out.append(f"  cost {c[0]} {c[1]} hub(s) at {c[2]} msg/s: hubs {c[3]} us/msg, "
+                   f"Valkey {c[5]} us/msg")
+    return "\n".join(out)
+
+
+def write(data: dict[str, Any], out: Path, suffix: str) -> Path:
+    path = out / f"summary{suffix}.md"
+    path.write_text("# One Valkey and a cluster (issue 12)\n\nWritten by `python -m bench "
+                    "--redis both`; the analysis is in "
+                    "[docs/performance.md](../../docs/performance.md).\n\n"
+                    + markdown(data) + "\n")
+    return path
