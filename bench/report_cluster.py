@@ -55,6 +55,19 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             f"cluster >= {RELAY_TARGET}x single", _status(r, RELAY_TARGET),
             "; ".join(x for x in (_g(rs, "systems", "ours", "error"),
                                   _g(rc, "systems", "ours", "error")) if x))
+        ca = _g(rs, "systems", "ours", "fixed_rate", "cost", "us_per_msg", default={})
+        cb = _g(rc, "systems", "ours", "fixed_rate", "cost", "us_per_msg", default={})
+        if ca or cb:
+            fa, fb = _server_us(ca), _server_us(cb)
+            rate = _g(rc, "systems", "ours", "fixed_rate", "rate")
+            r = _ratio(fa, fb)
+            add(f"relay: server CPU us per message at a fixed {rate} msg/s (hubs + "
+                f"every Valkey)", fa, fb, r,
+                f"single cost / cluster cost >= {RELAY_TARGET} (capacity on a busy core)",
+                _status(r, RELAY_TARGET), "CPU per message hardly depends on other load; "
+                "its inverse is the rate one saturated server core allows")
+            add("relay: of which Valkey us/msg", ca.get("valkey_total"),
+                cb.get("valkey_total"), None, "report", "-")
         for pct in ("p50", "p99"):
             add(f"relay: {pct} ms at half the sustained rate",
                 _g(rs, "systems", "ours", "half_rate", "latency_ms", pct),
@@ -114,24 +127,39 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _server_us(us: dict[str, Any]) -> float | None:
+    if not us:
+        return None
+    return round(sum(v for k, v in us.items() if k.startswith("hub"))
+                 + (us.get("valkey_total") or 0.0), 1)
+
+
 def cost_table(data: dict[str, Any]) -> list[list[Any]]:
-    """Per-process CPU cost (microseconds per relayed message) at the sustained step."""
+    """Per-process CPU cost (microseconds per relayed message) at the fixed-rate step of
+    the relay and scale scenarios."""
     out: list[list[Any]] = []
     sc = data.get("scenarios", {})
+    found: list[tuple[str, str, dict[str, Any], Any]] = []
     for backend in ("single", "cluster"):
+        relay = _g(sc, f"relay@{backend}", "systems", "ours", default={})
+        if relay.get("fixed_rate"):
+            found.append((f"relay, {backend}", "2 (visitor on hub0, agent on hub1)",
+                          relay["fixed_rate"], relay.get("sustained_rate")))
         s = sc.get(f"scale@{backend}")
-        if not s:
-            continue
-        for n in ("1", "2"):
+        for n in ("1", "2") if s else ():
             run = _g(s, "runs", n, default={})
-            cost = run.get("cost", {})
+            if run.get("fixed_rate"):
+                found.append((f"scale, {backend}", f"{n} (pairs within a hub)",
+                              run["fixed_rate"], run.get("sustained_rate")))
+    for what, n, at, sustained in found:
+        if at:
+            cost = at.get("cost", {})
             us = cost.get("us_per_msg", {})
-            at = run.get("at_sustained", {})
             hubs = {k: v for k, v in us.items() if k.startswith("hub")}
             own = cost.get("hub_us_per_own_msg", {})
             pct = _g(at, "cpu", "cpu_pct", default={})
             vk_pct = round(sum(v for k, v in pct.items() if k.startswith(("vk_", "valkey"))), 1)
-            out.append([backend, n, run.get("sustained_rate"),
+            out.append([what, n, f"{at.get('rate')} ({sustained})",
                         ", ".join(f"{k} {v}" for k, v in hubs.items()) or "-",
                         ", ".join(f"{k} {v}" for k, v in own.items()) or "-",
                         us.get("valkey_total"),
@@ -158,9 +186,10 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["", *notes]
     costs = cost_table(data)
     if costs:
-        lines += ["", "CPU cost per relayed message at the sustained step (scenario scale; "
-                  "microseconds of CPU per message, psutil per process):", "",
-                  _table(["backend", "hubs", "msg/s", "hub us/msg (all msgs)",
+        lines += ["", "CPU cost per relayed message at the fixed-rate step (microseconds of"
+                  " CPU per message, psutil per process; in brackets the sustained rate of "
+                  "the same deployment):", "",
+                  _table(["run", "hubs", "msg/s (sustained)", "hub us/msg (all msgs)",
                           "hub us per msg it carried", "Valkey total us/msg",
                           "hub CPU %", "Valkey CPU % (sum)", "other %"], costs)]
     load = [[k, _load(v), v.get("elapsed_s"), v.get("error") or ""]
@@ -177,7 +206,7 @@ def text(data: dict[str, Any]) -> str:
         out.append(f"  [{r['status']:>8}] {r['what']}: single {r['single']}, cluster "
                    f"{r['cluster']}, ratio {r['ratio']} (target {r['goal']})")
     for c in cost_table(data):
-        out.append(f"  cost {c[0]} {c[1]} hub(s) at {c[2]} msg/s: hubs {c[3]} us/msg, "
+        out.append(f"  cost {c[0]}, {c[1]} hub(s) at {c[2]} msg/s: hubs {c[3]} us/msg, "
                    f"Valkey {c[5]} us/msg")
     return "\n".join(out)
 

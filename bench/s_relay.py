@@ -17,6 +17,23 @@ from bench.loadgen import open_loop_step, ramp
 from bench.systems import SYSTEMS, make
 
 
+async def fixed_rate_cost(cfg: Config, system: Any, pairs: int, log: Log) -> dict[str, Any]:
+    """Issue 12: one step at a fixed rate whatever its latency, for the CPU each process
+    spends per relayed message (``s_scale.cost_per_message``): unlike the sustained rate,
+    CPU seconds per message hardly move when other work on the machine takes the core."""
+    from bench.s_scale import cost_per_message
+
+    rate = cfg.size(500.0, 200.0)
+    res = await open_loop_step(system.send, pairs, rate, cfg.size(8.0, 4.0),
+                               system.recorder, system.pids())
+    out = res.to_json()
+    out["cost"] = cost_per_message(out)
+    log(f"    fixed {rate:.0f}/s: p50={res.latency_ms.get('p50')} p99="
+        f"{res.latency_ms.get('p99')} ms, CPU us/msg {out['cost'].get('us_per_msg')} "
+        f"(other {res.cpu.get('foreign_cpu_pct')}%)")
+    return out
+
+
 async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) -> dict[str, Any]:
     pairs = cfg.size(200, 100)
     step_s = cfg.size(5.0, 3.0)
@@ -50,6 +67,8 @@ async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) 
             good = [s for s in steps if s.ok and s.rate == best]
             if good:
                 entry["at_sustained"] = good[-1].to_json()
+            if name == "ours" and cfg.compare:
+                entry["fixed_rate"] = await fixed_rate_cost(cfg, system, pairs, log)
             if name == "ours" and best > 0:
                 half = await open_loop_step(system.send, pairs, best / 2,
                                             cfg.size(8.0, 4.0), system.recorder,

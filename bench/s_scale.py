@@ -130,6 +130,9 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
                 system.send, pairs, system.recorder, system.pids(),
                 start_rate=50.0, factor=factor, max_rate=60_000.0, step_s=step_s,
                 bisect=bisect, budget_s=budget, log=log)
+            from bench.s_relay import fixed_rate_cost
+
+            entry["fixed_rate"] = await fixed_rate_cost(cfg, system, pairs, log)
             entry["steps"] = [s.to_json() for s in steps]
             entry["sustained_rate"] = round(best, 1)
             good = [s for s in steps if s.ok and s.rate == best]
