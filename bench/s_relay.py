@@ -7,14 +7,32 @@ product also runs one longer step at half its sustained rate (the latency target
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.config import Config, Log
-from bench.loadgen import open_loop_step, ramp
+from bench.loadgen import CpuWatch, open_loop_step, ramp
 from bench.systems import SYSTEMS, make
+
+LOOSE_P99_MS = 200.0
+"""Issue 12 runs (``--redis cluster|both``) ramp until p99 passes this, on a machine shared
+with other work where 10 ms is often out of reach at any rate; the 10 ms figure is then
+read off the same steps (``strict_rate``: the ladder, without its own bisection)."""
+
+
+def strict_rate(steps: list[Any], limit_ms: float = 10.0) -> float:
+    """The highest rate whose step delivered everything with p99 <= ``limit_ms``, every
+    lower step having passed too (0 when the first one did not)."""
+    best = 0.0
+    for s in sorted(steps, key=lambda s: s.rate):
+        p99 = s.latency_ms.get("p99")
+        if s.received < s.sent or p99 is None or p99 > limit_ms:
+            break
+        best = s.rate
+    return best
 
 
 async def fixed_rate_cost(cfg: Config, system: Any, pairs: int, log: Log) -> dict[str, Any]:
@@ -23,13 +41,20 @@ async def fixed_rate_cost(cfg: Config, system: Any, pairs: int, log: Log) -> dic
     CPU seconds per message hardly move when other work on the machine takes the core."""
     from bench.s_scale import cost_per_message
 
-    rate = cfg.size(500.0, 200.0)
-    res = await open_loop_step(system.send, pairs, rate, cfg.size(8.0, 4.0),
-                               system.recorder, system.pids())
+    rate = cfg.size(800.0, 200.0)
+    duration = cfg.size(8.0, 4.0)
+    watch = CpuWatch(system.pids())  # the same processes idle, as long: their floor
+    watch.start()
+    await asyncio.sleep(duration)
+    idle = watch.stop()
+    res = await open_loop_step(system.send, pairs, rate, duration, system.recorder,
+                               system.pids())
     out = res.to_json()
-    out["cost"] = cost_per_message(out)
+    out["idle_cpu"] = idle
+    out["cost"] = cost_per_message(out, idle)
     log(f"    fixed {rate:.0f}/s: p50={res.latency_ms.get('p50')} p99="
-        f"{res.latency_ms.get('p99')} ms, CPU us/msg {out['cost'].get('us_per_msg')} "
+        f"{res.latency_ms.get('p99')} ms, CPU us/msg {out['cost'].get('us_per_msg')}, "
+        f"above idle {out['cost'].get('marginal_us_per_msg')} "
         f"(other {res.cpu.get('foreign_cpu_pct')}%)")
     return out
 
@@ -58,7 +83,11 @@ async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) 
                 system.send, pairs, system.recorder, system.pids(),
                 start_rate=50.0, factor=factor, max_rate=60_000.0, step_s=step_s,
                 bisect=bisect, budget_s=budget, log=log,
+                p99_limit_ms=LOOSE_P99_MS if cfg.compare else 10.0,
             )
+            if cfg.compare:
+                entry["sustained_rate_p99_200ms"] = round(best, 1)
+                best = strict_rate(steps)
             if dep is not None:
                 dep.profile(False)
             entry["steps"] = [s.to_json() for s in steps]
