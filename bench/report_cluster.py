@@ -38,6 +38,16 @@ def _load(r: dict[str, Any]) -> str:
     return f"{la[0]:.2f} -> {lb[0]:.2f}" if lb else f"{la[0]:.2f}"
 
 
+def budget_bound(entry: dict[str, Any]) -> bool:
+    """Whether a ramp stopped because its time budget ran out while its fastest step still
+    passed: its sustained rate is then a lower bound, not the point of failure."""
+    steps = entry.get("steps") or []
+    if not steps:
+        return False
+    top = max(steps, key=lambda s: s.get("rate", 0))
+    return bool(top.get("ok"))
+
+
 def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     sc = data.get("scenarios", {})
     out: list[dict[str, Any]] = []
@@ -59,9 +69,13 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         a = _g(rs, "systems", "ours", "sustained_rate_p99_200ms")
         b = _g(rc, "systems", "ours", "sustained_rate_p99_200ms")
         r = _ratio(b, a)
-        add("relay: sustained msg/s (p99 <= 200 ms, all delivered)", a, b, r,
+        bound = [budget_bound(_g(x, "systems", "ours", default={})) for x in (rs, rc)]
+        add("relay: sustained msg/s (p99 <= 200 ms, all delivered)",
+            f">= {a}" if bound[0] else a, f">= {b}" if bound[1] else b, r,
             f"cluster >= {RELAY_TARGET}x single (same target, looser latency)",
-            _status(r, RELAY_TARGET, base=a))
+            "both lower bounds" if all(bound) else _status(r, RELAY_TARGET, base=a),
+            "'>=': the ramp's time budget ran out while its fastest step still passed"
+            if any(bound) else "")
         ca = _g(rs, "systems", "ours", "fixed_rate", "cost", "us_per_msg", default={})
         cb = _g(rc, "systems", "ours", "fixed_rate", "cost", "us_per_msg", default={})
         if ca or cb:
@@ -132,11 +146,15 @@ def scale_rows(data: dict[str, Any]) -> list[list[Any]]:
             continue
         shared = s.get("server_cpus") is not None and len(s.get("server_cpus") or []) < 2
         status = "n/a here" if shared else None
+        bound = [budget_bound(_g(s, "runs", n, default={})) for n in ("1", "2")]
         for key, ratio, what in (("sustained_rate", "ratio", "p99 <= 10 ms"),
                                  ("sustained_rate_p99_200ms", "ratio_p99_200ms",
                                   "p99 <= 200 ms")):
             r1 = _g(s, "runs", "1", key)
             r2 = _g(s, "runs", "2", key)
+            if key != "sustained_rate":
+                r1 = f">= {r1}" if bound[0] else r1
+                r2 = f">= {r2}" if bound[1] else r2
             r = s.get(ratio)
             out.append([backend, what, r1, r2, r, f">= {SCALE_TARGET}x, a core per hub",
                         status or _status(r, SCALE_TARGET, base=r1)])
