@@ -48,6 +48,15 @@ def budget_bound(entry: dict[str, Any]) -> bool:
     return bool(top.get("ok"))
 
 
+def _routing_cpu_ms(g: dict[str, Any]) -> float | None:
+    cpu = _g(g, "backlog", "cpu", "cpu_s", default={})
+    n = _g(g, "backlog", "assigned")
+    if not cpu or not n:
+        return None
+    used = sum(v for k, v in cpu.items() if k.startswith(("hub", "vk_", "valkey")))
+    return round(1000 * used / n, 3)
+
+
 def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     sc = data.get("scenarios", {})
     out: list[dict[str, Any]] = []
@@ -105,6 +114,10 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             f"cluster >= {ROUTING_TARGET}x single, 0 violations",
             _status(r, ROUTING_TARGET, clean), "; ".join(
                 str(x) for x in (gs.get("error"), gc.get("error")) if x))
+        ka, kb = _routing_cpu_ms(gs), _routing_cpu_ms(gc)
+        add("routing: server CPU ms per backlog assignment (hubs + every Valkey)", ka, kb,
+            _ratio(ka, kb), "single cost / cluster cost (capacity on a busy core)",
+            "-", "CPU seconds of the release-to-settled window (psutil) / assignments")
         add("routing: arrival-burst assignments/s", _g(gs, "arrival", "assignments_per_s"),
             _g(gc, "arrival", "assignments_per_s"),
             _ratio(_g(gc, "arrival", "assignments_per_s"),
