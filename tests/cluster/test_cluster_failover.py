@@ -8,14 +8,16 @@ exactly one record.
 
 The hubs run with ``REDIS_WAIT_REPLICAS=1``: a message is acknowledged once the replica
 has it (``WAIT``), which is what makes "no acknowledged message lost" hold on failover
-(``docs/deployment.md``, "Failover and the loss window").  The cost of that setting is
-asserted as counts: one more command and one more round trip per message, on the chat
-slot's master.
+(``docs/deployment.md``, "Failover and the loss window").  The loss window that remains
+is made to happen (a frozen replica, so ``WAIT`` times out): exactly the messages counted
+in ``chat_messages_unreplicated_total`` are lost.  The cost of the setting is asserted as
+counts: one more command and one more round trip per message, on the chat slot's master.
 
 The hubs' first seed is a replica (``cluster_url_for``): the client's pub/sub (fan-out)
 connection goes to the first seed alone.  The case that kills the first seed's own node
 is the known gap in fan-out (``store/cluster.py``: pub/sub does not follow a failover),
-marked ``xfail`` until sharded pub/sub lands."""
+marked ``xfail`` until sharded pub/sub lands; so is the reuse of a lost message's
+sequence number after a lossy failover of a chat's master (``SEQ_REUSE``)."""
 
 from __future__ import annotations
 
