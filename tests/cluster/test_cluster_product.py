@@ -3,13 +3,13 @@ selection of the two-process flows, the fault tests and the invariants test, the
 reused unchanged, run with two hub processes whose ``REDIS_URL`` is the cluster's
 ``redis+cluster://`` URL.  Nothing is mocked.
 
-The selection keeps the added time modest (about a minute and a half on the 2-core machine): every
+The selection keeps the added time modest (about 75 s on the loaded 2-core machine): every
 flow whose Redis side differs on a cluster (a chat's keys and the routing state on
-different masters, timers, the presence grace, duplicate sends, the race to close, a hub
-process dying) and the invariants test; duplicate sends are left to the store suite
-(its dedup contract runs on the cluster).  The fault test that restarts Redis has its
-cluster equivalent in ``test_cluster_failover.py`` (a master killed mid-chat).  The store
-contract suite runs on the cluster too (``tests/store``, the ``[cluster]`` ids)."""
+different masters, timers, the presence grace, the race to close, a hub process dying
+and its clients moving over) and the invariants test.  Duplicate sends and resuming from
+the log are left to the store suite, whose dedup and log contracts run on the cluster
+too (``tests/store``, the ``[cluster]`` ids).  The fault test that restarts Redis has its
+cluster equivalent in ``test_cluster_failover.py`` (a master killed mid-chat)."""
 
 from __future__ import annotations
 
@@ -31,15 +31,6 @@ async def test_fault_agent_connection_killed_chats_requeued_after_grace(
     hubs_on_cluster: Cluster,
 ) -> None:
     await faults.test_fault_agent_connection_killed_chats_requeued_after_grace(hubs_on_cluster)
-
-
-@pytest.mark.timeout(60)
-async def test_fault_visitor_reconnects_and_resumes_exactly_what_it_missed(
-    hubs_on_cluster: Cluster,
-) -> None:
-    await faults.test_fault_visitor_reconnects_and_resumes_exactly_what_it_missed(
-        hubs_on_cluster
-    )
 
 
 @pytest.mark.timeout(90)
