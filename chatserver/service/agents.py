@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.core.agent_presence import HOLDS_NO_CHATS, AgentStatus
 from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.faults import crash_point
 from chatserver.hub.views import public
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
@@ -99,6 +100,10 @@ class AgentActions:
         if not outcome.ok or chat is None:
             raise refused(outcome.reason, chat_id)
         metrics.OFFERS["accepted"].inc()
+        # Two slots: the routing script above ({rt}), then the agent's participation
+        # ({c:<chat>}).  A crash in between is repaired at the agent's first message
+        # (MessageActions._repair_participation, from the routing state).
+        crash_point("accept:routed")
         info = node.views.build(chat, meta, for_agent=True)
         await asyncio.gather(
             node.messages.set_participants(chat_id, add=[actor.participant]),

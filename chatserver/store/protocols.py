@@ -76,6 +76,9 @@ class Chats(Protocol):
         topic: str,
         details: Mapping[str, Any],
         now_ms: int,
+        *,
+        notice: str = "",
+        notice_ttl_s: int = 0,
     ) -> bool: ...
 
     async def rate(

@@ -195,8 +195,9 @@ SPECS: dict[str, ScriptSpec] = {
         ),
         _spec(
             "offline_message",
-            "chat history events",
-            "chat_id visitor_id topic details now retention events_max state",
+            "chat history events outbox notices",
+            "chat_id visitor_id topic details now retention events_max state notice "
+            "notice_ttl",
         ),
         _spec(
             "post",

@@ -453,13 +453,16 @@ async def test_rating_of_an_ended_chat(stores: Stores) -> None:
 
 
 async def test_offline_message_is_a_chat_that_starts_ended(stores: Stores) -> None:
-    assert await stores.chats.create_offline("c1", "v1", "general", {"email": "e"}, T0)
+    """The chat, its notice and its outbox entry are one step (its log is written
+    before, in its own slot)."""
+    assert await stores.chats.create_offline(
+        "c1", "v1", "general", {"email": "e"}, T0, notice="n1", notice_ttl_s=60
+    )
     assert not await stores.chats.create_offline("c1", "v1", "general", {}, T0 + 1)
     chat = await stores.chats.get_chat("c1")
     assert chat is not None and chat.state == ChatState.OFFLINE
     assert await stores.chats.visitor_open_chat("v1") is None
     assert [h.split("|")[0] for h in await stores.chats.history("c1")] == ["created", "end"]
-    await stores.outbox.hand_to_outbox("c1", "offline", T0 + 2)
     assert await _outbox_count(stores, "c1") == 1
 
 
