@@ -33,6 +33,9 @@ POINTS = frozenset(
         # accept: the routing script done ({rt}), the agent not yet a participant of the
         # log ({c:<chat>})
         "accept:routed",
+        # transfer to an agent: the routing script done ({rt}), the old agent's
+        # participation not yet removed nor the new agent's added ({c:<chat>})
+        "transfer:routed",
     }
 )
 

@@ -244,3 +244,50 @@ async def test_accept_killed_between_routing_and_participation(redis_url: str) -
         finally:
             await close_quietly(clients)
             await redis.aclose()
+
+
+async def test_transfer_killed_between_routing_and_participations(redis_url: str) -> None:
+    """Transfer to an agent: the routing script (the chat is bob's now), then alice's
+    participation removed and bob's added.  Killed in between, bob writes (his
+    participation rebuilt from the routing state) and the timers remove alice's: she can
+    no longer write in a chat that is not hers."""
+    async with crashing(redis_url, "transfer:routed") as cluster:
+        keys = Keys(cluster.prefix)
+        redis = cluster.redis()
+        clients: list[ChatClient] = []
+        try:
+            alice_token = await cluster.add_agent("alice", capacity=1)
+            bob_token = await cluster.add_agent("bob", capacity=1)
+            bob = await cluster.agent(bob_token, server=1)
+            await bob.request({"type": "status", "status": "away"})
+            alice = await cluster.agent(alice_token, server=0)
+            visitor = await cluster.visitor(server=1)
+            clients += [alice, bob, visitor]
+            chat_id = await active_chat(alice, visitor)
+            await alice.say(chat_id, "one")
+            await bob.request({"type": "status", "status": "online"})
+            with pytest.raises(ConnectionError):
+                await alice.request(
+                    {"type": "transfer", "chat": chat_id, "agent": "bob"}, timeout=scaled(15)
+                )
+            await died_at_crash_point(cluster)
+            assert (await redis.hget(keys.chat(chat_id), "agent")) == b"bob"
+
+            ack = await bob.say(chat_id, "bob here")
+            assert ack["seq"] == 2
+
+            async def alice_released() -> bool:
+                return await redis.hget(keys.chat_meta(chat_id), "p:agent:alice") is None
+
+            await eventually(alice_released, 30, "the sweeper to release alice")
+            assert await redis.zcard(keys.released) == 0
+            alice_back = await cluster.agent(alice_token, server=1)
+            clients.append(alice_back)
+            assert alice_back.welcome["chats"] == []
+            with pytest.raises(ClientError) as refused:
+                await alice_back.say(chat_id, "still here?")
+            assert refused.value.code == "forbidden"
+            await bob.say(chat_id, "and still me")
+        finally:
+            await close_quietly(clients)
+            await redis.aclose()

@@ -148,6 +148,11 @@ class AgentActions:
             chat = chat_record(chat_id, outcome.chat)
             if not outcome.ok or chat is None:
                 raise refused(outcome.reason, chat_id)
+            # Two slots: the routing script above ({rt}), then the participations below
+            # ({c:<chat>}).  A crash in between: the new agent's is rebuilt at their first
+            # message (MessageActions._repair_participation), the old agent's is removed
+            # by the timers (core/released.py: the script left them a note).
+            crash_point("transfer:routed")
             info = node.views.build(chat, meta, for_agent=True)
             # one round trip: the note, the old agent's release, the new agent's
             # participation and offer, the chat's state and the announcement, in order
