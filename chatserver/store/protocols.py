@@ -185,6 +185,10 @@ class Timers(Protocol):
 
     async def reschedule_idle(self, chat_id: str, at_ms: int) -> None: ...
 
+    async def due_released(self, now_ms: int, limit: int = 200) -> list[tuple[str, str]]: ...
+
+    async def released_done(self, note: str, due: str) -> bool: ...
+
 
 class Outbox(Protocol):
     """Finished chats (and ratings) waiting to become interaction records."""

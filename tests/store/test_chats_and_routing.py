@@ -11,6 +11,8 @@ import json
 import pytest
 
 from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.core.released import RELEASE_SWEEP_AFTER_MS
+from chatserver.core.released import member as released_member
 from chatserver.core.routing import Assignment
 from chatserver.store.chat_state import Created, OfferHint
 from tests.store.conftest import T0, Stores
@@ -290,6 +292,32 @@ async def test_transfer_to_agent_moves_the_load(stores: Stores) -> None:
     again = await stores.routing.transfer_to_agent("c1", "bob", T0 + 51, expected_agent="alice")
     assert (again.ok, again.reason) == (False, "not_yours")
     assert (await stores.routing.transfer_to_agent("c1", "bob", T0 + 52)).reason == "same_agent"
+
+
+async def test_taking_an_active_chat_leaves_a_note_for_the_sweeper(stores: Stores) -> None:
+    """Requeue and transfer of an active chat note its old agent (the sweeper removes
+    their participation in the log if the caller died first: core/released.py); an
+    offered chat's agent is no participant, so a decline notes nothing."""
+    await stores.agent("alice")
+    await stores.agent("bob", capacity=2)
+    await _offered(stores, "c1", "alice")
+    assert (await stores.routing.requeue("c1", ChatEvent.DECLINE, T0 + 30)).ok
+    assert await stores.timers.due_released(T0 + 60_000) == []
+    await _active(stores, "c2", agent="bob")
+    moved = await stores.routing.transfer_to_agent("c2", "alice", T0 + 50)
+    assert moved.ok
+    assert await stores.timers.due_released(T0 + 50) == []  # not due yet
+    [(note, due)] = await stores.timers.due_released(T0 + 50 + RELEASE_SWEEP_AFTER_MS)
+    assert note == released_member("c2", "bob")
+    back = await stores.routing.requeue("c2", ChatEvent.REQUEUE, T0 + 60, expected_agent="alice")
+    assert back.ok
+    notes = dict(await stores.timers.due_released(T0 + 60_000))
+    assert set(notes) == {released_member("c2", "bob"), released_member("c2", "alice")}
+    assert not await stores.timers.released_done(note, str(int(due) - 1))  # moved: kept
+    assert await stores.timers.released_done(note, due)
+    assert dict(await stores.timers.due_released(T0 + 60_000)) == {
+        released_member("c2", "alice"): notes[released_member("c2", "alice")]
+    }
 
 
 async def test_transfer_to_agent_refusals(stores: Stores) -> None:
