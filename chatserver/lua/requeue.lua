@@ -41,10 +41,11 @@ local created_read = ARGV[19]     -- creation time (ms) the caller read or was o
                                   --   (score, relax_at)
 local by = ARGV[20]               -- who transfers (role:id; transfer_queue only)
 local note = ARGV[21]             -- the transfer note
-local check_at = ARGV[22]         -- ms: when the sweeper checks the released agent's
+local new_priority = ARGV[22]     -- the new topic's priority (with new_topic)
+local check_at = ARGV[23]         -- ms: when the sweeper checks the released agent's
                                   --   participation (core/released.py)
-local released_note = ARGV[23]    -- the note for the sweeper ('<chat>|<holder read>')
-local writing_state = ARGV[24]    -- the state in which the holder writes in the log
+local released_note = ARGV[24]    -- the note for the sweeper ('<chat>|<holder read>')
+local writing_state = ARGV[25]    -- the state in which the holder writes in the log
 -- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace).
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
@@ -91,7 +92,7 @@ redis.call('HDEL', chat_key, 'agent', 'agent_name', 'offer_deadline')
 redis.call('HSET', chat_key, 'state', target, 'queued_at', now, 'score', score)
 if new_topic ~= '' then
   redis.call('HSET', chat_key, 'topic', new_topic, 'req', new_required, 'opt', new_optional,
-    'relaxed', '0')
+    'relaxed', '0', 'priority', new_priority)
 end
 redis.call('ZADD', queue_key, score, chat_id)
 redis.call('ZREM', offers_key, chat_id)
