@@ -3,7 +3,8 @@
 Every process: the heartbeat (presence of its connections), the health check (a Redis
 restart is caught up from the chat logs) and the live figures for its supervisors.  With
 ``BACKGROUND_JOBS`` (the worker, and web processes unless it is false): the timers (offer
-lapses, relaxation, missed and idle chats, presence sweeps, visitors gone).
+lapses, relaxation, missed and idle chats, presence sweeps, visitors gone, agents
+released from active chats).
 
 What the timers do with a due item is decided in the core (``core/presence.py``,
 ``core/lifecycle.py``); the actions go through the service layer like a user's.
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from chatserver.core import timers
+from chatserver.core import released, timers
 from chatserver.core.agent_presence import HOLDS_NO_CHATS
 from chatserver.core.lifecycle import ChatEvent
 from chatserver.core.presence import end_for_gone_visitor, gone_after_outage
 from chatserver.core.timers import Do
 from chatserver.hub.live import LiveFigures
 from chatserver.protocol import encode
+from chatserver.store.messages import participant
 from chatserver.store.redis_conn import RETRY_CAP_S
 from chatserver.telemetry import metrics
 
@@ -206,10 +208,27 @@ class Jobs:
             node.drainer.request()
         for visitor_id in await presence.due_sweeps(now):
             await presence.sweep(visitor_id, now)
+        await self._released(now)
         grace = int(node.settings.visitor_leave_grace_s * 1000)
         if gone_after_outage(0, resumed, grace) <= now:
             # (after an outage no mark is due before resumed + grace: see core/presence)
             await self._visitors_gone(now)
+
+    async def _released(self, now: int) -> None:
+        """Agents an active chat was taken from (requeued, transferred) no longer write in
+        its log: the second step of those actions, done here when the process that took
+        the first one died before it (``core/released.py``)."""
+        node = self.node
+        timers_store, chats = node.background_timers, node.background_chats
+        for note, due in await timers_store.due_released(now):
+            chat_id, agent_id = released.parse(note)
+            chat = await chats.get_chat(chat_id)
+            holder, state = (chat.agent, chat.state) if chat is not None else ("", None)
+            if released.drop_participation(agent_id, holder, state):
+                await node.messages.set_participants(
+                    chat_id, remove=[participant("agent", agent_id)]
+                )
+            await timers_store.released_done(note, due)
 
     async def _visitors_gone(self, now: int) -> None:
         """End the chat of every visitor who counts as gone (no live socket anywhere for

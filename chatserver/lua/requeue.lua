@@ -14,6 +14,7 @@ local events_key = KEYS[11]       -- routing event stream
 local history_key = KEYS[12]      -- chat history list
 local status_log_key = KEYS[13]   -- agent status log stream
 local handle_time_key = KEYS[14]  -- average handle time per topic
+local released_key = KEYS[15]     -- agents released from active chats (the sweeper's)
 local chat_id = ARGV[1]
 local expected_agent = ARGV[2]    -- agent expected to hold it ('' = whoever holds it)
 local now = ARGV[3]               -- ms
@@ -41,6 +42,10 @@ local created_read = ARGV[19]     -- creation time (ms) the caller read or was o
 local by = ARGV[20]               -- who transfers (role:id; transfer_queue only)
 local note = ARGV[21]             -- the transfer note
 local new_priority = ARGV[22]     -- the new topic's priority (with new_topic)
+local check_at = ARGV[23]         -- ms: when the sweeper checks the released agent's
+                                  --   participation (core/released.py)
+local released_note = ARGV[24]    -- the note for the sweeper ('<chat>|<holder read>')
+local writing_state = ARGV[25]    -- the state in which the holder writes in the log
 -- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace).
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
@@ -66,6 +71,11 @@ end
 local agent_id = holder
 if agent_id ~= '' then
   redis.call('SREM', agent_chats_key, chat_id)
+  if chat[1] == writing_state then
+    -- the agent writes in the chat's log: the caller removes that (another slot); the
+    -- note lets the sweeper do it if the caller dies first
+    redis.call('ZADD', released_key, check_at, released_note)
+  end
   if mark_declined == '1' then
     redis.call('SADD', declined_key, agent_id)
   end

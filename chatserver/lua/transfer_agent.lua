@@ -7,6 +7,7 @@ local available_key = KEYS[5]     -- available set
 local idle_key = KEYS[6]          -- idle zset
 local events_key = KEYS[7]        -- routing event stream
 local history_key = KEYS[8]       -- chat history list
+local released_key = KEYS[9]      -- agents released from active chats (the sweeper's)
 local chat_id = ARGV[1]
 local expected_agent = ARGV[2]    -- agent expected to hold it ('' = whoever holds it)
 local to_agent = ARGV[3]          -- new agent id
@@ -18,6 +19,10 @@ local events_max = ARGV[8]        -- event log max length
 local holder_read = ARGV[9]       -- holder the caller read
 local by = ARGV[10]               -- who transfers (role:id)
 local note = ARGV[11]             -- the transfer note ('' = none)
+local check_at = ARGV[12]         -- ms: when the sweeper checks the old agent's
+                                  --   participation (core/released.py)
+local released_note = ARGV[13]    -- the note for the sweeper ('<chat>|<holder read>')
+local writing_state = ARGV[14]    -- the state in which the holder writes in the log
 -- Besides the 'transfer' entry the history gets a 'handoff' entry for the record's trace.
 -- Returns {'ok', old agent} or {reason, ''}.
 local chat = redis.call('HMGET', chat_key, 'state', 'agent')
@@ -33,6 +38,11 @@ end
 local refused, load, capacity = agent_room(new_agent_key, new_chats_key)
 if refused then return {refused, ''} end
 redis.call('SREM', old_chats_key, chat_id)
+if holder ~= '' and chat[1] == writing_state then
+  -- the old agent writes in the chat's log: the caller removes that (another slot); the
+  -- note lets the sweeper do it if the caller dies first
+  redis.call('ZADD', released_key, check_at, released_note)
+end
 redis.call('SADD', new_chats_key, chat_id)
 redis.call('HSET', new_agent_key, 'idle_since', now)
 redis.call('HSET', chat_key, 'state', target, 'agent', to_agent,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.core.agent_presence import HOLDS_NO_CHATS, AgentStatus
 from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.faults import crash_point
 from chatserver.hub.views import public
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
@@ -99,6 +100,10 @@ class AgentActions:
         if not outcome.ok or chat is None:
             raise refused(outcome.reason, chat_id)
         metrics.OFFERS["accepted"].inc()
+        # Two slots: the routing script above ({rt}), then the agent's participation
+        # ({c:<chat>}).  A crash in between is repaired at the agent's first message
+        # (MessageActions._repair_participation, from the routing state).
+        crash_point("accept:routed")
         info = node.views.build(chat, meta, for_agent=True)
         await asyncio.gather(
             node.messages.set_participants(chat_id, add=[actor.participant]),
@@ -143,6 +148,11 @@ class AgentActions:
             chat = chat_record(chat_id, outcome.chat)
             if not outcome.ok or chat is None:
                 raise refused(outcome.reason, chat_id)
+            # Two slots: the routing script above ({rt}), then the participations below
+            # ({c:<chat>}).  A crash in between: the new agent's is rebuilt at their first
+            # message (MessageActions._repair_participation), the old agent's is removed
+            # by the timers (core/released.py: the script left them a note).
+            crash_point("transfer:routed")
             info = node.views.build(chat, meta, for_agent=True)
             # one round trip: the note, the old agent's release, the new agent's
             # participation and offer, the chat's state and the announcement, in order

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.core.agent_presence import lua_rules
 from chatserver.core.lifecycle import ChatEvent
+from chatserver.faults import crash_point
 from chatserver.store.chat_state import chat_record
 from chatserver.store.messages import participant
 from chatserver.store.routing import LAPSE_STATUS
@@ -120,6 +121,12 @@ class ChatActions:
         )
         if not result.ok:
             return result.reason
+        # Two slots: the routing script above ({rt}: state, capacity, timers, the outbox
+        # entry), then the log's seal below ({c:<chat>}).  A crash in between leaves the
+        # log open; the records writer seals it before it reads it (store/outbox.py), so no
+        # message is acknowledged that the record misses (docs/architecture.md, "Actions
+        # that span two slots").
+        crash_point("end:routed")
         if result.agent:
             # capacity is free from this moment: route before telling anyone
             node.drainer.request()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from chatserver.clock import new_id
 from chatserver.core.availability import missing_fields
 from chatserver.core.lifecycle import IllegalTransition, visitor_leave_event
+from chatserver.faults import crash_point
 from chatserver.protocol import ErrorCode, Offline, ProtocolError, Rate, Start
 from chatserver.service.actor import Actor
 from chatserver.store.chat_state import chat_record
@@ -81,10 +82,19 @@ class VisitorActions:
             "user_agent": user_agent,
             "fields": dict(frame.fields),
         }
+        # Two slots, in this order (docs/architecture.md, "Actions that span two slots"):
+        # the chat's log is opened first ({c:<chat>}), then the chat is created and queued
+        # ({rt}).  A crash or a refusal in between leaves only an open log nobody knows
+        # of, which expires; never a queued chat whose log cannot take messages.
+        chat_id = new_id("c")
+        await node.messages.open_chat(chat_id, [actor.participant])
+        crash_point("start:log_opened")
         created = await node.chats.create_chat(
-            new_id("c"), actor.id, topic, details, node.now(), visitor_name=actor.name
+            chat_id, actor.id, topic, details, node.now(), visitor_name=actor.name
         )
         chat = chat_record(created.chat_id, created.chat)
+        if not created.created:
+            await node.messages.discard_chat(chat_id)
         if not created.created and not created.chat_id:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_TOPIC,
@@ -95,7 +105,6 @@ class VisitorActions:
             raise ProtocolError(
                 ErrorCode.CHAT_OPEN, "you already have an open chat", chat=created.chat_id
             )
-        chat_id = chat.id
         queue = await node.views.queue_fields(topic.name, created.position, created.handle_s)
         info = node.views.build(chat, {}, for_agent=False, queue=queue)  # no message yet
         node.positions.watch(chat_id, topic.name)
@@ -104,7 +113,6 @@ class VisitorActions:
         # independent steps, issued together: the shared Redis connection carries them in
         # one write (store/multiplex.py) instead of one round trip each
         await asyncio.gather(
-            node.messages.open_chat(chat_id, [actor.participant]),
             follow(chat_id),
             node.notifier.queues_changed(),
             # other tabs of the same visitor follow the new chat too
@@ -189,7 +197,11 @@ class VisitorActions:
             # "email me when this is resolved": the message is linked to the notice
             "fields": {"notice": notice_id} if notice_id else {},
         }
-        await node.chats.create_offline(chat_id, actor.id, topic_name, details, now)
+        # Two slots, in this order (docs/architecture.md, "Actions that span two slots"):
+        # the message is stored in the chat's log and the log sealed ({c:<chat>}), then the
+        # chat, its notice and its outbox entry are written in one script ({rt}).  A crash
+        # in between leaves a sealed log nobody names (it expires); the visitor had no
+        # acknowledgement and sends it again.
         await node.messages.open_chat(chat_id, [actor.participant])
         await node.messages.post(
             chat_id,
@@ -203,7 +215,14 @@ class VisitorActions:
             now_ms=now,
         )
         await node.messages.close_chat(chat_id)
-        if notice_id:
-            await node.notices.store.mark_seen([(chat_id, notice_id)], node.notices.seen_ttl_s)
-        await node.outbox.hand_to_outbox(chat_id, "offline", now)
+        crash_point("offline:logged")
+        await node.chats.create_offline(
+            chat_id,
+            actor.id,
+            topic_name,
+            details,
+            now,
+            notice=notice_id,
+            notice_ttl_s=node.notices.seen_ttl_s,
+        )
         return chat_id

@@ -176,14 +176,28 @@ class ChatStore(ScriptStore):
         )
 
     async def create_offline(
-        self, chat_id: str, visitor_id: str, topic: str, details: Mapping[str, Any], now_ms: int
+        self,
+        chat_id: str,
+        visitor_id: str,
+        topic: str,
+        details: Mapping[str, Any],
+        now_ms: int,
+        *,
+        notice: str = "",
+        notice_ttl_s: int = 0,
     ) -> bool:
+        """Write an offline message's chat (its log is written and sealed already), the
+        notice it is linked to (if any) and its outbox entry, in one step."""
         return bool(
             await self.scripts.call(
                 "offline_message",
                 chat=self.keys.chat(chat_id),
                 history=self.keys.chat_history(chat_id),
                 events=self.keys.events,
+                outbox=self.keys.outbox,
+                notices=self.keys.chat_notices(chat_id),
+                notice=notice,
+                notice_ttl=max(1, notice_ttl_s),
                 chat_id=chat_id,
                 visitor_id=visitor_id,
                 topic=topic,

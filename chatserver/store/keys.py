@@ -116,6 +116,12 @@ class Keys:
         return f"{self._rt}:idle"
 
     @property
+    def released(self) -> str:
+        """Sorted set: ``<chat>|<agent>`` -> time (ms) the sweeper checks that an agent
+        an active chat was taken from no longer writes in its log (``core/released.py``)."""
+        return f"{self._rt}:released"
+
+    @property
     def live_chats(self) -> str:
         """Set of chats that are not finished (queued, offered or active)."""
         return f"{self._rt}:live"

@@ -123,6 +123,11 @@ class MessageStore:
             pipe.expire(meta, self._ttl)
             await pipe.execute()
 
+    async def discard_chat(self, chat_id: str) -> None:
+        """Drop a log opened for a chat that was then not created (``open_chat`` comes
+        first: see ``VisitorActions.start``)."""
+        await self.redis.delete(self.keys.chat_meta(chat_id))
+
     async def set_participants(
         self, chat_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
     ) -> None:

@@ -76,6 +76,9 @@ class Chats(Protocol):
         topic: str,
         details: Mapping[str, Any],
         now_ms: int,
+        *,
+        notice: str = "",
+        notice_ttl_s: int = 0,
     ) -> bool: ...
 
     async def rate(
@@ -181,6 +184,10 @@ class Timers(Protocol):
     async def due(self, now_ms: int, limit: int = 200) -> dict[str, list[str]]: ...
 
     async def reschedule_idle(self, chat_id: str, at_ms: int) -> None: ...
+
+    async def due_released(self, now_ms: int, limit: int = 200) -> list[tuple[str, str]]: ...
+
+    async def released_done(self, note: str, due: str) -> bool: ...
 
 
 class Outbox(Protocol):

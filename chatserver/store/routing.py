@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from chatserver.core import agent_presence, lifecycle
 from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.queueing import estimate_wait_s, queue_score
+from chatserver.core.released import RELEASE_SWEEP_AFTER_MS
+from chatserver.core.released import member as released_member
 from chatserver.core.routing import (
     DEFAULT_PROFICIENCY,
     AgentView,
@@ -360,6 +362,10 @@ class RoutingStore(ScriptStore):
             history=k.chat_history(chat_id),
             status_log=k.status_log,
             handle_time=k.handle_time,
+            released=k.released,
+            check_at=now_ms + RELEASE_SWEEP_AFTER_MS,
+            released_note=released_member(chat_id, read.holder),
+            writing_state=ChatState.ACTIVE.value,
             chat_id=chat_id,
             expected_agent=expected_agent,
             now=now_ms,
@@ -429,6 +435,10 @@ class RoutingStore(ScriptStore):
                 idle=k.idle,
                 events=k.events,
                 history=k.chat_history(chat_id),
+                released=k.released,
+                check_at=now_ms + RELEASE_SWEEP_AFTER_MS,
+                released_note=released_member(chat_id, holder),
+                writing_state=ChatState.ACTIVE.value,
                 chat_id=chat_id,
                 expected_agent=expected_agent,
                 to_agent=to_agent,

@@ -195,8 +195,9 @@ SPECS: dict[str, ScriptSpec] = {
         ),
         _spec(
             "offline_message",
-            "chat history events",
-            "chat_id visitor_id topic details now retention events_max state",
+            "chat history events outbox notices",
+            "chat_id visitor_id topic details now retention events_max state notice "
+            "notice_ttl",
         ),
         _spec(
             "post",
@@ -206,14 +207,16 @@ SPECS: dict[str, ScriptSpec] = {
         ),
         _spec("rate", "chat outbox", "chat_id visitor_id rating comment now window nps"),
         _spec("read_receipt", "meta", "who read"),
+        _spec("release_done", "released", "note due"),
         _spec("relax", "chat relax events history", "chat_id now events_max"),
         _spec(
             "requeue",
             "chat declined agent_chats agent available queue offers idle deadlines relax "
-            "events history status_log handle_time",
+            "events history status_log handle_time released",
             "chat_id expected_agent now from_states target event_name mark_declined "
             "lapse_status score new_topic new_required new_optional missed_at relax_at "
-            "events_max topic_read holder_read priority_read created_read by note new_priority",
+            "events_max topic_read holder_read priority_read created_read by note new_priority "
+            "check_at released_note writing_state",
         ),
         _spec("set_tags", "chat", "tags from_states required_agent"),
         _spec("snapshot_agents", each_keys=("agent", "agent_chats")),
@@ -222,9 +225,9 @@ SPECS: dict[str, ScriptSpec] = {
         _spec("timers_tick", "timers", "now max_gap lifetime"),
         _spec(
             "transfer_agent",
-            "chat old_chats new_chats new_agent available idle events history",
+            "chat old_chats new_chats new_agent available idle events history released",
             "chat_id expected_agent to_agent now from_states target idle_at events_max "
-            "holder_read by note",
+            "holder_read by note check_at released_note writing_state",
         ),
         _spec("visitor_connect", "conns presence gone", "visitor_id conn_id expiry now lifetime"),
         _spec(

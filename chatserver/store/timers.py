@@ -1,8 +1,11 @@
 """The routing timers: offers that lapse, chats to relax, chats nobody took in time (missed),
-idle chats, agents' presence expiries and grace periods.  Each is a sorted set by due
-time; the timers job reads what is due (``core/timers.py`` decides what to do)."""
+idle chats, agents' presence expiries and grace periods, agents released from active
+chats.  Each is a sorted set by due time; the timers job reads what is due
+(``core/timers.py`` and ``core/released.py`` decide what to do)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from chatserver.store.codec import text
 from chatserver.store.scripts import ScriptStore
@@ -30,3 +33,17 @@ class TimerStore(ScriptStore):
 
     async def reschedule_idle(self, chat_id: str, at_ms: int) -> None:
         await self.redis.zadd(self.keys.idle, {chat_id: at_ms}, xx=True)
+
+    async def due_released(self, now_ms: int, limit: int = 200) -> list[tuple[str, str]]:
+        """Released agents' participations due for a check (``core/released.py``):
+        (note, due time as stored)."""
+        reply: Any = await self.redis.zrangebyscore(
+            self.keys.released, "-inf", now_ms, start=0, num=limit, withscores=True
+        )
+        return [(text(note), str(int(due))) for note, due in reply]
+
+    async def released_done(self, note: str, due: str) -> bool:
+        """Drop a checked note, unless a newer release moved it meanwhile."""
+        return bool(
+            await self.scripts.call("release_done", released=self.keys.released, note=note, due=due)
+        )

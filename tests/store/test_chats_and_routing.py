@@ -11,6 +11,8 @@ import json
 import pytest
 
 from chatserver.core.lifecycle import ChatEvent, ChatState
+from chatserver.core.released import RELEASE_SWEEP_AFTER_MS
+from chatserver.core.released import member as released_member
 from chatserver.core.routing import Assignment
 from chatserver.store.chat_state import Created, OfferHint
 from tests.store.conftest import T0, Stores
@@ -307,6 +309,32 @@ async def test_transfer_to_agent_moves_the_load(stores: Stores) -> None:
     assert (await stores.routing.transfer_to_agent("c1", "bob", T0 + 52)).reason == "same_agent"
 
 
+async def test_taking_an_active_chat_leaves_a_note_for_the_sweeper(stores: Stores) -> None:
+    """Requeue and transfer of an active chat note its old agent (the sweeper removes
+    their participation in the log if the caller died first: core/released.py); an
+    offered chat's agent is no participant, so a decline notes nothing."""
+    await stores.agent("alice")
+    await stores.agent("bob", capacity=2)
+    await _offered(stores, "c1", "alice")
+    assert (await stores.routing.requeue("c1", ChatEvent.DECLINE, T0 + 30)).ok
+    assert await stores.timers.due_released(T0 + 60_000) == []
+    await _active(stores, "c2", agent="bob")
+    moved = await stores.routing.transfer_to_agent("c2", "alice", T0 + 50)
+    assert moved.ok
+    assert await stores.timers.due_released(T0 + 50) == []  # not due yet
+    [(note, due)] = await stores.timers.due_released(T0 + 50 + RELEASE_SWEEP_AFTER_MS)
+    assert note == released_member("c2", "bob")
+    back = await stores.routing.requeue("c2", ChatEvent.REQUEUE, T0 + 60, expected_agent="alice")
+    assert back.ok
+    notes = dict(await stores.timers.due_released(T0 + 60_000))
+    assert set(notes) == {released_member("c2", "bob"), released_member("c2", "alice")}
+    assert not await stores.timers.released_done(note, str(int(due) - 1))  # moved: kept
+    assert await stores.timers.released_done(note, due)
+    assert dict(await stores.timers.due_released(T0 + 60_000)) == {
+        released_member("c2", "alice"): notes[released_member("c2", "alice")]
+    }
+
+
 async def test_transfer_to_agent_refusals(stores: Stores) -> None:
     await stores.agent("alice")
     await stores.agent("bob", capacity=1)
@@ -468,13 +496,16 @@ async def test_rating_of_an_ended_chat(stores: Stores) -> None:
 
 
 async def test_offline_message_is_a_chat_that_starts_ended(stores: Stores) -> None:
-    assert await stores.chats.create_offline("c1", "v1", "general", {"email": "e"}, T0)
+    """The chat, its notice and its outbox entry are one step (its log is written
+    before, in its own slot)."""
+    assert await stores.chats.create_offline(
+        "c1", "v1", "general", {"email": "e"}, T0, notice="n1", notice_ttl_s=60
+    )
     assert not await stores.chats.create_offline("c1", "v1", "general", {}, T0 + 1)
     chat = await stores.chats.get_chat("c1")
     assert chat is not None and chat.state == ChatState.OFFLINE
     assert await stores.chats.visitor_open_chat("v1") is None
     assert [h.split("|")[0] for h in await stores.chats.history("c1")] == ["created", "end"]
-    await stores.outbox.hand_to_outbox("c1", "offline", T0 + 2)
     assert await _outbox_count(stores, "c1") == 1
 
 
