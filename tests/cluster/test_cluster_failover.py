@@ -16,8 +16,9 @@ counts: one more command and one more round trip per message, on the chat slot's
 The hubs' first seed is a replica (``cluster_url_for``): the client's pub/sub (fan-out)
 connection goes to the first seed alone.  The case that kills the first seed's own node
 is the known gap in fan-out (``store/cluster.py``: pub/sub does not follow a failover),
-marked ``xfail`` until sharded pub/sub lands; so is the reuse of a lost message's
-sequence number after a lossy failover of a chat's master (``SEQ_REUSE``)."""
+marked ``xfail`` until sharded pub/sub lands.  After a lossy failover of a chat's master
+no lost message's sequence number is given out again (``lua/post.lua`` keeps the id of
+the node that wrote the chat's last message)."""
 
 from __future__ import annotations
 
@@ -43,12 +44,6 @@ from tests.cluster.harness import SLOTS, Node, ValkeyCluster, slot_of
 from tests.harness import Cluster, active_chat, close_quietly, scaled, written_record
 
 WAIT_ENV = {"redis_wait_replicas": "1", "redis_wait_timeout_ms": "100"}
-SEQ_REUSE = (
-    "the message epoch (store/messages.py guard_epoch, lua/bump_epoch.lua) follows the "
-    "run id of the {rt} slot's master only: when a chat slot's master fails over with "
-    "messages its replica never got, the next message is given a lost message's seq, "
-    "and a client that saw the lost one drops the new one as a repeat"
-)
 JUNK_MB = 48
 """More than a replica's socket buffers hold (Linux: a few MB each way), less than the
 replica output buffer's soft limit (64 MB)."""
@@ -320,7 +315,6 @@ async def test_a_lagging_replica_bounds_the_loss_to_the_counted_messages(
     await _lossy_failover(valkey_cluster, cluster_url_for, check_seq=False)
 
 
-@pytest.mark.xfail(strict=True, reason=SEQ_REUSE)
 @pytest.mark.timeout(180)
 async def test_after_a_lossy_failover_no_sequence_number_is_reused(
     valkey_cluster: ValkeyCluster, cluster_url_for: Callable[[Node | None], str]
