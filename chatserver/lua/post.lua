@@ -19,6 +19,7 @@ local system = ARGV[13]       -- '1' to skip the participant check (system messa
 local origin = ARGV[14] or '' -- id of the connection that sent it ('' or absent: none),
                               -- stored and published so that this connection is not
                               -- sent its own message back (it has the ack)
+local publish = ARGV[15]      -- 'PUBLISH', or 'SPUBLISH' on a cluster (sharded pub/sub; set by Scripts)
 -- Returns {'ok', seq}, {'dup', seq}, {'forbidden', 0} or {'closed', 0}.
 --
 -- Sequence numbers only grow.  When the hub reports a newer epoch (the Redis server
@@ -48,5 +49,5 @@ end
 redis.call('HSET', ids_key, dedup, seq)
 redis.call('HSET', meta_key, 'seq', seq, 'epoch', epoch, 'last_ts', now, 'last_role', role)
 for _, key in ipairs({log_key, ids_key, meta_key}) do redis.call('EXPIRE', key, ttl) end
-redis.call('PUBLISH', channel, audience .. seq .. '|' .. origin .. '|' .. frame)
+redis.call(publish, channel, audience .. seq .. '|' .. origin .. '|' .. frame)
 return {'ok', seq}

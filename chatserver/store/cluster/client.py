@@ -12,7 +12,11 @@ from chatserver.store.multiplex import MuxRedis
 
 class ClusterRedis(MuxRedis):
     """A ``MuxRedis`` on a cluster: see the module's docstring.  ``connection_pool`` is
-    the first seed's (pub/sub only)."""
+    the first seed's (unused: the fan-out's sharded pub/sub opens a connection per
+    master, ``pubsub.py``)."""
+
+    publish_command = "SPUBLISH"
+    """What the Lua scripts publish with (``Scripts``): sharded pub/sub."""
 
     def __init__(
         self,

@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -32,6 +31,7 @@ from chatserver.store.cluster.urls import Address
 from chatserver.store.multiplex import Saturated
 
 _BROADCAST = frozenset({"SCRIPT LOAD", "SCRIPT FLUSH", "FLUSHALL", "FLUSHDB"})
+_PUBLISH = frozenset({"PUBLISH", "publish", b"PUBLISH", b"publish"})
 _NUMKEYS_AT_2 = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 
@@ -80,7 +80,7 @@ class ClusterMux(Topology):
                 keys = args[spec.first : last + 1 : max(spec.step, 1)]
         if not keys:
             return None
-        return int(key_slot(bytes(self._encoder.encode(keys[0]))))
+        return self.slot_of(keys[0])
 
     async def _getkeys(self, args: Sequence[Any]) -> Sequence[Any]:
         address = await self._address(None)
@@ -95,6 +95,7 @@ class ClusterMux(Topology):
     async def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         if self._closed:
             raise RedisConnectionError("the Redis client is closed")
+        commands = [_sharded(args) for args in commands]
         for args in commands:
             self._pack(args)  # bad arguments raise here, before anything is sent
         if len(commands) >= 2 and _is(commands[0], "MULTI") and _is(commands[-1], "EXEC"):
@@ -281,6 +282,14 @@ class ClusterMux(Topology):
             return next((r for r in replies if isinstance(r[0], RedisError)), replies[0])
         assert last is not None
         raise last
+
+
+def _sharded(args: Sequence[Any]) -> Sequence[Any]:
+    """``PUBLISH`` is sent as ``SPUBLISH``: to the master of the channel's slot, for the
+    fan-out's ``SSUBSCRIBE`` (``pubsub.py``), instead of to every node of the cluster."""
+    if args[0] in _PUBLISH:
+        return ("SPUBLISH", *args[1:])
+    return args
 
 
 def _is(args: Sequence[Any], name: str) -> bool:

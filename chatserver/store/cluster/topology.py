@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import ConnectionPool
 from redis.backoff import ExponentialBackoff
+from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     BusyLoadingError,
@@ -182,6 +183,24 @@ class Topology(Multiplexer):
     def masters(self) -> list[Address]:
         """The masters serving slots, as of the last refresh."""
         return list(self._masters)
+
+    def slot_of(self, name: str | bytes) -> int:
+        """The slot of a key or a channel name."""
+        return int(key_slot(bytes(self._encoder.encode(name))))
+
+    def pool_of(self, address: Address) -> ConnectionPool:
+        """The connection pool of a master (its settings and connect hook): the sharded
+        pub/sub opens its own connection to it from there."""
+        return self._node(address)._pool
+
+    async def ready(self) -> None:
+        """The slot map is known (read now if not yet)."""
+        await self._ready()
+
+    def moved(self, error: MovedError) -> None:
+        """A ``MOVED`` reply seen elsewhere (a pub/sub connection): the slot is updated,
+        the map read again in the background."""
+        self._moved(error)
 
     def address_of_slot(self, slot: int) -> Address | None:
         return self._slots[slot]
