@@ -179,6 +179,9 @@ class ShardedSubscriber:
         self._backoff = ExponentialBackoff(cap=REHOME_BACKOFF_CAP_S, base=0.05)
         self._stopped = False
         self._closing: set[asyncio.Task[None]] = set()
+        self._down: set[Address] = set()
+        """Masters whose connection failed or dropped since the slot map was last read:
+        not tried again before it is (thousands of channels wait on one dead master)."""
         self.connects = 0
         self.rehomes = 0
         """Completed rounds of placing lost subscriptions again (tests)."""
@@ -248,12 +251,15 @@ class ShardedSubscriber:
         if channel in self._where:
             return None
         address = self.topology.address_of_slot(self.topology.slot_of(channel))
+        if address is None or address in self._down:  # wait for the next slot map
+            self._homeless.add(channel)
+            self._kick()
+            return None
         try:
-            if address is None:
-                raise ConnectionError(f"no master serves {channel}'s slot")
             link = await self._link(address)
-        except (*_LOST, ConnectionError) as exc:
-            log.info("pub/sub: %s not placed yet: %s", channel, exc)
+        except _LOST as exc:
+            log.info("pub/sub: no connection to %s:%s yet: %s", *address, exc)
+            self._down.add(address)
             self._homeless.add(channel)
             self._kick()
             return None
@@ -290,6 +296,7 @@ class ShardedSubscriber:
     def _link_lost(self, link: NodeLink) -> None:
         if self.links.get(link.address) is link:
             del self.links[link.address]
+            self._down.add(link.address)
         for channel in list(link.channels):
             link.channels.discard(channel)
             link._settle(channel, False)
@@ -312,6 +319,7 @@ class ShardedSubscriber:
             attempt += 1
             with contextlib.suppress(*_LOST, TimeoutError):
                 await self.topology.refresh()
+            self._down.clear()
             async with self._lock:
                 batch, self._homeless = self._homeless, set()
                 futures = [f for c in batch if (f := await self._place(c)) is not None]
