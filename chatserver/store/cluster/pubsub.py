@@ -264,7 +264,8 @@ class ShardedSubscriber:
             self._kick()
             return None
         if channel != self.home and not self.sink.wants(channel):
-            return None  # unsubscribed while the connection was made
+            self._release(link)  # unsubscribed while the connection was made
+            return None
         self._where[channel] = link
         return link.subscribe(channel)
 
@@ -329,7 +330,9 @@ class ShardedSubscriber:
                         await asyncio.gather(*futures)
             if not self._homeless:
                 break
-        self.rehomes += 1
         self._rehome_task = None
+        if self._stopped:
+            return
+        self.rehomes += 1
         log.info("pub/sub subscriptions placed again after a topology change")
         self.sink.resynced()
