@@ -260,3 +260,33 @@ async def test_unsubscribing_frees_a_masters_connection(valkey_cluster: ValkeyCl
         await h.post(first, "again")
         await inbox.wait_for(h.keys.chat_channel(first))
         assert h.reconnects == 0
+
+
+async def test_a_subscription_made_while_its_master_is_down_is_placed_after_failover(
+    valkey_cluster: ValkeyCluster,
+) -> None:
+    c = valkey_cluster
+    async with asyncio.timeout(scaled(60)), hub(c) as h:
+        inbox = Inbox()
+        home = c.master_of_key(h.keys.queue_channel)
+        victim = next(m for m in masters(c) if m.port != home.port)
+        first, second = chats_on(c, h.keys, victim, 2)
+        await h.fanout.subscribe(h.keys.chat_channel(first), inbox)
+        slot = slot_of(h.keys.chat_channel(second))
+        killed = c.kill_master(slot)
+        # the master is gone and its replica not promoted yet: the subscription waits
+        # (retried on each new slot map), and subscribe returns once it is confirmed
+        # on the promoted replica (or after its confirmation timeout)
+        subscribing = asyncio.create_task(h.fanout.subscribe(h.keys.chat_channel(second), inbox))
+        new = await asyncio.to_thread(c.wait_for_failover, slot, killed)
+        await subscribing
+        await h.caught_up.wait()
+        assert h.reconnects == 1
+        assert h.sharded.channels_at(("127.0.0.1", new.port)) == {
+            h.keys.chat_channel(first),
+            h.keys.chat_channel(second),
+        }
+        await h.post(second, "after")
+        assert b"after" in (await inbox.wait_for(h.keys.chat_channel(second)))[0]
+        await h.post(first, "after")
+        assert b"after" in (await inbox.wait_for(h.keys.chat_channel(first)))[0]
