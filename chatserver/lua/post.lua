@@ -19,12 +19,14 @@ local system = ARGV[13]       -- '1' to skip the participant check (system messa
 local origin = ARGV[14] or '' -- id of the connection that sent it ('' or absent: none),
                               -- stored and published so that this connection is not
                               -- sent its own message back (it has the ack)
-local publish = ARGV[15]      -- 'PUBLISH', or 'SPUBLISH' on a cluster (sharded pub/sub; set by Scripts)
+local publish = ARGV[15] or '' -- 'PUBLISH', or 'SPUBLISH' on a cluster (sharded pub/sub; set by
+                              -- Scripts); absent (a caller passing 13 or 14): 'PUBLISH'
 -- Returns {'ok', seq}, {'dup', seq}, {'forbidden', 0} or {'closed', 0}.
 --
 -- Sequence numbers only grow.  When the hub reports a newer epoch (the Redis server
 -- restarted, so writes after its last fsync may be gone) the sequence jumps by 1000, so a
 -- number a client saw before the restart is never given to a different message.
+if publish == '' then publish = 'PUBLISH' end
 local dedup = role .. ':' .. sender_id .. ':' .. cid
 local seen = redis.call('HGET', ids_key, dedup)
 if seen then return {'dup', tonumber(seen)} end
