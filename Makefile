@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck types bench bench-harness bench-redis-clients soak widget console builds check-builds clean
+.PHONY: run test lint typecheck types bench bench-harness bench-cluster bench-redis-clients soak widget console builds check-builds clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -43,6 +43,13 @@ bench-harness: $(STAMP)
 
 ## The Redis client spike (issue 10): redis-py, its cluster client, valkey-glide, coredis and an
 ## auto-batching prototype on the product's hot paths, one node and a 3-master cluster (~10 min)
+## Issue 12: relay, routing and storm on one Valkey and on a 3+3 Valkey cluster (same run, same
+## pinning), then one hub against two on the cluster; summary-cluster.md side by side
+bench-cluster: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench --redis both --only relay --only routing --only storm
+	$(BIN)/python -m bench --redis cluster --only scale
+
 bench-redis-clients: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.redis_clients

@@ -10,7 +10,15 @@
                                       (one hub, P = 100 and 1,000 pairs, both sides
                                       sending) and the connect burst, a few minutes
 
-Scenarios: idle, relay, routing, drain, storm, relay2, connect, records (see docs/performance.md).
+    python -m bench --redis both      issue 12: relay, routing, storm and scale, each on
+                                      one Valkey and then on a Valkey cluster (3 masters +
+                                      3 replicas), same pinning; the product only in relay
+                                      (no baselines); results in results-cluster[-quick].json
+                                      and summary-cluster[-quick].md, side by side
+    python -m bench --redis cluster --only scale   one hub against two, on the cluster
+
+Scenarios: idle, relay, routing, drain, storm, relay2, connect, records, scale (see
+docs/performance.md).
 Everything runs on 127.0.0.1, every loop is bounded, and the run stops by itself.  Results
 are merged into ``bench/results/results[-quick].json``, summarised in
 ``bench/results/summary[-quick].md`` with the latency plot, and the figures section of
@@ -36,7 +44,10 @@ from bench.loadgen import QUIET, wait_quiet
 from bench.ours import RETRIES
 from bench.procs import WHATIF, raise_nofile
 
-SCENARIOS = ["idle", "relay", "routing", "drain", "storm", "relay2", "connect", "records"]
+SCENARIOS = ["idle", "relay", "routing", "drain", "storm", "relay2", "connect", "records",
+             "scale"]
+CLUSTER_SCENARIOS = ["relay", "routing", "storm", "scale"]
+"""What ``--redis cluster`` / ``both`` runs (issue 12)."""
 
 
 def log(msg: str) -> None:
@@ -51,6 +62,8 @@ async def run_scenario(name: str, cfg: Config) -> dict[str, Any]:
     if name == "relay":
         from bench import s_relay
 
+        if cfg.redis != "single" or cfg.compare:  # issue 12: the product alone
+            return await s_relay.run(cfg, log, systems=("ours",))
         return await s_relay.run(cfg, log)
     if name == "routing":
         from bench import s_routing
@@ -76,6 +89,10 @@ async def run_scenario(name: str, cfg: Config) -> dict[str, Any]:
         from bench import s_records
 
         return await s_records.run(cfg, log)
+    if name == "scale":
+        from bench import s_scale
+
+        return await s_scale.run(cfg, log)
     raise ValueError(name)
 
 
@@ -83,7 +100,11 @@ async def main_async(args: argparse.Namespace) -> int:
     cfg = Config(quick=args.quick, profile=args.profile, layout_name=args.layout,
                  out=Path(args.out))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if args.quick else ""
+    compare = args.redis != "single"
+    cfg.compare = compare
+    backends = ["single", "cluster"] if args.redis == "both" else [args.redis]
+    suffix = "-cluster" if compare else ""
+    suffix += "-quick" if args.quick else ""
     if args.profile:
         suffix += "-profile"
     if args.whatif:
@@ -104,18 +125,26 @@ async def main_async(args: argparse.Namespace) -> int:
     data["quick"] = args.quick
     data["whatif"] = args.whatif
     data["profile"] = args.profile
+    data["redis"] = args.redis
     log(f"bench: {info['cpu_model']}, {info['cores']} cores, {info['ram_gib']} GiB, "
         f"{info['kernel']}, Python {info['python']}; layout {cfg.layout_name} "
         f"(generator on {cfg.generator_cpus}, servers on {cfg.server_cpus}); "
         f"machine busy {info['foreign_cpu_pct_before_run']}% before start")
     failed = 0
     budget_end = time.monotonic() + args.budget
-    for name in args.only or SCENARIOS:
+    # scale (issue 12) only when asked for in a plain run: the full suite stays as it was
+    names = args.only or (CLUSTER_SCENARIOS if compare else
+                          [n for n in SCENARIOS if n != "scale"])
+    runs = [(n, b) for n in names for b in backends]
+    for name, backend in runs:
+        key = f"{name}@{backend}" if compare else name
         if time.monotonic() > budget_end:
-            log(f"== {name}: skipped (time budget of {args.budget}s used)")
+            log(f"== {key}: skipped (time budget of {args.budget}s used)")
             continue
-        log(f"== {name}")
+        cfg.redis = backend
+        log(f"== {key}  (load average {os.getloadavg()[0]:.2f})")
         t0 = time.monotonic()
+        load0 = [round(x, 2) for x in os.getloadavg()]
         RETRIES.clear()
         await wait_quiet({}, args.quiet_wait)
         try:
@@ -127,6 +156,9 @@ async def main_async(args: argparse.Namespace) -> int:
             traceback.print_exc()
             result = {"error": repr(exc)}
         result["elapsed_s"] = round(time.monotonic() - t0, 1)
+        result["backend"] = backend
+        result["loadavg_before"] = load0
+        result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         result["client_retries"] = dict(RETRIES)
         if RETRIES:
             log(f"   client retries (refused by the hub, retried as a client would): "
@@ -134,13 +166,21 @@ async def main_async(args: argparse.Namespace) -> int:
         result["date_utc"] = info["date_utc"]
         result["quick"] = args.quick
         result["profile"] = args.profile
-        data["scenarios"][name] = result
+        data["scenarios"][key] = result
         path.write_text(json.dumps(data, indent=1, default=str))
-        log(f"   {name} done in {result['elapsed_s']}s")
+        log(f"   {key} done in {result['elapsed_s']}s (load average "
+            f"{result['loadavg_after'][0]:.2f})")
     data["quiet_waited_s"] = round(QUIET["waited_s"], 1)
     # only a plain full run of every scenario into bench/results speaks for the docs
     plain = not (args.profile or args.quick or args.whatif or args.only) and (
         args.out == str(RESULTS))
+    if compare:
+        from bench import report_cluster
+
+        summary = report_cluster.write(data, cfg.out, suffix)
+        log(f"results: {path}\nsummary: {summary}")
+        print(report_cluster.text(data), flush=True)
+        return 1 if failed else 0
     summary = report.write_all(data, cfg.out, suffix, update_doc=plain)
     log(f"results: {path}\nsummary: {summary}")
     print(report.targets_text(data), flush=True)
@@ -167,10 +207,18 @@ def main() -> None:
                    help="before a scenario or a load step, wait up to this long for other "
                         "work on the machine to calm down (CPU of others < "
                         f"{QUIET['threshold_pct']:.0f}%%)")
+    p.add_argument("--redis", choices=["single", "cluster", "both"], default="single",
+                   help="single: one Valkey (default); cluster: a 3-master + 3-replica "
+                        "Valkey cluster; both: each scenario on one Valkey, then on the "
+                        "cluster (issue 12: relay, routing, storm and scale unless --only)")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--whatif", help="run the hubs with experimental changes applied in "
                                     "memory (bench/whatif.py: tracemalloc)")
     args = p.parse_args()
+    if args.redis != "single":
+        bad = [n for n in args.only or [] if n not in CLUSTER_SCENARIOS]
+        if bad:
+            p.error(f"--redis {args.redis} runs only {', '.join(CLUSTER_SCENARIOS)}")
     QUIET["max_wait_s"] = args.quiet_wait
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     raise_nofile()

@@ -19,6 +19,10 @@ class Config:
     profile: bool = False
     layout_name: str = "split"
     out: Path = RESULTS
+    redis: str = "single"
+    """``single`` (one Valkey) or ``cluster`` (3 masters + 3 replicas, issue 12)."""
+    compare: bool = False
+    """A ``--redis cluster``/``both`` run (the relay runs the product alone)."""
     started: float = field(default_factory=time.monotonic)
 
     def size(self, full: Any, quick: Any) -> Any:
@@ -44,7 +48,7 @@ class Config:
         server cores and the generator has the last core to itself."""
         s = self.server_cpus
         out: dict[str, Any] = {"name": self.layout_name, "hub0": s, "hub1": s, "redis": s,
-                               "generator": self.generator_cpus}
+                               "generator": self.generator_cpus, "backend": self.redis}
         if profile_dir is not None:
             out["profile_dir"] = profile_dir
         return out

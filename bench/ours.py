@@ -145,9 +145,18 @@ class Product:
             raise RuntimeError(f"topic {name}: {status} {body}")
 
     def redis(self) -> Any:
+        """A client of the deployment's Redis for the bench's own reads (the event log,
+        chat states, the audit).  On a cluster, the product's own cluster client (through
+        ``store.redis_conn.connect`` with the ``redis+cluster://`` URL): every key read
+        here is in the ``{rt}`` slot."""
+        url = self.dep.valkey.url
+        if self.dep.backend == "cluster":
+            from chatserver.store.redis_conn import connect
+
+            return connect(url)
         import redis.asyncio as aioredis
 
-        return aioredis.Redis.from_url(self.dep.valkey.url)
+        return aioredis.Redis.from_url(url)
 
     async def events(self) -> list[dict[str, str]]:
         """The whole routing event log (as tests/audit.py replays it)."""

@@ -169,6 +169,9 @@ class ValkeyProc:
     def pid(self) -> int:
         return int(self.server._process.pid)
 
+    def pids(self) -> dict[str, int]:
+        return {"valkey": self.pid}
+
     def start(self) -> None:
         self.server.start()
         pin(self.pid, self.cpus)
@@ -265,14 +268,29 @@ WHATIF: dict[str, str | None] = {"changes": None}
 """Set by ``python -m bench --whatif pool,...``: hubs run ``bench.whatif`` instead."""
 
 
+BACKENDS = ("single", "cluster")
+"""Where a deployment keeps its state: one Valkey (``ValkeyProc``) or a 3-master +
+3-replica Valkey cluster (``bench.cluster.ValkeyClusterProc``, issue 12)."""
+
+
 class Deployment:
-    """Valkey plus N hubs sharing a key prefix and secret (what a real deployment runs)."""
+    """Valkey (or a Valkey cluster) plus N hubs sharing a key prefix and secret (what a
+    real deployment runs)."""
 
     def __init__(self, n_hubs: int = 2, *, hub_cpus: Sequence[Sequence[int] | None] = (),
                  redis_cpus: Sequence[int] | None = None, profile_dir: Path | None = None,
-                 **settings: str) -> None:
+                 backend: str = "single", **settings: str) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="lc-bench-"))
-        self.valkey = ValkeyProc(self.workdir, redis_cpus)
+        self.backend = backend
+        self.valkey: Any
+        if backend == "cluster":
+            from bench.cluster import ValkeyClusterProc
+
+            self.valkey = ValkeyClusterProc(redis_cpus)
+        elif backend == "single":
+            self.valkey = ValkeyProc(self.workdir, redis_cpus)
+        else:
+            raise ValueError(f"backend {backend!r} (one of {BACKENDS})")
         self.prefix = "b" + secrets.token_hex(4)
         self.secret = secrets.token_urlsafe(32)
         self.settings = settings
@@ -293,6 +311,7 @@ class Deployment:
         self.valkey.start()
         try:
             for h in self.hubs:
+                h.env["REDIS_URL"] = self.valkey.url  # a cluster's ports exist from now on
                 h.start()
         except BaseException:
             self.stop()
@@ -333,9 +352,13 @@ class Deployment:
 
     def pids(self) -> dict[str, int]:
         out = {h.name: h.pid for h in self.hubs if h.alive()}
-        out["valkey"] = self.valkey.pid
+        out.update(self.valkey.pids())
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"hubs": len(self.hubs), "prefix": self.prefix, "settings": self.settings,
-                "pinning": {h.name: h.cpus for h in self.hubs} | {"valkey": self.valkey.cpus}}
+        out = {"hubs": len(self.hubs), "prefix": self.prefix, "settings": self.settings,
+               "backend": self.backend,
+               "pinning": {h.name: h.cpus for h in self.hubs} | {"valkey": self.valkey.cpus}}
+        if self.backend == "cluster":
+            out["cluster"] = self.valkey.describe()
+        return out

@@ -7,14 +7,56 @@ product also runs one longer step at half its sustained rate (the latency target
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.config import Config, Log
-from bench.loadgen import open_loop_step, ramp
+from bench.loadgen import CpuWatch, open_loop_step, ramp
 from bench.systems import SYSTEMS, make
+
+LOOSE_P99_MS = 200.0
+"""Issue 12 runs (``--redis cluster|both``) ramp until p99 passes this, on a machine shared
+with other work where 10 ms is often out of reach at any rate; the 10 ms figure is then
+read off the same steps (``strict_rate``: the ladder, without its own bisection)."""
+
+
+def strict_rate(steps: list[Any], limit_ms: float = 10.0) -> float:
+    """The highest rate whose step delivered everything with p99 <= ``limit_ms``, every
+    lower step having passed too (0 when the first one did not)."""
+    best = 0.0
+    for s in sorted(steps, key=lambda s: s.rate):
+        p99 = s.latency_ms.get("p99")
+        if s.received < s.sent or p99 is None or p99 > limit_ms:
+            break
+        best = s.rate
+    return best
+
+
+async def fixed_rate_cost(cfg: Config, system: Any, pairs: int, log: Log) -> dict[str, Any]:
+    """Issue 12: one step at a fixed rate whatever its latency, for the CPU each process
+    spends per relayed message (``s_scale.cost_per_message``): unlike the sustained rate,
+    CPU seconds per message hardly move when other work on the machine takes the core."""
+    from bench.s_scale import cost_per_message
+
+    rate = cfg.size(800.0, 200.0)
+    duration = cfg.size(8.0, 4.0)
+    watch = CpuWatch(system.pids())  # the same processes idle, as long: their floor
+    watch.start()
+    await asyncio.sleep(duration)
+    idle = watch.stop()
+    res = await open_loop_step(system.send, pairs, rate, duration, system.recorder,
+                               system.pids())
+    out = res.to_json()
+    out["idle_cpu"] = idle
+    out["cost"] = cost_per_message(out, idle)
+    log(f"    fixed {rate:.0f}/s: p50={res.latency_ms.get('p50')} p99="
+        f"{res.latency_ms.get('p99')} ms, CPU us/msg {out['cost'].get('us_per_msg')}, "
+        f"above idle {out['cost'].get('marginal_us_per_msg')} "
+        f"(other {res.cpu.get('foreign_cpu_pct')}%)")
+    return out
 
 
 async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) -> dict[str, Any]:
@@ -41,7 +83,11 @@ async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) 
                 system.send, pairs, system.recorder, system.pids(),
                 start_rate=50.0, factor=factor, max_rate=60_000.0, step_s=step_s,
                 bisect=bisect, budget_s=budget, log=log,
+                p99_limit_ms=LOOSE_P99_MS if cfg.compare else 10.0,
             )
+            if cfg.compare:
+                entry["sustained_rate_p99_200ms"] = round(best, 1)
+                best = strict_rate(steps)
             if dep is not None:
                 dep.profile(False)
             entry["steps"] = [s.to_json() for s in steps]
@@ -50,6 +96,8 @@ async def run(cfg: Config, log: Log, systems: tuple[str, ...] = tuple(SYSTEMS)) 
             good = [s for s in steps if s.ok and s.rate == best]
             if good:
                 entry["at_sustained"] = good[-1].to_json()
+            if name == "ours" and cfg.compare:
+                entry["fixed_rate"] = await fixed_rate_cost(cfg, system, pairs, log)
             if name == "ours" and best > 0:
                 half = await open_loop_step(system.send, pairs, best / 2,
                                             cfg.size(8.0, 4.0), system.recorder,

@@ -60,6 +60,7 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
     n_backlog = cfg.size(3000, 800)
     n_arrival = cfg.size(1500, 400)
     dep = Deployment(2, hub_cpus=[cfg.server_cpus] * 2, redis_cpus=cfg.server_cpus,
+                     backend=cfg.redis,
                      profile_dir=cfg.profile_dir("routing"), offer_timeout_s="900",
                      auto_accept="false")
     out: dict[str, Any] = {"agents": n_agents, "skills": len(SKILLS), "topics": 20,

@@ -41,6 +41,7 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
     cap = 100
     rate = cfg.size(500.0, 200.0)  # messages per second, both directions together
     dep = Deployment(2, hub_cpus=[cfg.server_cpus] * 2, redis_cpus=cfg.server_cpus,
+                     backend=cfg.redis,
                      profile_dir=cfg.profile_dir("storm"), auto_accept="true")
     out: dict[str, Any] = {"visitors": n, "agents": n // cap, "agent_capacity": cap,
                            "message_rate": rate}
@@ -110,7 +111,7 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
         task = asyncio.create_task(traffic())
         await asyncio.sleep(3.0)
         hub1 = dep.hubs[1]
-        watch = CpuWatch({"hub1": hub1.pid, "valkey": dep.valkey.pid})
+        watch = CpuWatch({"hub1": hub1.pid, **dep.valkey.pids()})
         watch.start()
         dep.profile(True)
         t_kill = time.monotonic_ns()

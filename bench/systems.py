@@ -113,7 +113,10 @@ class Ours(OursParts, System):
         self.capacity = capacity
         self.dep = Deployment(2, hub_cpus=[layout.get("hub0"), layout.get("hub1")],
                               redis_cpus=layout.get("redis"), auto_accept="true",
-                              profile_dir=layout.get("profile_dir"))
+                              profile_dir=layout.get("profile_dir"),
+                              backend=layout.get("backend", "single"))
+        if self.dep.backend == "cluster":
+            self.label = "chatserver (2 hubs + Valkey cluster, 3 masters + 3 replicas)"
         self.visitors: list[BenchClient] = []
         self.agents: dict[str, BenchClient] = {}
         self.chats: list[str] = []

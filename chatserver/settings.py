@@ -48,6 +48,14 @@ class Settings:
     answered (every caller shares the connection: ``store/multiplex.py``).  Beyond it,
     which only a paused or unreachable Redis reaches, an action is refused at once with
     ``overloaded``."""
+    redis_wait_replicas: int = 0
+    """When above 0, a message is acknowledged only after ``WAIT <n> <timeout>`` on the
+    master that stored it: at least this many replicas have it, or the timeout passed.
+    0: acknowledged as soon as the master stored it (replication is asynchronous; see
+    the loss window in ``docs/deployment.md``)."""
+    redis_wait_timeout_ms: int = 100
+    """How long one ``WAIT`` (``redis_wait_replicas``) may hold the acknowledgement, and
+    the process's shared connection to that master, when replicas are slow or absent."""
     action_timeout_s: float = 5.0
     """Deadline of one client action (a frame's storage work); past it the action is
     refused with ``overloaded`` (its effect may still land: a resent ``msg`` with the same

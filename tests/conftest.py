@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from tests.cluster.harness import ValkeyCluster
+from tests.cluster.harness import Node, ValkeyCluster
 from tests.harness import (
     Cluster,
     Valkey,
@@ -57,6 +57,45 @@ def valkey_cluster(_valkey_cluster_session: ValkeyCluster) -> ValkeyCluster:
     (Not to be confused with ``cluster``: two hub processes.)"""
     _valkey_cluster_session.heal()
     return _valkey_cluster_session
+
+
+def _product_cluster_url(c: ValkeyCluster, first: Node | None = None) -> str:
+    """The product's ``redis+cluster://`` URL for the test cluster, every node a seed.
+
+    The first seed is ``first`` if given, else a node that is a replica now: the client's
+    pub/sub connection (the fan-out's) goes to the first seed alone and does not follow
+    a failover (``store/cluster.py``), so a test that kills a master keeps it on a node
+    that survives (the failover tests that kill the first seed pass it as ``first``)."""
+    if first is None:
+        replicas = {r.port for n in c.nodes if n.running for r in c.replicas_of(n)}
+        first = next(n for n in c.nodes if n.port in replicas)
+    order = [first, *(n for n in c.nodes if n.port != first.port)]
+    return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in order) + "/0"
+
+
+@pytest.fixture
+def cluster_url_for(valkey_cluster: ValkeyCluster) -> Callable[[Node | None], str]:
+    """``cluster_url_for(first)``: the healed session cluster's ``redis+cluster://`` URL,
+    ``first`` its first seed (None: a replica; see ``_product_cluster_url``)."""
+    return lambda first=None: _product_cluster_url(valkey_cluster, first)
+
+
+@pytest.fixture
+def cluster_redis_url(cluster_url_for: Callable[[Node | None], str]) -> str:
+    """A ``redis+cluster://`` URL of the session's Valkey Cluster (healed), its first seed
+    a node that is a replica now."""
+    return cluster_url_for(None)
+
+
+@pytest.fixture
+async def hubs_on_cluster(cluster_redis_url: str) -> AsyncIterator[Cluster]:
+    """Two `chatserver serve` processes sharing the Valkey Cluster."""
+    c = Cluster(cluster_redis_url, n=2)
+    await c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture

@@ -251,3 +251,40 @@ async def test_an_offered_chat_still_waits_an_active_one_does_not(single: Cluste
             await again.close()
     finally:
         await close_quietly([agent, visitor])
+
+
+async def test_closing_waiting_chats_also_ends_those_offered_and_not_yet_accepted(
+    single: Cluster,
+) -> None:
+    """A chat offered to an agent who has not accepted it yet is still waiting for an
+    answer: ending the notice with ``close_queued`` closes it too, and the agent's offer
+    ends."""
+    cluster = single
+    await cluster.set_topic("billing")
+    sue = await supervisor(cluster)
+    ann = await cluster.agent(await cluster.add_agent("ann", capacity=1))
+    visitors = [await cluster.visitor(), await cluster.visitor()]
+    try:
+        offered = await visitors[0].start(topic="billing")
+        await ann.wait_for(
+            lambda f: f["type"] == "offer" and f["chat"]["id"] == offered["id"], scaled(10)
+        )
+        queued = await visitors[1].start(topic="billing")  # ann is full: this one queues
+        status, notice = await post(cluster, sue, texts={"en": "Down"}, topics=["billing"])
+        assert status == 201
+        status, ended = await http(
+            "POST", f"{cluster.urls[0]}/api/notices/{notice['id']}/end",
+            {"close_queued": True}, sue,
+        )
+        assert status == 200 and ended["closed"] == 2, ended
+        for v, chat in zip(visitors, [offered, queued], strict=True):
+            closed = await v.wait_for(
+                lambda f, c=chat: f["type"] == "chat" and f["chat"]["id"] == c["id"]
+                and f["chat"]["state"] == "closed", scaled(10)
+            )
+            assert closed["chat"]["outcome"] == "incident"
+        await ann.wait_for(
+            lambda f: f["type"] == "ended" and f["chat"] == offered["id"], scaled(10)
+        )
+    finally:
+        await close_quietly([ann, *visitors])

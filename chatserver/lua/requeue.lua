@@ -40,6 +40,7 @@ local created_read = ARGV[19]     -- creation time (ms) the caller read or was o
                                   --   (score, relax_at)
 local by = ARGV[20]               -- who transfers (role:id; transfer_queue only)
 local note = ARGV[21]             -- the transfer note
+local new_priority = ARGV[22]     -- the new topic's priority (with new_topic)
 -- A transfer to a queue also adds a 'handoff' entry to the history (the record's trace).
 -- A 'lapse' is refused ('not_due') unless the chat's current offer deadline has passed, so
 -- a timer that read an old deadline cannot end a newer offer.
@@ -81,7 +82,7 @@ redis.call('HDEL', chat_key, 'agent', 'agent_name', 'offer_deadline')
 redis.call('HSET', chat_key, 'state', target, 'queued_at', now, 'score', score)
 if new_topic ~= '' then
   redis.call('HSET', chat_key, 'topic', new_topic, 'req', new_required, 'opt', new_optional,
-    'relaxed', '0')
+    'relaxed', '0', 'priority', new_priority)
 end
 redis.call('ZADD', queue_key, score, chat_id)
 redis.call('ZREM', offers_key, chat_id)

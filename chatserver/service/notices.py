@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from chatserver.core.lifecycle import ChatEvent
+from chatserver.core.lifecycle import ChatEvent, ChatState
 from chatserver.core.notices import Notice, pick_text
 from chatserver.store.messages import EVERYONE
 
@@ -61,6 +61,30 @@ async def close_queued(
                     closed += 1
                 else:
                     skip.add(chat_id)
+    return closed + await _close_offered(node, set(topics), notice, by, message, batch)
+
+
+async def _close_offered(
+    node: Node, topics: set[str], notice: Notice, by: str, message: dict[str, str], batch: int
+) -> int:
+    """The chats offered to an agent and not accepted yet are not in their queue, but
+    their visitors are still waiting for an answer: closed the same way."""
+    ids = await node.reads.offered()
+    if not ids:
+        return 0
+    found = await node.reads.waiting_topics(ids)
+    todo = [
+        chat_id
+        for chat_id, (state, topic) in zip(ids, found, strict=True)
+        if state == ChatState.OFFERED.value and topic in topics
+    ]
+    closed = 0
+    for at in range(0, len(todo), batch):
+        part = todo[at : at + batch]
+        results = await asyncio.gather(
+            *(_close_one(node, chat_id, notice, by, message) for chat_id in part)
+        )
+        closed += sum(results)
     return closed
 
 

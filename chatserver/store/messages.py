@@ -13,16 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chatserver.protocol.envelope import AGENTS_ONLY as AGENTS_ONLY
 from chatserver.protocol.envelope import EVERYONE as EVERYONE
 from chatserver.protocol.envelope import publication as publication
 from chatserver.settings import Settings
+from chatserver.store.cluster import ClusterMux
 from chatserver.store.codec import mapping as hmapping
 from chatserver.store.codec import text
 from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts
 from chatserver.store.scripts import source as script_source
+from chatserver.telemetry import metrics
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,39 @@ class MessageStore:
             system="1" if system else "0",
             origin=origin,
         )
-        return PostResult(status.decode(), int(seq))
+        result = PostResult(status.decode(), int(seq))
+        if self.settings.redis_wait_replicas > 0 and result.status in ("ok", "dup"):
+            await self.wait_replicas(chat_id)
+        return result
+
+    async def wait_replicas(self, chat_id: str) -> int:
+        """``WAIT`` until ``redis_wait_replicas`` replicas have every write this process
+        made on the connection to the master of the chat's slot (so its last post), or
+        ``redis_wait_timeout_ms`` passed; returns how many had it.
+
+        ``WAIT`` counts the writes of the connection it is sent on, so it goes on the one
+        that carried the post: the shared connection (``MuxRedis``), or on a cluster that
+        master's (``ClusterMux``: a keyless command would go to any master).  A lost
+        connection raises (the client is refused with ``overloaded``, resends the same
+        ``cid`` and is answered from the new master: ``dup`` if the message survived,
+        stored anew if it was lost).  Fewer replicas within the timeout (slow or none,
+        as after a failover until the old master rejoins): acknowledged anyway, counted
+        in ``chat_messages_unreplicated_total``."""
+        want, timeout = self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms
+        mux = getattr(self.redis, "mux", None)
+        if isinstance(mux, ClusterMux):
+            address = mux.address_of_slot(key_slot(self.keys.chat_log(chat_id).encode()))
+            if address is None:
+                raise RedisConnectionError(f"no master serves chat {chat_id}'s slot")
+            (reply,) = await mux._node(address).send([("WAIT", want, timeout)])
+            if isinstance(reply, BaseException):
+                raise reply
+        else:
+            reply = await self.redis.wait(want, timeout)
+        acked = int(reply)
+        if acked < want:
+            metrics.UNREPLICATED.inc()
+        return acked
 
     async def mark_read(self, chat_id: str, who: str, seq: int) -> tuple[int, bool]:
         """Store how far ``who`` has read; returns (stored seq, moved).  -1: not a

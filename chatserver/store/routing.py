@@ -385,6 +385,7 @@ class RoutingStore(ScriptStore):
             created_read=read.created,
             by=by,
             note=note,
+            new_priority=prio,
         )
         reason, agent = text(result[0]), text(result[1])
         if reason == "retry":

@@ -213,7 +213,7 @@ SPECS: dict[str, ScriptSpec] = {
             "events history status_log handle_time",
             "chat_id expected_agent now from_states target event_name mark_declined "
             "lapse_status score new_topic new_required new_optional missed_at relax_at "
-            "events_max topic_read holder_read priority_read created_read by note",
+            "events_max topic_read holder_read priority_read created_read by note new_priority",
         ),
         _spec("set_tags", "chat", "tags from_states required_agent"),
         _spec("snapshot_agents", each_keys=("agent", "agent_chats")),

@@ -74,6 +74,10 @@ class ChatReads:
         """The first ``count`` chat ids of a topic queue."""
         return [text(c) for c in await self.redis.zrange(self.keys.queue(topic), 0, count - 1)]
 
+    async def offered(self) -> list[str]:
+        """The chats offered to an agent and not accepted, declined or lapsed yet."""
+        return [text(c) for c in await self.redis.zrange(self.keys.offers, 0, -1)]
+
     async def waiting_topics(self, chat_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(state, topic) of each chat, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:

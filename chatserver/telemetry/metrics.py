@@ -63,6 +63,12 @@ _posted = Counter(
 )
 POSTED: Final = {role: _posted.labels(role) for role in ROLES}
 
+UNREPLICATED: Final = Counter(
+    "chat_messages_unreplicated",
+    "Messages acknowledged although WAIT saw fewer than REDIS_WAIT_REPLICAS replicas "
+    "have them within REDIS_WAIT_TIMEOUT_MS",
+)
+
 _errors = Counter("chat_errors", "Error frames sent to clients, by error code", ["code"])
 ERRORS: Final = {code.value: _errors.labels(code.value) for code in ErrorCode}
 

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatserver.clock import Clock, wall_ms
 from chatserver.hub.node import Node
 from chatserver.settings import Settings
+from chatserver.telemetry.logs import bind_request
 from chatserver.web import (
     api,
     config_api,
@@ -31,8 +32,8 @@ from chatserver.web import (
     records_api,
     token_check,
 )
-from chatserver.web.request_ids import RequestIds
-from chatserver.web.sockets import agent_socket, visitor_socket
+from chatserver.web.request_ids import RequestIds, request_id
+from chatserver.web.sockets import SocketEndpoint, agent_socket, visitor_socket
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -130,6 +131,38 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class ChatApp(Starlette):
+    """The Starlette application, with a short way in for the two WebSocket endpoints.
+
+    A socket lives for hours, and every ASGI layer it passes through keeps a coroutine
+    frame alive for all that time: Starlette's error and exception middleware, its router
+    and route, and our own middleware (none of which does anything for a WebSocket: the
+    security headers and the 404/405 pages are HTTP's).  So a handshake on ``/ws/visitor``
+    or ``/ws/agent`` binds its request id and goes straight to its endpoint, which is
+    itself a plain ASGI app (``SocketEndpoint``); everything else takes the full stack.
+    (``__call__`` stays a coroutine function: that is how ASGI servers tell an ASGI 3
+    app.)"""
+
+    sockets: dict[str, SocketEndpoint] = {"/ws/visitor": visitor_socket, "/ws/agent": agent_socket}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            endpoint = self.sockets.get(route_path(scope))
+            if endpoint is not None:
+                scope["app"] = self
+                bind_request(request_id(scope))
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: without the ``root_path`` a proxy mounted us under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
     node = Node(settings, clock)
 
@@ -142,7 +175,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
         finally:
             await node.stop()
 
-    app = Starlette(
+    app = ChatApp(
         routes=[
             Route("/", index),
             *api.routes,

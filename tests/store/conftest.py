@@ -1,6 +1,10 @@
 """The store contract suite's fixture: every store concept, typed as its Protocol
 (``chatserver/store/protocols.py``), backed here by the Redis classes on the real Valkey.
-A different implementation passes the same suite by providing another ``Stores``."""
+A different implementation passes the same suite by providing another ``Stores``.
+
+Every contract test runs twice: ``[valkey]`` on one Valkey (``redis_url``) and ``[cluster]``
+on the session's real 3-master Valkey Cluster (``valkey_cluster``, through the product's
+``redis+cluster://`` client), each test with its own key prefix."""
 
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from chatserver.store.routing import RoutingStore
 from chatserver.store.scripts import Scripts
 from chatserver.store.timers import TimerStore
 from chatserver.store.visitors import VisitorStore
+from tests.cluster.harness import ValkeyCluster
 
 T0 = 1_800_000_000_000
 """The suite's clock starts here (ms); every store call is given its time."""
@@ -86,12 +91,26 @@ class Stores:
         )
 
 
+def cluster_url(c: ValkeyCluster) -> str:
+    """The product's URL for the test cluster: three of its nodes as seeds."""
+    return "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in c.seed_hosts[:3]) + "/0"
+
+
+@pytest.fixture(params=["valkey", "cluster"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The Redis the contract suite runs on: one Valkey, or the Valkey Cluster (started
+    only when a ``[cluster]`` test runs)."""
+    if request.param == "cluster":
+        return cluster_url(request.getfixturevalue("valkey_cluster"))
+    return str(request.getfixturevalue("redis_url"))
+
+
 @pytest.fixture
-async def stores(redis_url: str) -> AsyncIterator[Stores]:
+async def stores(store_url: str) -> AsyncIterator[Stores]:
     prefix = f"st{uuid.uuid4().hex[:10]}"
     settings = dataclasses.replace(SETTINGS, key_prefix=prefix)
     keys = Keys(prefix)
-    redis = connect(redis_url)
+    redis = connect(store_url)
     scripts = Scripts(redis)
     try:
         yield Stores(

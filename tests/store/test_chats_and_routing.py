@@ -275,6 +275,21 @@ async def test_transfer_to_a_queue_changes_topic(stores: Stores) -> None:
     assert any(h.startswith("handoff|") for h in await stores.chats.history("c1"))
 
 
+
+async def test_transfer_to_a_queue_takes_the_new_topics_priority(stores: Stores) -> None:
+    """The chat keeps the priority of the topic it now waits in: a later decline or
+    requeue re-queues it with that priority, not its first topic's."""
+    await stores.agent("alice")
+    await _active(stores)
+    vip = await stores.directory.set_topic("vip", required={}, optional={}, priority=9)
+    out = await stores.routing.requeue(
+        "c1", ChatEvent.TRANSFER_QUEUE, T0 + 40, expected_agent="alice", new_topic=vip,
+        by="agent:alice", note="for vip",
+    )
+    assert out.ok
+    chat = await stores.chats.get_chat("c1")
+    assert chat is not None and (chat.topic, chat.priority) == ("vip", 9)
+
 # ---- transfer to an agent -----------------------------------------------------------------
 async def test_transfer_to_agent_moves_the_load(stores: Stores) -> None:
     await stores.agent("alice")

@@ -16,9 +16,9 @@ from chatserver.store.scripts import Scripts
 
 
 @pytest.fixture
-async def leases(redis_url: str) -> AsyncIterator[tuple[DrainLease, DrainLease]]:
+async def leases(store_url: str) -> AsyncIterator[tuple[DrainLease, DrainLease]]:
     keys = Keys(f"dl{uuid.uuid4().hex[:10]}")
-    redis = connect(redis_url)
+    redis = connect(store_url)
     scripts = Scripts(redis)
     try:
         yield (DrainLease(scripts, keys.drain_lease, "hub-a"),
