@@ -47,7 +47,12 @@ from chatserver.store.resp import dedicated, replies, send
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_S = 5.0
-REHOME_BACKOFF_CAP_S = 1.0
+REHOME_BACKOFF_CAP_S = 0.1
+"""Short: publishers follow a failover on their own (their next send after the promotion
+goes to the new master), and a control message (an offer on an agent's channel) published
+before the subscription is placed again reaches nobody here; the chat logs cover chat
+messages only.  A try costs one ``CLUSTER SLOTS`` and one connection attempt per dead
+master."""
 _LOST = (*DROPPED, RuntimeError)
 """What a lost connection raises (uvloop: RuntimeError on a closed transport)."""
 
@@ -134,6 +139,7 @@ class NodeLink:
                 return
             if kind == b"sunsubscribe":  # unasked: the slot moved, or a failover
                 if channel in self.channels:
+                    log.info("pub/sub: %s dropped by %s:%s", channel, *self.address)
                     self.channels.discard(channel)
                     self._settle(channel, False)
                     owner._lost(channel, self)
@@ -176,7 +182,7 @@ class ShardedSubscriber:
         self._homeless: set[str] = set()
         self._lock = asyncio.Lock()
         self._rehome_task: asyncio.Task[None] | None = None
-        self._backoff = ExponentialBackoff(cap=REHOME_BACKOFF_CAP_S, base=0.05)
+        self._backoff = ExponentialBackoff(cap=REHOME_BACKOFF_CAP_S, base=0.02)
         self._stopped = False
         self._closing: set[asyncio.Task[None]] = set()
         self._down: set[Address] = set()
@@ -334,5 +340,8 @@ class ShardedSubscriber:
         if self._stopped:
             return
         self.rehomes += 1
-        log.info("pub/sub subscriptions placed again after a topology change")
+        log.info(
+            "pub/sub subscriptions placed again after a topology change: %s",
+            ", ".join(f"{a[0]}:{a[1]} {len(link.channels)}" for a, link in self.links.items()),
+        )
         self.sink.resynced()
