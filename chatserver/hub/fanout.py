@@ -89,6 +89,9 @@ class Fanout:
     ) -> None:
         self._listeners: dict[str, set[Listener]] = {}
         self._confirms: dict[str, asyncio.Future[None]] = {}
+        self._leaving: dict[str, set[Listener]] = {}
+        """Cluster only: listeners of a channel unsubscribed, until the master confirms
+        it; they still get what was published there before (see ``unsubscribe``)."""
         self._on_reconnect = on_reconnect
         self._reconnect_task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -165,6 +168,14 @@ class Fanout:
             confirm = self._confirms.pop(channel, None)
             if confirm is not None and not confirm.done():
                 confirm.set_result(None)  # every listener left meanwhile
+            if isinstance(self.transport, ShardedSubscriber):
+                # each master's messages arrive on their own connection, in no order
+                # with another's: an order received on one channel (``unfollow`` on a
+                # visitor's) may overtake what was published before it on another (the
+                # chat's ``closed`` frame).  The listener keeps getting that channel
+                # until its master confirms the unsubscribe, which comes after all it
+                # published before.
+                self._leaving.setdefault(channel, set()).add(listener)
             self.transport.remove(channel)
 
     def listeners(self, channel: str) -> int:
@@ -178,7 +189,8 @@ class Fanout:
         return list(self._listeners)
 
     def deliver(self, channel: str, data: bytes) -> None:
-        for listener in tuple(self._listeners.get(channel, ())):
+        targets = self._listeners.get(channel) or self._leaving.get(channel) or ()
+        for listener in tuple(targets):
             try:
                 listener.on_publish(channel, data)
             except Exception:
@@ -188,6 +200,9 @@ class Fanout:
         confirm = self._confirms.get(channel)
         if confirm is not None and not confirm.done():
             confirm.set_result(None)
+
+    def released(self, channel: str) -> None:
+        self._leaving.pop(channel, None)
 
     def interrupted(self) -> None:
         self.connected.clear()

@@ -249,8 +249,12 @@ async def test_unsubscribing_frees_a_masters_connection(valkey_cluster: ValkeyCl
         assert h.sharded.channels_at(address) == {h.keys.chat_channel(second)}
         await h.post(second, "still here")
         await inbox.wait_for(h.keys.chat_channel(second))
-        # none left: it is closed; the home channel's connection stays
+        # none left: it is closed once the master confirmed the unsubscribe; the home
+        # channel's connection stays
+        link = h.sharded.links[address]
         await h.fanout.unsubscribe(h.keys.chat_channel(second), inbox)
+        assert link.task is not None
+        await asyncio.wait({link.task})
         assert address not in h.sharded.links
         assert ("127.0.0.1", home.port) in h.sharded.links
         # subscribing there again opens a new one

@@ -66,6 +66,8 @@ class Sink(Protocol):
 
     def confirmed(self, channel: str) -> None: ...
 
+    def released(self, channel: str) -> None: ...
+
     def interrupted(self) -> None: ...
 
     def resynced(self) -> None: ...
@@ -83,6 +85,9 @@ class NodeLink:
         self.waiting: dict[str, asyncio.Future[bool]] = {}
         """A subscription's confirmation: True when confirmed, False when refused or lost."""
         self.pending: deque[tuple[bytes, str]] = deque()
+        self.leaving: set[str] = set()
+        """Unsubscribed, the server's reply not in yet: what it publishes there until then
+        is still delivered to the listeners that left (``Sink.released``)."""
         self.task: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -100,9 +105,9 @@ class NodeLink:
     def unsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)
         self._settle(channel, False)
-        if self.channels:
-            self.pending.append((b"sunsubscribe", channel))
-            send(self.conn, hiredis.pack_command(("SUNSUBSCRIBE", channel)))  # type: ignore[arg-type]
+        self.leaving.add(channel)
+        self.pending.append((b"sunsubscribe", channel))
+        send(self.conn, hiredis.pack_command(("SUNSUBSCRIBE", channel)))  # type: ignore[arg-type]
 
     def _settle(self, channel: str, ok: bool) -> None:
         future = self.waiting.pop(channel, None)
@@ -136,6 +141,8 @@ class NodeLink:
                 if kind == b"ssubscribe" and channel in self.channels:
                     self._settle(channel, True)
                     owner.sink.confirmed(channel)
+                elif kind == b"sunsubscribe":
+                    owner._left(channel, self)
                 return
             if kind == b"sunsubscribe":  # unasked: the slot moved, or a failover
                 if channel in self.channels:
@@ -145,7 +152,10 @@ class NodeLink:
                     owner._lost(channel, self)
                 return
         elif isinstance(reply, RedisError) and self.pending:
-            _, channel = self.pending.popleft()
+            head_kind, channel = self.pending.popleft()
+            if head_kind == b"sunsubscribe":
+                owner._left(channel, self)
+                return
             if isinstance(reply, MovedError):
                 owner.topology.moved(reply)
             if channel in self.channels:
@@ -239,11 +249,16 @@ class ShardedSubscriber:
         if link is None:
             return
         link.unsubscribe(channel)
+
+    def _left(self, channel: str, link: NodeLink) -> None:
+        """The server confirmed an unsubscribe: nothing more comes on ``channel`` there."""
+        link.leaving.discard(channel)
+        self.sink.released(channel)
         self._release(link)
 
     def _release(self, link: NodeLink) -> None:
         """Close ``link`` if nothing is left on it."""
-        if not link.channels and self.links.get(link.address) is link:
+        if not link.channels and not link.leaving and self.links.get(link.address) is link:
             del self.links[link.address]
             link.closed = True
             task = asyncio.get_running_loop().create_task(link.close())
@@ -304,6 +319,9 @@ class ShardedSubscriber:
         if self.links.get(link.address) is link:
             del self.links[link.address]
             self._down.add(link.address)
+        for channel in list(link.leaving):
+            link.leaving.discard(channel)
+            self.sink.released(channel)
         for channel in list(link.channels):
             link.channels.discard(channel)
             link._settle(channel, False)
