@@ -62,10 +62,9 @@ def valkey_cluster(_valkey_cluster_session: ValkeyCluster) -> ValkeyCluster:
 def _product_cluster_url(c: ValkeyCluster, first: Node | None = None) -> str:
     """The product's ``redis+cluster://`` URL for the test cluster, every node a seed.
 
-    The first seed is ``first`` if given, else a node that is a replica now: the client's
-    pub/sub connection (the fan-out's) goes to the first seed alone and does not follow
-    a failover (``store/cluster.py``), so a test that kills a master keeps it on a node
-    that survives (the failover tests that kill the first seed pass it as ``first``)."""
+    The first seed is ``first`` if given, else a node that is a replica now (a test that
+    kills a master then still finds the cluster through the first seed; the failover
+    tests that kill the first seed pass it as ``first``)."""
     if first is None:
         replicas = {r.port for n in c.nodes if n.running for r in c.replicas_of(n)}
         first = next(n for n in c.nodes if n.port in replicas)

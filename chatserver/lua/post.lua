@@ -19,16 +19,18 @@ local system = ARGV[13]       -- '1' to skip the participant check (system messa
 local origin = ARGV[14] or '' -- id of the connection that sent it ('' or absent: none),
                               -- stored and published so that this connection is not
                               -- sent its own message back (it has the ack)
-local cluster = ARGV[15] or ''  -- '1' on a Redis Cluster: check which node stores the log
+local publish = ARGV[15] or '' -- 'PUBLISH', or 'SPUBLISH' on a cluster (sharded pub/sub; set by
+                              -- Scripts); absent (a caller passing 13 or 14): 'PUBLISH'
 -- Returns {'ok', seq}, {'dup', seq}, {'forbidden', 0} or {'closed', 0}.
 --
 -- Sequence numbers only grow.  When the hub reports a newer epoch (the Redis server
 -- restarted, so writes after its last fsync may be gone) the sequence jumps by 1000, so a
 -- number a client saw before the restart is never given to a different message.  On a
--- cluster the epoch follows the routing slot's master only, so the chat's meta also keeps
--- the id of the node that wrote its last message: when another node writes next (the
--- replica promoted after its master failed, maybe without the master's last messages),
--- the sequence jumps by 1000 as well.
+-- cluster (SPUBLISH) the epoch follows the routing slot's master only, so the chat's meta
+-- also keeps the id of the node that wrote its last message: when another node writes
+-- next (the replica promoted after its master failed, maybe without the master's last
+-- messages), the sequence jumps by 1000 as well.
+if publish == '' then publish = 'PUBLISH' end
 local dedup = role .. ':' .. sender_id .. ':' .. cid
 local seen = redis.call('HGET', ids_key, dedup)
 if seen then return {'dup', tonumber(seen)} end
@@ -39,7 +41,7 @@ if system ~= '1' and meta[4] ~= '1' then return {'forbidden', 0} end
 local seq = tonumber(meta[1] or '0')
 local known = tonumber(meta[2] or '-1')
 local node = ''
-if cluster == '1' then node = redis.call('CLUSTER', 'MYID') end
+if publish == 'SPUBLISH' then node = redis.call('CLUSTER', 'MYID') end
 if (known >= 0 and epoch > known) or (meta[5] and meta[5] ~= node) then seq = seq + 1000 end
 seq = seq + 1
 if epoch < known then epoch = known end
@@ -57,5 +59,5 @@ redis.call('HSET', ids_key, dedup, seq)
 redis.call('HSET', meta_key, 'seq', seq, 'epoch', epoch, 'last_ts', now, 'last_role', role)
 if node ~= '' then redis.call('HSET', meta_key, 'node', node) end
 for _, key in ipairs({log_key, ids_key, meta_key}) do redis.call('EXPIRE', key, ttl) end
-redis.call('PUBLISH', channel, audience .. seq .. '|' .. origin .. '|' .. frame)
+redis.call(publish, channel, audience .. seq .. '|' .. origin .. '|' .. frame)
 return {'ok', seq}

@@ -236,6 +236,12 @@ class Keys:
         return f"{self.prefix}:{{rl}}:{kind}:{subject}:{window}"
 
     # ---- pub/sub channels (not keys; named here too so nothing else builds names) ---------
+    # On a cluster they are sharded channels (``SPUBLISH``/``SSUBSCRIBE``), served by the
+    # master of their slot.  A channel a script publishes on carries the hash tag of the
+    # script's keys and is passed in KEYS (the chat and notice channels).  The others are
+    # published from Python only: untagged, each in a slot of its own (spread over the
+    # masters), with the names they always had (a rolling restart on one server mixes
+    # processes of two versions, which must hear each other).
     @staticmethod
     def chat_of_channel(channel: str) -> str:
         """The chat id of a chat channel name (``<prefix>:{c:<chat>}:ch``)."""

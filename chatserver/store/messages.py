@@ -57,8 +57,6 @@ class MessageStore:
         self.settings = settings
         self.epoch = 0
         self._run_id = ""
-        self._cluster = "1" if isinstance(getattr(redis, "mux", None), ClusterMux) else ""
-        """'1' on a Redis Cluster: ``post.lua`` checks which node stores the chat's log."""
         self._ttl = int(
             settings.chat_retention_s + settings.chat_idle_timeout_s + settings.queue_timeout_s
         )
@@ -187,7 +185,6 @@ class MessageStore:
             ttl=self._ttl,
             system="1" if system else "0",
             origin=origin,
-            cluster=self._cluster,
         )
         result = PostResult(status.decode(), int(seq))
         if self.settings.redis_wait_replicas > 0 and result.status in ("ok", "dup"):

@@ -54,8 +54,9 @@ def connect(url: str, *, max_inflight: int = 10_000) -> MuxRedis:
     connection, and commands are retried across short outages (a Redis restart).  Its
     ``connection_pool`` only serves pub/sub.  Not for blocking commands.
 
-    On a cluster (``redis+cluster://host:port,host:port``, ``store/cluster.py``): the same
-    client, with one shared connection per master, each group sent to its slot's master."""
+    On a cluster (``redis+cluster://host:port,host:port``, ``store/cluster/``): the same
+    client, with one shared connection per master, each group sent to its slot's master,
+    ``PUBLISH`` sent as ``SPUBLISH`` (the fan-out subscribes with sharded pub/sub there)."""
     if is_cluster_url(url):
         return ClusterRedis(url, lambda node_url: _pool(node_url, 4), max_inflight=max_inflight)
     return MuxRedis(_pool(url, 4), max_inflight=max_inflight)
@@ -65,7 +66,7 @@ def connect_pooled(url: str, *, max_connections: int = 2) -> Redis:
     """A pooled client, for blocking commands (the records writer's ``XREADGROUP
     BLOCK``), which would stall every caller of a shared connection.
 
-    On a cluster, redis-py's ``RedisCluster`` (``store/cluster.py``): not a ``Redis``
+    On a cluster, redis-py's ``RedisCluster`` (``store/cluster/``): not a ``Redis``
     subclass, but with the same command methods, ``execute_command`` and pipelines
     (a transaction in one slot), which is all its users (``store/outbox.py``) call."""
     if is_cluster_url(url):

@@ -187,11 +187,11 @@ SPECS: dict[str, ScriptSpec] = {
             "missed_at details visitor_ttl events_max visitor_name",
         ),
         _spec("delete_topic", "topics queue", "name"),
-        _spec("notice_end", "notices expiry channel", "notice_id frame"),
+        _spec("notice_end", "notices expiry channel", "notice_id frame publish"),
         _spec(
             "notice_post",
             "notices expiry channel",
-            "notice_id notice now max_active expires_at frame",
+            "notice_id notice now max_active expires_at frame publish",
         ),
         _spec(
             "offline_message",
@@ -203,7 +203,7 @@ SPECS: dict[str, ScriptSpec] = {
             "post",
             "log ids meta channel",
             "chat_id role sender_id sender_name cid text kind audience now epoch log_max "
-            "ttl system origin cluster",
+            "ttl system origin publish",
         ),
         _spec("rate", "chat outbox", "chat_id visitor_id rating comment now window nps"),
         _spec("read_receipt", "meta", "who read"),
@@ -245,6 +245,9 @@ SPECS: dict[str, ScriptSpec] = {
     )
 }
 NAMES = tuple(sorted(SPECS))
+_PUBLISHING = frozenset(name for name, spec in SPECS.items() if "publish" in spec.args)
+"""Scripts that publish: their ``publish`` argument (the command) is the client's
+``publish_command``, ``PUBLISH``, or ``SPUBLISH`` on a cluster (``store/cluster``)."""
 
 _LUA = resources.files("chatserver") / "lua"
 _DEFINES = re.compile(r"^local function (\w+)\(", re.M)
@@ -299,11 +302,15 @@ class Scripts:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self.publish: str = getattr(redis, "publish_command", "PUBLISH")
 
     async def call(
         self, name: str, /, *, each: Sequence[Mapping[str, Any]] = (), **values: Any
     ) -> Any:
-        """Run ``name`` with its keys and arguments by name (see ``SPECS``)."""
+        """Run ``name`` with its keys and arguments by name (see ``SPECS``; a publishing
+        script's ``publish`` is the client's)."""
+        if name in _PUBLISHING:
+            values["publish"] = self.publish
         keys, args = SPECS[name].build(values, each)
         run: Callable[..., Awaitable[Any]] = self.redis.execute_command  # (untyped)
         try:

@@ -13,12 +13,11 @@ is made to happen (a frozen replica, so ``WAIT`` times out): exactly the message
 in ``chat_messages_unreplicated_total`` are lost.  The cost of the setting is asserted as
 counts: one more command and one more round trip per message, on the chat slot's master.
 
-The hubs' first seed is a replica (``cluster_url_for``): the client's pub/sub (fan-out)
-connection goes to the first seed alone.  The case that kills the first seed's own node
-is the known gap in fan-out (``store/cluster.py``: pub/sub does not follow a failover),
-marked ``xfail`` until sharded pub/sub lands.  After a lossy failover of a chat's master
-no lost message's sequence number is given out again (``lua/post.lua`` keeps the id of
-the node that wrote the chat's last message)."""
+The hubs' first seed is a replica (``cluster_url_for``), except in the case that kills
+the first seed's own node: the fan-out's sharded pub/sub (``store/cluster/pubsub.py``)
+follows the failover whichever node the seeds list first.  After a lossy failover of a
+chat's master no lost message's sequence number is given out again (``lua/post.lua``
+keeps the id of the node that wrote the chat's last message)."""
 
 from __future__ import annotations
 
@@ -47,12 +46,6 @@ WAIT_ENV = {"redis_wait_replicas": "1", "redis_wait_timeout_ms": "100"}
 JUNK_MB = 48
 """More than a replica's socket buffers hold (Linux: a few MB each way), less than the
 replica output buffer's soft limit (64 MB)."""
-KNOWN_PUBSUB_GAP = (
-    "the hubs' pub/sub connection goes to the first seed node only (store/cluster.py) and "
-    "does not follow a failover: once that node is killed, no new subscription is ever "
-    "confirmed, so a visitor starting a chat is refused `overloaded` (sharded pub/sub: "
-    "the `sharded` branch)"
-)
 
 
 def _slot(prefix: str, which: str, chat_id: str = "") -> int:
@@ -195,7 +188,6 @@ async def test_routing_master_killed_mid_chat_chats_go_on(
     await _failover_mid_chat(valkey_cluster, cluster_url_for(None), "rt")
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_PUBSUB_GAP)
 @pytest.mark.timeout(180)
 async def test_first_seed_master_killed_mid_chat_fan_out_follows(
     valkey_cluster: ValkeyCluster, cluster_url_for: Callable[[Node | None], str]
