@@ -29,7 +29,11 @@ local publish = ARGV[15] or '' -- 'PUBLISH', or 'SPUBLISH' on a cluster (sharded
 -- cluster (SPUBLISH) the epoch follows the routing slot's master only, so the chat's meta
 -- also keeps the id of the node that wrote its last message: when another node writes
 -- next (the replica promoted after its master failed, maybe without the master's last
--- messages), the sequence jumps by 1000 as well.
+-- messages), the sequence jumps to at least the server's clock in ms since 2026-01-01.
+-- A fixed jump would not do: a replica that lost the messages written after an earlier
+-- jump (a slot move, say) would make the same jump from the same base again.  The
+-- clock's jump stays above every number the lost node gave out unless that node gave
+-- one chat more messages than milliseconds passed before the failover (seconds).
 if publish == '' then publish = 'PUBLISH' end
 local dedup = role .. ':' .. sender_id .. ':' .. cid
 local seen = redis.call('HGET', ids_key, dedup)
@@ -40,9 +44,14 @@ if meta[3] ~= '1' then return {'closed', 0} end
 if system ~= '1' and meta[4] ~= '1' then return {'forbidden', 0} end
 local seq = tonumber(meta[1] or '0')
 local known = tonumber(meta[2] or '-1')
+if known >= 0 and epoch > known then seq = seq + 1000 end
 local node = ''
 if publish == 'SPUBLISH' then node = redis.call('CLUSTER', 'MYID') end
-if (known >= 0 and epoch > known) or (meta[5] and meta[5] ~= node) then seq = seq + 1000 end
+if meta[5] and meta[5] ~= node then
+  local t = redis.call('TIME')
+  local clock = (tonumber(t[1]) - 1767225600) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  seq = math.max(seq + 1000, clock)
+end
 seq = seq + 1
 if epoch < known then epoch = known end
 local frame = cmsgpack.pack({
