@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.crc import key_slot
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chatserver.protocol.envelope import AGENTS_ONLY as AGENTS_ONLY
 from chatserver.protocol.envelope import EVERYONE as EVERYONE
@@ -207,10 +205,8 @@ class MessageStore:
         want, timeout = self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms
         mux = getattr(self.redis, "mux", None)
         if isinstance(mux, ClusterMux):
-            address = mux.address_of_slot(key_slot(self.keys.chat_log(chat_id).encode()))
-            if address is None:
-                raise RedisConnectionError(f"no master serves chat {chat_id}'s slot")
-            (reply,) = await mux._node(address).send([("WAIT", want, timeout)])
+            master = mux.master_of(self.keys.chat_log(chat_id))
+            (reply,) = await master.send([("WAIT", want, timeout)])
             if isinstance(reply, BaseException):
                 raise reply
         else:

@@ -205,6 +205,15 @@ class Topology(Multiplexer):
     def address_of_slot(self, slot: int) -> Address | None:
         return self._slots[slot]
 
+    def master_of(self, name: str | bytes) -> NodeMux:
+        """The shared connection to the master serving ``name``'s slot (a key or a
+        channel), as of the last refresh: for a command that must go on the connection
+        that carried earlier writes there (``WAIT``)."""
+        address = self._slots[self.slot_of(name)]
+        if address is None:
+            raise RedisConnectionError(f"no master serves the slot of {name!r}")
+        return self._node(address)
+
     def _node(self, address: Address) -> NodeMux:
         node = self._nodes.get(address)
         if node is None:
