@@ -32,6 +32,8 @@ class BenchClient(ChatClient):
     on_msg: MsgHook | None = None
     on_frame: FrameHook | None = None
     resumed_at: int = 0
+    welcomed_at: int = 0
+    """monotonic_ns of the last welcome."""
     """monotonic_ns when the last reconnect's resume (and resend) finished."""
     on_resumed: Callable[[BenchClient], None] | None = None
     lean: bool = False
@@ -64,6 +66,10 @@ class BenchClient(ChatClient):
     async def _notify(self) -> None:
         if self._changed._waiters:  # type: ignore[attr-defined]
             await super()._notify()
+
+    async def connect(self) -> None:
+        await super().connect()
+        self.welcomed_at = time.monotonic_ns()
 
     async def _after_reconnect(self) -> None:
         await super()._after_reconnect()

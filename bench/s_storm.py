@@ -148,6 +148,9 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
                 if len(examples) < 5:
                     examples.append(f"chat {chats[k]} {'v->a' if direction == 0 else 'a->v'}")
         resumed_sorted = sorted(resumed)
+        welcomed = sorted(v.welcomed_at - t_kill for v in visitors if v.welcomed_at > t_kill)
+        lags = sorted(v.resumed_at - v.welcomed_at for v in visitors
+                      if v.welcomed_at > t_kill and v.resumed_at >= v.welcomed_at)
         late99 = late100 = None
         if len(resumed_sorted) >= 0.99 * n:
             late99 = round((resumed_sorted[int(0.99 * n) - 1] - t_kill) / 1e9, 3)
@@ -162,6 +165,12 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
             "eventually_all_resumed_s": late100,
             "resume_p50_s": round((resumed_sorted[len(resumed_sorted) // 2] - t_kill) / 1e9, 3)
             if resumed_sorted else None,
+            # where the time goes: the handshake (kill -> welcome) or what follows it
+            "welcomed_p50_p99_s": [round(welcomed[int(q * (len(welcomed) - 1))] / 1e9, 3)
+                                   for q in (0.5, 0.99)] if welcomed else None,
+            "welcome_to_resumed_p50_p99_max_s": [
+                round(lags[int(q * (len(lags) - 1))] / 1e9, 3) for q in (0.5, 0.99, 1.0)]
+            if lags else None,
             "messages_sent": len(sent),
             "messages_lost": lost,
             "lost_examples": examples,

@@ -37,6 +37,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 import websockets
@@ -51,6 +52,9 @@ _encoder = msgspec.msgpack.Encoder()
 RETRYABLE = ("overloaded", "internal", "rate_limited")
 """Error codes after which resending the same frame may pass."""
 OVERLOAD_ATTEMPTS = 6
+RESUME_ATTEMPTS = 10
+"""How often a ``resume`` refused with a retryable code is sent (then the client
+reconnects, which resumes again)."""
 """How many times ``say`` sends a message refused with ``overloaded`` (then it raises)."""
 
 
@@ -192,6 +196,13 @@ class ChatClient:
         self._stopping = False
         self._url_index = 0
         self.connected = asyncio.Event()
+        self._resends: dict[str, int] = {}
+        """cid -> refusals so far, of the messages ``say_nowait`` sent: one refused with
+        ``overloaded`` is sent again after the server's hint, in the background."""
+        self._resend_tasks: set[asyncio.Task[None]] = set()
+        self.open_chat: str | None = None
+        """Visitors: the chat last started or welcomed with; a reconnect asks to resume it
+        in the handshake (``resume``/``after``), saving a ``resume`` request."""
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
@@ -245,7 +256,7 @@ class ChatClient:
     # ---- connection ----------------------------------------------------------------------
     async def connect(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        url = self.urls[self._url_index % len(self.urls)]
+        url = self._with_resume(self.urls[self._url_index % len(self.urls)])
         try:
             ws = await websockets.connect(
                 url,
@@ -270,6 +281,8 @@ class ChatClient:
             raise
         self.ws = ws
         self.welcome = first
+        if self.role == "visitor" and first.get("chat"):
+            self.open_chat = first["chat"]["id"]
         if "token" in first:
             self.token = first["token"]
         self.connects += 1
@@ -278,13 +291,23 @@ class ChatClient:
         self.connected.set()
         await self._notify()
 
+    def _with_resume(self, url: str) -> str:
+        """A visitor's socket URL asking to resume its open chat in the handshake."""
+        chat = self.open_chat
+        if self.role != "visitor" or self.token is None or chat is None:
+            return url
+        query = urlencode({"resume": chat, "after": self.last_seq.get(chat, 0)})
+        return f"{url}{'&' if '?' in url else '?'}{query}"
+
     async def _after_reconnect(self) -> None:
-        # resume every chat we know of, then resend what was never acknowledged
+        # resume every chat we know of (but the one the handshake resumed), then resend
+        # what was never acknowledged
         chats = set(self.last_seq)
         if self.role == "visitor" and self.welcome.get("chat"):
             chats.add(self.welcome["chat"]["id"])
         if self.role == "agent":
             chats.update(c["id"] for c in self.welcome.get("chats", []))
+        chats.discard(self.welcome.get("resumed", ""))
         for chat in sorted(chats):
             await self._resume(chat)
         for cid, (chat, text, internal) in list(self.unacked.items()):
@@ -296,8 +319,7 @@ class ChatClient:
     async def _resume(self, chat: str) -> None:
         """Resume one chat; a refusal that may pass (the server busy, or rate-limiting
         this connection) is retried, one that will not (not found, forbidden) is final."""
-        delay = 0.1
-        for _ in range(6):
+        for attempt in range(RESUME_ATTEMPTS):
             try:
                 await self.request(
                     {"type": "resume", "chat": chat, "after": self.last_seq.get(chat, 0)}
@@ -306,8 +328,8 @@ class ChatClient:
             except ClientError as exc:
                 if exc.code not in RETRYABLE:
                     return
-            await asyncio.sleep(delay)
-            delay *= 2
+                # the server's hint, growing: reconnecting instead would cost it more
+                await asyncio.sleep(overload_delay(exc.frame, attempt))
         raise ConnectionError(f"could not resume {chat}")
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -429,6 +451,7 @@ class ChatClient:
             self.last_seq[chat] = seq
             if frame.get("from", {}).get("role") == self.role:
                 self.unacked.pop(frame.get("cid", ""), None)
+                self._resends.pop(frame.get("cid", ""), None)
             if (chat, seq) in self._own_seqs:
                 self._own_seqs.discard((chat, seq))  # a replay of our own, already held
                 return
@@ -442,8 +465,10 @@ class ChatClient:
             self.acks[frame["cid"]] = frame
             self._own(frame)
             self.unacked.pop(frame["cid"], None)
+            self._resends.pop(frame["cid"], None)
         if kind == "error" and "cid" in frame:
             self._sent.pop(frame["cid"], None)
+            self._resend_later(frame)
         if kind == "resync":
             self.resyncs.append(frame)
         rid = frame.get("rid")
@@ -537,6 +562,7 @@ class ChatClient:
         reply = await self.request({"type": "start", **fields})
         chat: Frame = reply["chat"]
         self.last_seq.setdefault(chat["id"], 0)
+        self.open_chat = chat["id"]
         return chat
 
     async def say(
@@ -576,8 +602,33 @@ class ChatClient:
         raise AssertionError("unreachable")
 
     async def say_nowait(self, chat: str, text: str, cid: str) -> None:
+        """Send a message without waiting for its ack.  Refused with ``overloaded``, it
+        is sent again in the background after the server's hint (``OVERLOAD_ATTEMPTS``
+        times at most; then it stays in ``unacked``, resent by the next reconnect)."""
         self.unacked[cid] = (chat, text, False)
+        self._resends[cid] = 0
         await self.send({"type": "msg", "chat": chat, "cid": cid, "text": text})
+
+    def _resend_later(self, error: Frame) -> None:
+        cid = error["cid"]
+        attempt = self._resends.pop(cid, None)
+        if attempt is None or cid not in self.unacked:
+            return
+        if error.get("code") != "overloaded" or attempt + 1 >= OVERLOAD_ATTEMPTS:
+            return
+        delay = overload_delay(error, attempt)
+        chat, text, _ = self.unacked[cid]
+
+        async def resend() -> None:
+            await asyncio.sleep(delay)
+            if cid in self.unacked and not self._stopping:
+                self._resends[cid] = attempt + 1
+                with contextlib.suppress(ConnectionError):
+                    await self.send({"type": "msg", "chat": chat, "cid": cid, "text": text})
+
+        task = asyncio.get_running_loop().create_task(resend())
+        self._resend_tasks.add(task)
+        task.add_done_callback(self._resend_tasks.discard)
 
     # ---- waiting -------------------------------------------------------------------------
     async def wait_for(
@@ -623,6 +674,8 @@ class ChatClient:
     # ---- closing -------------------------------------------------------------------------
     async def close(self) -> None:
         self._stopping = True
+        for task in list(self._resend_tasks):
+            task.cancel()
         if self._reconnecting is not None and not self._reconnecting.done():
             self._reconnecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -11,7 +11,8 @@
 // Call order: `start()`; the link then stays connected until `stop()` (or a terminal close
 // code), reconnecting whenever the socket drops.  Each (re)connection reports `onWelcome`
 // with the server's first frame (frames before it are ignored); that is where the owner
-// resumes every chat it follows from its last seen seq (`resume()`), drops the replayed
+// resumes every chat it follows from its last seen seq (`resume()`, unless the handshake's
+// `query()` asked for it and `welcome.resumed` says it was done), drops the replayed
 // frames it already holds by their seq (docs/protocol.md 6.1), and resends what was never
 // acknowledged.  Every other frame goes to `onFrame`, replies included (after the request's
 // promise settled).
@@ -44,6 +45,9 @@ export interface LinkOptions {
   url: string;
   /** The subprotocols of the next handshake (asked before each one). */
   protocols(): string[];
+  /** The query string of the next handshake (asked before each one), without "?":
+   * the widget names the chat to resume there (docs/protocol.md 2.2). */
+  query?(): string;
   codec: Codec;
   /** An application ping this long after the last one was answered... */
   pingEveryMs: number;
@@ -208,7 +212,9 @@ export class Link {
     if (this.stopped || this.ws) return;
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.opts.url, this.opts.protocols());
+      const query = this.opts.query?.() ?? "";
+      const url = query ? this.opts.url + (this.opts.url.includes("?") ? "&" : "?") + query : this.opts.url;
+      ws = new WebSocket(url, this.opts.protocols());
     } catch {
       this.scheduleRetry(0);
       return;

@@ -181,6 +181,7 @@ export interface Welcome {
   visitor?: string;
   token?: string;
   chat?: ChatView | null;
+  resumed?: string;
   agents_available?: boolean;
   availability?: AvailabilityView;
   agent?: AgentView;

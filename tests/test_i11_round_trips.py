@@ -68,6 +68,9 @@ ROUND_TRIPS = {
     "transfer (to an agent)": 3,
     "visitor connect (returning, with a chat)": 3,
     "resume": 2,
+    # the same reconnect naming the chat in the handshake: 3 instead of 3 + 2, and no
+    # ``resume`` request (the welcome's read of the chat serves both)
+    "visitor connect (returning, resuming in the handshake)": 3,
     "close": 3,
     "rate": 1,
 }
@@ -395,6 +398,21 @@ async def test_round_trips_per_action(redis_url: str) -> None:
                 await back.wait_messages(chat, 2, scaled(10))
 
             check("resume", await measure(counter, "resume", resume), seen)
+
+            async def reconnect_resuming() -> None:
+                again = ChatClient(
+                    [url.replace("http://", "ws://", 1) + "/ws/visitor"],
+                    role="visitor", token=token, reconnect=False, origin=None,
+                    max_size=2**24)
+                again.open_chat, again.last_seq[chat] = chat, 2
+                await again.connect()
+                box["again"] = again
+                await again.wait_messages(chat, 2, scaled(10))
+
+            check("visitor connect (returning, resuming in the handshake)",
+                  await measure(counter, "connect", reconnect_resuming), seen)
+            clients.append(box["again"])
+            assert box["again"].welcome["resumed"] == chat
 
             async def close() -> None:
                 await alice.request({"type": "close", "chat": chat, "outcome": "resolved"})

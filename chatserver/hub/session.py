@@ -97,6 +97,9 @@ class Session:
     async def welcome(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def after_welcome(self) -> None:
+        """Work the welcome promised, done right after it was sent (nothing here)."""
+
     def limits(self) -> dict[str, Any]:
         s = self.node.settings
         return {
@@ -113,6 +116,7 @@ class Session:
         the socket closes."""
         ws = self.conn.ws
         self.conn.send_welcome(await self.welcome())  # held frames go after it
+        await self.after_welcome()  # still within the admission slot, if any
         if welcomed is not None:
             welcomed()
         while not self.conn.closed:

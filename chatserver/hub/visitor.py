@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from chatserver.core.lifecycle import ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.session import PROTOCOL_VERSION, Session
 from chatserver.protocol import (
+    CloseCode,
     ErrorCode,
     Leave,
     Offline,
     ProtocolError,
     Rate,
+    Resume,
     Start,
     VisitorFrame,
     decode_visitor,
 )
 from chatserver.service.actor import Actor
+
+log = logging.getLogger(__name__)
 
 _OPEN = (ChatState.QUEUED.value, ChatState.OFFERED.value, ChatState.ACTIVE.value)
 
@@ -26,7 +33,7 @@ _OPEN = (ChatState.QUEUED.value, ChatState.OFFERED.value, ChatState.ACTIVE.value
 class VisitorSession(Session):
     role = "visitor"
 
-    __slots__ = ("known_chat", "new_token", "user_agent")
+    __slots__ = ("known_chat", "new_token", "resume", "user_agent")
 
     HANDLERS = {
         **Session.HANDLERS,
@@ -37,10 +44,19 @@ class VisitorSession(Session):
     }
 
     def __init__(
-        self, node: Node, conn: Connection, *, new_token: str | None, user_agent: str
+        self,
+        node: Node,
+        conn: Connection,
+        *,
+        new_token: str | None,
+        user_agent: str,
+        resume: Resume | None = None,
     ) -> None:
         super().__init__(node, conn)
         self.new_token = new_token
+        self.resume = resume
+        """What the handshake asked to resume (``resume``/``after``): done after the
+        welcome when it names the visitor's chat, then dropped."""
         self.known_chat: str | None = None
         """The visitor's open chat id ('' for none), when the socket endpoint read it
         already (beside the presence write): the welcome does not read it again."""
@@ -72,6 +88,10 @@ class VisitorSession(Session):
             "limits": self.limits(),
             "notices": notices,
         }
+        resume, self.resume = self.resume, None
+        if resume is not None and chat is not None and chat["id"] == resume.chat:
+            frame["resumed"] = chat["id"]
+            self.resume = resume  # followed by ``after_welcome``
         if self.new_token:
             frame["token"] = self.new_token
             self.new_token = None  # sent once; not kept for the life of the socket
@@ -79,6 +99,20 @@ class VisitorSession(Session):
         # reach this connection as ``availability`` frames, after its welcome
         node.availability.welcomed(self.conn)
         return frame
+
+    async def after_welcome(self) -> None:
+        """Follow the chat the handshake resumed, from its ``after``: the missed messages
+        go out right after the welcome, as they would after a ``resume``'s reply."""
+        resume, self.resume = self.resume, None
+        if resume is None:
+            return
+        try:
+            await self.conn.follow(resume.chat, resume.after, reset=True)
+        except (RedisError, TimeoutError) as exc:
+            # the welcome said ``resumed``: without the messages it promised, the
+            # client is asked to come back (it reconnects and resumes again)
+            log.warning("resume of %s in the handshake failed (%s)", resume.chat, exc)
+            self.conn.close(CloseCode.TRY_AGAIN, "resume failed: reconnect")
 
     def _notices_for(self, chat: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The outage notices this visitor sees: those of their waiting chat's topic (then

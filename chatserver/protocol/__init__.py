@@ -41,6 +41,7 @@ from chatserver.protocol.client_frames import (
     decode_agent,
     decode_visitor,
     peek_rid,
+    resume_in_handshake,
 )
 from chatserver.protocol.codes import CloseCode, ErrorCode, ProtocolError
 from chatserver.protocol.fields import PROTOCOL_VERSION, Id, Rid, Seq, Short, Tag, Text, Url
@@ -90,4 +91,5 @@ __all__ = [
     "encode",
     "error_frame",
     "peek_rid",
+    "resume_in_handshake",
 ]

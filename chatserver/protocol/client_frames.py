@@ -52,6 +52,20 @@ class Resume(_Frame, tag="resume"):
     after: Seq
 
 
+def resume_in_handshake(chat: str | None, after: str | None) -> Resume | None:
+    """The ``resume`` a visitor's handshake asks for with its ``resume`` and ``after``
+    query parameters (docs/protocol.md 2.2), or None: either absent or not valid (the
+    welcome then has no ``resumed`` and the client sends ``resume`` itself)."""
+    if not chat or after is None:
+        return None
+    try:
+        return msgspec.convert(
+            {"type": "resume", "chat": chat, "after": after}, Resume, strict=False
+        )
+    except msgspec.ValidationError:
+        return None
+
+
 class History(_Frame, tag="history"):
     chat: Id
     before: Seq | None = None

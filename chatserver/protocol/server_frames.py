@@ -51,6 +51,9 @@ class Welcome(_Server, tag="welcome"):
     """Visitor endpoint, only for a new visitor: the token to store."""
     chat: ChatView | UnsetType | None = UNSET
     """Visitor endpoint: the visitor's open chat (visitor view), or nil."""
+    resumed: str | UnsetType = UNSET
+    """Visitor endpoint: the chat the handshake's ``resume``/``after`` named, when it is
+    ``chat``: this connection already follows it from ``after`` (no ``resume`` needed)."""
     agents_available: bool | UnsetType = UNSET
     availability: AvailabilityView | UnsetType = UNSET
     agent: AgentView | UnsetType = UNSET

@@ -27,7 +27,7 @@ from chatserver.hub.agent import AgentSession
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.visitor import VisitorSession
-from chatserver.protocol import CloseCode
+from chatserver.protocol import CloseCode, resume_in_handshake
 from chatserver.store import trips
 from chatserver.store.directory import SUPERVISING
 from chatserver.web import ratelimit
@@ -192,6 +192,11 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
         return
     visitor_id, new_token = admitted
     user_agent = ws.headers.get("user-agent", "")
+    query = ws.query_params
+    resume = (
+        resume_in_handshake(query.get("resume"), query.get("after")) if new_token is None else None
+    )
+    del query
     _release_handshake(ws)
     node.registry.hold_address(address, 1)
     budget = node.registry.join_budget(address)
@@ -206,8 +211,8 @@ async def _serve_visitor(node: Node, ws: WebSocket, admission: _Admission | None
     )
     await node.registry.add(conn)
     returning = new_token is None
-    session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent)
-    del admitted, new_token, user_agent  # held by the session where still needed
+    session = VisitorSession(node, conn, new_token=new_token, user_agent=user_agent, resume=resume)
+    del admitted, new_token, user_agent, resume  # held by the session where still needed
     try:
         # after the subscription above, as the welcome's own read was: a chat started
         # meanwhile in another tab still reaches this one

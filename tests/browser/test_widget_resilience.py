@@ -5,9 +5,11 @@ the widget reaches the server through a TCP proxy that the test can cut."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import msgspec
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, WebSocket, expect
 
 from tests.browser.test_widget_support import (
     W,
@@ -93,6 +95,15 @@ async def test_network_cut_and_restored_with_messages_on_both_sides(
     ):
         token = await cluster.add_agent("alice", name="Alice")
         agent = await cluster.agent(token)
+        sockets: list[tuple[str, list[dict[str, Any]]]] = []  # (url, frames sent)
+
+        def opened(ws: WebSocket) -> None:
+            sent: list[dict[str, Any]] = []
+            sockets.append((ws.url, sent))
+            ws.on("framesent", lambda payload: sent.append(
+                msgspec.msgpack.decode(payload) if isinstance(payload, bytes) else {}))
+
+        page.on("websocket", opened)
         async with clients(agent):
             await page.goto(shop.page("/", host_page(proxy.url + "/widget.js")))
             w = W(page)
@@ -133,6 +144,11 @@ async def test_network_cut_and_restored_with_messages_on_both_sides(
             assert set(await states(w)) <= {"sent", "read"}
             seqs = [m["seq"] for m in agent.messages[chat_id]]
             assert seqs == sorted(set(seqs))
+            # the widget came back naming its chat in the handshake (docs/protocol.md
+            # 2.2): no ``resume`` request on the socket that did
+            url, sent = sockets[-1]
+            assert f"resume={chat_id}" in url, url
+            assert not [f for f in sent if f.get("type") == "resume"], sent
 
             # and the chat goes on
             await agent.say(chat_id, "a4")

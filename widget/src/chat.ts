@@ -149,6 +149,7 @@ export class ChatSession {
     const wsBase = base.replace(/^http/, "ws");
     this.link = visitorLink(wsBase + "/ws/visitor", {
       token: () => store.get("token"),
+      query: () => this.resumeQuery(),
       checkToken: (token) => this.checkToken(token),
       dropToken: (token) => {
         if (store.get("token") === token) store.set("token", null);
@@ -231,14 +232,35 @@ export class ChatSession {
     for (const o of this.store.outgoing()) {
       if (!open || o.chat !== open.id) this.store.dropOutgoing(o.cid);
     }
-    let target = this.chat?.id || "";
-    if (!target) {
-      const stored = this.store.get("chat");
-      if (stored && !this.isDone(stored)) target = stored;
+    const target = this.resumeTarget();
+    if (target && open && w.resumed === target) {
+      // resumed by the handshake: the welcome's chat is the resume's reply, the replay
+      // follows the welcome
+      this.awaitingResume = target;
+      this.applyChat(open, open.seq ?? 0);
+    } else if (target) {
+      this.resume(target, this.chat?.id === target ? this.lastSeq : 0);
     }
-    if (target) this.resume(target, this.chat?.id === target ? this.lastSeq : 0);
     this.flushPending();
     this.hooks.changed("config");
+  }
+
+  /** The chat to follow again after a (re)connection: the one shown, else the stored
+   * one unless it is over. */
+  private resumeTarget(): string {
+    const shown = this.chat?.id || "";
+    if (shown) return shown;
+    const stored = this.store.get("chat");
+    return stored && !this.isDone(stored) ? stored : "";
+  }
+
+  /** The handshake asks to resume the chat with the token's visitor (docs/protocol.md 2.2):
+   * one request less per reconnection; the server ignores it for a chat not open. */
+  private resumeQuery(): string {
+    const target = this.resumeTarget();
+    if (!target || !this.store.get("token")) return "";
+    const after = this.chat?.id === target ? this.lastSeq : 0;
+    return `resume=${encodeURIComponent(target)}&after=${after}`;
   }
 
   private resume(chatId: string, after: number): void {

@@ -24,6 +24,8 @@ export type TokenAnswer = "valid" | "invalid" | "unknown";
 
 export interface VisitorOwner extends Pick<LinkOwner, "onWelcome" | "onFrame" | "onConnection"> {
   token(): string | null;
+  /** The query string of the next handshake (the chat to resume in it), or "". */
+  query(): string;
   /** Ask the server whether the token is valid (never throws). */
   checkToken(token: string): Promise<TokenAnswer>;
   /** The server said the token is invalid: forget it (if it is still the stored one). */
@@ -43,6 +45,7 @@ export function visitorLink(url: string, owner: VisitorOwner): Link {
         const token = owner.token();
         return token ? ["lc.v1", "lc.token." + token] : ["lc.v1"];
       },
+      query: () => owner.query(),
       codec: { encode: (frame) => enc.encode(frame), decode: (data) => dec.decode(data) },
       pingEveryMs: 15_000,
       pongWithinMs: 6_000,
