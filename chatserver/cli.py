@@ -107,6 +107,7 @@ def serve(settings: Settings) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        backlog=settings.listen_backlog,
         loop="uvloop",
         http=GuardedHttpProtocol,
         ws="websockets-sansio",

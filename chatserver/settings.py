@@ -203,12 +203,17 @@ class Settings:
     long (so that a load balancer following ``/readyz`` stops sending it new connections),
     then it closes its sockets and exits.  SIGINT (Ctrl-C) does not wait."""
     max_connections_per_address: int = 500
+    """WebSocket connections one client address may hold on one process."""
     max_pending_handshakes: int = 256
     """Visitor connections being set up at once on one process (handshake to welcome);
     further handshakes wait their turn (0: no limit)."""
     handshake_queue_s: float = 5.0
     """How long a visitor handshake may wait for its turn before it is answered 503."""
-    """WebSocket connections one client address may hold on one process."""
+    listen_backlog: int = 16384
+    """TCP connections the kernel queues for the process before it accepts them (the
+    ``listen`` backlog; Linux caps it at ``net.core.somaxconn``).  When a reconnect storm
+    overflows it, the kernel drops connection attempts and clients retry only after TCP's
+    1, 3, 7, 15 s back-off: keep it above the visitors one process may see reconnect."""
     send_queue_frames: int = 1000
     """Frames buffered for one slow connection before it is dropped (close 1013)."""
     send_queue_bytes: int = 8 * 1024 * 1024
@@ -266,6 +271,8 @@ class Settings:
         return tuple(sorted(alt))
 
     def __post_init__(self) -> None:
+        if not 1 <= self.listen_backlog <= 1_000_000:
+            raise SettingsError("LISTEN_BACKLOG must be 1-1000000")
         # the planning settings are used at request time: refuse bad ones at start
         if not 0 <= self.plan_max_abandon <= 1:
             raise SettingsError("PLAN_MAX_ABANDON must be between 0 and 1")
