@@ -32,9 +32,9 @@ class BenchClient(ChatClient):
     on_msg: MsgHook | None = None
     on_frame: FrameHook | None = None
     resumed_at: int = 0
+    """monotonic_ns when the last reconnect's resume (and resend) finished."""
     welcomed_at: int = 0
     """monotonic_ns of the last welcome."""
-    """monotonic_ns when the last reconnect's resume (and resend) finished."""
     on_resumed: Callable[[BenchClient], None] | None = None
     lean: bool = False
     """Keep no history (acks, message lists): a long load run would otherwise grow the

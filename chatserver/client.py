@@ -52,10 +52,10 @@ _encoder = msgspec.msgpack.Encoder()
 RETRYABLE = ("overloaded", "internal", "rate_limited")
 """Error codes after which resending the same frame may pass."""
 OVERLOAD_ATTEMPTS = 6
+"""How many times ``say`` sends a message refused with ``overloaded`` (then it raises)."""
 RESUME_ATTEMPTS = 10
 """How often a ``resume`` refused with a retryable code is sent (then the client
 reconnects, which resumes again)."""
-"""How many times ``say`` sends a message refused with ``overloaded`` (then it raises)."""
 
 
 def overload_delay(error: dict[str, Any], attempt: int) -> float:
