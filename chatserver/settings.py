@@ -122,6 +122,9 @@ class Settings:
     record_hold_s: float = 14 * 86400.0
     """A finished chat's keys stay in Redis at most this long while its record waits to be
     written (a database outage); once written they expire after CHAT_RETENTION_S."""
+    agents_see_all_records: bool = False
+    """Agents may search and read every record in the archive, not only the chats they
+    took part in (supervisors and admins always see every record)."""
     rating_window_s: float = 86400.0
     """How long after a chat ends its visitor may rate it."""
     crm_webhook_url: str = ""

@@ -46,17 +46,28 @@ class Filters:
     tag: str | None = None
     email: str | None = None
     visitor: str | None = None
+    name: str | None = None
+    """Part of the visitor's name (case-insensitive for ASCII letters on SQLite, for every
+    letter on PostgreSQL)."""
+    rating_min: int | None = None
+    rating_max: int | None = None
+    """Rated within [rating_min, rating_max] (1-5); either bound may be absent."""
+    unrated: bool = False
+    """Only records with no rating."""
+    chat_ids: Sequence[str] = ()
+    """Only these chats (a selection to export); empty: any chat."""
     words: Sequence[str] = ()
     """Every word must appear in the transcript (case-insensitive, any language)."""
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is reading: supervisors and admins see everything; an agent sees the chats they
-    took part in and every chat of the visitors they are serving now."""
+    """Who is reading: supervisors and admins see everything (and agents too when
+    AGENTS_SEE_ALL_RECORDS is set); an agent sees the chats they took part in and every
+    chat of the visitors they are serving now."""
 
     agent_id: str
-    supervisor: bool
+    sees_all: bool
     serving_visitors: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -100,9 +111,19 @@ def _where(query: Select[Any], f: Filters, viewer: Viewer) -> Select[Any]:
         conditions.append(t.visitor_email == f.email.lower())
     if f.visitor:
         conditions.append(t.visitor_id == f.visitor)
+    if f.name:
+        conditions.append(t.visitor_name.icontains(f.name, autoescape=True))
+    if f.rating_min is not None:
+        conditions.append(t.rating >= f.rating_min)
+    if f.rating_max is not None:
+        conditions.append(t.rating <= f.rating_max)
+    if f.unrated:
+        conditions.append(t.rating.is_(None))
+    if f.chat_ids:
+        conditions.append(t.chat_id.in_(sorted(set(f.chat_ids))))
     for word in f.words:
         conditions.append(t.search_text.contains(word.casefold(), autoescape=True))
-    if not viewer.supervisor:
+    if not viewer.sees_all:
         mine = t.agent_ids.contains(f"|{viewer.agent_id}|", autoescape=True)
         if viewer.serving_visitors:
             mine = or_(mine, t.visitor_id.in_(sorted(viewer.serving_visitors)))

@@ -52,7 +52,7 @@ def start(
     writer = RecordWriter(redis, keys, engine, settings, clock, consumer)
     tasks = [asyncio.create_task(writer.run(), name="records")]
     if settings.crm_webhook_url:
-        everything = Viewer("system", supervisor=True)
+        everything = Viewer("system", sees_all=True)
 
         async def fetch(chat_id: str) -> dict[str, Any] | None:
             return await queries.fetch(engine, chat_id, everything)

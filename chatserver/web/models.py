@@ -328,6 +328,22 @@ class RecordFilters(msgspec.Struct, kw_only=True):
     tag: Param = ""
     email: Param = ""
     visitor: Param = ""
+    name: Annotated[
+        str, msgspec.Meta(max_length=256, description="part of the visitor's name")
+    ] = ""
+    rating: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^([1-5](-[1-5])?|none)?$",
+            description='a rating (1-5), a range ("1-2") or "none" (not rated)',
+        ),
+    ] = ""
+    ids: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=16_384, description="only these chats: ids separated by commas (at most 200)"
+        ),
+    ] = ""
     q: Annotated[
         str, msgspec.Meta(max_length=512, description="words, all of them (at most 10)")
     ] = ""

@@ -24,6 +24,7 @@ from chatserver.web.api import ApiError, current_agent, endpoint, json_response,
 from chatserver.web.models import MetricsQuery, RecordFilters, RecordQuery
 
 MAX_WORDS = 10
+MAX_IDS = 200
 
 
 MILLIS = re.compile(r"-?[0-9]+")
@@ -53,10 +54,26 @@ def parse_time(value: str | None, name: str) -> int | None:
     return ms
 
 
+def rating_bounds(value: str) -> tuple[int | None, int | None, bool]:
+    """``"4"``, ``"1-2"`` (either order) or ``"none"`` (the model checked the form):
+    (least, most, unrated)."""
+    if value == "none":
+        return None, None, True
+    if not value:
+        return None, None, False
+    low, _, high = value.partition("-")
+    bounds = sorted((int(low), int(high or low)))
+    return bounds[0], bounds[1], False
+
+
 def filters_from(p: RecordFilters) -> queries.Filters:
     words = [w for w in p.q.split() if w][: MAX_WORDS + 1]
     if len(words) > MAX_WORDS:
         raise ApiError(400, "bad_request", f"q: at most {MAX_WORDS} words")
+    ids = [i for i in (part.strip() for part in p.ids.split(",")) if i][: MAX_IDS + 1]
+    if len(ids) > MAX_IDS:
+        raise ApiError(400, "bad_request", f"ids: at most {MAX_IDS} chats")
+    rating_min, rating_max, unrated = rating_bounds(p.rating)
     return queries.Filters(
         start_ms=parse_time(p.from_, "from"),
         end_ms=parse_time(p.to, "to"),
@@ -68,15 +85,20 @@ def filters_from(p: RecordFilters) -> queries.Filters:
         tag=p.tag or None,
         email=p.email or None,
         visitor=p.visitor or None,
+        name=p.name.strip() or None,
+        rating_min=rating_min,
+        rating_max=rating_max,
+        unrated=unrated,
+        chat_ids=ids,
         words=words,
     )
 
 
 async def viewer_for(node: Node, agent: Agent) -> queries.Viewer:
-    if agent.role in SUPERVISING:
-        return queries.Viewer(agent.id, supervisor=True)
+    if agent.role in SUPERVISING or node.settings.agents_see_all_records:
+        return queries.Viewer(agent.id, sees_all=True)
     visitors = await node.agent_actions.serving_visitors(agent.id)
-    return queries.Viewer(agent.id, supervisor=False, serving_visitors=visitors)
+    return queries.Viewer(agent.id, sees_all=False, serving_visitors=visitors)
 
 
 def _engine(node: Node) -> Any:

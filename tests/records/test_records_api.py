@@ -181,3 +181,69 @@ async def test_pagination_is_stable_and_export_covers_everything(records_cluster
     assert status == 400
     for v in visitors:
         await v.close()
+
+
+@pytest.mark.timeout(90)
+async def test_archive_filters_rating_name_and_a_selection(records_cluster: Cluster) -> None:
+    cluster = records_cluster
+    base = f"{cluster.urls[0]}/api/records"
+    agent_token = await cluster.add_agent("ana", capacity=3)
+    agent = await cluster.agent(agent_token)
+    chats = []
+    for name, stars in (("Олена Коваль", 5), ("سارة", 2), ("Bob", None)):
+        visitor = await cluster.visitor()
+        chat = await active_chat(agent, visitor, name=name)
+        await agent.request({"type": "close", "chat": chat, "outcome": "resolved"})
+        if stars:
+            await visitor.request({"type": "rate", "chat": chat, "rating": stars})
+        await visitor.close()
+        await wait_record(cluster, chat, until=lambda r, s=stars: r["rating"] == s)
+        chats.append(chat)
+    await agent.close()
+
+    async def found(params: str, token: str | None = None) -> list[str]:
+        status, body = await http("GET", f"{base}?{params}", token=token or cluster.admin_token)
+        assert status == 200, body
+        return sorted(r["chat_id"] for r in body["items"])
+
+    q = urllib.parse.quote
+    assert await found("rating=5") == [chats[0]]
+    assert await found("rating=1-2") == [chats[1]]
+    assert await found("rating=5-2") == sorted(chats[:2])
+    assert await found("rating=none&outcome=resolved") == [chats[2]]
+    assert await found(f"name={q('олена')}") in ([chats[0]], [])  # SQLite: ASCII case only
+    assert await found(f"name={q('Олена')}") == [chats[0]]
+    assert await found("name=BOB") == [chats[2]]
+    assert await found(f"ids={chats[0]},{chats[2]}") == sorted([chats[0], chats[2]])
+    for bad in ("rating=6", "rating=0", "rating=1-", "rating=bad",
+                "ids=" + ",".join(f"c{i}" for i in range(201)), "name=" + "x" * 300):
+        status, body = await http("GET", f"{base}?{bad}", token=cluster.admin_token)
+        assert status == 400 and body["error"] == "bad_request", (bad, body)
+    req = urllib.request.Request(
+        f"{base}/export.csv?ids={chats[1]}",
+        headers={"Authorization": f"Bearer {cluster.admin_token}"},
+    )
+    data = await asyncio.to_thread(lambda: urllib.request.urlopen(req, timeout=10).read())
+    assert [r["chat_id"] for r in csv.DictReader(io.StringIO(data.decode()))] == [chats[1]]
+    # another agent sees none of them, unless AGENTS_SEE_ALL_RECORDS (below)
+    other = await cluster.add_agent("omar", capacity=1)
+    assert await found("", other) == []
+
+
+@pytest.mark.timeout(90)
+async def test_agents_see_every_record_when_the_setting_allows(redis_url: str) -> None:
+    cluster = Cluster(redis_url, n=1, agents_see_all_records="true")
+    await cluster.start()
+    try:
+        ana = await cluster.agent(await cluster.add_agent("ana", capacity=1))
+        visitor = await cluster.visitor()
+        chat = await active_chat(ana, visitor)
+        await ana.request({"type": "close", "chat": chat, "outcome": "resolved"})
+        await wait_record(cluster, chat)
+        omar = await cluster.add_agent("omar", capacity=1)
+        status, body = await http("GET", f"{cluster.urls[0]}/api/records/{chat}", token=omar)
+        assert status == 200 and body["chat_id"] == chat
+        for c in (ana, visitor):
+            await c.close()
+    finally:
+        cluster.stop()
