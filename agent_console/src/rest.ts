@@ -23,6 +23,7 @@ export interface RecordSummary {
 /** GET /api/records?… (RecordPage). */
 export interface RecordPage {
   items: RecordSummary[];
+  next?: string | null;
 }
 
 /** A message of a stored transcript (RecordMessage). */
@@ -37,9 +38,33 @@ export interface RecordMessage {
   text: string;
 }
 
+/** A routing event of a stored chat (RecordEvent). */
+export interface RecordEvent {
+  idx: number;
+  kind: string;
+  at: number;
+  agent_id: string;
+  detail: string | null;
+  result: string | null;
+}
+
+/** A span during which an agent held a stored chat (RecordAgent). */
+export interface RecordAgent {
+  agent_id: string;
+  joined_at: number;
+  left_at: number | null;
+  left_reason: string | null;
+}
+
 /** GET /api/records/{id} (Record). */
 export interface RecordDetail extends RecordSummary {
   messages: RecordMessage[];
+  events?: RecordEvent[];
+  agents?: RecordAgent[];
+  page_url?: string;
+  locale?: string;
+  ended_by?: string;
+  nps?: number | null;
 }
 
 /** GET /api/inbox items, and the reply of claim / reply (InboxItem). */

@@ -180,7 +180,8 @@ async def test_every_filter_combination_finds_exactly_the_matching_records(
 
 async def test_like_wildcards_in_a_name_are_taken_literally(engine: AsyncEngine) -> None:
     records = make_records(random.Random(1), 30)
-    named = [replace(r, visitor_name=n) for r, n in zip(records, ["50% off", "5000 off", "a_b", "axb"])]
+    names = ["50% off", "5000 off", "a_b", "axb"]
+    named = [replace(r, visitor_name=n) for r, n in zip(records[:4], names, strict=True)]
     await database.upsert_records(engine, named, T0 + 20_000_000)
     everyone = queries.Viewer("boss", sees_all=True)
     for part, names in (("0%", ["50% off"]), ("a_", ["a_b"]), ("_", ["a_b"]), ("\\", [])):

@@ -122,8 +122,17 @@ export function RecordTranscript({ id }: { id: string }) {
     <div class="record" data-testid="record-transcript">
       {rec.tags && rec.tags.length ? <div class="muted small">{t("tags.title")}: {rec.tags.map((x) => <span class="chip" key={x}><bdi>{x}</bdi></span>)}</div> : null}
       {rec.rating_comment ? <div class="muted small">“<bdi>{rec.rating_comment}</bdi>”</div> : null}
+      <Transcript rec={rec} />
+    </div>
+  );
+}
+
+/** A stored transcript's messages, internal notes and whispers marked. */
+export function Transcript({ rec }: { rec: RecordDetail }) {
+  return (
+    <>
       {rec.messages.map((m) => (
-        <div key={m.seq} class={`rmsg${m.internal ? " internal" : ""} role-${m.sender_role}`}>
+        <div key={m.seq} class={`rmsg${m.internal ? " internal" : ""} role-${m.sender_role}`} data-testid="record-message">
           <span class="muted small">{fmtTime(m.at)} </span>
           <bdi class="who">{m.sender_name || m.sender_role}</bdi>
           {m.internal ? <span class="pill pill-note">{t(m.kind === "whisper" ? "chat.whisper" : "chat.note")}</span> : null}
@@ -131,6 +140,6 @@ export function RecordTranscript({ id }: { id: string }) {
           <span class="text" dir="auto">{m.text}</span>
         </div>
       ))}
-    </div>
+    </>
   );
 }
