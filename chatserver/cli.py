@@ -301,6 +301,7 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
             required=parse_skills(args.required or []),
             optional=parse_skills(args.optional or []),
             priority=priority,
+            labels=existing.labels if existing else None,
         )
         return topic.public()
 

@@ -170,6 +170,9 @@ class Settings:
     max_frame_bytes: int = 65536
     max_text_chars: int = 4000
     max_tags: int = 20
+    free_tags: bool = False
+    """Agents may put any tag on a chat; when false only the tags of the admin's list
+    (``PUT /api/tags``) are accepted."""
     notice_max_chars: int = 1000
     """Longest text of an outage notice, per language."""
     notices_max_active: int = 20

@@ -421,7 +421,7 @@ export interface ErrorFrame {
   notice?: string;
 }
 
-export type ErrorCode = "agent_unavailable" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "unknown_topic";
+export type ErrorCode = "agent_unavailable" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "unknown_tag" | "unknown_topic";
 
 /** Supervisors: pushed every `LIVE_METRICS_INTERVAL_S`. */
 export interface LiveFigures {

@@ -66,6 +66,8 @@ export interface Topic {
   required: Record<string, number>;
   optional: Record<string, number>;
   priority: number;
+  /** language -> the name visitors read */
+  labels?: Record<string, string>;
 }
 
 /** REST /api/agents (AgentOut). */
@@ -178,6 +180,8 @@ export class Store {
   toasts!: Toast[];
   canned!: Canned[];
   topics!: Topic[];
+  /** GET /api/tags: the tags agents may use; `free`: any tag is accepted. */
+  tagList!: { tags: string[]; free: boolean };
   directory!: DirectoryAgent[];
   notices!: NoticeView[];
   clockOffset!: number;
@@ -210,6 +214,7 @@ export class Store {
     this.toasts = [];
     this.canned = [];
     this.topics = [];
+    this.tagList = { tags: [], free: true };
     this.directory = [];
     this.notices = []; // outage notices in force (welcome, then notice / notice_end frames)
     this.clockOffset = 0;
@@ -329,6 +334,7 @@ export class Store {
     this.socket.start();
     this.loadCanned();
     this.loadTopics();
+    this.loadTags();
     if (this.isSupervisor) this.loadDirectory();
     this.emit();
   }
@@ -359,6 +365,15 @@ export class Store {
       this.emit();
     } catch {
       /* shown as empty */
+    }
+  }
+
+  async loadTags(): Promise<void> {
+    try {
+      this.tagList = await api.get("/api/tags");
+      this.emit();
+    } catch {
+      /* the server still checks every tag */
     }
   }
 

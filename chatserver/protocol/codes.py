@@ -16,6 +16,8 @@ class ErrorCode(StrEnum):
     INVALID_STATE = "invalid_state"
     CHAT_OPEN = "chat_open"
     UNKNOWN_TOPIC = "unknown_topic"
+    UNKNOWN_TAG = "unknown_tag"
+    """A tag not in the admin's list (and FREE_TAGS is off); ``tags`` names them."""
     AGENT_UNAVAILABLE = "agent_unavailable"
     OUTSIDE_HOURS = "outside_hours"
     """``start`` outside business hours: offer the offline form (``offline`` frame)."""

@@ -62,6 +62,8 @@ export interface WidgetConfig {
   prechat_fields: string[];
   required_fields: string[];
   topics: string[];
+  /** topic -> language -> its translated name (topics with translations only) */
+  topic_labels?: Record<string, Record<string, string>>;
   color: string;
   title: Record<string, string>;
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */

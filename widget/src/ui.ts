@@ -707,8 +707,16 @@ export class Widget {
     if (this.opts.topic || topics.length < 2) return null;
     const select = h("select", null,
       h("option", { value: "" }, this.t("chooseTopic")),
-      ...topics.map((t) => h("option", { value: t }, t.charAt(0).toUpperCase() + t.slice(1))));
+      ...topics.map((t) => h("option", { value: t }, this.topicLabel(t))));
     return this.field(form, "topic", "topic", select, required);
+  }
+
+  /** A topic's name in the visitor's language (the admin's translation: the exact
+   * language, then its base language), else the name itself, capitalised. */
+  private topicLabel(topic: string): string {
+    const labels = this.session.config?.topic_labels?.[topic] || {};
+    const label = labels[this.lang] || labels[this.lang.split("-")[0]];
+    return label || topic.charAt(0).toUpperCase() + topic.slice(1);
   }
 
   private prechatForm(): HTMLElement {
