@@ -184,6 +184,15 @@ class Settings:
     expiry), in case it missed a pub/sub message."""
     messages_per_10s: int = 30
     typing_interval_s: float = 1.0
+    typing_preview: bool = False
+    """Agents see what the visitor is typing before it is sent: the widget sends the draft
+    with its ``typing`` frames and the server relays it to the chat's agents and supervisors
+    only (never stored).  Off: the server drops any draft a client sends."""
+    typing_preview_chars: int = 500
+    """Longest draft a ``typing`` frame may carry (``error too_large`` beyond)."""
+    typing_preview_interval_s: float = 0.5
+    """A connection's drafts are relayed at most once per interval; extra ones are dropped
+    silently (the typing indicator itself still follows ``typing_interval_s``)."""
     max_connections_per_visitor: int = 10
     new_visitors_per_minute: int = 60
     logins_per_minute: int = 10
@@ -288,6 +297,8 @@ class Settings:
             raise SettingsError("PLAN_SIM_ARRIVALS must be 10-100000")
         if not 1 <= self.plan_max_cells <= 2000:
             raise SettingsError("PLAN_MAX_CELLS must be 1-2000")
+        if not 1 <= self.typing_preview_chars <= 4000:
+            raise SettingsError("TYPING_PREVIEW_CHARS must be 1-4000")
         if not 1 <= self.inbox_reply_max_chars <= 10_000:
             raise SettingsError("INBOX_REPLY_MAX_CHARS must be 1-10000")
         if self.smtp_host and "@" not in self.smtp_from:

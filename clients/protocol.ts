@@ -20,6 +20,7 @@ export interface Typing {
   type: "typing";
   chat: string;
   on?: boolean;
+  text?: string | null;
   rid?: string | null;
 }
 
@@ -193,6 +194,9 @@ export interface Limits {
   max_text_chars: number;
   messages_per_10s: number;
   typing_interval_s: number;
+  typing_preview: boolean;
+  typing_preview_chars: number;
+  typing_preview_interval_s: number;
   heartbeat_s: number;
 }
 
@@ -338,6 +342,7 @@ export interface TypingEvent {
   chat: string;
   from: Sender;
   on: boolean;
+  text?: string;
 }
 
 export interface ReadReceipt {

@@ -101,7 +101,8 @@ export class Chat {
   lastSeq: number;
   readSent: number;
   peerRead: number;
-  typing: { name: string; role: Sender["role"]; until: number } | null;
+  /** Who is typing; `text`: the visitor's draft so far (typing preview), if any. */
+  typing: { name: string; role: Sender["role"]; id: string; until: number; text?: string } | null;
   tags: string[];
   offerExpires: number;
   ended: { by: string } | null;
@@ -548,7 +549,14 @@ export class Store {
       const c = this.chats.get(f.chat);
       if (!c || !f.from) return;
       if (this.me && f.from.role === "agent" && f.from.id === this.me.id) return;
-      c.typing = f.on ? { name: f.from.name, role: f.from.role, until: Date.now() + TYPING_SHOWN_MS } : null;
+      if (!f.on) {
+        c.typing = null;
+      } else {
+        // a typing preview (the draft) comes with `text`; a plain `on` keeps the draft shown
+        const same = c.typing && c.typing.role === f.from.role && c.typing.id === f.from.id;
+        const text = typeof f.text === "string" ? f.text : same ? c.typing!.text : undefined;
+        c.typing = { name: f.from.name, role: f.from.role, id: f.from.id, until: Date.now() + TYPING_SHOWN_MS, text };
+      }
       if (f.on) setTimeout(() => this.emit(), TYPING_SHOWN_MS + 50);
     },
     read(f) {

@@ -40,6 +40,9 @@ class Send(_Frame, tag="msg"):
 class Typing(_Frame, tag="typing"):
     chat: Id
     on: bool = True
+    text: Text | None = None
+    """Visitors, with typing preview on (``limits.typing_preview``): the draft so far, which
+    only the chat's agents and supervisors receive; the real limit is a setting."""
 
 
 class Read(_Frame, tag="read"):

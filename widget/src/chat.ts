@@ -120,6 +120,11 @@ export class ChatSession {
   availability: Availability | null = null;
   maxText = 4000;
   typingIntervalMs = 1000;
+  /** Typing preview (`welcome.limits.typing_preview`): only then does the draft go out
+   * with `typing` frames, at most `previewChars` characters, one per `previewIntervalMs`. */
+  typingPreview = false;
+  previewChars = 500;
+  previewIntervalMs = 500;
 
   chat: ChatInfo | null = null;
   /** Outage notices in force that the server shows this visitor, oldest first. */
@@ -140,6 +145,10 @@ export class ChatSession {
   private typingOn = false;
   private typingIdle = 0;
   private typingLater = 0;
+  private previewSentAt = 0;
+  private previewSent = "";
+  private previewLater = 0;
+  private draft = "";
   private agentTypingTimer = 0;
   private sentRead = 0;
 
@@ -225,6 +234,10 @@ export class ChatSession {
     const limits = w.limits || {};
     if (limits.max_text_chars) this.maxText = limits.max_text_chars;
     if (limits.typing_interval_s) this.typingIntervalMs = limits.typing_interval_s * 1000;
+    // off unless this welcome says it is on (a server may turn it off between connections)
+    this.typingPreview = limits.typing_preview === true;
+    if (limits.typing_preview_chars) this.previewChars = limits.typing_preview_chars;
+    if (limits.typing_preview_interval_s) this.previewIntervalMs = limits.typing_preview_interval_s * 1000;
     const open: ChatInfo | null = w.chat || null;
     if (open && (!this.chat || this.chat.id !== open.id)) {
       // replayed messages are history until the resume reply says where live ones start
@@ -492,6 +505,9 @@ export class ChatSession {
     this.agentTyping = "";
     this.hooks.changed("typing");
     this.typingOn = false;
+    clearTimeout(this.previewLater);
+    this.previewLater = 0;
+    this.draft = this.previewSent = "";
     this.failPending(true);
     if (this.chat) this.hooks.chatEnded(this.chat);
   }
@@ -604,16 +620,29 @@ export class ChatSession {
   }
 
   /** The visitor is typing (at most one `on` per interval, as the server allows; `off`
-   * after a pause or when the message is sent). */
-  typing(on: boolean): void {
+   * after a pause or when the message is sent).  With typing preview on, `draft` (what
+   * the composer holds) goes with it, at most one per preview interval: the newest one
+   * once the interval has passed. */
+  typing(on: boolean, draft = ""): void {
     if (!this.chat || !isOpen(this.chat)) return;
     clearTimeout(this.typingIdle);
     clearTimeout(this.typingLater);
     if (!on) {
+      clearTimeout(this.previewLater);
+      this.previewLater = 0;
+      this.draft = "";
+      this.previewSent = "";
+      this.previewSentAt = 0; // stopping re-arms the server's throttle
       if (this.typingOn) {
         this.typingOn = false;
         this.link.send({ type: "typing", chat: this.chat.id, on: false });
       }
+      return;
+    }
+    if (this.typingPreview && draft.trim()) {
+      this.draft = Array.from(draft).slice(0, this.previewChars).join("");
+      this.sendPreview();
+      this.typingIdle = window.setTimeout(() => this.typing(false), TYPING_IDLE_MS);
       return;
     }
     const wait = this.typingSentAt + this.typingIntervalMs - Date.now();
@@ -625,6 +654,27 @@ export class ChatSession {
       this.typingOn = true;
     }
     this.typingIdle = window.setTimeout(() => this.typing(false), TYPING_IDLE_MS);
+  }
+
+  /** Send the newest draft if the preview interval allows (with a margin, so the server's
+   * throttle does not drop it), else once it does. */
+  private sendPreview(): void {
+    if (!this.chat || !this.typingPreview || !this.draft || this.draft === this.previewSent) return;
+    const wait = this.previewSentAt + this.previewIntervalMs + 50 - Date.now();
+    if (wait > 0) {
+      if (!this.previewLater) {
+        this.previewLater = window.setTimeout(() => {
+          this.previewLater = 0;
+          this.sendPreview();
+        }, wait);
+      }
+      return;
+    }
+    if (this.link.send({ type: "typing", chat: this.chat.id, on: true, text: this.draft })) {
+      this.previewSentAt = this.typingSentAt = Date.now();
+      this.previewSent = this.draft;
+      this.typingOn = true;
+    }
   }
 
   /** The visitor has seen everything up to the newest message. */

@@ -1088,7 +1088,7 @@ export class Widget {
     this.draft = this.input.value;
     this.input.style.height = "auto";
     this.input.style.height = Math.min(this.input.scrollHeight + 2, 120) + "px";
-    this.session.typing(this.draft.trim().length > 0);
+    this.session.typing(this.draft.trim().length > 0, this.draft);
   }
 
   private onComposerKey(e: KeyboardEvent): void {

@@ -75,6 +75,7 @@ export const ar: Dict = {
   "chat.transferred": "تولّى المحادثة",
   "chat.typing": "{name} يكتب…",
   "chat.typing_short": "يكتب…",
+  "chat.typing_preview": "{name} يكتب الآن:",
   "chat.sending": "جارٍ الإرسال…",
   "chat.sent": "أُرسلت",
   "chat.seen": "شوهدت",

@@ -73,6 +73,7 @@ export const en = {
   "chat.transferred": "now has the chat",
   "chat.typing": "{name} is typing…",
   "chat.typing_short": "typing…",
+  "chat.typing_preview": "{name} is typing:",
   "chat.sending": "Sending…",
   "chat.sent": "Sent",
   "chat.seen": "Seen",

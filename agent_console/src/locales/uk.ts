@@ -75,6 +75,7 @@ export const uk: Dict = {
   "chat.transferred": "тепер веде чат",
   "chat.typing": "{name} друкує…",
   "chat.typing_short": "друкує…",
+  "chat.typing_preview": "{name} друкує:",
   "chat.sending": "Надсилання…",
   "chat.sent": "Надіслано",
   "chat.seen": "Переглянуто",
