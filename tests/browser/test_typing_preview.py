@@ -5,6 +5,8 @@ plain indicator.  Real ``chatserver serve`` processes, Debian's chromium."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -14,6 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.browser.test_console import (
     WAIT_MS,
     Closer,
+    Console,
     accept,
     closer,  # noqa: F401 (fixture)
     offered_to,
@@ -23,8 +26,29 @@ from tests.browser.test_console import (
     start_cluster,
 )
 from tests.browser.test_widget_support import W, browser_page, chat_id_of, start_chat
+from tests.harness import Cluster
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@contextlib.asynccontextmanager
+async def visitor_and_agent(
+    browser: Browser, cluster: Cluster, closer: Closer  # noqa: F811
+) -> AsyncIterator[tuple[Console, W, list[dict[str, Any]], str]]:
+    """Alice's console and a widget page whose chat (visitor "Ada") she has accepted and
+    opened; with the typing frames the page sends, and the chat's id."""
+    await cluster.add_agent("alice", name="Alice", capacity=2)
+    console = closer.console(await open_console(browser, cluster.urls[0], "alice"))
+    async with browser_page(browser) as (_, page):
+        sent = record_typing_frames(page)
+        await page.goto(cluster.urls[0] + "/demo/")
+        w = W(page)
+        await start_chat(w, name="Ada")
+        chat_id = await chat_id_of(w)
+        await accept(await offered_to([console], chat_id), chat_id)
+        await open_chat(console, chat_id)
+        await expect(w.title).to_have_text("Alice", timeout=WAIT_MS)
+        yield console, w, sent, chat_id
 
 
 def record_typing_frames(page: Page) -> list[dict[str, Any]]:
@@ -46,18 +70,7 @@ async def test_console_shows_the_visitors_draft_in_three_languages(
 ) -> None:
     cluster = await start_cluster(redis_url, typing_preview="true")
     try:
-        await cluster.add_agent("alice", name="Alice", capacity=2)
-        console = closer.console(await open_console(browser, cluster.urls[0], "alice"))
-        async with browser_page(browser) as (_, page):
-            sent = record_typing_frames(page)
-            await page.goto(cluster.urls[0] + "/demo/")
-            w = W(page)
-            await start_chat(w, name="Ada")
-            chat_id = await chat_id_of(w)
-            await accept(await offered_to([console], chat_id), chat_id)
-            await open_chat(console, chat_id)
-            await expect(w.title).to_have_text("Alice", timeout=WAIT_MS)
-
+        async with visitor_and_agent(browser, cluster, closer) as (console, w, sent, chat_id):
             typing = console.tid("typing")
             draft = console.tid("typing-preview")
             labels = {"en": "Ada is typing:", "ar": "Ada يكتب الآن:", "uk": "Ada друкує:"}
@@ -101,18 +114,7 @@ async def test_with_preview_off_the_widget_sends_no_draft(
 ) -> None:
     cluster = await start_cluster(redis_url)
     try:
-        await cluster.add_agent("alice", name="Alice", capacity=2)
-        console = closer.console(await open_console(browser, cluster.urls[0], "alice"))
-        async with browser_page(browser) as (_, page):
-            sent = record_typing_frames(page)
-            await page.goto(cluster.urls[0] + "/demo/")
-            w = W(page)
-            await start_chat(w, name="Ada")
-            chat_id = await chat_id_of(w)
-            await accept(await offered_to([console], chat_id), chat_id)
-            await open_chat(console, chat_id)
-            await expect(w.title).to_have_text("Alice", timeout=WAIT_MS)
-
+        async with visitor_and_agent(browser, cluster, closer) as (console, w, sent, _):
             await w.input.press_sequentially("My card number is")
             await expect(console.tid("typing")).to_contain_text(
                 "Ada is typing…", timeout=WAIT_MS
