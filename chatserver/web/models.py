@@ -442,12 +442,24 @@ class RecordEvent(msgspec.Struct):
     result: str | None
 
 
+class RecordTranscriptEmail(msgspec.Struct):
+    email: str
+    requested_at: Millis
+    sent_at: Annotated[
+        Millis | None, msgspec.Meta(description="null while it waits (or was given up)")
+    ]
+
+
 class Record(RecordSummary, kw_only=True):
     """A whole record: the summary, its transcript, agents and events."""
 
     messages: list[RecordMessage]
     agents: list[RecordAgent]
     events: list[RecordEvent]
+    transcript_emails: Annotated[
+        list[RecordTranscriptEmail],
+        msgspec.Meta(description="the visitor's requests of the transcript by e-mail"),
+    ] = []
 
 
 # ---- inbox of offline messages ------------------------------------------------------------
