@@ -47,9 +47,9 @@ def transcript_message(
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
-    message["Content-Language"] = lang
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
+    message["Content-Language"] = lang  # (after set_content, which drops Content-*)
     return message
 
 
