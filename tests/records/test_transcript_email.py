@@ -132,12 +132,12 @@ async def test_visitor_gets_the_transcript_by_email(redis_url: str) -> None:
             assert recipients == ["oksana@example.com"]
             assert message["To"] == "oksana@example.com"
             assert message["From"] == "support@shop.example"
-            assert message["Subject"] == "Стенограма вашої розмови"
+            assert message["Subject"] == "Запис вашої розмови в чаті"
             assert message["Content-Language"] == "uk"
             body = message.get_content()
             assert f"Ви: {UK_LINE}" in body and "Sara: Добрий день! Перевіряю." in body
             assert NOTE not in body and chat_id in body
-            assert "Ось стенограма вашої розмови з нами." in body
+            assert "Ось запис вашої розмови з нами в чаті." in body
 
             # the record notes it; the limit (2) counts every request
             record = await wait_sent(cluster, chat_id, 1)

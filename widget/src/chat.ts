@@ -654,6 +654,13 @@ export class ChatSession {
     await this.link.request(frame);
   }
 
+  /** "Email me the transcript" once the chat has ended (sent when its record is written). */
+  async emailTranscript(email: string): Promise<void> {
+    if (!this.chat) return;
+    const frame: ClientFrameOf<"transcript"> = { type: "transcript", chat: this.chat.id, email: email.slice(0, 254) };
+    await this.link.request(frame);
+  }
+
   async offline(form: { name: string; email: string; text: string; topic: string; locale: string; notice?: string }): Promise<string> {
     await this.link.ready(15_000);
     const frame: ClientFrameOf<"offline"> = {
