@@ -203,6 +203,9 @@ class WidgetConfig(msgspec.Struct):
     nps_question: bool
     """Ask "how likely are you to recommend us? (0-10)" beside the rating."""
     limits: WidgetLimits
+    email_transcript: bool = False
+    """Offer "email me the transcript" at the end of a chat (the server sends e-mail:
+    ``SMTP_HOST``, and ``TRANSCRIPT_MAX_PER_CHAT`` is not 0)."""
     notices: list[WidgetNotice] = []
     """The outage notices in force (every topic's; the widget shows those of the topic
     the visitor picks)."""

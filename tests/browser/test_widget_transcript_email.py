@@ -2,7 +2,7 @@
 real SMTP server (aiosmtpd): after the agent ends the chat, the end-of-chat card offers it
 with the address from the pre-chat form; a bad address is refused in the visitor's
 language; the e-mail arrives in English, Arabic and Ukrainian without the agent's internal
-note, and the record notes the address."""
+note, and the record notes the address.  Not offered by a server that sends no e-mail."""
 
 from __future__ import annotations
 
@@ -105,6 +105,29 @@ async def test_email_me_the_transcript_in_three_languages(
                     assert status == 200
                     assert [e["email"] for e in record["transcript_emails"]] == [
                         f"visitor-{lang}@example.com"]
+
+
+async def test_not_offered_when_the_server_sends_no_email(
+    browser: Browser, redis_url: str
+) -> None:
+    async with running(redis_url) as cluster, browser_page(browser) as (_, page):
+        agent = await cluster.agent(await cluster.add_agent("sara", name="Sara"))
+        async with clients(agent):
+            w = W(page)
+            await page.goto(cluster.urls[0] + "/demo/")
+            await w.open()
+            await w.field("name").fill("Ada")
+            await w.field("email").fill("ada@example.com")
+            await w.field("name").press("Enter")
+            await expect(w.input).to_be_visible()
+            chat_id = await new_chat_id(w, set())
+            await accept(agent, chat_id)
+            await agent.say(chat_id, "Hello")
+            await expect(w.theirs).to_have_count(1)
+            await agent.request({"type": "close", "chat": chat_id})
+            await expect(w.body.locator("[data-lc=rating]")).to_be_visible()
+            await expect(w.body.locator("[data-action=download]")).to_be_visible()
+            await expect(w.body.locator("[data-lc=transcript]")).to_have_count(0)
 
 
 async def new_chat_id(w: W, known: set[str]) -> str:

@@ -104,6 +104,8 @@ async def refused(client: ChatClient, frame: dict[str, Any]) -> str:
 async def test_visitor_gets_the_transcript_by_email(redis_url: str) -> None:
     with smtp_server() as (mailbox, port):
         async with inbox_cluster(redis_url, port, transcript_max_per_chat="2") as cluster:
+            status, config = await http("GET", f"{cluster.urls[1]}/api/widget/config")
+            assert status == 200 and config["email_transcript"] is True
             agent = await cluster.agent(await cluster.add_agent("sara", name="Sara", capacity=3))
             visitor = await cluster.visitor(server=1)
             other = await cluster.visitor()
@@ -176,6 +178,8 @@ async def test_no_smtp_server_configured(redis_url: str) -> None:
         code = await refused(
             visitor, {"type": "transcript", "chat": chat_id, "email": "a@example.com"})
         assert code == "mail_not_configured"
+        status, config = await http("GET", f"{cluster.urls[0]}/api/widget/config")
+        assert status == 200 and config["email_transcript"] is False  # the widget hides it
         await close_quietly([agent, visitor])
 
 

@@ -67,6 +67,8 @@ export interface WidgetConfig {
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */
   nps_question?: boolean;
   limits?: { max_text_chars?: number };
+  /** offer "email me the transcript" at the end of a chat (the server sends e-mail) */
+  email_transcript?: boolean;
   /** outage notices in force (the socket's welcome and frames take over once connected) */
   notices?: Notice[];
 }

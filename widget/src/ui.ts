@@ -891,7 +891,7 @@ export class Widget {
       // the "comment" field is optional: its label says so already
       (rows[rows.length - 1] as HTMLElement).querySelector("[aria-required]")?.removeAttribute("aria-required");
     }
-    if (s.msgs.length) rows.push(this.transcriptForm(chat));
+    if (s.msgs.length && s.config?.email_transcript) rows.push(this.transcriptForm(chat));
     rows.push(h("div", { class: "row" },
       s.msgs.length ? h("button", { type: "button", class: "btn2", "data-action": "download", onclick: () => this.download() }, this.t("download")) : null,
       h("button", { type: "button", class: "btn2", "data-action": "new", onclick: () => this.newChat() }, this.t("newChat"))));
