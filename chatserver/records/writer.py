@@ -51,11 +51,11 @@ log = logging.getLogger(__name__)
 _frame = msgspec.msgpack.Decoder(dict[str, Any])
 
 
-def transcript_request(entry_id: str, fields: dict[str, str]) -> database.TranscriptRequest:
+def transcript_request(entry_id: Any, fields: dict[str, str]) -> database.TranscriptRequest:
     """A ``transcript`` outbox entry (``lua/transcript.lua``) as the e-mail to queue."""
     ts = fields.get("ts", "")
     return database.TranscriptRequest(
-        id=entry_id,
+        id=text(entry_id),
         chat_id=fields.get("chat", ""),
         email=fields.get("email", ""),
         requested_at=int(ts) if ts.isdigit() else 0,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from chatserver.client import ChatClient, ClientError, http
 from chatserver.core import transcript
-from chatserver.records.database import create_engine, database_url
+from chatserver.records import database
 from chatserver.records.schema import interactions, transcript_emails
 from chatserver.records.transcripts import TranscriptMailer
 from chatserver.records.writer import RecordWriter
@@ -101,9 +101,10 @@ async def refused(client: ChatClient, frame: dict[str, Any]) -> str:
 
 
 @pytest.mark.timeout(120)
-async def test_visitor_gets_the_transcript_by_email(redis_url: str) -> None:
+async def test_visitor_gets_the_transcript_by_email(redis_url: str, database_url: str) -> None:
     with smtp_server() as (mailbox, port):
-        async with inbox_cluster(redis_url, port, transcript_max_per_chat="2") as cluster:
+        async with inbox_cluster(redis_url, port, transcript_max_per_chat="2",
+                                 database_url=database_url) as cluster:
             status, config = await http("GET", f"{cluster.urls[1]}/api/widget/config")
             assert status == 200 and config["email_transcript"] is True
             agent = await cluster.agent(await cluster.add_agent("sara", name="Sara", capacity=3))
@@ -185,14 +186,15 @@ async def test_no_smtp_server_configured(redis_url: str) -> None:
 
 @pytest.mark.timeout(90)
 async def test_request_before_the_record_waits_for_it_and_smtp_down_is_retried(
-    redis_url: str,
+    redis_url: str, database_url: str
 ) -> None:
     """No records writer runs in the server (BACKGROUND_JOBS=false): the request is queued
     in Redis; the writer run here writes the record and queues the e-mail in one step; the
     mailer sends it only then, and retries while the SMTP server is down."""
     smtp_port = free_port()
     env = {"background_jobs": "false", "smtp_host": "127.0.0.1", "smtp_port": str(smtp_port),
-           "smtp_starttls": "false", "smtp_from": "support@shop.example"}
+           "smtp_starttls": "false", "smtp_from": "support@shop.example",
+           "database_url": database_url}
     async with running(redis_url, **env) as cluster:
         agent = await cluster.agent(await cluster.add_agent("sara", name="Sara"))
         visitor = await cluster.visitor()
@@ -204,7 +206,7 @@ async def test_request_before_the_record_waits_for_it_and_smtp_down_is_retried(
 
         settings = Settings.from_env({k.upper(): v for k, v in env.items()}).with_(
             data_dir=cluster.data_dir, smtp_timeout_s=5.0)
-        engine = create_engine(database_url(settings))
+        engine = database.create_engine(database.database_url(settings))
         now = [int(time.time() * 1000)]
         mailer = TranscriptMailer(engine, settings, lambda: now[0])
         async with engine.connect() as conn:
@@ -225,6 +227,7 @@ async def test_request_before_the_record_waits_for_it_and_smtp_down_is_retried(
             [row] = (await conn.execute(select(transcript_emails).where(
                 transcript_emails.c.chat_id == chat_id))).all()
         assert row.email == "v@example.com" and row.sent_at is None
+        assert isinstance(row.id, str) and "-" in row.id  # the outbox entry id, as text
 
         # the SMTP server is down: the try fails and is retried later
         assert await mailer.send_due() == 1
