@@ -909,13 +909,15 @@ export class Widget {
     const email = h("input", { id, type: "email", autocomplete: "email", required: true, dir: "ltr", maxlength: 254 }) as HTMLInputElement;
     email.value = this.transcriptEmail ?? (this.prechat.email || this.offlineForm.email || "");
     email.addEventListener("input", () => (this.transcriptEmail = email.value));
-    const children: Node[] = [h("label", { for: id }, this.t("emailTranscript")), email];
+    const children: Node[] = [
+      h("label", { for: id }, this.t("emailTranscript")), email,
+      h("button", { type: "submit", class: "btn", "data-action": "transcript-send", disabled: this.busy }, this.t("emailTranscriptSend")),
+    ];
     if (this.transcriptError) {
       email.setAttribute("aria-invalid", "true");
       email.setAttribute("aria-describedby", id + "-err");
       children.push(h("p", { class: "err", id: id + "-err", role: "alert" }, this.t(this.transcriptError)));
     }
-    children.push(h("button", { type: "submit", class: "btn", "data-action": "transcript-send", disabled: this.busy }, this.t("emailTranscriptSend")));
     return h("form", {
       class: "notice-form", "data-lc": "transcript", novalidate: true,
       onsubmit: (e: Event) => {
