@@ -151,6 +151,13 @@ class Settings:
     """Longest reply an agent may send (at most 10000)."""
     inbox_reply_subject: str = "Re: your message"
     """The subject of reply e-mails."""
+    # --- transcript by e-mail (docs/protocol.md, ``transcript``) ----------------------------
+    transcript_max_per_chat: int = 3
+    """How many times a visitor may ask for an ended chat's transcript by e-mail (the
+    ``transcript`` frame; more answers ``too_many``); 0 turns the feature off."""
+    transcript_max_attempts: int = 8
+    """Tries to send a transcript e-mail (backing off 1 s, 2 s, 4 s ... between them)
+    before it is given up."""
     service_level_target_s: float = 20.0
     service_level_goal: float = 0.8
     short_abandon_s: float = 5.0
@@ -301,6 +308,10 @@ class Settings:
             raise SettingsError("TYPING_PREVIEW_CHARS must be 1-4000")
         if not 1 <= self.inbox_reply_max_chars <= 10_000:
             raise SettingsError("INBOX_REPLY_MAX_CHARS must be 1-10000")
+        if not 0 <= self.transcript_max_per_chat <= 100:
+            raise SettingsError("TRANSCRIPT_MAX_PER_CHAT must be 0-100")
+        if not 1 <= self.transcript_max_attempts <= 100:
+            raise SettingsError("TRANSCRIPT_MAX_ATTEMPTS must be 1-100")
         if self.smtp_host and "@" not in self.smtp_from:
             raise SettingsError("SMTP_FROM (an e-mail address) is required with SMTP_HOST")
 

@@ -78,6 +78,17 @@ export interface Rate {
   rid?: string | null;
 }
 
+/**
+ * After the chat ended: "email me the transcript" (visitor-visible messages only).
+ * Replied `ok` once queued; the e-mail goes out when the chat's record is written.
+ */
+export interface Transcript {
+  type: "transcript";
+  chat: string;
+  email: string;
+  rid?: string | null;
+}
+
 /** A message left when nobody can answer; becomes an interaction record. */
 export interface Offline {
   type: "offline";
@@ -426,7 +437,7 @@ export interface ErrorFrame {
   notice?: string;
 }
 
-export type ErrorCode = "agent_unavailable" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "unknown_tag" | "unknown_topic";
+export type ErrorCode = "agent_unavailable" | "bad_email" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "mail_not_configured" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "too_many" | "unknown_tag" | "unknown_topic";
 
 /** Supervisors: pushed every `LIVE_METRICS_INTERVAL_S`. */
 export interface LiveFigures {
@@ -506,6 +517,7 @@ export type ClientFrame =
   | Start
   | Leave
   | Rate
+  | Transcript
   | Offline
   | Status
   | Accept

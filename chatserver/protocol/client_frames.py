@@ -101,6 +101,14 @@ class Rate(_Frame, tag="rate"):
     nps: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
 
 
+class Transcript(_Frame, tag="transcript"):
+    """After the chat ended: "email me the transcript" (visitor-visible messages only).
+    Replied ``ok`` once queued; the e-mail goes out when the chat's record is written."""
+
+    chat: Id
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+
+
 class Offline(_Frame, tag="offline"):
     """A message left when nobody can answer; becomes an interaction record."""
 
@@ -177,7 +185,7 @@ class Queues(_Frame, tag="queues"):
 
 
 CommonFrame = Ping | Send | Typing | Read | Resume | History
-VisitorFrame = CommonFrame | Start | Leave | Rate | Offline
+VisitorFrame = CommonFrame | Start | Leave | Rate | Transcript | Offline
 AgentFrame = (
     CommonFrame
     | Status

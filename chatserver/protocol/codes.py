@@ -23,6 +23,13 @@ class ErrorCode(StrEnum):
     """``start`` outside business hours: offer the offline form (``offline`` frame)."""
     MISSING_FIELDS = "missing_fields"
     """``start`` without a required pre-chat field (``fields`` names them)."""
+    BAD_EMAIL = "bad_email"
+    """``transcript``: the address is not a valid e-mail address."""
+    TOO_MANY = "too_many"
+    """``transcript``: this chat's transcript was asked for ``TRANSCRIPT_MAX_PER_CHAT``
+    times already."""
+    MAIL_NOT_CONFIGURED = "mail_not_configured"
+    """``transcript``: the server sends no e-mail (no ``SMTP_HOST``)."""
     INTERNAL = "internal"
     OVERLOADED = "overloaded"
     """Storage did not answer in time (Redis unavailable, its connection pool exhausted,

@@ -91,6 +91,10 @@ class Chats(Protocol):
         nps: int | None = None,
     ) -> str: ...
 
+    async def request_transcript(
+        self, chat_id: str, visitor_id: str, email: str, now_ms: int
+    ) -> str: ...
+
     async def history(self, chat_id: str) -> list[str]: ...
 
 

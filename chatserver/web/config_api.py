@@ -67,6 +67,8 @@ async def widget_config(request: Request) -> Response:
         title=settings.title,
         nps_question=settings.nps_question,
         limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+        email_transcript=bool(node.settings.smtp_host)
+        and node.settings.transcript_max_per_chat > 0,
         notices=[msgspec.convert(n, WidgetNotice) for n in node.notices.for_topic(None)],
     )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}

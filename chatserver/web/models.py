@@ -234,6 +234,9 @@ class WidgetConfig(msgspec.Struct):
     nps_question: bool
     """Ask "how likely are you to recommend us? (0-10)" beside the rating."""
     limits: WidgetLimits
+    email_transcript: bool = False
+    """Offer "email me the transcript" at the end of a chat (the server sends e-mail:
+    ``SMTP_HOST``, and ``TRANSCRIPT_MAX_PER_CHAT`` is not 0)."""
     notices: list[WidgetNotice] = []
     """The outage notices in force (every topic's; the widget shows those of the topic
     the visitor picks)."""
@@ -491,12 +494,24 @@ class RecordEvent(msgspec.Struct):
     result: str | None
 
 
+class RecordTranscriptEmail(msgspec.Struct):
+    email: str
+    requested_at: Millis
+    sent_at: Annotated[
+        Millis | None, msgspec.Meta(description="null while it waits (or was given up)")
+    ]
+
+
 class Record(RecordSummary, kw_only=True):
     """A whole record: the summary, its transcript, agents and events."""
 
     messages: list[RecordMessage]
     agents: list[RecordAgent]
     events: list[RecordEvent]
+    transcript_emails: Annotated[
+        list[RecordTranscriptEmail],
+        msgspec.Meta(description="the visitor's requests of the transcript by e-mail"),
+    ] = []
 
 
 # ---- inbox of offline messages ------------------------------------------------------------

@@ -69,6 +69,8 @@ export interface WidgetConfig {
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */
   nps_question?: boolean;
   limits?: { max_text_chars?: number };
+  /** offer "email me the transcript" at the end of a chat (the server sends e-mail) */
+  email_transcript?: boolean;
   /** outage notices in force (the socket's welcome and frames take over once connected) */
   notices?: Notice[];
 }
@@ -703,6 +705,13 @@ export class ChatSession {
     if (!this.chat) return;
     const frame: ClientFrameOf<"rate"> = { type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) };
     if (nps !== null && Number.isInteger(nps) && nps >= 0 && nps <= 10) frame.nps = nps;
+    await this.link.request(frame);
+  }
+
+  /** "Email me the transcript" once the chat has ended (sent when its record is written). */
+  async emailTranscript(email: string): Promise<void> {
+    if (!this.chat) return;
+    const frame: ClientFrameOf<"transcript"> = { type: "transcript", chat: this.chat.id, email: email.slice(0, 254) };
     await this.link.request(frame);
   }
 

@@ -77,6 +77,11 @@ const en = {
   emailMeSend: "Notify me",
   emailMeText: "Please email me when this is resolved.",
   emailMeDone: "Thank you. We'll email you when this is resolved.",
+  emailTranscript: "Email me the transcript",
+  emailTranscriptSend: "Send transcript",
+  emailTranscriptSent: "The transcript will be sent to {email}.",
+  emailTranscriptTooMany: "The transcript of this chat can't be sent again.",
+  emailTranscriptOff: "Sending transcripts by email isn't available.",
 };
 
 export type Strings = typeof en;
@@ -157,6 +162,11 @@ const ar: Strings = {
   emailMeSend: "أعلمني",
   emailMeText: "يرجى مراسلتي عبر البريد الإلكتروني عند حل هذه المشكلة.",
   emailMeDone: "شكرًا لك. سنراسلك عبر البريد الإلكتروني عند حل المشكلة.",
+  emailTranscript: "أرسل لي نص المحادثة بالبريد الإلكتروني",
+  emailTranscriptSend: "إرسال نص المحادثة",
+  emailTranscriptSent: "سيُرسَل نص المحادثة إلى {email}.",
+  emailTranscriptTooMany: "لا يمكن إرسال نص هذه المحادثة مرة أخرى.",
+  emailTranscriptOff: "إرسال نص المحادثة بالبريد الإلكتروني غير متاح.",
 };
 
 const uk: Strings = {
@@ -234,6 +244,11 @@ const uk: Strings = {
   emailMeSend: "Повідомити мене",
   emailMeText: "Будь ласка, напишіть мені, коли це виправлять.",
   emailMeDone: "Дякуємо. Ми напишемо вам, коли це виправлять.",
+  emailTranscript: "Надіслати мені запис розмови електронною поштою",
+  emailTranscriptSend: "Надіслати запис",
+  emailTranscriptSent: "Запис розмови буде надіслано на адресу {email}.",
+  emailTranscriptTooMany: "Запис цієї розмови більше не можна надіслати.",
+  emailTranscriptOff: "Надсилання запису розмови електронною поштою недоступне.",
 };
 
 export const LANGUAGES: Record<string, Strings> = { en, ar, uk };
