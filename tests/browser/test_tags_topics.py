@@ -1,7 +1,8 @@
 """Issue 15, part 5 in a real browser: an admin keeps the list of tags and translates a
 topic's name in the console; an agent's tag editor offers the list and refuses a tag off
 it (FREE_TAGS off, the default); the widget's pre-chat form shows the topic in the
-visitor's language (English, Arabic, Ukrainian)."""
+visitor's language (English, Arabic, Ukrainian).  Writes ``docs/screenshots/admin-tags.png``
+and ``widget-topics-ar.png``."""
 
 # ruff: noqa: RUF001  (Arabic and Ukrainian text is what these tests are about)
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.browser.test_console import (
     offered_to,
     open_console,
     set_language,
+    shot,
     until,
 )
 from tests.browser.test_widget_support import W, browser_page
@@ -44,6 +46,7 @@ async def test_admin_tag_list_and_topic_names_reach_agents_and_visitors(
         await admin.tid("save-tags").click()
         await expect(admin.tid("tag-list-text")).to_have_value("vip\nВідгук\nاسترداد",
                                                                timeout=WAIT_MS)
+        await shot(admin.page, "admin-tags")
         status, body = await http("GET", f"{url}/api/tags", token=cluster.admin_token)
         assert status == 200
         assert body == {"tags": ["vip", "Відгук", "استرداد"], "free": False}
@@ -72,6 +75,9 @@ async def test_admin_tag_list_and_topic_names_reach_agents_and_visitors(
                 select = w.field("topic")
                 await expect(select.locator("option[value=billing]")).to_have_text(billing)
                 await expect(select.locator("option[value=sales]")).to_have_text(sales)
+                if lang == "ar":
+                    await select.select_option("billing")  # the form shows "الفواتير"
+                    await shot(page, "widget-topics-ar")
 
         # an agent tags a chat: the list is offered, a tag off it is refused in the page
         alice = closer.console(await open_console(browser, url, "alice"))
