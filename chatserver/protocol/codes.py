@@ -23,6 +23,13 @@ class ErrorCode(StrEnum):
     """``start`` outside business hours: offer the offline form (``offline`` frame)."""
     MISSING_FIELDS = "missing_fields"
     """``start`` without a required pre-chat field (``fields`` names them)."""
+    NOT_ON_SITE = "not_on_site"
+    """``invite``: the visitor is not on the site now (no page view within the visit, or no
+    open connection)."""
+    IN_CHAT = "in_chat"
+    """``invite``: the visitor is in a chat already."""
+    TRACKING_OFF = "tracking_off"
+    """``page`` or ``invite`` while ``VISITOR_TRACKING`` is off."""
     INTERNAL = "internal"
     OVERLOADED = "overloaded"
     """Storage did not answer in time (Redis unavailable, its connection pool exhausted,
