@@ -66,7 +66,10 @@ async def widget_config(request: Request) -> Response:
         color=settings.color,
         title=settings.title,
         nps_question=settings.nps_question,
-        limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+        limits=WidgetLimits(
+            max_text_chars=node.settings.max_text_chars,
+            visitor_tracking=node.settings.visitor_tracking,
+        ),
         notices=[msgspec.convert(n, WidgetNotice) for n in node.notices.for_topic(None)],
     )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}

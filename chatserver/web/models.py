@@ -238,6 +238,8 @@ class WidgetSettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 class WidgetLimits(msgspec.Struct):
     max_text_chars: int
+    visitor_tracking: bool = False
+    """Visitors on the site is on: the widget connects at once and reports page views."""
 
 
 class WidgetNotice(msgspec.Struct):
