@@ -144,3 +144,25 @@ async def test_visitor_on_the_site_invited_declines_then_accepts(
             return await listed(c) == []
 
         await eventually(gone, timeout=15)
+
+
+async def test_an_invitation_answered_in_one_tab_leaves_the_others(
+    browser: Browser, redis_url: str
+) -> None:
+    async with running(redis_url, VISITOR_TRACKING="true") as c:
+        agent = await c.agent(await c.add_agent("ana", name="Ana"))
+        async with clients(agent), browser_page(browser) as (context, page):
+            await page.goto(c.urls[0] + "/demo/")
+            vid = (await only_row(c, pages=1))["visitor"]
+            second = await context.new_page()  # the same visitor (same storage)
+            await second.goto(c.urls[0] + "/demo/?tab=2")
+            assert (await only_row(c, pages=2))["visitor"] == vid
+            await agent.request({"type": "invite", "visitor": vid, "text": "Hello"})
+            cards = [p.locator("lc-chat-widget [data-lc=invite]") for p in (page, second)]
+            for card in cards:
+                await expect(card).to_contain_text("Invitation to chat from Ana")
+            await cards[1].locator("[data-action=invite-decline]").click()
+            for card in cards:
+                await expect(card).to_be_hidden()
+            answer = await agent.wait_for(lambda f: f["type"] == "invite_answer", scaled(10))
+            assert answer["accepted"] is False

@@ -401,7 +401,7 @@ export class ChatSession {
         }
         break;
       case "invite":
-        if (!isOpen(this.chat)) {
+        if (!isOpen(this.chat) && this.store.get("invite") !== f.id) {
           this.invitation = { id: f.id, agent: f.agent, text: f.text };
           this.hooks.changed("invite");
         }
@@ -554,8 +554,19 @@ export class ChatSession {
   answerInvite(accept: boolean): void {
     const inv = this.invitation;
     this.invitation = null;
-    if (inv) this.link.send({ type: "invite_answer", invite: inv.id, accept });
+    if (inv) {
+      this.link.send({ type: "invite_answer", invite: inv.id, accept });
+      this.store.set("invite", inv.id); // the visitor's other tabs hide it too
+    }
     this.hooks.changed("invite");
+  }
+
+  /** Another tab answered the invitation shown here. */
+  answeredElsewhere(): void {
+    if (this.invitation && this.store.get("invite") === this.invitation.id) {
+      this.invitation = null;
+      this.hooks.changed("invite");
+    }
   }
 
   async start(fields: {

@@ -174,6 +174,7 @@ export class Widget {
     });
     window.addEventListener("storage", (e) => {
       // another tab rated or dismissed the ended chat
+      if (store.isKey(e.key, "invite")) this.session.answeredElsewhere();
       const chat = this.session.chat;
       if (store.isKey(e.key, "done") && chat && !isOpen(chat) && this.session.isDone(chat.id)) {
         this.session.dismiss();
