@@ -230,3 +230,30 @@ async def test_invitations_across_two_processes(redis_url: str) -> None:
             assert "rate_limited" in codes
         finally:
             await close_quietly(clients)
+
+
+async def test_the_list_is_bounded_and_visits_expire(redis_url: str) -> None:
+    async with running(redis_url, VISITOR_TRACKING="1", VISITORS_ONLINE_MAX="2") as c:
+        visitors = [await c.visitor() for _ in range(3)]
+        try:
+            for i, v in enumerate(visitors):
+                await v.request({"type": "page", "url": f"https://shop.example/{i}"})
+                await asyncio.sleep(0.01)  # page views in distinct milliseconds: an order
+            listed = await online(c, c.admin_token)
+            assert listed["max"] == 2
+            # the two newest page views; the first visitor dropped off the list
+            assert [r["url"] for r in listed["visitors"]] == [
+                "https://shop.example/2",
+                "https://shop.example/1",
+            ]
+            keys = Keys(c.prefix)
+            r = c.redis()
+            try:
+                assert await r.zcard(keys.onsite) == 2
+                for v in visitors:  # each visit's record expires VISIT_IDLE_S after its page
+                    ttl = await r.pttl(keys.onsite_visit(v.welcome["visitor"]))
+                    assert 0 < ttl <= 1800 * 1000
+            finally:
+                await r.aclose()
+        finally:
+            await close_quietly(visitors)
