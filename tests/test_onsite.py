@@ -20,16 +20,21 @@ import pytest
 from chatserver.client import ClientError, http
 from chatserver.protocol import decode_server
 from chatserver.store.keys import Keys
+from chatserver.web.models import OnSiteOut, VisitorsOnlineOut
 from tests.harness import Cluster, active_chat, close_quietly, running, scaled
 
 Frame = dict[str, Any]
 
 pytestmark = pytest.mark.timeout(120)
 
+ROW_FIELDS = set(OnSiteOut.__struct_fields__)
+
 
 async def online(c: Cluster, token: str, server: int = 0) -> Frame:
     status, body = await http("GET", f"{c.urls[server]}/api/visitors/online", token=token)
     assert status == 200, body
+    msgspec.convert(body, VisitorsOnlineOut)  # as the OpenAPI document says
+    assert all(set(row) == ROW_FIELDS for row in body["visitors"])
     return dict(body)
 
 
