@@ -200,6 +200,17 @@ class Settings:
     typing_preview_interval_s: float = 0.5
     """A connection's drafts are relayed at most once per interval; extra ones are dropped
     silently (the typing indicator itself still follows ``typing_interval_s``)."""
+    visitor_tracking: bool = False
+    """Visitors on the site: the widget reports page views (``page`` frames) and agents see
+    who is on the site (``GET /api/visitors/online``) and may invite them to chat.  Off (the
+    default, for privacy): the widget sends no page views and the server refuses them."""
+    visitors_online_max: int = 500
+    """At most this many visitors are kept on the site list (the most recently seen)."""
+    visit_idle_s: float = 1800.0
+    """A visit ends after this long without a page view: the next one starts a new visit
+    (its time on site starts again, and the visitor counts as returning)."""
+    invites_per_minute: int = 10
+    """Invitations an agent may send per minute (``rate_limited`` beyond)."""
     max_connections_per_visitor: int = 10
     new_visitors_per_minute: int = 60
     logins_per_minute: int = 10
@@ -306,6 +317,10 @@ class Settings:
             raise SettingsError("PLAN_MAX_CELLS must be 1-2000")
         if not 1 <= self.typing_preview_chars <= 4000:
             raise SettingsError("TYPING_PREVIEW_CHARS must be 1-4000")
+        if not 1 <= self.visitors_online_max <= 10_000:
+            raise SettingsError("VISITORS_ONLINE_MAX must be 1-10000")
+        if self.visit_idle_s < 60:
+            raise SettingsError("VISIT_IDLE_S must be at least 60 seconds")
         if not 1 <= self.inbox_reply_max_chars <= 10_000:
             raise SettingsError("INBOX_REPLY_MAX_CHARS must be 1-10000")
         if not 0 <= self.transcript_max_per_chat <= 100:

@@ -102,6 +102,30 @@ export interface Offline {
   rid?: string | null;
 }
 
+/**
+ * Visitors on the site (`limits.visitor_tracking`): the visitor viewed a page (a page
+ * load, or a navigation in a single-page site).  Refused with `tracking_off` when the
+ * setting is off.
+ */
+export interface PageView {
+  type: "page";
+  url: string;
+  title?: string;
+  locale?: string | null;
+  rid?: string | null;
+}
+
+/**
+ * The visitor's answer to an `invite` frame.  Accepting does not start the chat: the
+ * client then sends `start` as usual.
+ */
+export interface InviteAnswer {
+  type: "invite_answer";
+  invite: string;
+  accept: boolean;
+  rid?: string | null;
+}
+
 export interface Status {
   type: "status";
   status: "away" | "offline" | "online";
@@ -183,6 +207,18 @@ export interface Queues {
   rid?: string | null;
 }
 
+/**
+ * Agents and supervisors: invite a visitor on the site to chat (`GET
+ * /api/visitors/online` lists them).  The reply is `ok` with `invite` (its id); the
+ * visitor's answer comes as an `invite_answer` frame.
+ */
+export interface Invite {
+  type: "invite";
+  visitor: string;
+  text?: string;
+  rid?: string | null;
+}
+
 /** Always the first frame of a connection. */
 export interface Welcome {
   type: "welcome";
@@ -209,6 +245,7 @@ export interface Limits {
   typing_preview_chars: number;
   typing_preview_interval_s: number;
   heartbeat_s: number;
+  visitor_tracking?: boolean;
 }
 
 /** An outage notice in force (`by` is shown to agents only). */
@@ -412,6 +449,7 @@ export interface AgentLoad {
 export interface Ok {
   type: "ok";
   chat?: string;
+  invite?: string;
   status?: "away" | "offline" | "online";
   tags?: string[];
   rid?: string;
@@ -437,7 +475,7 @@ export interface ErrorFrame {
   notice?: string;
 }
 
-export type ErrorCode = "agent_unavailable" | "bad_email" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "mail_not_configured" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "too_many" | "unknown_tag" | "unknown_topic";
+export type ErrorCode = "agent_unavailable" | "bad_email" | "bad_frame" | "chat_open" | "forbidden" | "in_chat" | "internal" | "invalid_state" | "mail_not_configured" | "missing_fields" | "not_found" | "not_on_site" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "too_many" | "tracking_off" | "unknown_tag" | "unknown_topic";
 
 /** Supervisors: pushed every `LIVE_METRICS_INTERVAL_S`. */
 export interface LiveFigures {
@@ -507,6 +545,22 @@ export interface NoticeEnd {
   id: string;
 }
 
+/** Visitors: an agent invites them to chat (answer with `invite_answer`). */
+export interface Invitation {
+  type: "invite";
+  id: string;
+  agent: string;
+  text: string;
+}
+
+/** Agents: the visitor answered their invitation. */
+export interface InviteAnswered {
+  type: "invite_answer";
+  invite: string;
+  visitor: string;
+  accepted: boolean;
+}
+
 export type ClientFrame =
   | Ping
   | Send
@@ -519,6 +573,8 @@ export type ClientFrame =
   | Rate
   | Transcript
   | Offline
+  | PageView
+  | InviteAnswer
   | Status
   | Accept
   | Decline
@@ -529,7 +585,8 @@ export type ClientFrame =
   | Unwatch
   | Join
   | Whisper
-  | Queues;
+  | Queues
+  | Invite;
 
 export type ServerFrame =
   | Welcome
@@ -553,7 +610,9 @@ export type ServerFrame =
   | LiveFigures
   | AvailabilityChanged
   | Notice
-  | NoticeEnd;
+  | NoticeEnd
+  | Invitation
+  | InviteAnswered;
 
 /** The server frame of one `type`, e.g. `FrameOf<"msg">`. */
 export type FrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;

@@ -101,6 +101,10 @@ VISITOR_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "offline", "email": "a@example.com", "text": "call me"}, p.Offline),
     ({"type": "offline", "email": "a@b.c", "text": "t", "name": "N", "topic": "sales",
       "page": "https://example.com", "locale": "ar"}, p.Offline),
+    ({"type": "page", "url": "https://example.com/p"}, p.PageView),
+    ({"type": "page", "url": "u" * 2048, "title": "t" * 256, "locale": "uk"}, p.PageView),
+    ({"type": "invite_answer", "invite": "i1", "accept": True}, p.InviteAnswer),
+    ({"type": "invite_answer", "invite": "i1", "accept": False}, p.InviteAnswer),
 ]
 AGENT_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "status", "status": "online"}, p.Status),
@@ -119,6 +123,8 @@ AGENT_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "whisper", "chat": "c1", "cid": "k", "text": "psst"}, p.Whisper),
     ({"type": "queues"}, p.Queues),
     ({"type": "join", "chat": "c1"}, p.Join),
+    ({"type": "invite", "visitor": "v1"}, p.Invite),
+    ({"type": "invite", "visitor": "v1", "text": "x" * 500}, p.Invite),
 ]
 VISITOR_VALID = COMMON + VISITOR_ONLY
 AGENT_VALID = COMMON + AGENT_ONLY
@@ -143,7 +149,9 @@ def test_tag_sets_match_unions() -> None:
 
     assert tags(p.VisitorFrame) == VISITOR_TAGS
     assert tags(p.AgentFrame) == AGENT_TAGS
-    assert {"start", "leave", "rate", "transcript", "offline"} == VISITOR_TAGS - AGENT_TAGS
+    assert {"start", "leave", "rate", "transcript", "offline", "page", "invite_answer"} == (
+        VISITOR_TAGS - AGENT_TAGS
+    )
 
 
 @pytest.mark.parametrize(("frame", "cls", "decoder"), ALL_VALID, ids=frame_id)

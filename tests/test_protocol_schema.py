@@ -38,7 +38,7 @@ def test_every_server_frame_type_is_in_the_schema_union() -> None:
     assert tags == {
         "welcome", "chat", "queue", "offer", "assigned", "revoked", "ended", "status",
         "msg", "ack", "typing", "read", "resync", "history", "queues", "ok", "pong",
-        "error", "live", "availability", "notice", "notice_end",
+        "error", "live", "availability", "notice", "notice_end", "invite", "invite_answer",
     }
 
 

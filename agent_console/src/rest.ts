@@ -158,3 +158,27 @@ export interface WidgetSettings {
   title: Record<string, string>;
   nps_question?: boolean;
 }
+
+/** A visitor on the site (OnSiteOut): url and title are the visitor's browser's words. */
+export interface OnSite {
+  visitor: string;
+  name: string;
+  url: string;
+  title: string;
+  lang: string;
+  first_seen: number;
+  last_seen: number;
+  time_on_site_s: number;
+  pages: number;
+  returning: boolean;
+  in_chat: boolean;
+  invited: boolean;
+  answer: "accepted" | "declined" | null;
+}
+
+/** GET /api/visitors/online (VisitorsOnlineOut). */
+export interface VisitorsOnline {
+  enabled: boolean;
+  visitors: OnSite[];
+  max: number;
+}

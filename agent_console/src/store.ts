@@ -574,6 +574,10 @@ export class Store {
       this.liveAt = Date.now();
       if (typeof f.ts === "number") this.clockOffset = f.ts - Date.now();
     },
+    invite_answer(f) {
+      // the visitor answered this agent's invitation (visitors on the site)
+      this.toast(t(f.accepted ? "visitors.toast_accepted" : "visitors.toast_declined"));
+    },
     error(f) {
       if (f.rid) return; // the request's caller shows it
       this.toast(t("error.server", { message: f.message || f.code }), "error");
@@ -686,6 +690,12 @@ export class Store {
         await sleep(overloadDelay(err.frame?.retry_ms, attempt));
       }
     }
+  }
+
+  /** Invite a visitor on the site to chat (their answer comes as a toast). */
+  async invite(visitor: string, text: string): Promise<void> {
+    await this.req({ type: "invite", visitor, text });
+    this.toast(t("visitors.toast_sent"));
   }
 
   async setStatus(status: AgentStatus, auto = false): Promise<void> {

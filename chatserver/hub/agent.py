@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatserver.clock import new_id
 from chatserver.core.lifecycle import ChatState
+from chatserver.core.onsite import invite_refusal
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.session import PROTOCOL_VERSION, Session
@@ -18,6 +20,7 @@ from chatserver.protocol import (
     Close,
     Decline,
     ErrorCode,
+    Invite,
     Join,
     ProtocolError,
     Queues,
@@ -55,6 +58,7 @@ class AgentSession(Session):
         Join: "on_join",
         Whisper: "on_whisper",
         Queues: "on_queues",
+        Invite: "on_invite",
     }
 
     def __init__(self, node: Node, conn: Connection, agent: Agent) -> None:
@@ -172,3 +176,22 @@ class AgentSession(Session):
     async def on_queues(self, frame: Queues) -> dict[str, Any]:
         self.require_supervisor()
         return await self.node.agent_actions.queues()
+
+    async def on_invite(self, frame: Invite) -> dict[str, Any]:
+        """Invite a visitor on the site to chat: the ``invite`` frame reaches their sockets
+        on every process (their control channel); their answer comes back to this agent's
+        (``invite_answer``)."""
+        node = self.node
+        if not node.settings.visitor_tracking:
+            raise ProtocolError(ErrorCode.TRACKING_OFF, "visitors on the site is off")
+        invite_id = new_id("i")
+        refusal = invite_refusal(
+            await node.onsite.invite(frame.visitor, self.agent.id, invite_id, node.now())
+        )
+        if refusal is not None:
+            raise refusal
+        await node.notifier.visitor(
+            frame.visitor,
+            {"type": "invite", "id": invite_id, "agent": self.conn.name, "text": frame.text},
+        )
+        return {"type": "ok", "invite": invite_id}

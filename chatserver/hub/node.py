@@ -50,6 +50,7 @@ from chatserver.store.embedded import EmbeddedRedis
 from chatserver.store.keys import Keys
 from chatserver.store.locks import Lease
 from chatserver.store.messages import MessageStore
+from chatserver.store.onsite import OnSiteStore
 from chatserver.store.outbox import Outbox
 from chatserver.store.profiles import VisitorProfiles
 from chatserver.store.publish import Publisher
@@ -111,6 +112,7 @@ class Node:
         self.messages = MessageStore(self.redis, keys, scripts, s)
         self.visitor_presence = VisitorStore(self.redis, keys, scripts, s)
         self.profiles = VisitorProfiles(self.redis, keys)
+        self.onsite = OnSiteStore(self.redis, keys, scripts, s)
         self.watchers = Watchers(self.redis, keys)
         self.rate_limits = RateLimits(self.redis, keys)
         self.reads = ChatReads(self.redis, keys)

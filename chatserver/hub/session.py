@@ -114,6 +114,7 @@ class Session:
             "typing_preview_chars": s.typing_preview_chars,
             "typing_preview_interval_s": s.typing_preview_interval_s,
             "heartbeat_s": s.ws_ping_interval_s,
+            "visitor_tracking": s.visitor_tracking,
         }
 
     # ---- the read loop --------------------------------------------------------------------

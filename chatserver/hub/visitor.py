@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from chatserver.core import onsite
 from chatserver.core.lifecycle import ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
@@ -14,8 +15,10 @@ from chatserver.hub.session import PROTOCOL_VERSION, Session
 from chatserver.protocol import (
     CloseCode,
     ErrorCode,
+    InviteAnswer,
     Leave,
     Offline,
+    PageView,
     ProtocolError,
     Rate,
     Resume,
@@ -34,7 +37,7 @@ _OPEN = (ChatState.QUEUED.value, ChatState.OFFERED.value, ChatState.ACTIVE.value
 class VisitorSession(Session):
     role = "visitor"
 
-    __slots__ = ("known_chat", "new_token", "resume", "user_agent")
+    __slots__ = ("known_chat", "known_token", "new_token", "resume", "user_agent")
 
     HANDLERS = {
         **Session.HANDLERS,
@@ -43,6 +46,8 @@ class VisitorSession(Session):
         Rate: "on_rate",
         Transcript: "on_transcript",
         Offline: "on_offline",
+        PageView: "on_page",
+        InviteAnswer: "on_invite_answer",
     }
 
     def __init__(
@@ -56,6 +61,8 @@ class VisitorSession(Session):
     ) -> None:
         super().__init__(node, conn)
         self.new_token = new_token
+        self.known_token = new_token is None
+        """The visitor came with a token they had before (a returning visitor)."""
         self.resume = resume
         """What the handshake asked to resume (``resume``/``after``): done after the
         welcome when it names the visitor's chat, then dropped."""
@@ -166,3 +173,36 @@ class VisitorSession(Session):
             self.actor, frame, user_agent=self.user_agent
         )
         return {"type": "ok", "chat": chat_id}
+
+    async def on_page(self, frame: PageView) -> dict[str, Any]:
+        """A page view (visitors on the site): the visit and the site list follow."""
+        node = self.node
+        if not node.settings.visitor_tracking:
+            raise ProtocolError(ErrorCode.TRACKING_OFF, "visitors on the site is off")
+        await node.onsite.page(
+            self.conn.subject,
+            node.now(),
+            url=onsite.clean(frame.url, onsite.URL_MAX),
+            title=onsite.clean(frame.title, onsite.TITLE_MAX),
+            lang=onsite.clean_lang(frame.locale),
+            known=self.known_token,
+        )
+        return {"type": "ok"}
+
+    async def on_invite_answer(self, frame: InviteAnswer) -> dict[str, Any]:
+        """Accept or decline the pending invitation; the inviting agent hears of it."""
+        node = self.node
+        visitor_id = self.conn.subject
+        agent_id = await node.onsite.answer(visitor_id, frame.invite, frame.accept)
+        if agent_id is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no such invitation pending")
+        await node.notifier.agent(
+            agent_id,
+            {
+                "type": "invite_answer",
+                "invite": frame.invite,
+                "visitor": visitor_id,
+                "accepted": frame.accept,
+            },
+        )
+        return {"type": "ok"}

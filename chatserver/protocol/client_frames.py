@@ -122,6 +122,25 @@ class Offline(_Frame, tag="offline"):
     """An outage notice in force: "email me when this is resolved" (linked to it)."""
 
 
+class PageView(_Frame, tag="page"):
+    """Visitors on the site (``limits.visitor_tracking``): the visitor viewed a page (a page
+    load, or a navigation in a single-page site).  Refused with ``tracking_off`` when the
+    setting is off."""
+
+    url: Url
+    title: Short = ""
+    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    """The visitor's language (the widget's, e.g. ``en``, ``ar``, ``uk``)."""
+
+
+class InviteAnswer(_Frame, tag="invite_answer"):
+    """The visitor's answer to an ``invite`` frame.  Accepting does not start the chat: the
+    client then sends ``start`` as usual."""
+
+    invite: Id
+    accept: bool
+
+
 # ---- agent frames -----------------------------------------------------------------------
 class Status(_Frame, tag="status"):
     status: Literal["online", "away", "offline"]
@@ -180,12 +199,23 @@ class Whisper(_Frame, tag="whisper"):
     text: Text
 
 
+class Invite(_Frame, tag="invite"):
+    """Agents and supervisors: invite a visitor on the site to chat (``GET
+    /api/visitors/online`` lists them).  The reply is ``ok`` with ``invite`` (its id); the
+    visitor's answer comes as an ``invite_answer`` frame."""
+
+    visitor: Id
+    text: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
 class Queues(_Frame, tag="queues"):
     """Supervisors: ask for a snapshot of queues and agents."""
 
 
 CommonFrame = Ping | Send | Typing | Read | Resume | History
-VisitorFrame = CommonFrame | Start | Leave | Rate | Transcript | Offline
+VisitorFrame = (
+    CommonFrame | Start | Leave | Rate | Transcript | Offline | PageView | InviteAnswer
+)
 AgentFrame = (
     CommonFrame
     | Status
@@ -199,6 +229,7 @@ AgentFrame = (
     | Join
     | Whisper
     | Queues
+    | Invite
 )
 ClientFrame = VisitorFrame | AgentFrame
 """Every client frame (what the schema and the TypeScript types describe)."""

@@ -30,6 +30,13 @@ class ErrorCode(StrEnum):
     times already."""
     MAIL_NOT_CONFIGURED = "mail_not_configured"
     """``transcript``: the server sends no e-mail (no ``SMTP_HOST``)."""
+    NOT_ON_SITE = "not_on_site"
+    """``invite``: the visitor is not on the site now (no page view within the visit, or no
+    open connection)."""
+    IN_CHAT = "in_chat"
+    """``invite``: the visitor is in a chat already."""
+    TRACKING_OFF = "tracking_off"
+    """``page`` or ``invite`` while ``VISITOR_TRACKING`` is off."""
     INTERNAL = "internal"
     OVERLOADED = "overloaded"
     """Storage did not answer in time (Redis unavailable, its connection pool exhausted,

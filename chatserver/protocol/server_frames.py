@@ -154,6 +154,8 @@ class QueuesSnapshot(_Server, tag="queues"):
 
 class Ok(_Server, tag="ok"):
     chat: str | UnsetType = UNSET
+    invite: str | UnsetType = UNSET
+    """The reply to ``invite``: the invitation's id."""
     status: AgentStatus | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
     rid: OptionalRid = UNSET
@@ -214,6 +216,24 @@ class NoticeEnd(_Server, tag="notice_end"):
     id: str
 
 
+class Invitation(_Server, tag="invite"):
+    """Visitors: an agent invites them to chat (answer with ``invite_answer``)."""
+
+    id: str
+    agent: str
+    """The inviting agent's name."""
+    text: str
+    """The agent's message ('' for none)."""
+
+
+class InviteAnswered(_Server, tag="invite_answer"):
+    """Agents: the visitor answered their invitation."""
+
+    invite: str
+    visitor: str
+    accepted: bool
+
+
 ServerFrame = (
     Welcome
     | ChatChanged
@@ -237,6 +257,8 @@ ServerFrame = (
     | AvailabilityChanged
     | Notice
     | NoticeEnd
+    | Invitation
+    | InviteAnswered
 )
 
 _server_decoder = msgspec.msgpack.Decoder(ServerFrame)

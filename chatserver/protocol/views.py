@@ -114,6 +114,8 @@ class Limits(View):
     typing_preview_interval_s: float
     """At most one draft per this interval is relayed (per connection)."""
     heartbeat_s: float
+    visitor_tracking: bool = False
+    """Visitors on the site is on: the widget reports page views (``page`` frames)."""
 
 
 class AvailabilityView(View):

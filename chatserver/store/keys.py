@@ -199,6 +199,22 @@ class Keys:
         return f"{self._rt}:visitor_gone"
 
     @property
+    def onsite(self) -> str:
+        """Sorted set: visitor id -> their latest page view (ms): the visitors on the site
+        (``VISITOR_TRACKING``), the ``VISITORS_ONLINE_MAX`` most recent."""
+        return f"{self._rt}:onsite"
+
+    def onsite_visit(self, visitor_id: str) -> str:
+        """Hash: the visitor's current visit (first, last, url, title, lang, count,
+        returning; invite, invite_agent, invite_at while an invitation is pending; answer);
+        expires ``VISIT_IDLE_S`` after the latest page view."""
+        return f"{self._rt}:onsite:{visitor_id}"
+
+    def invite_rate(self, agent_id: str, window: int) -> str:
+        """Counter: invitations the agent sent in one minute (``INVITES_PER_MINUTE``)."""
+        return f"{self._rt}:invites:{agent_id}:{window}"
+
+    @property
     def timers(self) -> str:
         """Hash: seen (last time any process ran the timers, ms), since (when they last
         resumed after not running for longer than ``PRESENCE_TTL_S``)."""

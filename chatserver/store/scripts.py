@@ -236,6 +236,17 @@ SPECS: dict[str, ScriptSpec] = {
         ),
         _spec("visitor_gone_clear", "gone", "visitor_id due_read"),
         _spec(
+            "visitor_page",
+            "onsite visit visitor",
+            "visitor_id now url title lang known idle hash_ttl max",
+        ),
+        _spec(
+            "visitor_invite",
+            "visit presence visitor rate",
+            "visitor_id now invite_id agent_id per_minute window",
+        ),
+        _spec("visitor_invite_answer", "visit", "invite_id answer"),
+        _spec(
             "visitor_heartbeat",
             "presence gone",
             "now expiry hash_ttl lifetime",

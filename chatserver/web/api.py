@@ -286,6 +286,26 @@ async def queues(request: Request) -> Response:
     return _json(summary)
 
 
+@endpoint
+async def visitors_online(request: Request) -> Response:
+    """The visitors on the site now (agents, supervisors, admins)."""
+    node: Node = request.app.state.node
+    await current_agent(request)
+    settings = node.settings
+    if not settings.visitor_tracking:
+        rows: list[dict[str, Any]] = []
+    else:
+        now = node.now()
+        rows = [v.view(now) for v in await node.onsite.online(now)]
+    return _json(
+        {
+            "enabled": settings.visitor_tracking,
+            "visitors": rows,
+            "max": settings.visitors_online_max,
+        }
+    )
+
+
 async def healthz(request: Request) -> Response:
     node: Node = request.app.state.node
     try:
@@ -308,4 +328,5 @@ routes = [
     Route("/api/topics", topics, methods=["GET"]),
     Route("/api/topics/{name}", one_topic, methods=["PUT", "DELETE"]),
     Route("/api/queues", queues, methods=["GET"]),
+    Route("/api/visitors/online", visitors_online, methods=["GET"]),
 ]

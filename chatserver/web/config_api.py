@@ -66,7 +66,10 @@ async def widget_config(request: Request) -> Response:
         color=settings.color,
         title=settings.title,
         nps_question=settings.nps_question,
-        limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+        limits=WidgetLimits(
+            max_text_chars=node.settings.max_text_chars,
+            visitor_tracking=node.settings.visitor_tracking,
+        ),
         email_transcript=bool(node.settings.smtp_host)
         and node.settings.transcript_max_per_chat > 0,
         notices=[msgspec.convert(n, WidgetNotice) for n in node.notices.for_topic(None)],

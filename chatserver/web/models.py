@@ -146,6 +146,41 @@ class QueueOut(msgspec.Struct):
     eta_s: int
 
 
+class OnSiteOut(msgspec.Struct):
+    """A visitor on the site (``VISITOR_TRACKING``).  ``url`` and ``title`` are the
+    visitor's browser's words: show them as text (link ``url`` only for http/https)."""
+
+    visitor: str
+    name: str
+    """The name they gave ('' when none)."""
+    url: str
+    title: str
+    lang: str
+    """The widget's language ('' when unknown)."""
+    first_seen: int
+    """When this visit began (ms since the epoch)."""
+    last_seen: int
+    """Their latest page view (ms)."""
+    time_on_site_s: int
+    pages: int
+    """Pages viewed this visit."""
+    returning: bool
+    """They had been on the site before this visit."""
+    in_chat: bool
+    invited: bool
+    """An invitation to chat is waiting for their answer."""
+    answer: Literal["accepted", "declined"] | None
+    """Their answer to the latest invitation of this visit."""
+
+
+class VisitorsOnlineOut(msgspec.Struct):
+    enabled: bool
+    """``VISITOR_TRACKING``: when false the list is always empty."""
+    visitors: list[OnSiteOut]
+    """Newest page view first, at most ``max``."""
+    max: int
+
+
 # ---- widget and canned answers ------------------------------------------------------------
 Hhmm = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -203,6 +238,8 @@ class WidgetSettingsPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 class WidgetLimits(msgspec.Struct):
     max_text_chars: int
+    visitor_tracking: bool = False
+    """Visitors on the site is on: the widget connects at once and reports page views."""
 
 
 class WidgetNotice(msgspec.Struct):
@@ -362,9 +399,9 @@ class RecordFilters(msgspec.Struct, kw_only=True):
     tag: Param = ""
     email: Param = ""
     visitor: Param = ""
-    name: Annotated[
-        str, msgspec.Meta(max_length=256, description="part of the visitor's name")
-    ] = ""
+    name: Annotated[str, msgspec.Meta(max_length=256, description="part of the visitor's name")] = (
+        ""
+    )
     rating: Annotated[
         str,
         msgspec.Meta(

@@ -156,6 +156,15 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET",
+        "/api/visitors/online",
+        "visitors",
+        "The visitors on the site now (VISITOR_TRACKING; empty and enabled=false when off)",
+        AGENTS,
+        m.VisitorsOnlineOut,
+        errors=SESSION,
+    ),
+    Operation(
+        "GET",
         "/api/widget/config",
         "widget",
         "What the widget needs before it opens a socket (CORS for allowed sites)",

@@ -68,7 +68,7 @@ export interface WidgetConfig {
   title: Record<string, string>;
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */
   nps_question?: boolean;
-  limits?: { max_text_chars?: number };
+  limits?: { max_text_chars?: number; visitor_tracking?: boolean };
   /** offer "email me the transcript" at the end of a chat (the server sends e-mail) */
   email_transcript?: boolean;
   /** outage notices in force (the socket's welcome and frames take over once connected) */
@@ -93,7 +93,7 @@ export function isOpen(chat: ChatInfo | null): boolean {
 }
 
 export interface Hooks {
-  changed(what: "chat" | "messages" | "status" | "typing" | "connection" | "config" | "read" | "notices"): void;
+  changed(what: "chat" | "messages" | "status" | "typing" | "connection" | "config" | "read" | "notices" | "invite"): void;
   /** A new message arrived; `live` is false for messages replayed on (re)load. */
   message(msg: Msg, live: boolean): void;
   chatStarted(chat: ChatInfo): void;
@@ -127,6 +127,15 @@ export class ChatSession {
   typingPreview = false;
   previewChars = 500;
   previewIntervalMs = 500;
+  /** Visitors on the site (`limits.visitor_tracking`): page views are reported. */
+  tracking = false;
+  /** The visitor's language, for page views. */
+  lang = "";
+  /** An agent's invitation to chat, waiting for the visitor's answer. */
+  invitation: { id: string; agent: string; text: string } | null = null;
+  /** The page last reported on this connection ("" after each welcome). */
+  private pageSent = "";
+  private pageTimer = 0;
 
   chat: ChatInfo | null = null;
   /** Outage notices in force that the server shows this visitor, oldest first. */
@@ -188,6 +197,8 @@ export class ChatSession {
       const same = JSON.stringify(cfg) === JSON.stringify(this.config);
       this.config = cfg;
       if (cfg.limits?.max_text_chars) this.maxText = cfg.limits.max_text_chars;
+      // visitors on the site: connect now (not only when the visitor opens the chat)
+      if (cfg.limits?.visitor_tracking) this.link.start();
       if (!this.connected) this.agentsAvailable = cfg.agents_available;
       if (!this.connected && Array.isArray(cfg.notices)) {
         this.notices = cfg.notices;
@@ -240,6 +251,16 @@ export class ChatSession {
     this.typingPreview = limits.typing_preview === true;
     if (limits.typing_preview_chars) this.previewChars = limits.typing_preview_chars;
     if (limits.typing_preview_interval_s) this.previewIntervalMs = limits.typing_preview_interval_s * 1000;
+    this.tracking = limits.visitor_tracking === true;
+    this.pageSent = "";
+    this.pageView();
+    if (this.tracking && !this.pageTimer) {
+      // single-page sites change the address without a load: look for it
+      const check = () => this.pageView();
+      window.addEventListener("popstate", check);
+      window.addEventListener("hashchange", check);
+      this.pageTimer = window.setInterval(check, 1000);
+    }
     const open: ChatInfo | null = w.chat || null;
     if (open && (!this.chat || this.chat.id !== open.id)) {
       // replayed messages are history until the resume reply says where live ones start
@@ -381,6 +402,12 @@ export class ChatSession {
           this.resume(this.chat.id, 0);
         }
         break;
+      case "invite":
+        if (!isOpen(this.chat) && this.store.get("invite") !== f.id) {
+          this.invitation = { id: f.id, agent: f.agent, text: f.text };
+          this.hooks.changed("invite");
+        }
+        break;
       case "error":
         if (f.code === "rate_limited" || f.code === "internal") this.retryLater();
         break;
@@ -515,6 +542,35 @@ export class ChatSession {
   }
 
   // ---- sending ------------------------------------------------------------------------
+  /** Visitors on the site: report the page (once per page and connection; never when the
+   * setting is off).  Called on each welcome and when the page's address changes. */
+  pageView(): void {
+    const url = location.href.slice(0, 2048);
+    if (!this.tracking || url === this.pageSent) return;
+    const frame: ClientFrameOf<"page"> = { type: "page", url, title: document.title.slice(0, 256) };
+    if (this.lang) frame.locale = this.lang;
+    if (this.link.send(frame)) this.pageSent = url;
+  }
+
+  /** Answer the invitation shown: the agent hears of it; accepting is then a `start`. */
+  answerInvite(accept: boolean): void {
+    const inv = this.invitation;
+    this.invitation = null;
+    if (inv) {
+      this.link.send({ type: "invite_answer", invite: inv.id, accept });
+      this.store.set("invite", inv.id); // the visitor's other tabs hide it too
+    }
+    this.hooks.changed("invite");
+  }
+
+  /** Another tab answered the invitation shown here. */
+  answeredElsewhere(): void {
+    if (this.invitation && this.store.get("invite") === this.invitation.id) {
+      this.invitation = null;
+      this.hooks.changed("invite");
+    }
+  }
+
   async start(fields: {
     name?: string; email?: string; topic?: string; locale: string;
   }): Promise<void> {

@@ -85,6 +85,8 @@ button{cursor:pointer}
 .nps input:focus-visible+label{outline:3px solid #0a4fd6;outline-offset:1px}
 .nps .ends{display:flex;justify-content:space-between;font-size:12px;color:#57606a;margin-top:2px}
 .row{display:flex;gap:8px;flex-wrap:wrap}
+.invite{position:fixed;inset-block-end:92px;inset-inline-end:20px;z-index:2147483001;width:300px;max-width:calc(100vw - 40px);box-shadow:0 6px 20px rgba(0,0,0,.28);overflow-wrap:anywhere}
+.left .invite{inset-inline-end:auto;inset-inline-start:20px}
 @media (max-width:480px){
 .panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0}
 .open .launcher{display:none}

@@ -44,6 +44,7 @@ export class Widget {
   private readonly root: HTMLDivElement;
   private readonly launcher: HTMLButtonElement;
   private readonly launcherIcon: HTMLSpanElement;
+  private readonly inviteEl: HTMLDivElement;
   private readonly badge: HTMLSpanElement;
   private readonly panel: HTMLDivElement;
   private readonly title: HTMLParagraphElement;
@@ -163,7 +164,8 @@ export class Widget {
         h("div", { class: "head-text" }, this.title, this.sub),
         this.btnDownload, this.btnEnd, this.btnMin),
       this.banner, this.noticesEl, this.confirmBar, this.body, this.typingEl, this.composer);
-    this.root = h("div", { class: "root" }, this.launcher, this.panel, this.live);
+    this.inviteEl = h("div", { class: "card invite", "data-lc": "invite", role: "dialog", "aria-live": "polite", hidden: true });
+    this.root = h("div", { class: "root" }, this.inviteEl, this.launcher, this.panel, this.live);
     shadow.appendChild(this.root);
 
     this.applyOptions(opts);
@@ -182,6 +184,7 @@ export class Widget {
     });
     window.addEventListener("storage", (e) => {
       // another tab rated or dismissed the ended chat
+      if (store.isKey(e.key, "invite")) this.session.answeredElsewhere();
       const chat = this.session.chat;
       if (store.isKey(e.key, "done") && chat && !isOpen(chat) && this.session.isDone(chat.id)) {
         this.session.dismiss();
@@ -375,6 +378,10 @@ export class Widget {
       this.renderNotices();
       return;
     }
+    if (what === "invite") {
+      this.renderInvite();
+      return;
+    }
     if (what === "connection") {
       this.renderBanner();
       if (this.session.connected) this.markRead();
@@ -422,6 +429,8 @@ export class Widget {
     }
     this.root.lang = lang;
     this.root.dir = RTL.has(lang) ? "rtl" : "ltr";
+    s.lang = lang;
+    this.renderInvite();
     this.applyColor();
 
     this.launcher.setAttribute("aria-expanded", String(this.opened));
@@ -494,6 +503,36 @@ export class Widget {
     const topic = ((open ? s.chat?.topic : this.opts.topic || this.prechat.topic) || "").trim().toLowerCase();
     if (open && s.chat?.state === "active") return [];
     return s.notices.filter((n) => !topic || !n.topics.length || n.topics.includes(topic));
+  }
+
+  /** An agent's invitation (visitors on the site): a card by the launcher, with the agent's
+   * name and message as text, Accept (opens the chat and starts it when no pre-chat field
+   * is required) and Decline. */
+  private renderInvite(): void {
+    const inv = isOpen(this.session.chat) ? null : this.session.invitation;
+    const el = this.inviteEl;
+    el.hidden = !inv;
+    if (!inv) {
+      el.replaceChildren();
+      delete el.dataset.key;
+      return;
+    }
+    const key = inv.id + ":" + this.lang;
+    if (el.dataset.key === key) return;
+    el.dataset.key = key;
+    const parts: Node[] = [h("strong", { dir: "auto" }, this.t("inviteFrom", { name: inv.agent || this.t("agent") }))];
+    if (inv.text) parts.push(h("p", { dir: "auto", "data-lc": "invite-text" }, inv.text));
+    parts.push(h("div", { class: "row" },
+      h("button", { type: "button", class: "btn", "data-action": "invite-accept", onclick: () => this.acceptInvite() }, this.t("inviteAccept")),
+      h("button", { type: "button", class: "btn2", "data-action": "invite-decline", onclick: () => this.session.answerInvite(false) }, this.t("inviteDecline"))));
+    el.replaceChildren(...parts);
+  }
+
+  private acceptInvite(): void {
+    this.session.answerInvite(true);
+    this.open(true);
+    const cfg = this.session.config;
+    if (cfg && !this.session.chat && !(cfg.required_fields || []).length) void this.submitPrechat();
   }
 
   private renderNotices(): void {

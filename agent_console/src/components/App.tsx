@@ -8,6 +8,7 @@ import { Planning } from "./Planning";
 import { Admin } from "./Admin";
 import { Inbox } from "./Inbox";
 import { Archive } from "./Archive";
+import { VisitorsView } from "./Visitors";
 import { OfferBar } from "./Offers";
 import { NoticeBar } from "./Notices";
 import { Header } from "./Header";
@@ -71,7 +72,7 @@ export function App({ store }: StoreProps) {
 
   if (!store.me) return <Login store={store} />;
 
-  const tabs: TabEntry[] = [["chats", t("tab.chats")], ["inbox", t("tab.inbox")], ["archive", t("tab.archive")]];
+  const tabs: TabEntry[] = [["chats", t("tab.chats")], ["inbox", t("tab.inbox")], ["archive", t("tab.archive")], ["visitors", t("tab.visitors")]];
   if (store.isSupervisor) tabs.push(["live", t("tab.live")], ["reports", t("tab.reports")], ["planning", t("tab.planning")]);
   if (store.isAdmin) tabs.push(["admin", t("tab.admin")]);
   const current = tabs.some(([k]) => k === tab) ? tab : "chats";
@@ -85,6 +86,7 @@ export function App({ store }: StoreProps) {
         {current === "chats" && <Workspace store={store} />}
         {current === "inbox" && <Inbox store={store} />}
         {current === "archive" && <Archive store={store} />}
+        {current === "visitors" && <VisitorsView store={store} />}
         {current === "live" && <LiveView store={store} />}
         {current === "reports" && <Reports store={store} />}
         {current === "planning" && <Planning />}
