@@ -17,6 +17,7 @@ from tests.browser.test_console import (
     offered_to,
     open_console,
     set_language,
+    shot,
     start_cluster,
 )
 from tests.browser.test_widget_support import W, browser_page, chat_id_of
@@ -59,6 +60,8 @@ async def test_console_lists_and_invites_a_visitor(
             invite = page.locator("lc-chat-widget [data-lc=invite]")
             await expect(invite).to_contain_text("Invitation to chat from Alice")
             await expect(invite).to_contain_text("Can I help with pricing?")
+            await shot(console.page, "console-visitors")
+            await shot(page, "widget-invite")
             await invite.locator("[data-action=invite-decline]").click()
             await expect(console.tid("toast").last).to_have_text(
                 "The visitor declined your invitation.", timeout=WAIT_MS

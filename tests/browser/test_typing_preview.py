@@ -23,6 +23,7 @@ from tests.browser.test_console import (
     open_chat,
     open_console,
     set_language,
+    shot,
     start_cluster,
 )
 from tests.browser.test_widget_support import W, browser_page, chat_id_of, start_chat
@@ -87,6 +88,8 @@ async def test_console_shows_the_visitors_draft_in_three_languages(
                 await expect(typing).to_contain_text(labels[lang])
                 style = await draft.evaluate("e => getComputedStyle(e).fontStyle")
                 assert style == "italic", (lang, style)
+                if lang == "en":
+                    await shot(console.page, "console-typing-preview")
 
             # sending the message clears the draft; the message shows instead
             await w.input.press("Enter")

@@ -2,7 +2,8 @@
 real SMTP server (aiosmtpd): after the agent ends the chat, the end-of-chat card offers it
 with the address from the pre-chat form; a bad address is refused in the visitor's
 language; the e-mail arrives in English, Arabic and Ukrainian without the agent's internal
-note, and the record notes the address.  Not offered by a server that sends no e-mail."""
+note, and the record notes the address.  Not offered by a server that sends no e-mail.
+Writes ``docs/screenshots/widget-transcript-en.png`` (and ``-ar``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from chatserver.client import http
+from tests.browser.test_console import shot
 from tests.browser.test_widget_support import (
     W,
     accept,
@@ -79,6 +81,8 @@ async def test_email_me_the_transcript_in_three_languages(
                     await expect(form).to_be_visible()
                     await expect(form.locator("label")).to_have_text(label)
                     await expect(email).to_have_value(address)
+                    if lang in ("en", "ar"):
+                        await shot(page, f"widget-transcript-{lang}")
                     await email.fill("not-an-address")
                     await form.locator("[data-action=transcript-send]").click()
                     await expect(form.locator(".err")).to_have_text(bad)
