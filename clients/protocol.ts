@@ -315,6 +315,7 @@ export interface Message {
   internal: boolean;
   ts: number;
   from: Sender;
+  file?: FileRef;
 }
 
 /** Who wrote a message or is typing (supervisors are agents). */
@@ -322,6 +323,18 @@ export interface Sender {
   role: "agent" | "visitor";
   id: string;
   name: string;
+}
+
+/**
+ * An attachment on a `msg`: fetch it through `POST /api/chats/{chat}/files/{id}/link`
+ * (docs/files.md).  `type` is sniffed from the content; images (`image/*`) may be
+ * shown inline.
+ */
+export interface FileRef {
+  id: string;
+  name: string;
+  size: number;
+  type: string;
 }
 
 export interface Ack {

@@ -108,6 +108,8 @@ class Session:
             "messages_per_10s": s.messages_per_10s,
             "typing_interval_s": s.typing_interval_s,
             "heartbeat_s": s.ws_ping_interval_s,
+            "file_max_bytes": s.file_max_bytes,
+            "file_types": list(s.file_types),
         }
 
     # ---- the read loop --------------------------------------------------------------------

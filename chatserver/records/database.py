@@ -10,6 +10,7 @@ exactly one copy.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,7 @@ async def upsert_records(
                 "kind": clean(m.kind, 16),
                 "internal": m.internal,
                 "text": clean(m.text),
+                "file": json.dumps(m.file, ensure_ascii=False) if m.file else None,
             }
             for r in batch
             for m in r.messages
