@@ -194,6 +194,8 @@ export interface Limits {
   messages_per_10s: number;
   typing_interval_s: number;
   heartbeat_s: number;
+  file_max_bytes?: number;
+  file_types?: string[];
 }
 
 /** An outage notice in force (`by` is shown to agents only). */

@@ -77,6 +77,11 @@ const en = {
   emailMeSend: "Notify me",
   emailMeText: "Please email me when this is resolved.",
   emailMeDone: "Thank you. We'll email you when this is resolved.",
+  attach: "Attach a file",
+  downloadFile: "Download the file",
+  fileTooLarge: "This file is too large to send.",
+  fileType: "This kind of file can't be sent. Images and PDF files can.",
+  fileFailed: "The file could not be sent. Please try again.",
 };
 
 export type Strings = typeof en;
@@ -157,6 +162,11 @@ const ar: Strings = {
   emailMeSend: "أعلمني",
   emailMeText: "يرجى مراسلتي عبر البريد الإلكتروني عند حل هذه المشكلة.",
   emailMeDone: "شكرًا لك. سنراسلك عبر البريد الإلكتروني عند حل المشكلة.",
+  attach: "إرفاق ملف",
+  downloadFile: "تنزيل الملف",
+  fileTooLarge: "هذا الملف كبير جدًا ولا يمكن إرساله.",
+  fileType: "لا يمكن إرسال هذا النوع من الملفات. يمكن إرسال الصور وملفات PDF.",
+  fileFailed: "تعذّر إرسال الملف. يُرجى المحاولة مرة أخرى.",
 };
 
 const uk: Strings = {
@@ -234,6 +244,11 @@ const uk: Strings = {
   emailMeSend: "Повідомити мене",
   emailMeText: "Будь ласка, напишіть мені, коли це виправлять.",
   emailMeDone: "Дякуємо. Ми напишемо вам, коли це виправлять.",
+  attach: "Прикріпити файл",
+  downloadFile: "Завантажити файл",
+  fileTooLarge: "Цей файл завеликий, щоб його надіслати.",
+  fileType: "Такий файл надіслати не можна. Можна надсилати зображення і файли PDF.",
+  fileFailed: "Не вдалося надіслати файл. Спробуйте ще раз.",
 };
 
 export const LANGUAGES: Record<string, Strings> = { en, ar, uk };
