@@ -580,8 +580,9 @@ export class ChatSession {
     return null;
   }
 
-  /** A short-lived signed URL for one of the chat's files (absolute), or null. */
-  async fileUrl(fileId: string): Promise<string | null> {
+  /** A short-lived signed URL for one of the chat's files (absolute) and its expiry (ms,
+   * by the server's clock), or null. */
+  async fileUrl(fileId: string): Promise<{ url: string; expires: number } | null> {
     const chat = this.chat;
     const token = this.store.get("token");
     if (!chat || !token) return null;
@@ -591,8 +592,9 @@ export class ChatSession {
         { credentials: "omit", headers: { Authorization: `Bearer ${token}` } },
       );
       if (resp.status !== 200) return null;
-      const body = (await resp.json()) as { url: string };
-      return this.base + body.url;
+      const body = (await resp.json()) as { url: string; expires: number };
+      // the expiry by the server's clock, and at most two minutes by ours (clocks differ)
+      return { url: this.base + body.url, expires: Math.min(body.expires, Date.now() + 120_000) };
     } catch {
       return null;
     }

@@ -1072,24 +1072,36 @@ export class Widget {
     if (IMAGE_TYPES.includes(file.type)) {
       const img = h("img", { class: "preview", alt: file.name, "data-lc": "file-image" });
       const a = h("a", { class: "file", target: "_blank", rel: "noopener noreferrer", "data-file": file.id }, img);
-      void this.session.fileUrl(file.id).then((url) => {
-        if (url) {
-          img.src = url;
-          a.href = url;
+      void this.session.fileUrl(file.id).then((link) => {
+        if (link) {
+          img.src = link.url;
+          a.href = link.url;
         }
       });
       return a;
     }
+    // a plain link to the signed URL (the server answers it as an attachment: a download);
+    // once it is near its expiry a click asks for a new one first
+    let expires = 0;
+    const refresh = async (): Promise<boolean> => {
+      const link = await this.session.fileUrl(file.id);
+      if (!link) return false;
+      a.href = link.url;
+      expires = link.expires;
+      return true;
+    };
     const a = h("a", {
       class: "file", href: "#", "data-lc": "file-link", "data-file": file.id,
       onclick: (e: Event) => {
+        if (Date.now() < expires - 30_000) return; // the link is good: the browser follows it
         e.preventDefault();
-        void this.session.fileUrl(file.id).then((url) => {
-          if (url) window.open(url, "_blank", "noopener,noreferrer");
+        void refresh().then((ok) => {
+          if (ok) a.click();
           else this.say(this.t("fileFailed"));
         });
       },
     }, icon(ICONS.download), document.createTextNode(label));
+    void refresh();
     a.title = this.t("downloadFile");
     return a;
   }
