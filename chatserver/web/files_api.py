@@ -27,6 +27,7 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
+from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -235,7 +236,10 @@ class FilesCors:
             return
         origin = next((v.decode() for k, v in scope["headers"] if k == b"origin"), None)
         node: Node = scope["app"].state.node
-        allowed = origin is not None and origin_allowed(origin, await widget_origins(node))
+        try:
+            allowed = origin is not None and origin_allowed(origin, await widget_origins(node))
+        except RedisError:  # the route itself answers 503; the browser just cannot read it
+            allowed = False
         if scope["method"] == "OPTIONS":
             headers: dict[str, Any] = {"Vary": "Origin"}
             if allowed:
