@@ -61,12 +61,15 @@ async def get(base: str, path: str, token: str | None = None) -> httpx.Response:
         return await client.get(path, headers=headers)
 
 
-async def two_chats(cluster: Cluster) -> tuple[ChatClient, ChatClient, ChatClient, str, str, str]:
-    """An agent holding two chats, each with its own visitor."""
+async def two_chats(
+    cluster: Cluster, visitor_server: int = 0
+) -> tuple[ChatClient, ChatClient, ChatClient, str, str, str]:
+    """An agent holding two chats, each with its own visitor (connected to
+    ``visitor_server``; the agent to the first process)."""
     token = await cluster.add_agent("ag-files", capacity=5)
     agent = await cluster.agent(token)
-    a = await cluster.visitor()
-    b = await cluster.visitor()
+    a = await cluster.visitor(visitor_server)
+    b = await cluster.visitor(visitor_server)
     chat_a = await active_chat(agent, a, name="Ann")
     chat_b = await active_chat(agent, b, name="Bob")
     return agent, a, b, chat_a, chat_b, token
@@ -75,7 +78,7 @@ async def two_chats(cluster: Cluster) -> tuple[ChatClient, ChatClient, ChatClien
 @pytest.fixture
 async def files_cluster(redis_url: str) -> AsyncIterator[Cluster]:
     async with running(
-        redis_url, n=1, file_max_bytes="50000", file_scan_hook="tests.scan_hook:scan"
+        redis_url, n=2, file_max_bytes="50000", file_scan_hook="tests.scan_hook:scan"
     ) as cluster:
         yield cluster
 
@@ -100,9 +103,11 @@ def strict(frame: dict[str, Any]) -> Message:
 async def test_visitor_sends_an_image_the_agent_sees_it_and_downloads_it_inline(
     files_cluster: Cluster,
 ) -> None:
+    """Two processes: the visitor is connected to the second, the upload and the agent go
+    through the first (the msg is relayed over pub/sub; the storage folder is shared)."""
     cluster = files_cluster
     base = cluster.urls[0]
-    agent, a, b, chat_a, _, agent_token = await two_chats(cluster)
+    agent, a, b, chat_a, _, agent_token = await two_chats(cluster, visitor_server=1)
     try:
         image = png_bytes()
         assert a.token
@@ -117,6 +122,8 @@ async def test_visitor_sends_an_image_the_agent_sees_it_and_downloads_it_inline(
         frame = await file_message(agent, chat_a)
         msg = strict(frame)
         assert msg.file and msg.file.id == body["file"]["id"] and msg.seq == body["seq"]
+        # the visitor's own tabs (on the other process) get it too: the upload was over HTTP
+        assert (await file_message(a, chat_a))["seq"] == body["seq"]
         assert msg.sender.role == "visitor"
         # resent with the same cid: one message, the first one's seq
         again = await upload(base, chat_a, a.token, image, name="photo.png", cid="c1")
@@ -130,7 +137,7 @@ async def test_visitor_sends_an_image_the_agent_sees_it_and_downloads_it_inline(
         assert link.status_code == 200, link.text
         url = link.json()["url"]
         assert agent_token not in url and a.token not in url
-        got = await get(base, url)
+        got = await get(cluster.urls[1], url)  # any process serves it
         assert got.status_code == 200
         assert got.content == image
         assert got.headers["content-type"] == "image/png"
