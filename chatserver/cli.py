@@ -278,6 +278,25 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def topic_labels(current: dict[str, str], options: list[str]) -> dict[str, str]:
+    """``current`` with each ``--label LANG=NAME`` applied (checked as the REST API does)."""
+    import msgspec
+
+    from chatserver.web.models import TopicBody
+
+    labels = dict(current)
+    for option in options:
+        lang, sep, name = option.partition("=")
+        if not sep or not lang:
+            raise SystemExit(f"error: --label: expected LANG=NAME, got {option!r}")
+        labels[lang] = name.strip()
+    labels = {k: v for k, v in labels.items() if v}
+    try:
+        return dict(msgspec.convert({"labels": labels}, TopicBody).labels)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"error: --label: {exc}") from None
+
+
 def topics_command(settings: Settings, args: argparse.Namespace) -> int:
     from chatserver.store.directory import parse_skills, validate_topic_name
 
@@ -296,11 +315,13 @@ def topics_command(settings: Settings, args: argparse.Namespace) -> int:
         priority = args.priority
         if priority is None:
             priority = existing.priority if existing else 5
+        labels = topic_labels(dict(existing.labels) if existing else {}, args.label or [])
         topic = await d.set_topic(
             args.name,
             required=parse_skills(args.required or []),
             optional=parse_skills(args.optional or []),
             priority=priority,
+            labels=labels,
         )
         return topic.public()
 
@@ -377,7 +398,7 @@ def parser() -> argparse.ArgumentParser:
         "Manage topics: the queues visitors choose from, with the skills an agent\n"
         "needs to take their chats.\n\n"
         "  chatserver topics set NAME [--required S[:L]]... [--optional S[:L]]...\n"
-        "                             [--priority N]\n"
+        "                             [--priority N] [--label LANG=NAME]...\n"
         "  chatserver topics list\n"
         "  chatserver topics delete NAME",
     )
@@ -386,6 +407,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--required", action="append", help="skill or skill:min-level; repeat")
     t.add_argument("--optional", action="append", help="dropped after RELAX_AFTER_S")
     t.add_argument("--priority", type=int, help="0-9, higher first (default 5, or unchanged)")
+    t.add_argument(
+        "--label",
+        action="append",
+        metavar="LANG=NAME",
+        help="the name visitors read in LANG (an empty NAME removes it); repeat",
+    )
 
     command(
         "skills",

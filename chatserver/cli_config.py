@@ -1,5 +1,6 @@
-"""The ``chatserver canned``, ``widget`` and ``openapi`` commands: what the console's
-Administration tab does to canned answers and widget settings, for scripted deployments.
+"""The ``chatserver canned``, ``tags``, ``widget`` and ``openapi`` commands: what the
+console's Administration tab does to canned answers, the tag list and widget settings, for
+scripted deployments.
 
 The values go through the REST API's models (``chatserver.web.models``), so the command
 line accepts exactly what ``POST /api/canned`` or ``PUT /api/widget/settings`` accept.
@@ -74,6 +75,18 @@ def add_parsers(sub: Any) -> None:
     )
     rm.add_argument("id", help="the id from 'canned list'")
     c.set_defaults(run=canned_command)
+
+    tg = sub.add_parser(
+        "tags",
+        help="show or replace the list of tags agents may use",
+        description="The tags agents may put on chats (unless FREE_TAGS, only these). "
+        "'set' replaces the whole list; 'set' with no tag empties it. Prints JSON.",
+    )
+    actions = tg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the list", description="The tags agents may use.")
+    put = actions.add_parser("set", help="replace the list", description="Replace the list.")
+    put.add_argument("tags", nargs="*", metavar="TAG", help="1-64 characters each")
+    tg.set_defaults(run=tags_command)
 
     w = sub.add_parser(
         "widget",
@@ -202,6 +215,19 @@ def canned_command(settings: Settings, args: argparse.Namespace) -> Any:
             "text": item.text,
             "language": item.language,
         }
+
+    return action
+
+
+def tags_command(settings: Settings, args: argparse.Namespace) -> Any:
+    from chatserver.web.models import TagListBody
+
+    async def action(node: Any) -> Any:
+        if args.action == "set":
+            body = _model(TagListBody, {"tags": args.tags})
+            await node.admin.set_tag_list(body.tags)
+        tags = sorted(await node.config.tag_list(), key=str.casefold)
+        return {"tags": tags, "free": node.settings.free_tags}
 
     return action
 

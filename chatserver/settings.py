@@ -151,6 +151,13 @@ class Settings:
     """Longest reply an agent may send (at most 10000)."""
     inbox_reply_subject: str = "Re: your message"
     """The subject of reply e-mails."""
+    # --- transcript by e-mail (docs/protocol.md, ``transcript``) ----------------------------
+    transcript_max_per_chat: int = 3
+    """How many times a visitor may ask for an ended chat's transcript by e-mail (the
+    ``transcript`` frame; more answers ``too_many``); 0 turns the feature off."""
+    transcript_max_attempts: int = 8
+    """Tries to send a transcript e-mail (backing off 1 s, 2 s, 4 s ... between them)
+    before it is given up."""
     service_level_target_s: float = 20.0
     service_level_goal: float = 0.8
     short_abandon_s: float = 5.0
@@ -170,6 +177,9 @@ class Settings:
     max_frame_bytes: int = 65536
     max_text_chars: int = 4000
     max_tags: int = 20
+    free_tags: bool = False
+    """Agents may put any tag on a chat; when false only the tags of the admin's list
+    (``PUT /api/tags``) are accepted."""
     notice_max_chars: int = 1000
     """Longest text of an outage notice, per language."""
     notices_max_active: int = 20
@@ -181,6 +191,15 @@ class Settings:
     expiry), in case it missed a pub/sub message."""
     messages_per_10s: int = 30
     typing_interval_s: float = 1.0
+    typing_preview: bool = False
+    """Agents see what the visitor is typing before it is sent: the widget sends the draft
+    with its ``typing`` frames and the server relays it to the chat's agents and supervisors
+    only (never stored).  Off: the server drops any draft a client sends."""
+    typing_preview_chars: int = 500
+    """Longest draft a ``typing`` frame may carry (``error too_large`` beyond)."""
+    typing_preview_interval_s: float = 0.5
+    """A connection's drafts are relayed at most once per interval; extra ones are dropped
+    silently (the typing indicator itself still follows ``typing_interval_s``)."""
     max_connections_per_visitor: int = 10
     new_visitors_per_minute: int = 60
     logins_per_minute: int = 10
@@ -311,6 +330,8 @@ class Settings:
             raise SettingsError("PLAN_SIM_ARRIVALS must be 10-100000")
         if not 1 <= self.plan_max_cells <= 2000:
             raise SettingsError("PLAN_MAX_CELLS must be 1-2000")
+        if not 1 <= self.typing_preview_chars <= 4000:
+            raise SettingsError("TYPING_PREVIEW_CHARS must be 1-4000")
         if not 1 <= self.inbox_reply_max_chars <= 10_000:
             raise SettingsError("INBOX_REPLY_MAX_CHARS must be 1-10000")
         if not 1 <= self.file_max_bytes <= 1024**3:
@@ -325,6 +346,10 @@ class Settings:
             )
         if self.file_scan_hook and ":" not in self.file_scan_hook:
             raise SettingsError("FILE_SCAN_HOOK must be module:function")
+        if not 0 <= self.transcript_max_per_chat <= 100:
+            raise SettingsError("TRANSCRIPT_MAX_PER_CHAT must be 0-100")
+        if not 1 <= self.transcript_max_attempts <= 100:
+            raise SettingsError("TRANSCRIPT_MAX_ATTEMPTS must be 1-100")
         if self.smtp_host and "@" not in self.smtp_from:
             raise SettingsError("SMTP_FROM (an e-mail address) is required with SMTP_HOST")
 

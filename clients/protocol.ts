@@ -20,6 +20,7 @@ export interface Typing {
   type: "typing";
   chat: string;
   on?: boolean;
+  text?: string | null;
   rid?: string | null;
 }
 
@@ -74,6 +75,17 @@ export interface Rate {
   rating: number;
   comment?: string;
   nps?: number | null;
+  rid?: string | null;
+}
+
+/**
+ * After the chat ended: "email me the transcript" (visitor-visible messages only).
+ * Replied `ok` once queued; the e-mail goes out when the chat's record is written.
+ */
+export interface Transcript {
+  type: "transcript";
+  chat: string;
+  email: string;
   rid?: string | null;
 }
 
@@ -193,6 +205,9 @@ export interface Limits {
   max_text_chars: number;
   messages_per_10s: number;
   typing_interval_s: number;
+  typing_preview: boolean;
+  typing_preview_chars: number;
+  typing_preview_interval_s: number;
   heartbeat_s: number;
   file_max_bytes?: number;
   file_types?: string[];
@@ -353,6 +368,7 @@ export interface TypingEvent {
   chat: string;
   from: Sender;
   on: boolean;
+  text?: string;
 }
 
 export interface ReadReceipt {
@@ -436,7 +452,7 @@ export interface ErrorFrame {
   notice?: string;
 }
 
-export type ErrorCode = "agent_unavailable" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "unknown_topic";
+export type ErrorCode = "agent_unavailable" | "bad_email" | "bad_frame" | "chat_open" | "forbidden" | "internal" | "invalid_state" | "mail_not_configured" | "missing_fields" | "not_found" | "outside_hours" | "overloaded" | "rate_limited" | "too_large" | "too_many" | "unknown_tag" | "unknown_topic";
 
 /** Supervisors: pushed every `LIVE_METRICS_INTERVAL_S`. */
 export interface LiveFigures {
@@ -516,6 +532,7 @@ export type ClientFrame =
   | Start
   | Leave
   | Rate
+  | Transcript
   | Offline
   | Status
   | Accept

@@ -211,6 +211,9 @@ FAST_SETTINGS = {
     "LOGINS_PER_MINUTE": "100000",
     "MESSAGES_PER_10S": "1000",
     "HANDSHAKE_TIMEOUT_S": "3",
+    # the tests tag chats freely; tests/test_tags_and_topic_labels.py covers the default
+    # (only the admin's list)
+    "FREE_TAGS": "true",
     # a stopped test server exits at once (test_i14_operations sets its own)
     "SHUTDOWN_DRAIN_S": "0",
 }

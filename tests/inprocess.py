@@ -61,6 +61,7 @@ async def inprocess_hubs(
         new_visitors_per_minute=100000,
         logins_per_minute=100000,
         messages_per_10s=1000,
+        free_tags=True,  # as tests/harness.py FAST_SETTINGS
     ).with_(**overrides)
     servers: list[uvicorn.Server] = []
     tasks: list[asyncio.Task[None]] = []

@@ -169,3 +169,30 @@ async def test_topic_with_waiting_chats_is_not_deleted_from_the_command_line(
         _, topics = await http("GET", cluster.urls[0] + "/api/topics",
                                token=cluster.admin_token)
         assert "legal" in [t["name"] for t in topics]
+
+
+@pytest.mark.timeout(120)
+async def test_tag_list_and_topic_labels_from_the_command_line(redis_url: str) -> None:
+    async with running(redis_url) as cluster:
+        env = {"REDIS_URL": redis_url, "KEY_PREFIX": cluster.prefix, **FAST_SETTINGS,
+               "FREE_TAGS": "false"}
+        base, admin = cluster.urls[0], cluster.admin_token
+        assert await _cli(env, "tags", "list") == {"tags": [], "free": False}
+        listed = await _cli(env, "tags", "set", "vip", "Відгук", " vip ")
+        assert listed == {"tags": ["vip", "Відгук"], "free": False}
+        status, served = await http("GET", base + "/api/tags", token=admin)
+        assert status == 200 and served["tags"] == listed["tags"]
+        assert "64" in await _refused(env, "tags", "set", "x" * 65)
+        assert (await _cli(env, "tags", "list"))["tags"] == ["vip", "Відгук"]
+
+        topic = await _cli(env, "topics", "set", "billing", "--label", "ar=الفواتير",
+                           "--label", "uk=Рахунки")
+        assert topic["labels"] == {"ar": "الفواتير", "uk": "Рахунки"}
+        # a later set keeps the labels not named, and an empty name removes one
+        topic = await _cli(env, "topics", "set", "billing", "--priority", "7",
+                           "--label", "uk=")
+        assert topic["labels"] == {"ar": "الفواتير"} and topic["priority"] == 7
+        assert "LANG=NAME" in await _refused(env, "topics", "set", "billing", "--label", "ar")
+        assert "labels" in await _refused(env, "topics", "set", "billing", "--label", "A!=x")
+        status, config = await http("GET", base + "/api/widget/config")
+        assert config["topic_labels"]["billing"] == {"ar": "الفواتير"}

@@ -97,6 +97,7 @@ VISITOR_ONLY: list[tuple[dict[str, Any], type[Any]]] = [
     ({"type": "leave", "chat": "c1"}, p.Leave),
     ({"type": "rate", "chat": "c1", "rating": 5}, p.Rate),
     ({"type": "rate", "chat": "c1", "rating": 1, "comment": "c" * 2000}, p.Rate),
+    ({"type": "transcript", "chat": "c1", "email": "a@b.cd"}, p.Transcript),
     ({"type": "offline", "email": "a@example.com", "text": "call me"}, p.Offline),
     ({"type": "offline", "email": "a@b.c", "text": "t", "name": "N", "topic": "sales",
       "page": "https://example.com", "locale": "ar"}, p.Offline),
@@ -142,7 +143,7 @@ def test_tag_sets_match_unions() -> None:
 
     assert tags(p.VisitorFrame) == VISITOR_TAGS
     assert tags(p.AgentFrame) == AGENT_TAGS
-    assert {"start", "leave", "rate", "offline"} == VISITOR_TAGS - AGENT_TAGS
+    assert {"start", "leave", "rate", "transcript", "offline"} == VISITOR_TAGS - AGENT_TAGS
 
 
 @pytest.mark.parametrize(("frame", "cls", "decoder"), ALL_VALID, ids=frame_id)

@@ -67,6 +67,8 @@ export interface Topic {
   required: Record<string, number>;
   optional: Record<string, number>;
   priority: number;
+  /** language -> the name visitors read */
+  labels?: Record<string, string>;
 }
 
 /** REST /api/agents (AgentOut). */
@@ -100,7 +102,8 @@ export class Chat {
   lastSeq: number;
   readSent: number;
   peerRead: number;
-  typing: { name: string; role: Sender["role"]; until: number } | null;
+  /** Who is typing; `text`: the visitor's draft so far (typing preview), if any. */
+  typing: { name: string; role: Sender["role"]; id: string; until: number; text?: string } | null;
   tags: string[];
   offerExpires: number;
   ended: { by: string } | null;
@@ -179,6 +182,8 @@ export class Store {
   toasts!: Toast[];
   canned!: Canned[];
   topics!: Topic[];
+  /** GET /api/tags: the tags agents may use; `free`: any tag is accepted. */
+  tagList!: { tags: string[]; free: boolean };
   directory!: DirectoryAgent[];
   notices!: NoticeView[];
   clockOffset!: number;
@@ -211,6 +216,7 @@ export class Store {
     this.toasts = [];
     this.canned = [];
     this.topics = [];
+    this.tagList = { tags: [], free: true };
     this.directory = [];
     this.notices = []; // outage notices in force (welcome, then notice / notice_end frames)
     this.clockOffset = 0;
@@ -330,6 +336,7 @@ export class Store {
     this.socket.start();
     this.loadCanned();
     this.loadTopics();
+    this.loadTags();
     if (this.isSupervisor) this.loadDirectory();
     this.emit();
   }
@@ -360,6 +367,15 @@ export class Store {
       this.emit();
     } catch {
       /* shown as empty */
+    }
+  }
+
+  async loadTags(): Promise<void> {
+    try {
+      this.tagList = await api.get("/api/tags");
+      this.emit();
+    } catch {
+      /* the server still checks every tag */
     }
   }
 
@@ -534,7 +550,14 @@ export class Store {
       const c = this.chats.get(f.chat);
       if (!c || !f.from) return;
       if (this.me && f.from.role === "agent" && f.from.id === this.me.id) return;
-      c.typing = f.on ? { name: f.from.name, role: f.from.role, until: Date.now() + TYPING_SHOWN_MS } : null;
+      if (!f.on) {
+        c.typing = null;
+      } else {
+        // a typing preview (the draft) comes with `text`; a plain `on` keeps the draft shown
+        const same = c.typing && c.typing.role === f.from.role && c.typing.id === f.from.id;
+        const text = typeof f.text === "string" ? f.text : same ? c.typing!.text : undefined;
+        c.typing = { name: f.from.name, role: f.from.role, id: f.from.id, until: Date.now() + TYPING_SHOWN_MS, text };
+      }
       if (f.on) setTimeout(() => this.emit(), TYPING_SHOWN_MS + 50);
     },
     read(f) {

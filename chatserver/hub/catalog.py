@@ -56,6 +56,8 @@ class Catalog:
         self._topics_at = 0.0
         self._widget = WidgetSettings()
         self._widget_at = 0.0
+        self._tags: frozenset[str] = frozenset()
+        self._tags_at = 0.0
 
     async def topics(self) -> dict[str, Topic]:
         if time.monotonic() - self._topics_at > _TTL_S:
@@ -88,6 +90,22 @@ class Catalog:
         widget = await self.config.widget()
         if generation == self.flights.generation:
             self._widget, self._widget_at = widget, time.monotonic()
+
+    async def tag_list(self) -> frozenset[str]:
+        """The tags agents may use (an admin change clears this process's cache)."""
+        if time.monotonic() - self._tags_at > _TTL_S:
+            await self.flights.run("tags", self._read_tag_list)
+        return self._tags
+
+    async def _read_tag_list(self) -> None:
+        generation = self.flights.generation
+        tags = frozenset(await self.config.tag_list())
+        if generation == self.flights.generation:
+            self._tags, self._tags_at = tags, time.monotonic()
+
+    def forget_tag_list(self) -> None:
+        self._tags_at = 0.0
+        self.flights.forget()
 
     def forget_widget_settings(self) -> None:
         self._widget_at = 0.0

@@ -16,7 +16,8 @@ import msgspec
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocketDisconnect
 
-from chatserver.core.limits import Throttle, WindowCounter
+from chatserver.core.limits import WindowCounter
+from chatserver.core.typing_preview import TypingGate
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.protocol import (
@@ -53,7 +54,9 @@ class Rates:
     def __init__(self, settings: Settings) -> None:
         self.message_rate = WindowCounter(settings.messages_per_10s, 10_000)
         self.frame_rate = WindowCounter(settings.messages_per_10s * 5, 10_000)
-        self.typing = Throttle(int(settings.typing_interval_s * 1000))
+        self.typing = TypingGate(
+            int(settings.typing_interval_s * 1000), int(settings.typing_preview_interval_s * 1000)
+        )
         self.bad_frames = WindowCounter(20, 10_000)
 
 
@@ -107,6 +110,9 @@ class Session:
             "max_text_chars": s.max_text_chars,
             "messages_per_10s": s.messages_per_10s,
             "typing_interval_s": s.typing_interval_s,
+            "typing_preview": s.typing_preview,
+            "typing_preview_chars": s.typing_preview_chars,
+            "typing_preview_interval_s": s.typing_preview_interval_s,
             "heartbeat_s": s.ws_ping_interval_s,
             "file_max_bytes": s.file_max_bytes,
             "file_types": list(s.file_types),
@@ -233,12 +239,27 @@ class Session:
 
     async def on_typing(self, frame: Typing) -> None:
         # only "typing" is throttled; "stopped" always goes through and uses no budget
-        if frame.on and not self.rates.typing.allow(self.node.now()):
+        relay = self.rates.typing.decide(self.node.now(), frame.on, self.preview_of(frame))
+        if relay is None:
             return None
-        if not frame.on:
-            self.rates.typing.reset()  # typing again after stopping is news: let it through
-        await self.node.message_actions.typing(self.actor, frame.chat, frame.on)
+        await self.node.message_actions.typing(
+            self.actor, frame.chat, relay.on, preview=relay.preview
+        )
         return None
+
+    def preview_of(self, frame: Typing) -> str | None:
+        """The draft a ``typing`` frame may have relayed: a visitor's, with typing preview
+        on; otherwise any ``text`` is dropped unread (a client cannot push previews)."""
+        s = self.node.settings
+        if frame.text is None or not s.typing_preview or self.actor.role != "visitor":
+            return None
+        if len(frame.text) > s.typing_preview_chars:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"typing preview longer than {s.typing_preview_chars} characters",
+                chat=frame.chat,
+            )
+        return frame.text
 
     async def on_read(self, frame: Read) -> None:
         await self.node.message_actions.read(self.actor, frame.chat, frame.seq)

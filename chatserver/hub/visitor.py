@@ -20,6 +20,7 @@ from chatserver.protocol import (
     Rate,
     Resume,
     Start,
+    Transcript,
     VisitorFrame,
     decode_visitor,
 )
@@ -40,6 +41,7 @@ class VisitorSession(Session):
         Start: "on_start",
         Leave: "on_leave",
         Rate: "on_rate",
+        Transcript: "on_transcript",
         Offline: "on_offline",
     }
 
@@ -149,6 +151,10 @@ class VisitorSession(Session):
 
     async def on_rate(self, frame: Rate) -> dict[str, Any]:
         await self.node.visitor_actions.rate(self.actor, frame)
+        return {"type": "ok", "chat": frame.chat}
+
+    async def on_transcript(self, frame: Transcript) -> dict[str, Any]:
+        await self.node.visitor_actions.transcript(self.actor, frame)
         return {"type": "ok", "chat": frame.chat}
 
     async def on_offline(self, frame: Offline) -> dict[str, Any]:

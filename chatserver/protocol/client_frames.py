@@ -40,6 +40,9 @@ class Send(_Frame, tag="msg"):
 class Typing(_Frame, tag="typing"):
     chat: Id
     on: bool = True
+    text: Text | None = None
+    """Visitors, with typing preview on (``limits.typing_preview``): the draft so far, which
+    only the chat's agents and supervisors receive; the real limit is a setting."""
 
 
 class Read(_Frame, tag="read"):
@@ -96,6 +99,14 @@ class Rate(_Frame, tag="rate"):
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
     comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
     nps: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
+
+
+class Transcript(_Frame, tag="transcript"):
+    """After the chat ended: "email me the transcript" (visitor-visible messages only).
+    Replied ``ok`` once queued; the e-mail goes out when the chat's record is written."""
+
+    chat: Id
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 
 
 class Offline(_Frame, tag="offline"):
@@ -174,7 +185,7 @@ class Queues(_Frame, tag="queues"):
 
 
 CommonFrame = Ping | Send | Typing | Read | Resume | History
-VisitorFrame = CommonFrame | Start | Leave | Rate | Offline
+VisitorFrame = CommonFrame | Start | Leave | Rate | Transcript | Offline
 AgentFrame = (
     CommonFrame
     | Status

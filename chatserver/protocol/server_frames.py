@@ -126,6 +126,8 @@ class TypingEvent(_Server, tag="typing"):
     chat: str
     sender: Sender = msgspec.field(name="from")
     on: bool
+    text: str | UnsetType = UNSET
+    """Typing preview (agents and supervisors only): the visitor's draft so far."""
 
 
 class ReadReceipt(_Server, tag="read"):

@@ -119,6 +119,12 @@ class Limits(View):
     max_text_chars: int
     messages_per_10s: int
     typing_interval_s: float
+    typing_preview: bool
+    """Typing preview is on: a visitor's ``typing`` frames may carry the draft (``text``)."""
+    typing_preview_chars: int
+    """Longest draft a ``typing`` frame may carry."""
+    typing_preview_interval_s: float
+    """At most one draft per this interval is relayed (per connection)."""
     heartbeat_s: float
     file_max_bytes: int | UnsetType = UNSET
     """Largest attachment accepted (``FILE_MAX_BYTES``)."""

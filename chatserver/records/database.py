@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from chatserver.records.schema import (
     interaction_events,
     interaction_messages,
     interactions,
+    transcript_emails,
 )
 from chatserver.settings import Settings
 
@@ -160,24 +162,57 @@ async def upsert_record(
     await upsert_records(engine, [record], written_at, crm=crm)
 
 
+@dataclass(frozen=True)
+class TranscriptRequest:
+    """A visitor's "email me the transcript" (the ``transcript`` frame), to be sent by
+    ``records/transcripts.py`` once the chat's record is written."""
+
+    id: str
+    """The outbox entry id: queueing the same request twice is a no-op."""
+    chat_id: str
+    email: str
+    requested_at: int
+
+
 async def upsert_records(
     engine: AsyncEngine,
     records: Sequence[InteractionRecord],
     written_at: int,
     *,
     crm: bool = False,
+    transcripts: Sequence[TranscriptRequest] = (),
 ) -> None:
     """Write (or rewrite) records and their children in one transaction, a few statements
     for the whole batch (the records writer's batch: one commit instead of one per
-    record).  A chat named twice is written once, with its last record."""
+    record).  A chat named twice is written once, with its last record.  Transcript
+    e-mails asked for are queued in the same transaction."""
     latest = {r.chat_id: r for r in records}
-    if not latest:
+    if not latest and not transcripts:
         return
     batch = list(latest.values())
     ids = list(latest)
     rows = [record_row(r, written_at) for r in batch]
     async with engine.begin() as conn:
         insert = _insert(conn.dialect.name)
+        if transcripts:
+            await conn.execute(
+                insert(transcript_emails).on_conflict_do_nothing(index_elements=["id"]),
+                [
+                    {
+                        "id": t.id,
+                        "chat_id": clean(t.chat_id, 64),
+                        "email": clean(t.email, 254),
+                        "requested_at": t.requested_at,
+                        "attempts": 0,
+                        "next_attempt_at": written_at,
+                        "sent_at": None,
+                        "last_error": "",
+                    }
+                    for t in transcripts
+                ],
+            )
+        if not rows:
+            return
         stmt = insert(interactions)
         changes = {k: stmt.excluded[k] for k in rows[0] if k != "chat_id"}
         # a rating that arrived after the first write is never lost by a rewrite

@@ -1,4 +1,5 @@
-"""Sending the inbox's reply e-mails over SMTP (aiosmtplib), with the SMTP_* settings."""
+"""Sending e-mails over SMTP (aiosmtplib), with the SMTP_* settings: the inbox's replies
+and the transcripts visitors ask for."""
 
 from __future__ import annotations
 
@@ -30,6 +31,25 @@ def reply_message(
     message["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
     quoted = "\n".join(f"> {line}" for line in original.splitlines())
     message.set_content(f"{text}\n\n{quoted}\n" if quoted else f"{text}\n")
+    return message
+
+
+def transcript_message(
+    settings: Settings, *, to: str, subject: str, text: str, lang: str
+) -> EmailMessage:
+    """A chat's transcript, plain text (``core/transcript.py`` writes it), marked with its
+    language.  ValueError if the address cannot be written in a header."""
+    if any(c in to for c in '\r\n<>,"') or "@" not in to:
+        raise ValueError(f"not an e-mail address: {to[:64]!r}")
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=settings.smtp_from.rsplit("@", 1)[-1])
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message["Content-Language"] = lang  # (after set_content, which drops Content-*)
     return message
 
 

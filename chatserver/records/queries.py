@@ -24,6 +24,7 @@ from chatserver.records.schema import (
     interaction_events,
     interaction_messages,
     interactions,
+    transcript_emails,
 )
 
 SUMMARY_COLUMNS = [
@@ -198,6 +199,13 @@ async def fetch(engine: AsyncEngine, chat_id: str, viewer: Viewer) -> dict[str, 
             .order_by(interaction_events.c.idx)
         )
         record["events"] = [_row(e) for e in events]
+        t = transcript_emails.c
+        emails = await conn.execute(
+            select(t.email, t.requested_at, t.sent_at)
+            .where(t.chat_id == chat_id)
+            .order_by(t.requested_at, t.id)
+        )
+        record["transcript_emails"] = [_row(e) for e in emails]
     for part in ("messages", "agents", "events"):
         for item in record[part]:
             item.pop("chat_id", None)

@@ -1,6 +1,7 @@
 """The records side of a process: the schema brought up to date at start (one process at
 a time), and with ``BACKGROUND_JOBS`` the writer (outbox → SQL) on its own Redis
-connection and the CRM webhook forwarder when one is configured."""
+connection, the CRM webhook forwarder when one is configured and, with ``SMTP_HOST``, the
+sender of the transcripts visitors ask for by e-mail."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from chatserver.records import queries
 from chatserver.records.crm import CrmForwarder
 from chatserver.records.database import migrate
 from chatserver.records.queries import Viewer
+from chatserver.records.transcripts import TranscriptMailer
 from chatserver.records.writer import RecordWriter
 from chatserver.settings import Settings
 from chatserver.store.keys import Keys
@@ -59,4 +61,7 @@ def start(
 
         crm = CrmForwarder(engine, settings, clock, fetch)
         tasks.append(asyncio.create_task(crm.run(), name="crm"))
+    if settings.smtp_host:
+        mailer = TranscriptMailer(engine, settings, clock)
+        tasks.append(asyncio.create_task(mailer.run(), name="transcripts"))
     return redis, writer, tasks

@@ -142,3 +142,19 @@ crm_deliveries = Table(
     Column("last_error", Text, nullable=False, default=""),
     Index("ix_crm_pending", "delivered_at", "next_attempt_at"),
 )
+
+transcript_emails = Table(
+    "transcript_emails",
+    metadata,
+    # the outbox entry id of the visitor's request: writing it twice is a no-op
+    Column("id", String(40), primary_key=True),
+    Column("chat_id", String(64), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=False, default=""),
+    Index("ix_transcript_emails_chat", "chat_id"),
+    Index("ix_transcript_emails_pending", "sent_at", "next_attempt_at"),
+)

@@ -51,6 +51,17 @@ log = logging.getLogger(__name__)
 _frame = msgspec.msgpack.Decoder(dict[str, Any])
 
 
+def transcript_request(entry_id: Any, fields: dict[str, str]) -> database.TranscriptRequest:
+    """A ``transcript`` outbox entry (``lua/transcript.lua``) as the e-mail to queue."""
+    ts = fields.get("ts", "")
+    return database.TranscriptRequest(
+        id=text(entry_id),
+        chat_id=fields.get("chat", ""),
+        email=fields.get("email", ""),
+        requested_at=int(ts) if ts.isdigit() else 0,
+    )
+
+
 class RecordWriter:
     def __init__(
         self,
@@ -132,12 +143,15 @@ class RecordWriter:
         if not entries:
             return 0
         records: list[InteractionRecord] = []
-        for _entry_id, fields in entries:
+        transcripts: list[database.TranscriptRequest] = []
+        for entry_id, fields in entries:
             if fields:  # (else deleted meanwhile)
                 record = await self.read_entry(fields)
                 if record is not None:
                     records.append(record)
-        await self.write_records(records)
+                if fields.get("kind") == "transcript":
+                    transcripts.append(transcript_request(entry_id, fields))
+        await self.write_records(records, transcripts)
         await self.outbox.done([entry_id for entry_id, _ in entries])
         return len(entries)
 
@@ -147,14 +161,24 @@ class RecordWriter:
         if record is not None:
             await self.write_records([record])
 
-    async def write_records(self, records: list[InteractionRecord]) -> None:
-        """Upsert records (one transaction), then let their chats' live keys expire after
-        the normal retention."""
-        if not records:
+    async def write_records(
+        self,
+        records: list[InteractionRecord],
+        transcripts: list[database.TranscriptRequest] | None = None,
+    ) -> None:
+        """Upsert records and queue the transcript e-mails asked for (one transaction),
+        then let the chats' live keys expire after the normal retention."""
+        if not records and not transcripts:
             return
         await database.upsert_records(
-            self.engine, records, self.clock(), crm=bool(self.settings.crm_webhook_url)
+            self.engine,
+            records,
+            self.clock(),
+            crm=bool(self.settings.crm_webhook_url),
+            transcripts=transcripts or (),
         )
+        if not records:
+            return
         chats = {r.chat_id for r in records}
         self.written += len(chats)
         await self.outbox.expire_chats(chats, int(self.settings.chat_retention_s))
@@ -167,7 +191,9 @@ class RecordWriter:
         read = await self.outbox.read_chat(chat_id, page, self._seal_ttl_s)
         data = read.chat
         if data.get("state") not in END_STATES:
-            if fields.get("kind") == "rating" and "rating" in fields:
+            if fields.get("kind") == "transcript":
+                pass  # the record is written already: the request is queued (``_handle``)
+            elif fields.get("kind") == "rating" and "rating" in fields:
                 # the chat's live keys have expired: put the rating on the stored record
                 nps = fields.get("nps", "")
                 await database.set_rating(

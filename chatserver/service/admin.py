@@ -88,6 +88,7 @@ class AdminActions:
         required: Mapping[str, int] | list[str],
         optional: Mapping[str, int] | list[str],
         priority: int,
+        labels: Mapping[str, str] | None = None,
     ) -> Topic:
         node = self.node
         topic = await node.directory.set_topic(
@@ -95,6 +96,7 @@ class AdminActions:
             required=parse_skills(required),
             optional=parse_skills(optional),
             priority=priority,
+            labels=labels,
         )
         node.catalog.forget_topics()
         node.drainer.request()
@@ -130,6 +132,13 @@ class AdminActions:
         them again within its cache's lifetime, this one at once."""
         await self.node.config.set_widget(settings)
         self.node.catalog.forget_widget_settings()
+
+    async def set_tag_list(self, tags: list[str]) -> list[str]:
+        """Replace the tags agents may use (trimmed, duplicates dropped, order kept)."""
+        cleaned = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+        await self.node.config.set_tag_list(cleaned)
+        self.node.catalog.forget_tag_list()
+        return cleaned
 
     async def canned(self) -> list[dict[str, Any]]:
         return await self.node.config.canned()

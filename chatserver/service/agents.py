@@ -225,8 +225,23 @@ class AgentActions:
             system=True,
         )
 
+    async def _known_tags(self, tags: list[str]) -> None:
+        """Refuse tags outside the admin's list unless FREE_TAGS (a check of
+        configuration, not of the chat: nothing is written from it)."""
+        if self.node.settings.free_tags or not tags:
+            return
+        known = await self.node.catalog.tag_list()
+        unknown = [t for t in tags if t not in known]
+        if unknown:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TAG,
+                f"not in the tag list: {', '.join(unknown[:5])}",
+                tags=unknown[: self.node.settings.max_tags],
+            )
+
     async def tags(self, actor: Actor, chat_id: str, tags: list[str]) -> list[str]:
         tags = list(dict.fromkeys(tags))[: self.node.settings.max_tags]
+        await self._known_tags(tags)
         reason = await self.node.chats.set_tags(
             chat_id, tags, required_agent="" if actor.supervisor else actor.id
         )
@@ -235,12 +250,14 @@ class AgentActions:
         return tags
 
     async def close(self, actor: Actor, chat_id: str, *, outcome: str, tags: list[str]) -> None:
+        tags = tags[: self.node.settings.max_tags]
+        await self._known_tags(tags)
         reason = await self.node.actions.end(
             chat_id,
             ChatEvent.CLOSE,
             by=actor.label,
             outcome=outcome,
-            tags=tags[: self.node.settings.max_tags],
+            tags=tags,
             required_agent="" if actor.supervisor else actor.id,
             closer_name=actor.name,
         )

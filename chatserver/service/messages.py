@@ -104,20 +104,24 @@ class MessageActions:
         await self.node.messages.set_participants(chat_id, add=[actor.participant])
         return True
 
-    async def typing(self, actor: Actor, chat_id: str, on: bool) -> None:
+    async def typing(
+        self, actor: Actor, chat_id: str, on: bool, *, preview: str | None = None
+    ) -> None:
+        """Relay a typing indicator to everyone following the chat or, with ``preview``
+        (the visitor's draft), to its agents and supervisors only.  Never stored."""
         messages = self.node.messages
         meta = await messages.meta(chat_id)
         if meta.get(f"p:{actor.participant}") != "1" or meta.get("open") != "1":
             raise ProtocolError(ErrorCode.FORBIDDEN, "you are not in this chat", chat=chat_id)
-        await messages.publish(
-            chat_id,
-            {
-                "type": "typing",
-                "chat": chat_id,
-                "from": {"role": actor.role, "id": actor.id, "name": actor.name},
-                "on": on,
-            },
-        )
+        frame: dict[str, Any] = {
+            "type": "typing",
+            "chat": chat_id,
+            "from": {"role": actor.role, "id": actor.id, "name": actor.name},
+            "on": on,
+        }
+        if preview is not None:
+            frame["text"] = preview
+        await messages.publish(chat_id, frame, agents_only=preview is not None)
 
     async def read(self, actor: Actor, chat_id: str, seq: int) -> None:
         messages = self.node.messages

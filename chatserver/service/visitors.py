@@ -1,5 +1,6 @@
-"""What a visitor does: start a chat, leave it, rate it, or leave a message when nobody
-is there (offline).  Each action raises ``ProtocolError`` when it is refused."""
+"""What a visitor does: start a chat, leave it, rate it, ask for its transcript by
+e-mail, or leave a message when nobody is there (offline).  Each action raises
+``ProtocolError`` when it is refused."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from chatserver.clock import new_id
 from chatserver.core.availability import missing_fields
 from chatserver.core.lifecycle import IllegalTransition, visitor_leave_event
+from chatserver.core.transcript import email_address
 from chatserver.faults import crash_point
-from chatserver.protocol import ErrorCode, Offline, ProtocolError, Rate, Start
+from chatserver.protocol import ErrorCode, Offline, ProtocolError, Rate, Start, Transcript
 from chatserver.service.actor import Actor
 from chatserver.store.chat_state import chat_record
 from chatserver.store.config import is_open
@@ -23,6 +25,16 @@ _RATE_CODES = {"not_found": ErrorCode.NOT_FOUND, "forbidden": ErrorCode.FORBIDDE
 _RATE_MESSAGES = {
     "not_ended": "a chat can be rated once it has ended",
     "too_late": "the time to rate this chat has passed",
+}
+_TRANSCRIPT_CODES = {
+    "not_found": ErrorCode.NOT_FOUND,
+    "forbidden": ErrorCode.FORBIDDEN,
+    "too_many": ErrorCode.TOO_MANY,
+}
+_TRANSCRIPT_MESSAGES = {
+    "forbidden": "you are not in this chat",
+    "not_ended": "the transcript can be e-mailed once the chat has ended",
+    "too_many": "the transcript of this chat was asked for too many times",
 }
 
 
@@ -169,6 +181,28 @@ class VisitorActions:
             raise ProtocolError(
                 _RATE_CODES.get(reason, ErrorCode.INVALID_STATE),
                 _RATE_MESSAGES.get(reason, reason.replace("_", " ")),
+                chat=frame.chat,
+            )
+
+    async def transcript(self, actor: Actor, frame: Transcript) -> None:
+        """'Email me the transcript' after the chat ended: queued through the records
+        outbox, sent once the chat's record is written (``records/transcripts.py``)."""
+        node = self.node
+        try:
+            email = email_address(frame.email)
+        except ValueError:
+            raise ProtocolError(
+                ErrorCode.BAD_EMAIL, "a valid email address is required", chat=frame.chat
+            ) from None
+        if not node.settings.smtp_host:
+            raise ProtocolError(
+                ErrorCode.MAIL_NOT_CONFIGURED, "this server sends no e-mail", chat=frame.chat
+            )
+        reason = await node.chats.request_transcript(frame.chat, actor.id, email, node.now())
+        if reason != "ok":
+            raise ProtocolError(
+                _TRANSCRIPT_CODES.get(reason, ErrorCode.INVALID_STATE),
+                _TRANSCRIPT_MESSAGES.get(reason, reason.replace("_", " ")),
                 chat=frame.chat,
             )
 

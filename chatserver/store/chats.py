@@ -233,5 +233,23 @@ class ChatStore(ScriptStore):
             )
         )
 
+    async def request_transcript(
+        self, chat_id: str, visitor_id: str, email: str, now_ms: int
+    ) -> str:
+        """Queue the e-mail of an ended chat's transcript (through the records outbox):
+        'ok', 'not_found', 'forbidden', 'not_ended' or 'too_many'."""
+        return text(
+            await self.scripts.call(
+                "transcript",
+                chat=self.keys.chat(chat_id),
+                outbox=self.keys.outbox,
+                chat_id=chat_id,
+                visitor_id=visitor_id,
+                email=email,
+                now=now_ms,
+                max=self.settings.transcript_max_per_chat,
+            )
+        )
+
     async def history(self, chat_id: str) -> list[str]:
         return [text(e) for e in await self.redis.lrange(self.keys.chat_history(chat_id), 0, -1)]

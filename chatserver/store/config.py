@@ -127,6 +127,13 @@ class ConfigStore:
         validate_widget(settings)
         await self.redis.set(self.keys.widget_settings, msgspec.json.encode(settings))
 
+    async def tag_list(self) -> list[str]:
+        raw = await self.redis.get(self.keys.tag_list)
+        return msgspec.json.decode(raw, type=list[str]) if raw else []
+
+    async def set_tag_list(self, tags: list[str]) -> None:
+        await self.redis.set(self.keys.tag_list, msgspec.json.encode(tags))
+
     async def canned(self) -> list[dict[str, Any]]:
         raw = await self.redis.hgetall(self.keys.canned)
         items = [{"id": text(k), **json.loads(v)} for k, v in raw.items()]

@@ -66,6 +66,8 @@ class Topic:
     required: Mapping[str, int]
     optional: Mapping[str, int]
     priority: int
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Language -> the name visitors read (the widget shows it; ``name`` otherwise)."""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class Topic:
             "required": dict(self.required),
             "optional": dict(self.optional),
             "priority": self.priority,
+            "labels": dict(self.labels),
         }
 
 
@@ -240,11 +243,12 @@ class Directory:
         required: Mapping[str, int],
         optional: Mapping[str, int],
         priority: int,
+        labels: Mapping[str, str] | None = None,
     ) -> Topic:
         name = validate_topic_name(name)
         if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise DirectoryError(f"priority must be {MIN_PRIORITY}-{MAX_PRIORITY}")
-        topic = Topic(name, dict(required), dict(optional), priority)
+        topic = Topic(name, dict(required), dict(optional), priority, dict(labels or {}))
         await self.redis.hset(self.keys.topics, name, json.dumps(topic.public()))
         return topic
 
@@ -263,7 +267,13 @@ class Directory:
         out: dict[str, Topic] = {}
         for k, v in raw.items():
             data = json.loads(v)
-            out[text(k)] = Topic(text(k), data["required"], data["optional"], int(data["priority"]))
+            out[text(k)] = Topic(
+                text(k),
+                data["required"],
+                data["optional"],
+                int(data["priority"]),
+                data.get("labels") or {},
+            )
         return out
 
     async def ensure_default_topic(self, name: str) -> None:

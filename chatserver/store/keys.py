@@ -152,6 +152,12 @@ class Keys:
         return f"{self._rt}:widget"
 
     @property
+    def tag_list(self) -> str:
+        """JSON: the tags agents may put on chats (an admin's list; FREE_TAGS allows
+        any)."""
+        return f"{self._rt}:tag_list"
+
+    @property
     def canned(self) -> str:
         """Hash: canned answer id -> JSON {shortcut, text, language}."""
         return f"{self._rt}:canned"

@@ -91,6 +91,10 @@ class Chats(Protocol):
         nps: int | None = None,
     ) -> str: ...
 
+    async def request_transcript(
+        self, chat_id: str, visitor_id: str, email: str, now_ms: int
+    ) -> str: ...
+
     async def history(self, chat_id: str) -> list[str]: ...
 
 
@@ -284,6 +288,7 @@ class AgentDirectory(Protocol):
         required: Mapping[str, int],
         optional: Mapping[str, int],
         priority: int,
+        labels: Mapping[str, str] | None = None,
     ) -> Topic: ...
 
     async def delete_topic(self, name: str) -> tuple[bool, int]:
@@ -299,6 +304,10 @@ class Settings(Protocol):
     async def widget(self) -> WidgetSettings: ...
 
     async def set_widget(self, settings: WidgetSettings) -> None: ...
+
+    async def tag_list(self) -> list[str]: ...
+
+    async def set_tag_list(self, tags: list[str]) -> None: ...
 
     async def canned(self) -> list[dict[str, Any]]: ...
 

@@ -206,6 +206,7 @@ SPECS: dict[str, ScriptSpec] = {
             "ttl system origin publish file",
         ),
         _spec("rate", "chat outbox", "chat_id visitor_id rating comment now window nps"),
+        _spec("transcript", "chat outbox", "chat_id visitor_id email now max"),
         _spec("read_receipt", "meta", "who read"),
         _spec("release_done", "released", "note due"),
         _spec("relax", "chat relax events history", "chat_id now events_max"),

@@ -268,7 +268,11 @@ async def one_topic(request: Request) -> Response:
         return _json({"deleted": removed})
     body = await _body(request, TopicBody)
     topic = await node.admin.set_topic(
-        name, required=body.required, optional=body.optional, priority=body.priority
+        name,
+        required=body.required,
+        optional=body.optional,
+        priority=body.priority,
+        labels={lang: label.strip() for lang, label in body.labels.items() if label.strip()},
     )
     return _json(topic.public())
 

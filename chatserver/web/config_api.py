@@ -23,6 +23,8 @@ from chatserver.web.api import (
 from chatserver.web.credentials import origin_allowed
 from chatserver.web.models import (
     CannedBody,
+    TagListBody,
+    TagListOut,
     WidgetConfig,
     WidgetLimits,
     WidgetNotice,
@@ -47,7 +49,8 @@ async def widget_config(request: Request) -> Response:
     if origin is not None and not origin_allowed(origin, allowed):
         raise ApiError(403, "forbidden", "this site may not embed the widget")
     settings = await node.catalog.widget_settings()
-    topics = sorted(await node.catalog.topics())
+    catalog = await node.catalog.topics()
+    topics = sorted(catalog)
     view = await node.availability.current()
     body = WidgetConfig(
         languages=settings.languages,
@@ -59,10 +62,13 @@ async def widget_config(request: Request) -> Response:
         prechat_fields=settings.prechat_fields,
         required_fields=settings.required_fields,
         topics=topics,
+        topic_labels={name: dict(t.labels) for name, t in sorted(catalog.items()) if t.labels},
         color=settings.color,
         title=settings.title,
         nps_question=settings.nps_question,
         limits=WidgetLimits(max_text_chars=node.settings.max_text_chars),
+        email_transcript=bool(node.settings.smtp_host)
+        and node.settings.transcript_max_per_chat > 0,
         notices=[msgspec.convert(n, WidgetNotice) for n in node.notices.for_topic(None)],
     )
     headers = {"Cache-Control": "no-store", "Vary": "Origin"}
@@ -103,6 +109,18 @@ def merged_widget_settings(current: WidgetSettings, patch: WidgetSettingsPatch) 
 
 
 @endpoint
+async def tag_list(request: Request) -> Response:
+    """The tags agents may use: every agent reads them, an admin replaces them."""
+    node: Node = request.app.state.node
+    agent = await current_agent(request)
+    if request.method == "PUT":
+        require(agent, Role.ADMIN)
+        await node.admin.set_tag_list((await _body(request, TagListBody)).tags)
+    tags = sorted(await node.catalog.tag_list(), key=str.casefold)
+    return _json(TagListOut(tags=tags, free=node.settings.free_tags))
+
+
+@endpoint
 async def canned_list(request: Request) -> Response:
     node: Node = request.app.state.node
     agent = await current_agent(request)
@@ -140,6 +158,7 @@ def canned_of(body: CannedBody) -> Canned:
 routes = [
     Route("/api/widget/config", widget_config, methods=["GET"]),
     Route("/api/widget/settings", widget_settings, methods=["GET", "PUT", "PATCH"]),
+    Route("/api/tags", tag_list, methods=["GET", "PUT"]),
     Route("/api/canned", canned_list, methods=["GET", "POST"]),
     Route("/api/canned/{canned_id}", canned_one, methods=["PUT", "DELETE"]),
 ]

@@ -97,10 +97,23 @@ class AgentPatch(msgspec.Struct, forbid_unknown_fields=True):
     disabled: bool | None = None
 
 
+LanguageCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length=35, description="ar, uk, pt-BR"
+    ),
+]
+TopicLabel = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class TopicBody(msgspec.Struct, forbid_unknown_fields=True):
     required: SkillMap = {}
     optional: SkillMap = {}
     priority: Annotated[int, msgspec.Meta(ge=0, le=9)] = 5
+    labels: Annotated[
+        dict[LanguageCode, TopicLabel],
+        msgspec.Meta(max_length=50, description="language -> the name visitors read"),
+    ] = {}
 
 
 class TopicOut(msgspec.Struct):
@@ -108,6 +121,22 @@ class TopicOut(msgspec.Struct):
     required: dict[str, int]
     optional: dict[str, int]
     priority: int
+    labels: dict[str, str] = {}
+
+
+TagName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class TagListBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The tags agents may put on chats (the whole list)."""
+
+    tags: Annotated[list[TagName], msgspec.Meta(max_length=500)]
+
+
+class TagListOut(msgspec.Struct):
+    tags: list[str]
+    free: bool
+    """FREE_TAGS: any tag is accepted, the list is a suggestion."""
 
 
 class QueueOut(msgspec.Struct):
@@ -198,11 +227,16 @@ class WidgetConfig(msgspec.Struct):
     prechat_fields: list[str]
     required_fields: list[str]
     topics: list[str]
+    topic_labels: dict[str, dict[str, str]]
+    """Topic -> language -> the name to show (topics without translations are left out)."""
     color: str
     title: dict[str, str]
     nps_question: bool
     """Ask "how likely are you to recommend us? (0-10)" beside the rating."""
     limits: WidgetLimits
+    email_transcript: bool = False
+    """Offer "email me the transcript" at the end of a chat (the server sends e-mail:
+    ``SMTP_HOST``, and ``TRANSCRIPT_MAX_PER_CHAT`` is not 0)."""
     notices: list[WidgetNotice] = []
     """The outage notices in force (every topic's; the widget shows those of the topic
     the visitor picks)."""
@@ -341,7 +375,9 @@ class RecordFilters(msgspec.Struct, kw_only=True):
     ids: Annotated[
         str,
         msgspec.Meta(
-            max_length=16_384, description="only these chats: ids separated by commas (at most 200)"
+            max_length=5_000,
+            pattern=r"^[A-Za-z0-9_.:, -]*$",
+            description="only these chats: ids separated by commas (at most 200)",
         ),
     ] = ""
     q: Annotated[
@@ -461,12 +497,24 @@ class RecordEvent(msgspec.Struct):
     result: str | None
 
 
+class RecordTranscriptEmail(msgspec.Struct):
+    email: str
+    requested_at: Millis
+    sent_at: Annotated[
+        Millis | None, msgspec.Meta(description="null while it waits (or was given up)")
+    ]
+
+
 class Record(RecordSummary, kw_only=True):
     """A whole record: the summary, its transcript, agents and events."""
 
     messages: list[RecordMessage]
     agents: list[RecordAgent]
     events: list[RecordEvent]
+    transcript_emails: Annotated[
+        list[RecordTranscriptEmail],
+        msgspec.Meta(description="the visitor's requests of the transcript by e-mail"),
+    ] = []
 
 
 # ---- inbox of offline messages ------------------------------------------------------------

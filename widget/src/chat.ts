@@ -65,11 +65,15 @@ export interface WidgetConfig {
   prechat_fields: string[];
   required_fields: string[];
   topics: string[];
+  /** topic -> language -> its translated name (topics with translations only) */
+  topic_labels?: Record<string, Record<string, string>>;
   color: string;
   title: Record<string, string>;
   /** ask "how likely are you to recommend us?" 0-10 beside the rating */
   nps_question?: boolean;
   limits?: { max_text_chars?: number };
+  /** offer "email me the transcript" at the end of a chat (the server sends e-mail) */
+  email_transcript?: boolean;
   /** outage notices in force (the socket's welcome and frames take over once connected) */
   notices?: Notice[];
 }
@@ -124,6 +128,11 @@ export class ChatSession {
   fileMax = 10 * 1024 * 1024;
   fileTypes: string[] = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"];
   typingIntervalMs = 1000;
+  /** Typing preview (`welcome.limits.typing_preview`): only then does the draft go out
+   * with `typing` frames, at most `previewChars` characters, one per `previewIntervalMs`. */
+  typingPreview = false;
+  previewChars = 500;
+  previewIntervalMs = 500;
 
   chat: ChatInfo | null = null;
   /** Outage notices in force that the server shows this visitor, oldest first. */
@@ -144,6 +153,10 @@ export class ChatSession {
   private typingOn = false;
   private typingIdle = 0;
   private typingLater = 0;
+  private previewSentAt = 0;
+  private previewSent = "";
+  private previewLater = 0;
+  private draft = "";
   private agentTypingTimer = 0;
   private sentRead = 0;
 
@@ -231,6 +244,10 @@ export class ChatSession {
     if (limits.file_max_bytes) this.fileMax = limits.file_max_bytes;
     if (Array.isArray(limits.file_types)) this.fileTypes = limits.file_types;
     if (limits.typing_interval_s) this.typingIntervalMs = limits.typing_interval_s * 1000;
+    // off unless this welcome says it is on (a server may turn it off between connections)
+    this.typingPreview = limits.typing_preview === true;
+    if (limits.typing_preview_chars) this.previewChars = limits.typing_preview_chars;
+    if (limits.typing_preview_interval_s) this.previewIntervalMs = limits.typing_preview_interval_s * 1000;
     const open: ChatInfo | null = w.chat || null;
     if (open && (!this.chat || this.chat.id !== open.id)) {
       // replayed messages are history until the resume reply says where live ones start
@@ -499,6 +516,9 @@ export class ChatSession {
     this.agentTyping = "";
     this.hooks.changed("typing");
     this.typingOn = false;
+    clearTimeout(this.previewLater);
+    this.previewLater = 0;
+    this.draft = this.previewSent = "";
     this.failPending(true);
     if (this.chat) this.hooks.chatEnded(this.chat);
   }
@@ -669,16 +689,29 @@ export class ChatSession {
   }
 
   /** The visitor is typing (at most one `on` per interval, as the server allows; `off`
-   * after a pause or when the message is sent). */
-  typing(on: boolean): void {
+   * after a pause or when the message is sent).  With typing preview on, `draft` (what
+   * the composer holds) goes with it, at most one per preview interval: the newest one
+   * once the interval has passed. */
+  typing(on: boolean, draft = ""): void {
     if (!this.chat || !isOpen(this.chat)) return;
     clearTimeout(this.typingIdle);
     clearTimeout(this.typingLater);
     if (!on) {
+      clearTimeout(this.previewLater);
+      this.previewLater = 0;
+      this.draft = "";
+      this.previewSent = "";
+      this.previewSentAt = 0; // stopping re-arms the server's throttle
       if (this.typingOn) {
         this.typingOn = false;
         this.link.send({ type: "typing", chat: this.chat.id, on: false });
       }
+      return;
+    }
+    if (this.typingPreview && draft.trim()) {
+      this.draft = Array.from(draft).slice(0, this.previewChars).join("");
+      this.sendPreview();
+      this.typingIdle = window.setTimeout(() => this.typing(false), TYPING_IDLE_MS);
       return;
     }
     const wait = this.typingSentAt + this.typingIntervalMs - Date.now();
@@ -690,6 +723,27 @@ export class ChatSession {
       this.typingOn = true;
     }
     this.typingIdle = window.setTimeout(() => this.typing(false), TYPING_IDLE_MS);
+  }
+
+  /** Send the newest draft if the preview interval allows (with a margin, so the server's
+   * throttle does not drop it), else once it does. */
+  private sendPreview(): void {
+    if (!this.chat || !this.typingPreview || !this.draft || this.draft === this.previewSent) return;
+    const wait = this.previewSentAt + this.previewIntervalMs + 50 - Date.now();
+    if (wait > 0) {
+      if (!this.previewLater) {
+        this.previewLater = window.setTimeout(() => {
+          this.previewLater = 0;
+          this.sendPreview();
+        }, wait);
+      }
+      return;
+    }
+    if (this.link.send({ type: "typing", chat: this.chat.id, on: true, text: this.draft })) {
+      this.previewSentAt = this.typingSentAt = Date.now();
+      this.previewSent = this.draft;
+      this.typingOn = true;
+    }
   }
 
   /** The visitor has seen everything up to the newest message. */
@@ -718,6 +772,13 @@ export class ChatSession {
     if (!this.chat) return;
     const frame: ClientFrameOf<"rate"> = { type: "rate", chat: this.chat.id, rating, comment: comment.slice(0, 2000) };
     if (nps !== null && Number.isInteger(nps) && nps >= 0 && nps <= 10) frame.nps = nps;
+    await this.link.request(frame);
+  }
+
+  /** "Email me the transcript" once the chat has ended (sent when its record is written). */
+  async emailTranscript(email: string): Promise<void> {
+    if (!this.chat) return;
+    const frame: ClientFrameOf<"transcript"> = { type: "transcript", chat: this.chat.id, email: email.slice(0, 254) };
     await this.link.request(frame);
   }
 

@@ -34,6 +34,9 @@ button{cursor:pointer}
 .notice-form{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
 .notice-form input{flex:1 1 140px;min-width:0;padding:6px 8px;border:1px solid #6e7781;border-radius:8px;font:inherit}
 .notice-form .btn{padding:6px 12px}
+[data-lc=transcript]{margin:8px 0}
+[data-lc=transcript] label{flex:1 0 100%;font-weight:600;font-size:13px}
+[data-lc=transcript] .err{flex:1 0 100%}
 .linkbtn{background:none;border:0;padding:0;font:inherit;color:#0a3069;text-decoration:underline;cursor:pointer}
 .confirm{display:flex;align-items:center;gap:8px;flex-wrap:wrap;padding:10px 16px;background:#fdecea;color:#5c0f0a;flex:none}
 .confirm span{flex:1}

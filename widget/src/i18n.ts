@@ -82,6 +82,11 @@ const en = {
   fileTooLarge: "This file is too large to send.",
   fileType: "This kind of file can't be sent. Images and PDF files can.",
   fileFailed: "The file could not be sent. Please try again.",
+  emailTranscript: "Email me the transcript",
+  emailTranscriptSend: "Send transcript",
+  emailTranscriptSent: "The transcript will be sent to {email}.",
+  emailTranscriptTooMany: "The transcript of this chat can't be sent again.",
+  emailTranscriptOff: "Sending transcripts by email isn't available.",
 };
 
 export type Strings = typeof en;
@@ -167,6 +172,11 @@ const ar: Strings = {
   fileTooLarge: "هذا الملف كبير جدًا ولا يمكن إرساله.",
   fileType: "لا يمكن إرسال هذا النوع من الملفات. يمكن إرسال الصور وملفات PDF.",
   fileFailed: "تعذّر إرسال الملف. يُرجى المحاولة مرة أخرى.",
+  emailTranscript: "أرسل لي نص المحادثة بالبريد الإلكتروني",
+  emailTranscriptSend: "إرسال نص المحادثة",
+  emailTranscriptSent: "سيُرسَل نص المحادثة إلى {email}.",
+  emailTranscriptTooMany: "لا يمكن إرسال نص هذه المحادثة مرة أخرى.",
+  emailTranscriptOff: "إرسال نص المحادثة بالبريد الإلكتروني غير متاح.",
 };
 
 const uk: Strings = {
@@ -249,6 +259,11 @@ const uk: Strings = {
   fileTooLarge: "Цей файл завеликий, щоб його надіслати.",
   fileType: "Такий файл надіслати не можна. Можна надсилати зображення і файли PDF.",
   fileFailed: "Не вдалося надіслати файл. Спробуйте ще раз.",
+  emailTranscript: "Надіслати мені запис розмови електронною поштою",
+  emailTranscriptSend: "Надіслати запис",
+  emailTranscriptSent: "Запис розмови буде надіслано на адресу {email}.",
+  emailTranscriptTooMany: "Запис цієї розмови більше не можна надіслати.",
+  emailTranscriptOff: "Надсилання запису розмови електронною поштою недоступне.",
 };
 
 export const LANGUAGES: Record<string, Strings> = { en, ar, uk };

@@ -6,7 +6,8 @@
 //   offline      nobody can answer (no agent online, or outside business hours): leave a message
 //   sent         the offline message was received
 //   chat         queued or active: queue position, messages, typing, composer
-//   ended        the chat is over: transcript, rating, download, start again
+//   ended        the chat is over: transcript, rating, email me the transcript, download,
+//                start again
 //
 // Text from visitors and agents only ever reaches the page as text nodes (see dom.ts).
 
@@ -33,6 +34,9 @@ type View = "loading" | "prechat" | "offline" | "sent" | "chat" | "ended";
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const HEX_RE = /^#(?:[0-9a-f]{3}){1,2}$/i;
+
+/** A left-to-right value (an e-mail address) inside a sentence of any direction. */
+const isolate = (s: string) => "\u2068" + s + "\u2069";
 
 export class Widget {
   readonly session: ChatSession;
@@ -77,6 +81,12 @@ export class Widget {
   private nps = -1;
   private ratedChat = "";
   private ratingError: Key | "" = "";
+  /** "Email me the transcript": the address typed, the chat whose transcript was asked for
+   * and the address it goes to, and the last refusal. */
+  private transcriptEmail: string | null = null;
+  private transcriptChat = "";
+  private transcriptSentTo = "";
+  private transcriptError: Key | "" = "";
   private lastUnread = -1;
   private lastChatState = "";
   private lastAgent = "";
@@ -719,8 +729,16 @@ export class Widget {
     if (this.opts.topic || topics.length < 2) return null;
     const select = h("select", null,
       h("option", { value: "" }, this.t("chooseTopic")),
-      ...topics.map((t) => h("option", { value: t }, t.charAt(0).toUpperCase() + t.slice(1))));
+      ...topics.map((t) => h("option", { value: t }, this.topicLabel(t))));
     return this.field(form, "topic", "topic", select, required);
+  }
+
+  /** A topic's name in the visitor's language (the admin's translation: the exact
+   * language, then its base language), else the name itself, capitalised. */
+  private topicLabel(topic: string): string {
+    const labels = this.session.config?.topic_labels?.[topic] || {};
+    const label = labels[this.lang] || labels[this.lang.split("-")[0]];
+    return label || topic.charAt(0).toUpperCase() + topic.slice(1);
   }
 
   private prechatForm(): HTMLElement {
@@ -893,10 +911,71 @@ export class Widget {
       // the "comment" field is optional: its label says so already
       (rows[rows.length - 1] as HTMLElement).querySelector("[aria-required]")?.removeAttribute("aria-required");
     }
+    if (s.msgs.length && s.config?.email_transcript) rows.push(this.transcriptForm(chat));
     rows.push(h("div", { class: "row" },
       s.msgs.length ? h("button", { type: "button", class: "btn2", "data-action": "download", onclick: () => this.download() }, this.t("download")) : null,
       h("button", { type: "button", class: "btn2", "data-action": "new", onclick: () => this.newChat() }, this.t("newChat"))));
     return h("div", { class: "card", "data-lc": "end" }, ...rows);
+  }
+
+  /** "Email me the transcript": the address (the one given before the chat, if any) and a
+   * button; once asked for, where it goes. */
+  private transcriptForm(chat: ChatInfo): HTMLElement {
+    if (this.transcriptChat === chat.id && this.transcriptSentTo) {
+      return h("p", { class: "notice-done", "data-lc": "transcript-sent", role: "status" },
+        this.t("emailTranscriptSent", { email: isolate(this.transcriptSentTo) }));
+    }
+    const id = "lc-transcript-email";
+    const email = h("input", { id, type: "email", autocomplete: "email", required: true, dir: "ltr", maxlength: 254 }) as HTMLInputElement;
+    email.value = this.transcriptEmail ?? (this.prechat.email || this.offlineForm.email || "");
+    email.addEventListener("input", () => (this.transcriptEmail = email.value));
+    const children: Node[] = [
+      h("label", { for: id }, this.t("emailTranscript")), email,
+      h("button", { type: "submit", class: "btn", "data-action": "transcript-send", disabled: this.busy }, this.t("emailTranscriptSend")),
+    ];
+    if (this.transcriptError) {
+      email.setAttribute("aria-invalid", "true");
+      email.setAttribute("aria-describedby", id + "-err");
+      children.push(h("p", { class: "err", id: id + "-err", role: "alert" }, this.t(this.transcriptError)));
+    }
+    return h("form", {
+      class: "notice-form", "data-lc": "transcript", novalidate: true,
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void this.submitTranscript(email.value.trim());
+      },
+    }, ...children);
+  }
+
+  private async submitTranscript(email: string): Promise<void> {
+    const chat = this.session.chat;
+    if (this.busy || !chat) return;
+    this.transcriptEmail = email;
+    if (!EMAIL_RE.test(email)) {
+      this.transcriptError = "invalidEmail";
+    } else {
+      this.busy = true;
+      try {
+        await this.session.emailTranscript(email);
+        this.transcriptChat = chat.id;
+        this.transcriptSentTo = email;
+        this.transcriptError = "";
+      } catch (err) {
+        const code = (err as { code?: string })?.code;
+        this.transcriptError = code === "bad_email" ? "invalidEmail"
+          : code === "too_many" ? "emailTranscriptTooMany"
+            : code === "mail_not_configured" ? "emailTranscriptOff" : "error";
+      } finally {
+        this.busy = false;
+      }
+    }
+    this.rebuildEndCard();
+    if (this.transcriptSentTo && this.transcriptChat === chat.id) {
+      this.say(this.t("emailTranscriptSent", { email: isolate(email) }));
+      this.body.querySelector<HTMLElement>("[data-action=new]")?.focus();
+    } else {
+      this.body.querySelector<HTMLInputElement>("#lc-transcript-email")?.focus();
+    }
   }
 
   /** The optional NPS question: 0-10 as radio buttons, the ends named. */
@@ -961,6 +1040,10 @@ export class Widget {
     this.nps = -1;
     this.comment = "";
     this.ratingError = "";
+    this.transcriptEmail = null;
+    this.transcriptSentTo = "";
+    this.transcriptChat = "";
+    this.transcriptError = "";
     this.session.dismiss();
   }
 
@@ -1154,7 +1237,7 @@ export class Widget {
     this.draft = this.input.value;
     this.input.style.height = "auto";
     this.input.style.height = Math.min(this.input.scrollHeight + 2, 120) + "px";
-    this.session.typing(this.draft.trim().length > 0);
+    this.session.typing(this.draft.trim().length > 0, this.draft);
   }
 
   private onComposerKey(e: KeyboardEvent): void {

@@ -25,13 +25,14 @@ export function Admin({ store }: StoreProps) {
   return (
     <div class="admin" data-testid="admin">
       <nav class="subtabs" role="tablist">
-        {["agents", "topics", "canned", "widget"].map((k) => (
+        {["agents", "topics", "tags", "canned", "widget"].map((k) => (
           <button key={k} role="tab" aria-selected={sub === k} class={sub === k ? "tab active" : "tab"}
             data-testid={`admin-${k}`} onClick={() => setSub(k)}>{t(`admin.${k}`)}</button>
         ))}
       </nav>
       {sub === "agents" && <Agents store={store} />}
       {sub === "topics" && <Topics store={store} />}
+      {sub === "tags" && <TagsAdmin store={store} />}
       {sub === "canned" && <CannedAdmin store={store} />}
       {sub === "widget" && <Widget store={store} />}
     </div>
@@ -131,19 +132,55 @@ function AgentRow({ store, agent, reload }: { store: Store; agent: DirectoryAgen
   );
 }
 
-/** A topic as its form holds it (skills as text). */
+/** A topic as its form holds it (skills as text; labels by language). */
 interface TopicForm {
   required: string;
   optional: string;
   priority: number | string;
+  labels: Record<string, string>;
+}
+
+/** The languages the console edits topic names in (the API takes any others too). */
+const LABEL_LANGS = ["en", "ar", "uk"];
+
+/** The list of tags agents may use, one per line (PUT /api/tags replaces it). */
+function TagsAdmin({ store }: StoreProps) {
+  const [text, setText] = useState<string | null>(null);
+  const [free, setFree] = useState(false);
+  const load = () => api.get<{ tags: string[]; free: boolean }>("/api/tags").then((r) => {
+    setText(r.tags.join("\n"));
+    setFree(r.free);
+  }, () => setText(""));
+  useEffect(() => {
+    load();
+  }, []);
+  async function save(e: Event) {
+    e.preventDefault();
+    const tags = (text || "").split("\n").map((x) => x.trim()).filter(Boolean);
+    await act(store, () => api.put("/api/tags", { tags }), t("admin.saved")).catch(() => null);
+    await load();
+    store.loadTags();
+  }
+  return (
+    <section class="panel" data-testid="admin-tag-list">
+      <form onSubmit={save}>
+        <label for="tag-list-text">{t("admin.tags_hint")}</label>
+        <textarea id="tag-list-text" data-testid="tag-list-text" rows={10} dir="auto" value={text ?? ""}
+          onInput={(e) => setText(e.currentTarget.value)} />
+        <p class="muted small" data-testid="tag-list-mode">{t(free ? "admin.tags_free" : "admin.tags_only")}</p>
+        <button type="submit" class="primary" data-testid="save-tags">{t("admin.save")}</button>
+      </form>
+    </section>
+  );
 }
 
 function Topics({ store }: StoreProps) {
   const [items, reload, error] = useList<Topic>("/api/topics");
-  const [form, setForm] = useState<TopicForm & { name: string }>({ name: "", required: "", optional: "", priority: 5 });
+  const [form, setForm] = useState<TopicForm & { name: string }>({ name: "", required: "", optional: "", priority: 5, labels: {} });
   async function save(name: string, v: TopicForm) {
     await act(store, () => api.put(`/api/topics/${encodeURIComponent(name)}`, {
       required: parseSkills(v.required), optional: parseSkills(v.optional), priority: Number(v.priority),
+      labels: Object.fromEntries(Object.entries(v.labels).map(([k, x]) => [k, x.trim()]).filter(([, x]) => x)),
     }), t("admin.saved")).catch(() => null);
     reload();
     store.loadTopics();
@@ -158,10 +195,10 @@ function Topics({ store }: StoreProps) {
     <section class="panel">
       {error && <p class="error">{error}</p>}
       <table class="grid" data-testid="admin-topics">
-        <thead><tr><th>{t("admin.topic")}</th><th>{t("admin.required")}</th><th>{t("admin.optional")}</th><th>{t("admin.priority")}</th><th /></tr></thead>
+        <thead><tr><th>{t("admin.topic")}</th><th>{t("admin.labels")}</th><th>{t("admin.required")}</th><th>{t("admin.optional")}</th><th>{t("admin.priority")}</th><th /></tr></thead>
         <tbody>{(items || []).map((x) => <TopicRow key={x.name} topic={x} onSave={save} onDelete={remove} />)}</tbody>
       </table>
-      <form class="inline-form" data-testid="new-topic" onSubmit={(e) => { e.preventDefault(); save(form.name.trim().toLowerCase(), form); setForm({ name: "", required: "", optional: "", priority: 5 }); }}>
+      <form class="inline-form" data-testid="new-topic" onSubmit={(e) => { e.preventDefault(); save(form.name.trim().toLowerCase(), form); setForm({ name: "", required: "", optional: "", priority: 5, labels: {} }); }}>
         <h3>{t("admin.new_topic")}</h3>
         <input placeholder={t("admin.topic")} aria-label={t("admin.topic")} required pattern="[A-Za-z0-9._\-]{1,64}" value={form.name} onInput={(e) => setForm({ ...form, name: e.currentTarget.value })} />
         <input placeholder={t("admin.required")} aria-label={t("admin.required")} value={form.required} onInput={(e) => setForm({ ...form, required: e.currentTarget.value })} />
@@ -180,10 +217,20 @@ interface TopicRowProps {
 }
 
 function TopicRow({ topic, onSave, onDelete }: TopicRowProps) {
-  const [v, setV] = useState<TopicForm>({ required: skillsText(topic.required), optional: skillsText(topic.optional), priority: topic.priority });
+  const [v, setV] = useState<TopicForm>({ required: skillsText(topic.required), optional: skillsText(topic.optional), priority: topic.priority, labels: { ...(topic.labels || {}) } });
   return (
     <tr data-topic={topic.name}>
       <td><bdi>{topic.name}</bdi></td>
+      <td class="topic-labels">
+        {LABEL_LANGS.map((lang) => (
+          <label key={lang} class="inline">
+            <span class="muted small">{lang}</span>
+            <input dir="auto" maxLength={64} data-testid={`topic-label-${lang}`} value={v.labels[lang] || ""}
+              aria-label={t("admin.label_in", { lang: t(`lang.${lang}`) })}
+              onInput={(e) => setV({ ...v, labels: { ...v.labels, [lang]: e.currentTarget.value } })} />
+          </label>
+        ))}
+      </td>
       <td><input value={v.required} aria-label={t("admin.required")} onInput={(e) => setV({ ...v, required: e.currentTarget.value })} /></td>
       <td><input value={v.optional} aria-label={t("admin.optional")} onInput={(e) => setV({ ...v, optional: e.currentTarget.value })} /></td>
       <td><input type="number" class="narrow" min="0" max="9" aria-label={t("admin.priority")} value={v.priority} onInput={(e) => setV({ ...v, priority: e.currentTarget.value })} /></td>

@@ -52,8 +52,17 @@ export function Modal({ title, onClose, children, testid }: ModalProps) {
 
 export function TagEditor({ store, chat }: { store: Store; chat: Chat }) {
   const [value, setValue] = useState("");
+  const [error, setError] = useState("");
+  const { tags: known, free } = store.tagList;
   function add() {
-    const tag = value.trim().slice(0, 64);
+    const typed = value.trim().slice(0, 64);
+    // the list's own spelling when only the case differs ("VIP" -> "vip")
+    const tag = known.find((k) => k.toLocaleLowerCase() === typed.toLocaleLowerCase()) || typed;
+    if (tag && !free && !known.includes(tag)) {
+      setError(t("tags.not_listed", { tag }));
+      return;
+    }
+    setError("");
     if (tag && !chat.tags.includes(tag) && chat.tags.length < 20) {
       store.setTags(chat, [...chat.tags, tag]);
     }
@@ -70,15 +79,20 @@ export function TagEditor({ store, chat }: { store: Store; chat: Chat }) {
         </span>
       ))}
       <input class="tag-input" data-testid="tag-input" value={value} placeholder={t("tags.add")}
-        aria-label={t("tags.add")} maxLength={64}
-        onInput={(e) => setValue(e.currentTarget.value)}
+        aria-label={t("tags.add")} maxLength={64} list={`tag-list-${chat.id}`}
+        aria-invalid={error ? true : undefined} aria-describedby={error ? `tag-error-${chat.id}` : undefined}
+        onInput={(e) => { setValue(e.currentTarget.value); setError(""); }}
         onKeyDown={(e) => {
           if (e.key === "Enter" || e.key === ",") {
             e.preventDefault();
             add();
           }
         }}
-        onBlur={add} />
+        onBlur={() => (value.trim() ? add() : setError(""))} />
+      <datalist id={`tag-list-${chat.id}`}>
+        {known.filter((k) => !chat.tags.includes(k)).map((k) => <option key={k} value={k} />)}
+      </datalist>
+      {error && <span class="error small" role="alert" id={`tag-error-${chat.id}`} data-testid="tag-error">{error}</span>}
     </div>
   );
 }

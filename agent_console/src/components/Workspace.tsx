@@ -124,12 +124,20 @@ export function Transcript({ store, chat, showRead = true }: { store: Store; cha
           </div>
         );
       })}
-      {typing && (
+      {typing && (typing.text ? (
+        <div class="typing typing-preview" data-testid="typing" aria-live="off">
+          <span class="dots" aria-hidden="true"><i /><i /><i /></span>
+          <span>
+            {t("chat.typing_preview", { name: typing.name || t("visitor.anonymous") })}{" "}
+            <bdi class="draft" dir="auto" data-testid="typing-preview">{typing.text}</bdi>
+          </span>
+        </div>
+      ) : (
         <div class="typing" data-testid="typing">
           <span class="dots" aria-hidden="true"><i /><i /><i /></span>
           {t("chat.typing", { name: typing.name || t("visitor.anonymous") })}
         </div>
-      )}
+      ))}
     </div>
   );
 }

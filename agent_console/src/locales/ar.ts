@@ -75,6 +75,7 @@ export const ar: Dict = {
   "chat.transferred": "تولّى المحادثة",
   "chat.typing": "{name} يكتب…",
   "chat.typing_short": "يكتب…",
+  "chat.typing_preview": "{name} يكتب الآن:",
   "chat.sending": "جارٍ الإرسال…",
   "chat.sent": "أُرسلت",
   "chat.seen": "شوهدت",
@@ -448,4 +449,14 @@ export const ar: Dict = {
   "archive.result.lapsed": "انتهت مهلته",
   "archive.result.withdrawn": "مسحوب",
   "outcome.offline_message": "رسالة خارج الدوام",
+
+  // managed tags and translated topic names (issue 15)
+  "admin.tags": "الوسوم",
+  "admin.tags_hint": "الوسوم التي يمكن للموظفين وضعها على المحادثات، وسم في كل سطر:",
+  "admin.tags_only": "لا يمكن للموظفين استخدام إلا هذه الوسوم (FREE_TAGS معطّل).",
+  "admin.tags_free": "يمكن للموظفين استخدام أي وسم (FREE_TAGS مفعّل)؛ تُعرض هذه القائمة كاقتراحات.",
+  "admin.labels": "الاسم للزوار",
+  "admin.label_in": "الاسم بـ{lang}",
+  "tags.not_listed": "«{tag}» ليس في قائمة الوسوم.",
+  "error.unknown_tag": "لا يمكن استخدام إلا الوسوم الموجودة في القائمة؛ يمكن للمسؤول إضافة وسوم جديدة.",
 };

@@ -73,6 +73,7 @@ export const en = {
   "chat.transferred": "now has the chat",
   "chat.typing": "{name} is typing…",
   "chat.typing_short": "typing…",
+  "chat.typing_preview": "{name} is typing:",
   "chat.sending": "Sending…",
   "chat.sent": "Sent",
   "chat.seen": "Seen",
@@ -446,6 +447,16 @@ export const en = {
   "archive.result.lapsed": "lapsed",
   "archive.result.withdrawn": "withdrawn",
   "outcome.offline_message": "Offline message",
+
+  // managed tags and translated topic names (issue 15)
+  "admin.tags": "Tags",
+  "admin.tags_hint": "The tags agents may put on chats, one per line:",
+  "admin.tags_only": "Agents can use only these tags (FREE_TAGS is off).",
+  "admin.tags_free": "Agents may use any tag (FREE_TAGS is on); this list is offered as suggestions.",
+  "admin.labels": "Name for visitors",
+  "admin.label_in": "Name in {lang}",
+  "tags.not_listed": "“{tag}” is not on the list of tags.",
+  "error.unknown_tag": "Only tags from the list can be used; an admin can add new ones.",
 };
 
 /** A language's strings: exactly the English keys (tsc fails on a missing or extra key). */

@@ -75,6 +75,7 @@ export const uk: Dict = {
   "chat.transferred": "тепер веде чат",
   "chat.typing": "{name} друкує…",
   "chat.typing_short": "друкує…",
+  "chat.typing_preview": "{name} друкує:",
   "chat.sending": "Надсилання…",
   "chat.sent": "Надіслано",
   "chat.seen": "Переглянуто",
@@ -448,4 +449,14 @@ export const uk: Dict = {
   "archive.result.lapsed": "минула",
   "archive.result.withdrawn": "відкликано",
   "outcome.offline_message": "Повідомлення поза робочим часом",
+
+  // managed tags and translated topic names (issue 15)
+  "admin.tags": "Теги",
+  "admin.tags_hint": "Теги, які агенти можуть ставити на чати, по одному в рядку:",
+  "admin.tags_only": "Агенти можуть використовувати лише ці теги (FREE_TAGS вимкнено).",
+  "admin.tags_free": "Агенти можуть використовувати будь-які теги (FREE_TAGS увімкнено); цей список — лише підказки.",
+  "admin.labels": "Назва для відвідувачів",
+  "admin.label_in": "Назва мовою: {lang}",
+  "tags.not_listed": "«{tag}» немає у списку тегів.",
+  "error.unknown_tag": "Можна використовувати лише теги зі списку; нові може додати адміністратор.",
 };

@@ -1,15 +1,15 @@
 """interaction records: file attachments on messages
 
-Revision ID: 0006_files
-Revises: 0005_inbox
+Revision ID: 0007_files
+Revises: 0006_transcript_emails
 Create Date: 2026-12-03 14:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_files"
-down_revision = "0005_inbox"
+revision = "0007_files"
+down_revision = "0006_transcript_emails"
 branch_labels = None
 depends_on = None
 

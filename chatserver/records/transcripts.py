@@ -1,0 +1,162 @@
+"""Sending the transcripts visitors ask for (the ``transcript`` frame) by e-mail.
+
+A request travels: the visitor's frame -> ``lua/transcript.lua`` (checks, counts, puts it
+in the records outbox behind the chat's own entry) -> the records writer, which queues it
+in ``transcript_emails`` in the same transaction as the chat's record -> this loop, which
+sends it once the record exists (a request queued before its record is written simply
+waits: it is not due until the record is there), from the record's messages the visitor
+saw (no internal notes, no whispers), in the chat's language, through ``mailer.send``.
+
+Delivery is retried with exponential backoff (1 s, 2 s, 4 s ... up to an hour) at most
+``TRANSCRIPT_MAX_ATTEMPTS`` times; a row's ``sent_at`` records when (and ``email`` to
+which address) it was sent.  Several processes may run the loop: each send is claimed
+with a conditional UPDATE (a lease of ``LEASE_S``).  A process that dies after the SMTP
+server accepted the e-mail but before ``sent_at`` is written sends it again after the
+lease (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.clock import Clock
+from chatserver.core import transcript
+from chatserver.records import mailer
+from chatserver.records.crm import backoff_s
+from chatserver.records.schema import interaction_messages, interactions, transcript_emails
+from chatserver.settings import Settings
+
+log = logging.getLogger(__name__)
+LEASE_S = 120
+BATCH = 20
+
+
+class TranscriptMailer:
+    def __init__(self, engine: AsyncEngine, settings: Settings, clock: Clock) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.sent = 0
+
+    async def run(self) -> None:
+        """Send what is due until cancelled."""
+        while True:
+            try:
+                if not await self.send_due():
+                    await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("transcript e-mails: %s", exc)
+                await asyncio.sleep(2.0)
+
+    async def send_due(self) -> int:
+        """Send the due requests whose record is written; returns how many were tried."""
+        now = self.clock()
+        t = transcript_emails.c
+        async with self.engine.connect() as conn:
+            due = [
+                r.id
+                for r in await conn.execute(
+                    select(t.id)
+                    .where(
+                        and_(
+                            t.sent_at.is_(None),
+                            t.next_attempt_at <= now,
+                            t.attempts < self.settings.transcript_max_attempts,
+                            exists().where(interactions.c.chat_id == t.chat_id),
+                        )
+                    )
+                    .order_by(t.next_attempt_at)
+                    .limit(BATCH)
+                )
+            ]
+        done = 0
+        for request_id in due:
+            if await self._claim(request_id, now):
+                await self._send(request_id)
+                done += 1
+        return done
+
+    async def _claim(self, request_id: str, now: int) -> bool:
+        t = transcript_emails.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(transcript_emails)
+                .where(and_(t.id == request_id, t.sent_at.is_(None), t.next_attempt_at <= now))
+                .values(next_attempt_at=now + LEASE_S * 1000)
+            )
+            return bool(result.rowcount)
+
+    async def _send(self, request_id: str) -> None:
+        t = transcript_emails.c
+        m = interaction_messages.c
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.chat_id, t.email, interactions.c.locale)
+                    .join(interactions, interactions.c.chat_id == t.chat_id)
+                    .where(t.id == request_id)
+                )
+            ).one()
+            lines = [
+                transcript.Line(
+                    at=r.at,
+                    sender_role=r.sender_role,
+                    sender_name=r.sender_name,
+                    kind=r.kind,
+                    internal=bool(r.internal),
+                    text=r.text,
+                )
+                for r in await conn.execute(
+                    select(m.at, m.sender_role, m.sender_name, m.kind, m.internal, m.text)
+                    .where(and_(m.chat_id == row.chat_id, m.internal.is_(False)))
+                    .order_by(m.seq)
+                )
+            ]
+        lang = transcript.language(row.locale or "")
+        error = ""
+        try:
+            message = mailer.transcript_message(
+                self.settings,
+                to=row.email,
+                subject=transcript.subject(lang),
+                text=transcript.body(lang, row.chat_id, lines),
+                lang=lang,
+            )
+            await mailer.send(self.settings, message)
+        except (ValueError, mailer.MailError) as exc:
+            error = str(exc) or type(exc).__name__
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            if not error:
+                await conn.execute(
+                    update(transcript_emails)
+                    .where(t.id == request_id)
+                    .values(sent_at=now, attempts=t.attempts + 1, last_error="")
+                )
+                self.sent += 1
+                return
+            attempts = (
+                await conn.execute(select(t.attempts).where(t.id == request_id))
+            ).scalar_one() + 1
+            await conn.execute(
+                update(transcript_emails)
+                .where(t.id == request_id)
+                .values(
+                    attempts=attempts,
+                    last_error=error[:1000],
+                    next_attempt_at=now + backoff_s(attempts) * 1000,
+                )
+            )
+        log.info(
+            "transcript e-mail of %s not sent (%s); attempt %d",
+            row.chat_id,
+            error,
+            attempts,
+            extra={"chat": row.chat_id},
+        )
