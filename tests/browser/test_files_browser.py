@@ -65,7 +65,8 @@ async def test_widget_sends_an_image_console_previews_it_agent_sends_a_pdf_visit
         await open_chat(agent, chat_id)
 
         # the visitor sends an image: a preview in the widget and in the console
-        image = tmp_path / "photo.png"
+        hostile = "<img src=x onerror=alert(1)>.png"  # SECURITY.md attack 9: a file name
+        image = tmp_path / hostile
         image.write_bytes(png_bytes())
         attach = page.locator("lc-chat-widget [data-lc=attach]")
         await expect(attach).to_have_attribute("aria-label", ATTACH["en"])
@@ -85,7 +86,10 @@ async def test_widget_sends_an_image_console_previews_it_agent_sends_a_pdf_visit
             " return i && i.complete && i.naturalWidth == 1 }",
             timeout=WAIT_MS,
         )
-        await expect(preview).to_have_attribute("alt", "photo.png")
+        await expect(preview).to_have_attribute("alt", hostile)
+        await expect(agent.tid("file-image-link")).to_contain_text(hostile)  # as text
+        assert await agent.page.locator("img[src=x]").count() == 0
+        assert await page.locator("lc-chat-widget img[src=x]").count() == 0
 
         # the agent sends a PDF from the console; the visitor downloads it
         pdf = tmp_path / "invoice.pdf"
