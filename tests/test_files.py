@@ -318,3 +318,23 @@ async def test_the_widget_origin_gets_cors_for_the_file_routes(files_cluster: Cl
         )
         assert refused.status_code == 401
         assert refused.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+async def test_the_emailed_transcript_names_the_files(redis_url: str) -> None:
+    from tests.records.test_inbox import inbox_cluster, smtp_server
+    from tests.records.test_transcript_email import wait_mail
+
+    with smtp_server() as (mailbox, port):
+        async with inbox_cluster(redis_url, port) as cluster:
+            agent, a, b, chat_a, _, agent_token = await two_chats(cluster)
+            try:
+                reply = await upload(cluster.urls[0], chat_a, agent_token, PDF,
+                                     name="invoice.pdf", caption="here it is")
+                assert reply.status_code == 201, reply.text
+                await agent.request({"type": "close", "chat": chat_a, "outcome": "resolved"})
+                await a.request({"type": "transcript", "chat": chat_a,
+                                 "email": "ann@example.com"})
+                [message] = await wait_mail(mailbox, 1)
+                assert "[invoice.pdf] here it is" in message.get_content()
+            finally:
+                await close_quietly([agent, a, b])
