@@ -163,7 +163,10 @@ async def scan(hook: ScanHook | None, path: Path, mime: str) -> str | None:
     """Run the virus-scan hook: its reason to refuse the file, or None to accept it."""
     if hook is None:
         return None
-    result = hook(path, mime)
-    if inspect.isawaitable(result):
-        result = await result
+    if inspect.iscoroutinefunction(hook):
+        result = await hook(path, mime)
+    else:  # a plain function may block (a scanner's command): off the event loop
+        result = await asyncio.to_thread(hook, path, mime)
+        if inspect.isawaitable(result):
+            result = await result
     return None if result is None else str(result)

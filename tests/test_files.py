@@ -12,6 +12,7 @@ import struct
 import time
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 
 from chatserver.client import ChatClient, http
 from chatserver.core import files as rules
+from chatserver.filestore import load_scan_hook, scan
 from chatserver.protocol.server_frames import Message, decode_server, encode
 from tests.harness import Cluster, active_chat, close_quietly, running, scaled, written_record
 from tests.scan_hook import EICAR
@@ -338,3 +340,22 @@ async def test_the_emailed_transcript_names_the_files(redis_url: str) -> None:
                 assert "[invoice.pdf] here it is" in message.get_content()
             finally:
                 await close_quietly([agent, a, b])
+
+
+def _samples(folder: Path) -> tuple[Path, Path]:
+    clean, infected = folder / "clean.pdf", folder / "infected.pdf"
+    clean.write_bytes(PDF)
+    infected.write_bytes(PDF + EICAR)
+    return clean, infected
+
+
+async def test_the_scan_hook_may_be_a_coroutine_or_a_plain_function(tmp_path: Path) -> None:
+    clean, infected = _samples(tmp_path)
+    for spec in ("tests.scan_hook:scan", "tests.scan_hook:scan_sync"):
+        hook = load_scan_hook(spec)
+        assert await scan(hook, clean, "application/pdf") is None
+        assert await scan(hook, infected, "application/pdf") == "EICAR test signature"
+    assert load_scan_hook("") is None
+    assert await scan(None, infected, "application/pdf") is None
+    with pytest.raises(ModuleNotFoundError):
+        load_scan_hook("tests.no_such_module:scan")
