@@ -7,6 +7,8 @@ changing their password bumps the version and every older token stops working.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -27,6 +29,8 @@ class Credentials:
         secret = settings.resolved_secret()
         self._visitor = URLSafeTimedSerializer(secret, salt="chatserver.visitor")
         self._agent = URLSafeTimedSerializer(secret, salt="chatserver.agent")
+        self.file_key = hmac.new(secret.encode(), b"chatserver.files", hashlib.sha256).digest()
+        """Signs attachment download URLs (``core/files.py``)."""
         self._visitor_ttl = int(settings.visitor_token_ttl_s)
         self._agent_ttl = int(settings.agent_token_ttl_s)
         self._hasher = PasswordHasher(

@@ -258,6 +258,32 @@ class Settings:
     history_page_bytes: int = 1024 * 1024
     """A ``history`` reply holds at most this many bytes of messages (at least one)."""
 
+    # --- file attachments (docs/files.md) -------------------------------------------------
+    file_max_bytes: int = 10 * 1024 * 1024
+    """Largest file a visitor or agent may send; a bigger upload is refused with 413 as soon
+    as its body passes this (it is never buffered whole)."""
+    file_types: tuple[str, ...] = (
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+    )
+    """Media types accepted, as sniffed from the file's content (the name and the
+    ``Content-Type`` the client sends are ignored).  Only these can be recognised:
+    ``chatserver/core/files.py`` lists them; SVG and HTML never are."""
+    file_url_ttl_s: float = 300.0
+    """How long a signed download URL stays valid."""
+    files_dir: Path = Path("")
+    """Where local-disk storage keeps files; empty: ``data_dir/files``.  Every process must
+    see the same folder (a shared volume) when there are several."""
+    file_scan_hook: str = ""
+    """Virus-scan hook: ``module:function`` called with the stored file's path and its
+    media type before the file is accepted (may be a coroutine function); it returns a
+    reason (a string) to refuse the file, or None to accept it.  Empty: no scanning."""
+    uploads_per_minute: int = 30
+    """File uploads per client address per minute, across all processes (429 beyond)."""
+
     # --- auth ------------------------------------------------------------------------------
     visitor_token_ttl_s: float = 30 * 86400.0
     agent_token_ttl_s: float = 12 * 3600.0
@@ -323,12 +349,28 @@ class Settings:
             raise SettingsError("VISIT_IDLE_S must be at least 60 seconds")
         if not 1 <= self.inbox_reply_max_chars <= 10_000:
             raise SettingsError("INBOX_REPLY_MAX_CHARS must be 1-10000")
+        if not 1 <= self.file_max_bytes <= 1024**3:
+            raise SettingsError("FILE_MAX_BYTES must be 1 byte to 1 GiB")
+        from chatserver.core.files import KNOWN_TYPES
+
+        unknown = sorted(set(self.file_types) - KNOWN_TYPES)
+        if unknown:
+            raise SettingsError(
+                f"FILE_TYPES: {', '.join(unknown)} cannot be told from a file's content; "
+                f"known: {', '.join(sorted(KNOWN_TYPES))}"
+            )
+        if self.file_scan_hook and ":" not in self.file_scan_hook:
+            raise SettingsError("FILE_SCAN_HOOK must be module:function")
         if not 0 <= self.transcript_max_per_chat <= 100:
             raise SettingsError("TRANSCRIPT_MAX_PER_CHAT must be 0-100")
         if not 1 <= self.transcript_max_attempts <= 100:
             raise SettingsError("TRANSCRIPT_MAX_ATTEMPTS must be 1-100")
         if self.smtp_host and "@" not in self.smtp_from:
             raise SettingsError("SMTP_FROM (an e-mail address) is required with SMTP_HOST")
+
+    @property
+    def files_path(self) -> Path:
+        return self.files_dir if str(self.files_dir) not in ("", ".") else self.data_dir / "files"
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

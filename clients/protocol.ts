@@ -246,6 +246,8 @@ export interface Limits {
   typing_preview_interval_s: number;
   heartbeat_s: number;
   visitor_tracking?: boolean;
+  file_max_bytes?: number;
+  file_types?: string[];
 }
 
 /** An outage notice in force (`by` is shown to agents only). */
@@ -367,6 +369,7 @@ export interface Message {
   internal: boolean;
   ts: number;
   from: Sender;
+  file?: FileRef;
 }
 
 /** Who wrote a message or is typing (supervisors are agents). */
@@ -374,6 +377,18 @@ export interface Sender {
   role: "agent" | "visitor";
   id: string;
   name: string;
+}
+
+/**
+ * An attachment on a `msg`: fetch it through `POST /api/chats/{chat}/files/{id}/link`
+ * (docs/files.md).  `type` is sniffed from the content; images (`image/*`) may be
+ * shown inline.
+ */
+export interface FileRef {
+  id: string;
+  name: string;
+  size: number;
+  type: string;
 }
 
 export interface Ack {

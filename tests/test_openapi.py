@@ -30,6 +30,7 @@ from chatserver.web import (
     api,
     config_api,
     docs_api,
+    files_api,
     inbox_api,
     notices_api,
     openapi,
@@ -48,7 +49,7 @@ CHECKS = [
 ]
 CONFIG = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {
     # the statuses that refuse a request (413: a body over 64 KiB is refused unread)
-    "expected-statuses": ["400", "401", "403", "404", "409", "413", "429"],
+    "expected-statuses": ["400", "401", "403", "404", "409", "413", "415", "429"],
 }}})
 EXAMPLES = {
     GenerationMode.POSITIVE: int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6")),
@@ -62,7 +63,7 @@ def test_the_route_table_names_every_rest_route_of_the_app() -> None:
         (method, route.path)
         for module in (
             api, config_api, records_api, token_check, docs_api, planning_api, notices_api,
-            inbox_api,
+            inbox_api, files_api,
         )
         for route in module.routes
         if route.path.startswith("/api/")

@@ -36,6 +36,8 @@ export interface RecordMessage {
   kind: string;
   internal: boolean;
   text: string;
+  /** An attachment (docs/files.md); null for a text message. */
+  file?: { id: string; name: string; size: number; type: string } | null;
 }
 
 /** A routing event of a stored chat (RecordEvent). */

@@ -42,6 +42,7 @@ export interface LocalMsg {
   pending: boolean;
   failed?: boolean;
   seq?: undefined;
+  file?: undefined;
 }
 
 export type ChatMsg = StoredMsg | LocalMsg;
@@ -766,6 +767,54 @@ export class Store {
       sessionStorage.setItem(DRAFT_KEY, JSON.stringify(this.drafts));
     } catch {
       /* storage full or disabled: drafts stay in memory */
+    }
+  }
+
+  /** Send a file to the chat (docs/files.md): POST its bytes with the session cookie; the
+   * message is added from the answer (the socket brings the same one later: deduplicated
+   * by its seq). */
+  async sendFile(id: string, file: File): Promise<void> {
+    const c = this.chats.get(id);
+    const me = this.me;
+    if (!c || !me) return;
+    const max = this.limits?.file_max_bytes;
+    if (max && file.size > max) {
+      this.toast(t("file.too_large"), "error");
+      return;
+    }
+    const cid = newId("f");
+    const q = new URLSearchParams({ name: file.name.slice(0, 1000), cid });
+    let resp: Response;
+    try {
+      resp = await fetch(`/api/chats/${encodeURIComponent(id)}/files?${q}`, {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "Content-Type": "application/octet-stream" },
+      });
+    } catch {
+      this.toast(t("file.failed"), "error");
+      return;
+    }
+    if (resp.status !== 201) {
+      const key = resp.status === 413 ? "file.too_large" : resp.status === 415 ? "file.type" : "file.failed";
+      this.toast(t(key), "error");
+      return;
+    }
+    const body = await resp.json();
+    this.addMessage(c, {
+      type: "msg", chat: id, seq: body.seq, cid, text: "", kind: "message", internal: false,
+      ts: this.now(), from: { role: "agent", id: me.id, name: me.name }, file: body.file,
+    });
+    this.emit();
+  }
+
+  /** A short-lived signed download URL for one of the chat's files, or null. */
+  async fileUrl(chatId: string, fileId: string): Promise<string | null> {
+    try {
+      const r = await api.get<{ url: string }>(
+        `/api/chats/${encodeURIComponent(chatId)}/files/${encodeURIComponent(fileId)}`);
+      return r.url;
+    } catch {
+      return null;
     }
   }
 

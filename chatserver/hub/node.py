@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.auth import Credentials
 from chatserver.clock import Clock, new_id, wall_ms
+from chatserver.filestore import FileStore, LocalFileStore, load_scan_hook
 from chatserver.hub.availability import AvailabilityWatch
 from chatserver.hub.catalog import Catalog
 from chatserver.hub.drainer import Drainer
@@ -73,6 +74,8 @@ class Node:
         self.keys = Keys(settings.key_prefix)
         self.node_id = new_id("n")
         self.credentials = Credentials(settings)
+        self.files: FileStore = LocalFileStore(settings.files_path)
+        self.scan_hook = load_scan_hook(settings.file_scan_hook)
         self.embedded: EmbeddedRedis | None = None
         self.redis_url = ""
         self.records_redis: Redis | None = None

@@ -115,6 +115,8 @@ class Session:
             "typing_preview_interval_s": s.typing_preview_interval_s,
             "heartbeat_s": s.ws_ping_interval_s,
             "visitor_tracking": s.visitor_tracking,
+            "file_max_bytes": s.file_max_bytes,
+            "file_types": list(s.file_types),
         }
 
     # ---- the read loop --------------------------------------------------------------------

@@ -21,6 +21,7 @@ local origin = ARGV[14] or '' -- id of the connection that sent it ('' or absent
                               -- sent its own message back (it has the ack)
 local publish = ARGV[15] or '' -- 'PUBLISH', or 'SPUBLISH' on a cluster (sharded pub/sub; set by
                               -- Scripts); absent (a caller passing 13 or 14): 'PUBLISH'
+local file = ARGV[16] or ''    -- an attachment: its msgpack map {id, name, size, type}, or ''
 -- Returns {'ok', seq}, {'dup', seq}, {'forbidden', 0} or {'closed', 0}.
 --
 -- Sequence numbers only grow.  When the hub reports a newer epoch (the Redis server
@@ -54,10 +55,12 @@ if meta[5] and meta[5] ~= node then
 end
 seq = seq + 1
 if epoch < known then epoch = known end
-local frame = cmsgpack.pack({
+local msg = {
   type = 'msg', chat = chat_id, seq = seq, cid = cid, text = text, kind = kind,
   ts = tonumber(now), internal = (audience == 'g'),
-  from = {role = role, id = sender_id, name = sender_name}})
+  from = {role = role, id = sender_id, name = sender_name}}
+if file ~= '' then msg.file = cmsgpack.unpack(file) end
+local frame = cmsgpack.pack(msg)
 if origin ~= '' then
   redis.call('XADD', log_key, 'MAXLEN', '~', log_max, seq .. '-0', 'a', audience, 'f', frame,
     'o', origin)

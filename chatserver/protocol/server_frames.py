@@ -21,6 +21,7 @@ from chatserver.protocol.views import (
     AgentView,
     AvailabilityView,
     ChatView,
+    FileRef,
     Limits,
     LiveAgent,
     LiveChat,
@@ -109,6 +110,8 @@ class Message(_Server, tag="msg"):
     internal: bool
     ts: int
     sender: Sender = msgspec.field(name="from")
+    file: FileRef | UnsetType = UNSET
+    """An attachment (``text`` is then a caption, maybe empty)."""
 
 
 class Ack(_Server, tag="ack"):

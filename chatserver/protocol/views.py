@@ -36,6 +36,18 @@ class Sender(View):
     name: str
 
 
+class FileRef(View):
+    """An attachment on a ``msg``: fetch it through ``POST /api/chats/{chat}/files/{id}/link``
+    (docs/files.md).  ``type`` is sniffed from the content; images (``image/*``) may be
+    shown inline."""
+
+    id: str
+    name: str
+    """The name the sender gave it: show it as text only."""
+    size: int
+    type: str
+
+
 class Reader(View):
     role: Role
     id: str
@@ -116,6 +128,10 @@ class Limits(View):
     heartbeat_s: float
     visitor_tracking: bool = False
     """Visitors on the site is on: the widget reports page views (``page`` frames)."""
+    file_max_bytes: int | UnsetType = UNSET
+    """Largest attachment accepted (``FILE_MAX_BYTES``)."""
+    file_types: list[str] | UnsetType = UNSET
+    """Attachment types accepted, as sniffed from the content (``FILE_TYPES``)."""
 
 
 class AvailabilityView(View):

@@ -62,6 +62,8 @@ class Message:
     kind: str
     internal: bool
     text: str
+    file: Mapping[str, Any] | None = None
+    """An attachment: ``{id, name, size, type}``."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ class InteractionRecord:
     @property
     def transcript_text(self) -> str:
         """Searchable text: every message, internal ones included (agents search them)."""
-        return "\n".join(m.text for m in self.messages)
+        return "\n".join(
+            f"{m.text} {m.file.get('name', '')}" if m.file else m.text for m in self.messages
+        )
 
     def as_dict(self, *, internal: bool = True) -> dict[str, Any]:
         """JSON-ready; ``internal=False`` leaves out notes and whispers."""
@@ -171,6 +175,7 @@ class InteractionRecord:
                     "kind": m.kind,
                     "internal": m.internal,
                     "text": m.text,
+                    "file": dict(m.file) if m.file else None,
                 }
                 for m in self.messages
                 if internal or not m.internal
@@ -290,7 +295,19 @@ def parse_message(frame: Mapping[str, Any]) -> Message:
         kind=str(frame.get("kind", "message")),
         internal=bool(frame.get("internal", False)),
         text=str(frame.get("text", "")),
+        file=_file(frame.get("file")),
     )
+
+
+def _file(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        return None
+    return {
+        "id": str(value.get("id", "")),
+        "name": str(value.get("name", "")),
+        "size": int(value.get("size") or 0),
+        "type": str(value.get("type", "")),
+    }
 
 
 def build_record(

@@ -10,6 +10,7 @@ exactly one copy.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,7 @@ async def upsert_records(
                 "kind": clean(m.kind, 16),
                 "internal": m.internal,
                 "text": clean(m.text),
+                "file": json.dumps(m.file, ensure_ascii=False) if m.file else None,
             }
             for r in batch
             for m in r.messages

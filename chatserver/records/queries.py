@@ -135,6 +135,12 @@ def _where(query: Select[Any], f: Filters, viewer: Viewer) -> Select[Any]:
 _OPTIONAL = ("agent_id", "result", "left_reason", "detail")
 
 
+def _message(row: Any) -> dict[str, Any]:
+    out = _row(row)
+    out["file"] = json.loads(out["file"]) if out.get("file") else None
+    return out
+
+
 def _row(row: Any) -> dict[str, Any]:
     """A row as a map; empty optional texts become null, as in the record model."""
     out = dict(row._mapping)
@@ -180,7 +186,7 @@ async def fetch(engine: AsyncEngine, chat_id: str, viewer: Viewer) -> dict[str, 
             .where(interaction_messages.c.chat_id == chat_id)
             .order_by(interaction_messages.c.seq)
         )
-        record["messages"] = [_row(m) for m in messages]
+        record["messages"] = [_message(m) for m in messages]
         agents = await conn.execute(
             select(interaction_agents)
             .where(interaction_agents.c.chat_id == chat_id)

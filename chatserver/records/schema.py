@@ -93,6 +93,8 @@ interaction_messages = Table(
     Column("kind", String(16), nullable=False),
     Column("internal", Boolean, nullable=False),
     Column("text", Text, nullable=False),
+    # an attachment: JSON {id, name, size, type}; null for a text message
+    Column("file", Text, nullable=True),
 )
 
 interaction_agents = Table(

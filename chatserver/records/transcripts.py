@@ -18,6 +18,7 @@ lease (at least once).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from sqlalchemy import and_, exists, select, update
@@ -110,10 +111,10 @@ class TranscriptMailer:
                     sender_name=r.sender_name,
                     kind=r.kind,
                     internal=bool(r.internal),
-                    text=r.text,
+                    text=_with_file(r.text, r.file),
                 )
                 for r in await conn.execute(
-                    select(m.at, m.sender_role, m.sender_name, m.kind, m.internal, m.text)
+                    select(m.at, m.sender_role, m.sender_name, m.kind, m.internal, m.text, m.file)
                     .where(and_(m.chat_id == row.chat_id, m.internal.is_(False)))
                     .order_by(m.seq)
                 )
@@ -160,3 +161,14 @@ class TranscriptMailer:
             attempts,
             extra={"chat": row.chat_id},
         )
+
+
+def _with_file(text: str, file: str | None) -> str:
+    """A message's text, after the name of its attachment in brackets (docs/files.md)."""
+    if not file:
+        return text
+    try:
+        name = str(json.loads(file).get("name", ""))
+    except (ValueError, AttributeError):
+        return text
+    return f"[{name}] {text}".strip()

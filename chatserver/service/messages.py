@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from chatserver.core.lifecycle import ChatState
 from chatserver.protocol import ErrorCode, ProtocolError
 from chatserver.service.actor import Actor
@@ -62,7 +64,9 @@ class MessageActions:
         kind: str,
         audience: str,
         system: bool = False,
+        file: dict[str, Any] | None = None,
     ) -> Ack:
+        """``file``: an attachment already stored (``{id, name, size, type}``)."""
         node = self.node
         messages = node.messages
         args = dict(
@@ -75,6 +79,7 @@ class MessageActions:
             audience=audience,
             system=system,
             origin=actor.connection,  # the ack tells this connection; others get the msg
+            file=msgspec.msgpack.encode(file) if file else b"",
         )
         with metrics.timed(metrics.REDIS["post"]):
             result = await messages.post(chat_id, now_ms=node.now(), **args)  # type: ignore[arg-type]

@@ -161,7 +161,10 @@ class MessageStore:
         now_ms: int,
         system: bool = False,
         origin: str = "",
+        file: bytes = b"",
     ) -> PostResult:
+        """``file``: an attachment's msgpack-encoded ``{id, name, size, type}`` map, put
+        on the message as its ``file`` (empty: none)."""
         k = self.keys
         status, seq = await self.scripts.call(
             "post",
@@ -183,6 +186,7 @@ class MessageStore:
             ttl=self._ttl,
             system="1" if system else "0",
             origin=origin,
+            file=file,
         )
         result = PostResult(status.decode(), int(seq))
         if self.settings.redis_wait_replicas > 0 and result.status in ("ok", "dup"):

@@ -203,7 +203,7 @@ SPECS: dict[str, ScriptSpec] = {
             "post",
             "log ids meta channel",
             "chat_id role sender_id sender_name cid text kind audience now epoch log_max "
-            "ttl system origin publish",
+            "ttl system origin publish file",
         ),
         _spec("rate", "chat outbox", "chat_id visitor_id rating comment now window nps"),
         _spec("transcript", "chat outbox", "chat_id visitor_id email now max"),

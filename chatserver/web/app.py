@@ -25,6 +25,7 @@ from chatserver.web import (
     api,
     config_api,
     docs_api,
+    files_api,
     inbox_api,
     notices_api,
     ops_api,
@@ -187,6 +188,7 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             *config_api.routes,
             *token_check.routes,
             *docs_api.routes,
+            *files_api.routes,
             WebSocketRoute("/ws/visitor", visitor_socket),
             WebSocketRoute("/ws/agent", agent_socket),
             Route("/widget.js", widget_js),
@@ -202,7 +204,11 @@ def create_app(settings: Settings, clock: Clock = wall_ms) -> Starlette:
             ),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
-        middleware=[Middleware(RequestIds), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(SecurityHeaders),
+            Middleware(files_api.FilesCors),
+        ],
         exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )

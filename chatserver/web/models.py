@@ -512,6 +512,9 @@ class RecordMessage(msgspec.Struct):
     kind: str
     internal: bool
     text: str
+    file: FileOut | None = None
+    """An attachment (docs/files.md): download it through
+    ``GET /api/chats/{chat_id}/files/{id}``."""
 
 
 class RecordAgent(msgspec.Struct):
@@ -596,3 +599,55 @@ class InboxReply(msgspec.Struct, forbid_unknown_fields=True):
             "INBOX_REPLY_MAX_CHARS characters)",
         ),
     ]
+
+
+# ---- file attachments (docs/files.md) -------------------------------------------------------
+class UploadQuery(msgspec.Struct):
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=1024,
+            description="The file's name as the sender knows it: shown as text, never a path.",
+        ),
+    ] = "file"
+    cid: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=64,
+            description="The client's id for the message (a resent upload with the same cid "
+            "is stored once); empty: one is made up.",
+        ),
+    ] = ""
+    caption: Annotated[
+        str, msgspec.Meta(max_length=4000, description="Text sent with the file.")
+    ] = ""
+
+
+class FileOut(msgspec.Struct):
+    id: str
+    name: str
+    size: int
+    type: str
+
+
+class Uploaded(msgspec.Struct):
+    """The file was stored and posted to the chat as the message ``seq``."""
+
+    chat: str
+    cid: str
+    seq: int
+    dup: bool
+    file: FileOut
+
+
+class FileLink(msgspec.Struct):
+    """A signed download URL (relative to the server) and when it expires (ms)."""
+
+    url: str
+    expires: int
+    file: FileOut
+
+
+class DownloadQuery(msgspec.Struct):
+    e: Annotated[int, msgspec.Meta(ge=0, description="Expiry, ms since the epoch.")] = 0
+    s: Annotated[str, msgspec.Meta(max_length=128, description="The signature.")] = ""

@@ -49,6 +49,8 @@ class Operation:
     query: type[msgspec.Struct] | None = None
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"
+    body_media: str = "application/json"
+    """The request body's media type (``application/octet-stream``: raw bytes)."""
     path_params: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
@@ -399,6 +401,44 @@ OPERATIONS: tuple[Operation, ...] = (
         path_params=(("notice_id", Id),),
     ),
     Operation(
+        "POST",
+        "/api/chats/{chat_id}/files",
+        "files",
+        "Send a file to the chat (the body is its bytes; its type is sniffed from them); "
+        "posted as a msg with a file (docs/files.md)",
+        ("visitor", *AGENTS),
+        m.Uploaded,
+        status=201,
+        body={"type": "string", "format": "binary"},
+        body_media="application/octet-stream",
+        query=m.UploadQuery,
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+        path_params=(("chat_id", Id),),
+    ),
+    Operation(
+        "GET",
+        "/api/chats/{chat_id}/files/{file_id}",
+        "files",
+        "A short-lived signed download URL for one of the chat's files (its visitor, the "
+        "agent holding it, supervisors)",
+        ("visitor", *AGENTS),
+        m.FileLink,
+        errors=(401, 403, 404, 503),
+        path_params=(("chat_id", Id), ("file_id", Id)),
+    ),
+    Operation(
+        "GET",
+        "/api/files/{chat_id}/{file_id}",
+        "files",
+        "Download a file through its signed URL (no other credentials)",
+        ANYONE + AGENTS,
+        {"type": "string", "format": "binary"},
+        query=m.DownloadQuery,
+        errors=(400, 403, 404, 503),
+        media_type="*/*",
+        path_params=(("chat_id", Id), ("file_id", Id)),
+    ),
+    Operation(
         "GET",
         "/api/openapi.json",
         "documentation",
@@ -427,7 +467,9 @@ ERRORS = {
     409: "in_use (a topic's queue is not empty; too many notices in force); the inbox: "
     "claimed (by another agent), not_claimed, already_answered, bad_address (the "
     "visitor's e-mail address cannot be used)",
-    413: "too_large: the body is over 64 KiB",
+    413: "too_large: the body is over 64 KiB (a file: over FILE_MAX_BYTES)",
+    415: "unsupported_type: the file's content is not one of the types FILE_TYPES allows",
+    422: "rejected: the virus-scan hook refused the file",
     429: "rate_limited: too many attempts from this address; wait",
     502: "mail_failed: the SMTP server did not take the e-mail (the message stays open)",
     503: "unavailable: Redis or the records database is unavailable; retry later "
@@ -457,7 +499,8 @@ SECURITY_SCHEMES = {
         "description": "A visitor's token, given in the visitor socket's welcome. It "
         "travels in the WebSocket subprotocol list (`lc.v1, "
         "lc.token.<token>`) on /ws/visitor, never in a URL; the REST API "
-        "only checks it (POST /api/visitor/check, in the body).",
+        "checks it (POST /api/visitor/check, in the body) and takes it as "
+        "`Authorization: Bearer <token>` on the file routes (/api/chats/{chat_id}/files).",
     },
 }
 
@@ -497,7 +540,9 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once)."""
     models: list[Any] = [m.ErrorBody]
     for op in OPERATIONS:
-        models += [t for t in (op.body, op.response) if t is not None and not isinstance(t, dict)]
+        models += [
+            t for t in (op.body, op.response) if t is not None and not isinstance(t, dict)
+        ]
     refs, components = msgspec.json.schema_components(
         models, ref_template="#/components/schemas/{name}"
     )
@@ -528,7 +573,7 @@ def document() -> dict[str, Any]:
                 **{str(s): _error_response(s) for s in sorted(errors)},
             },
         }
-        if set(op.roles) & {"anonymous", "visitor"}:
+        if "anonymous" in op.roles:
             operation["security"] = []
         else:
             operation["security"] = [{"session": []}, {"bearer": []}]
@@ -544,7 +589,11 @@ def document() -> dict[str, Any]:
         if op.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": schema_of[id(op.body)]}},
+                "content": {
+                    op.body_media: {
+                        "schema": op.body if isinstance(op.body, dict) else schema_of[id(op.body)]
+                    }
+                },
             }
         paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {

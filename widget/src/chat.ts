@@ -32,7 +32,10 @@ import { randomId } from "./dom";
 import { Store } from "./storage";
 
 /** A message as the transcript holds it (a `msg` frame without its envelope fields). */
-export type Msg = Pick<Message, "seq" | "cid" | "text" | "ts" | "kind" | "from">;
+export type Msg = Pick<Message, "seq" | "cid" | "text" | "ts" | "kind" | "from" | "file">;
+
+/** Why a file was not sent: a key of the widget's strings. */
+export type FileRefusal = "fileTooLarge" | "fileType" | "fileFailed";
 
 export interface Pending {
   cid: string;
@@ -121,6 +124,9 @@ export class ChatSession {
   agentsAvailable: boolean | null = null;
   availability: Availability | null = null;
   maxText = 4000;
+  /** Attachment limits from the welcome (FILE_MAX_BYTES, FILE_TYPES). */
+  fileMax = 10 * 1024 * 1024;
+  fileTypes: string[] = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"];
   typingIntervalMs = 1000;
   /** Typing preview (`welcome.limits.typing_preview`): only then does the draft go out
    * with `typing` frames, at most `previewChars` characters, one per `previewIntervalMs`. */
@@ -246,6 +252,8 @@ export class ChatSession {
     this.hooks.changed("notices");
     const limits = w.limits || {};
     if (limits.max_text_chars) this.maxText = limits.max_text_chars;
+    if (limits.file_max_bytes) this.fileMax = limits.file_max_bytes;
+    if (Array.isArray(limits.file_types)) this.fileTypes = limits.file_types;
     if (limits.typing_interval_s) this.typingIntervalMs = limits.typing_interval_s * 1000;
     // off unless this welcome says it is on (a server may turn it off between connections)
     this.typingPreview = limits.typing_preview === true;
@@ -452,6 +460,7 @@ export class ChatSession {
       seq: m.seq, cid: String(m.cid || ""), text: String(m.text ?? ""), ts: Number(m.ts) || Date.now(),
       kind: m.kind || "message", from: m.from || { role: "agent", id: "", name: "" },
     };
+    if (m.file) msg.file = m.file;
     this.msgs.push(msg);
     if (msg.from.role === "visitor") this.settle(msg.cid);
     else if (msg.kind === "message" && this.agentTyping) {
@@ -607,6 +616,64 @@ export class ChatSession {
     this.typing(false);
     this.transmit(p);
     this.hooks.changed("messages");
+  }
+
+  /** Send a file (docs/files.md): POST its bytes with the visitor's token; on success it
+   * is in the transcript at once (the server sends it to the others as a msg). */
+  async sendFile(file: File): Promise<FileRefusal | null> {
+    const chat = this.chat;
+    const token = this.store.get("token");
+    if (!chat || !isOpen(chat) || !token) return "fileFailed";
+    if (file.size > this.fileMax) return "fileTooLarge";
+    const cid = randomId("f");
+    const q = new URLSearchParams({ name: file.name.slice(0, 1000), cid });
+    let resp: Response;
+    try {
+      resp = await fetch(`${this.base}/api/chats/${encodeURIComponent(chat.id)}/files?${q}`, {
+        method: "POST", credentials: "omit", body: file,
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/octet-stream" },
+      });
+    } catch {
+      return "fileFailed";
+    }
+    if (resp.status === 413) return "fileTooLarge";
+    if (resp.status === 415) return "fileType";
+    if (resp.status !== 201) return "fileFailed";
+    const body = (await resp.json()) as { seq: number; file: NonNullable<Msg["file"]> };
+    const seq = Number(body.seq);
+    if (!this.chat || this.chat.id !== chat.id || !(seq > 0)) return null;
+    if (this.msgs.some((x) => x.seq === seq)) return null;
+    const msg: Msg = {
+      seq, cid, text: "", ts: Date.now(), kind: "message",
+      from: { role: "visitor", id: this.visitorId, name: "" }, file: body.file,
+    };
+    let at = this.msgs.length;
+    while (at > 0 && this.msgs[at - 1].seq > seq) at--;
+    this.msgs.splice(at, 0, msg);
+    if (seq > this.lastSeq) this.ownSeqs.add(seq);
+    this.hooks.message(msg, true);
+    this.hooks.changed("messages");
+    return null;
+  }
+
+  /** A short-lived signed URL for one of the chat's files (absolute) and its expiry (ms,
+   * by the server's clock), or null. */
+  async fileUrl(fileId: string): Promise<{ url: string; expires: number } | null> {
+    const chat = this.chat;
+    const token = this.store.get("token");
+    if (!chat || !token) return null;
+    try {
+      const resp = await fetch(
+        `${this.base}/api/chats/${encodeURIComponent(chat.id)}/files/${encodeURIComponent(fileId)}`,
+        { credentials: "omit", headers: { Authorization: `Bearer ${token}` } },
+      );
+      if (resp.status !== 200) return null;
+      const body = (await resp.json()) as { url: string; expires: number };
+      // the expiry by the server's clock, and at most two minutes by ours (clocks differ)
+      return { url: this.base + body.url, expires: Math.min(body.expires, Date.now() + 120_000) };
+    } catch {
+      return null;
+    }
   }
 
   retry(cid: string): void {

@@ -72,6 +72,10 @@ button{cursor:pointer}
 .composer textarea{flex:1;resize:none;min-height:42px;max-height:120px;padding:10px 12px;border:1px solid #6e7781;border-radius:12px;background:#fff;color:#1b1f24;line-height:1.4}
 .sendb{width:44px;height:42px;border:0;border-radius:12px;background:var(--accent);color:var(--on-accent);display:flex;align-items:center;justify-content:center;flex:none}
 [dir=rtl] .sendb svg{transform:scaleX(-1)}
+.attachb{width:36px;height:42px;border:0;border-radius:12px;background:transparent;color:#57606a;display:flex;align-items:center;justify-content:center;flex:none;cursor:pointer}
+.attachb:hover{color:#1b1f24;background:#f6f8fa}
+.bubble .file{display:inline-flex;align-items:center;gap:6px;color:inherit;text-decoration:underline;word-break:break-all}
+.bubble .preview{display:block;max-width:220px;max-height:220px;border-radius:8px;margin-bottom:4px;background:#f6f8fa}
 .stars{display:flex;gap:4px;border:0;margin:0;padding:0}
 .stars label{cursor:pointer;font-size:30px;line-height:1;color:#8c959f;padding:2px}
 .stars label.on{color:#b35900}

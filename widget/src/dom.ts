@@ -70,6 +70,7 @@ export const ICONS = {
   download: "M12 4v11m-4-4l4 4 4-4M5 20h14",
   end: "M15 17l5-5-5-5M20 12H9M12 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h7",
   send: "M3 20l18-8L3 4v6l11 2-11 2z",
+  attach: "M21 11l-8.5 8.5a5 5 0 0 1-7-7L14 4a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L15 7",
 };
 
 // http(s) URLs only; anything else (javascript:, data:, mailto: ...) stays plain text

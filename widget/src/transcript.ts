@@ -28,7 +28,8 @@ export function transcript(t: TranscriptInput): string {
   ];
   for (const m of t.msgs) {
     const who = m.from.role === "visitor" ? t.labels.you : m.from.name || t.labels.agent;
-    const text = m.kind === "system" ? `* ${who}: ${m.text}` : `${who}: ${m.text}`;
+    const body = m.file ? `[${m.file.name}] ${m.text}`.trim() : m.text;
+    const text = m.kind === "system" ? `* ${who}: ${body}` : `${who}: ${body}`;
     lines.push(`[${when(m.ts)}] ${text}`);
   }
   // a byte order mark so that desktop editors pick UTF-8 for Arabic and Ukrainian text

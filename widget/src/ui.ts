@@ -60,6 +60,8 @@ export class Widget {
   private readonly composer: HTMLFormElement;
   private readonly input: HTMLTextAreaElement;
   private readonly sendBtn: HTMLButtonElement;
+  private readonly attachBtn: HTMLButtonElement;
+  private readonly fileInput: HTMLInputElement;
   private readonly live: HTMLDivElement;
 
   private lang = "en";
@@ -148,13 +150,20 @@ export class Widget {
       onkeydown: (e: Event) => this.onComposerKey(e as KeyboardEvent),
     });
     this.sendBtn = h("button", { type: "submit", class: "sendb" }, icon(ICONS.send, true));
+    this.fileInput = h("input", {
+      type: "file", class: "sr", tabindex: "-1", "data-lc": "file-input",
+      onchange: () => void this.sendFiles(),
+    });
+    this.attachBtn = h("button", {
+      type: "button", class: "attachb", "data-lc": "attach", onclick: () => this.fileInput.click(),
+    }, icon(ICONS.attach));
     this.composer = h("form", {
       class: "composer", novalidate: true,
       onsubmit: (e: Event) => {
         e.preventDefault();
         this.sendDraft();
       },
-    }, this.input, this.sendBtn);
+    }, this.attachBtn, this.fileInput, this.input, this.sendBtn);
     this.live = h("div", { class: "sr", role: "status", "aria-live": "polite", "aria-atomic": "true" });
     this.panel = h("div", {
       class: "panel", part: "panel", role: "dialog", "aria-labelledby": "lc-title", tabindex: "-1", hidden: true,
@@ -447,6 +456,9 @@ export class Widget {
     this.input.maxLength = s.maxText;
     this.sendBtn.setAttribute("aria-label", this.t("send"));
     this.sendBtn.title = this.t("send");
+    this.attachBtn.setAttribute("aria-label", this.t("attach"));
+    this.attachBtn.title = this.t("attach");
+    this.fileInput.accept = s.fileTypes.join(",");
 
     const v = this.view();
     const chat = s.chat;
@@ -1171,8 +1183,70 @@ export class Widget {
     }
     return h("li", { class: me ? "msg me" : "msg them", "data-seq": m.seq || null, "data-cid": m.cid },
       me ? null : h("p", { class: "who" }, m.from.name || this.t("agent")),
-      h("div", { class: "bubble", dir: "auto" }, linkify(m.text)),
+      h("div", { class: "bubble", dir: "auto" }, m.file ? this.fileView(m.file) : null, linkify(m.text)),
       h("div", { class: "meta" }, h("time", { datetime: time.toISOString() }, stamp), me ? h("span", { class: "state" }) : null));
+  }
+
+  /** An attachment: images previewed, other files a download link (their URL is signed
+   * and short-lived: asked for when shown, and again when clicked). */
+  private fileView(file: NonNullable<Msg["file"]>): HTMLElement {
+    const label = `${file.name} (${formatSize(file.size)})`;
+    if (IMAGE_TYPES.includes(file.type)) {
+      const img = h("img", { class: "preview", alt: file.name, "data-lc": "file-image" });
+      const a = h("a", { class: "file", target: "_blank", rel: "noopener noreferrer", "data-file": file.id }, img);
+      void this.session.fileUrl(file.id).then((link) => {
+        if (link) {
+          img.src = link.url;
+          a.href = link.url;
+        }
+      });
+      return a;
+    }
+    // a plain link to the signed URL (the server answers it as an attachment: a download);
+    // once it is near its expiry a click asks for a new one first
+    let expires = 0;
+    const refresh = async (): Promise<boolean> => {
+      const link = await this.session.fileUrl(file.id);
+      if (!link) return false;
+      a.href = link.url;
+      expires = link.expires;
+      return true;
+    };
+    const a = h("a", {
+      class: "file", href: "#", "data-lc": "file-link", "data-file": file.id,
+      onclick: (e: Event) => {
+        if (Date.now() < expires - 30_000) return; // the link is good: the browser follows it
+        e.preventDefault();
+        void refresh().then((ok) => {
+          if (ok) a.click();
+          else this.say(this.t("fileFailed"));
+        });
+      },
+    }, icon(ICONS.download), document.createTextNode(label));
+    void refresh();
+    a.title = this.t("downloadFile");
+    return a;
+  }
+
+  private async sendFiles(): Promise<void> {
+    const files = [...(this.fileInput.files || [])];
+    this.fileInput.value = "";
+    for (const file of files) {
+      const refused = await this.session.sendFile(file);
+      if (refused) {
+        this.say(this.t(refused));
+        this.flash(this.t(refused));
+      }
+    }
+  }
+
+  /** A short message under the composer (a refused file). */
+  private flash(text: string): void {
+    this.typingEl.textContent = text;
+    this.typingEl.dataset.lc = "file-error";
+    window.setTimeout(() => {
+      if (this.typingEl.textContent === text) this.typingEl.textContent = "";
+    }, 6000);
   }
 
   /** Update a row of ours: sending / sent / read / failed (with retry). */
@@ -1243,6 +1317,14 @@ export class Widget {
     (target || this.panel).focus();
     if (v !== "loading") this.focusPending = false;
   }
+}
+
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 function endedBy(chat: ChatInfo): string {

@@ -196,13 +196,15 @@ export function Archive({ store }: StoreProps) {
         )}
         {next && <button type="button" data-testid="archive-more" disabled={busy} onClick={() => load(next)}>{t("archive.more")}</button>}
       </div>
-      {open && <ArchiveRecord id={open} names={names} onClose={() => setOpen(null)} />}
+      {open && <ArchiveRecord store={store} id={open} names={names} onClose={() => setOpen(null)} />}
     </section>
   );
 }
 
 /** One record: who, what, how it ended, the transcript with notes, and its routing events. */
-function ArchiveRecord({ id, names, onClose }: { id: string; names: Record<string, string>; onClose: () => void }) {
+function ArchiveRecord({ id, names, onClose, store }: {
+  id: string; names: Record<string, string>; onClose: () => void; store: StoreProps["store"];
+}) {
   const [rec, setRec] = useState<RecordDetail | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
@@ -233,7 +235,7 @@ function ArchiveRecord({ id, names, onClose }: { id: string; names: Record<strin
           </dl>
           <h4>{t("archive.transcript")}</h4>
           <div class="record" data-testid="record-transcript">
-            {rec.messages.length ? <Transcript rec={rec} /> : <p class="muted">{t("archive.no_messages")}</p>}
+            {rec.messages.length ? <Transcript rec={rec} store={store} /> : <p class="muted">{t("archive.no_messages")}</p>}
           </div>
           <h4>{t("archive.events")}</h4>
           <ol class="events" data-testid="archive-events">

@@ -190,6 +190,19 @@ export function Composer({ store, chat, whisper = false, placeholder }: Composer
             {t("composer.note_toggle")}
           </label>
         )}
+        {!whisper && (
+          <label class="ghost attach" title={t("file.attach")}>
+            📎 {t("file.attach")}
+            <input type="file" class="sr-only" data-testid="attach"
+              accept={(store.limits && store.limits.file_types || []).join(",")}
+              onChange={async (e) => {
+                const input = e.currentTarget;
+                const files = [...(input.files || [])];
+                input.value = "";
+                for (const f of files) await store.sendFile(chat.id, f);
+              }} />
+          </label>
+        )}
         <button type="button" class="ghost" data-testid="canned-button" title="Alt+K"
           onClick={() => window.dispatchEvent(new CustomEvent("lc-canned"))}>
           {t("canned.button")}

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import * as api from "../api";
 import { fmtDateTime, fmtTime, t } from "../i18n";
 import { browserOf, safeHref } from "../util";
+import { FileView } from "./FileView";
 import type { ComponentChildren } from "preact";
 import type { Chat, Store } from "../store";
 import type { RecordDetail, RecordPage, RecordSummary } from "../rest";
@@ -48,7 +49,7 @@ export function CustomerPanel({ store, chat }: ChatProps) {
   );
 }
 
-function History({ chat }: ChatProps) {
+function History({ store, chat }: ChatProps) {
   const visitorId = chat.visitor && chat.visitor.id;
   const email = chat.visitor && chat.visitor.email;
   const [items, setItems] = useState<RecordSummary[] | null>(null);
@@ -102,7 +103,7 @@ function History({ chat }: ChatProps) {
                 {r.outcome ? <> · <bdi>{t(`outcome.${r.outcome}`, {}, r.outcome)}</bdi></> : null}
                 {r.rating ? <> · {"★".repeat(r.rating)}</> : null}</span>
             </button>
-            {open === r.chat_id && <RecordTranscript id={r.chat_id} />}
+            {open === r.chat_id && <RecordTranscript id={r.chat_id} store={store} />}
           </li>
         ))}
       </ul>
@@ -110,7 +111,7 @@ function History({ chat }: ChatProps) {
   );
 }
 
-export function RecordTranscript({ id }: { id: string }) {
+export function RecordTranscript({ id, store }: { id: string; store?: Store }) {
   const [rec, setRec] = useState<RecordDetail | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
@@ -122,13 +123,13 @@ export function RecordTranscript({ id }: { id: string }) {
     <div class="record" data-testid="record-transcript">
       {rec.tags && rec.tags.length ? <div class="muted small">{t("tags.title")}: {rec.tags.map((x) => <span class="chip" key={x}><bdi>{x}</bdi></span>)}</div> : null}
       {rec.rating_comment ? <div class="muted small">“<bdi>{rec.rating_comment}</bdi>”</div> : null}
-      <Transcript rec={rec} />
+      <Transcript rec={rec} store={store} />
     </div>
   );
 }
 
 /** A stored transcript's messages, internal notes and whispers marked. */
-export function Transcript({ rec }: { rec: RecordDetail }) {
+export function Transcript({ rec, store }: { rec: RecordDetail; store?: Store }) {
   return (
     <>
       {rec.messages.map((m) => (
@@ -137,6 +138,8 @@ export function Transcript({ rec }: { rec: RecordDetail }) {
           <bdi class="who">{m.sender_name || m.sender_role}</bdi>
           {m.internal ? <span class="pill pill-note">{t(m.kind === "whisper" ? "chat.whisper" : "chat.note")}</span> : null}
           <span>: </span>
+          {m.file && store ? <FileView store={store} chatId={rec.chat_id} file={m.file} />
+            : m.file ? <bdi>[{m.file.name}] </bdi> : null}
           <span class="text" dir="auto">{m.text}</span>
         </div>
       ))}

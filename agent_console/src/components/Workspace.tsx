@@ -3,6 +3,7 @@ import { fmtTime, t } from "../i18n";
 import { duration } from "../util";
 import { useClock } from "./App";
 import { Composer } from "./Composer";
+import { FileView } from "./FileView";
 import { CustomerPanel } from "./Customer";
 import { CloseDialog, TagEditor, TransferDialog } from "./Dialogs";
 import type { StoreProps } from "./App";
@@ -110,7 +111,8 @@ export function Transcript({ store, chat, showRead = true }: { store: Store; cha
               {m.kind === "whisper" && <span class="pill pill-whisper">{t("chat.whisper")}</span>}
               <span class="time">{fmtTime(m.ts)}</span>
             </div>
-            <div class="text" dir="auto" data-testid="msg-text">{m.text}</div>
+            {m.file && <FileView store={store} chatId={chat.id} file={m.file} />}
+            {(m.text || !m.file) && <div class="text" dir="auto" data-testid="msg-text">{m.text}</div>}
             {mine && showRead && m.kind === "message" && (
               <div class="state">
                 {m.failed ? (

@@ -90,6 +90,11 @@ export const ar: Dict = {
   "composer.send_note": "إضافة ملاحظة",
   "composer.send_whisper": "همس",
   "composer.hint": "Enter للإرسال · Shift+Enter لسطر جديد",
+  "file.attach": "إرفاق",
+  "file.download": "تنزيل الملف",
+  "file.too_large": "هذا الملف كبير جدًا ولا يمكن إرساله.",
+  "file.type": "لا يمكن إرسال هذا النوع من الملفات.",
+  "file.failed": "تعذّر إرسال الملف أو فتحه.",
   "canned.title": "الردود الجاهزة",
   "canned.button": "الردود الجاهزة",
 

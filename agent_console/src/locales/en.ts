@@ -88,6 +88,11 @@ export const en = {
   "composer.send_note": "Add note",
   "composer.send_whisper": "Whisper",
   "composer.hint": "Enter to send · Shift+Enter for a new line",
+  "file.attach": "Attach",
+  "file.download": "Download the file",
+  "file.too_large": "This file is too large to send.",
+  "file.type": "This kind of file can't be sent.",
+  "file.failed": "The file could not be sent or opened.",
   "canned.title": "Canned answers",
   "canned.button": "Canned answers",
 

@@ -90,6 +90,11 @@ export const uk: Dict = {
   "composer.send_note": "Додати нотатку",
   "composer.send_whisper": "Шепнути",
   "composer.hint": "Enter — надіслати · Shift+Enter — новий рядок",
+  "file.attach": "Файл",
+  "file.download": "Завантажити файл",
+  "file.too_large": "Цей файл завеликий, щоб його надіслати.",
+  "file.type": "Такий файл надіслати не можна.",
+  "file.failed": "Не вдалося надіслати або відкрити файл.",
   "canned.title": "Шаблони відповідей",
   "canned.button": "Шаблони",
 
