@@ -513,7 +513,7 @@ async def test_console_admin_disabling_an_agent_logs_them_out(
         await until(widget_saved, "the widget settings")
         _, topics = await http("GET", cluster.urls[0] + "/api/topics", token=cluster.admin_token)
         assert {"name": "returns", "required": {"returns": 3}, "optional": {},
-                "priority": 5} in topics
+                "priority": 5, "labels": {}} in topics
         _, canned = await http("GET", cluster.urls[0] + "/api/canned", token=cluster.admin_token)
         assert [(c["shortcut"], c["text"]) for c in canned] == [("bye", "Thank you, goodbye!")]
         assert closer.page_errors() == []

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.test_console import Closer, accept, offered_to, open_chat, open_console
+from tests.browser.test_console import (
+    Closer,
+    accept,
+    offered_to,
+    open_chat,
+    open_console,
+    shot,
+)
 from tests.browser.test_widget_support import (
     W,
     browser_page,
@@ -99,6 +106,8 @@ async def test_widget_sends_an_image_console_previews_it_agent_sends_a_pdf_visit
         link = page.locator("lc-chat-widget .msg.them [data-lc=file-link]")
         await expect(link).to_contain_text("invoice.pdf", timeout=WAIT_MS)
         await expect(link).not_to_have_attribute("href", "#", timeout=WAIT_MS)
+        await shot(agent.page, "console-files")
+        await shot(page, "widget-files")
         async with page.expect_download(timeout=WAIT_MS) as download_info:
             await link.click()
         download = await download_info.value
