@@ -192,7 +192,10 @@ export function Composer({ store, chat, whisper = false, placeholder }: Composer
         )}
         {!whisper && (
           <label class="ghost attach" title={t("file.attach")}>
-            📎 {t("file.attach")}
+            <svg class="icon" viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false">
+              <path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" />
+            </svg>{" "}
+            {t("file.attach")}
             <input type="file" class="sr-only" data-testid="attach"
               accept={(store.limits && store.limits.file_types || []).join(",")}
               onChange={async (e) => {
