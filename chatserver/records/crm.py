@@ -10,7 +10,8 @@ Signature (see ``docs/records.md``)::
     X-Chat-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
 
 Several workers may run: each delivery is claimed with a conditional UPDATE (a lease of
-``LEASE_S``) so that two workers do not post the same record at once.
+``LEASE_S``) so that two workers do not post the same record at once
+(``records/retries.py``, shared with the transcript e-mails).
 """
 
 from __future__ import annotations
@@ -24,17 +25,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.clock import Clock
+from chatserver.records.retries import RetryTable
 from chatserver.records.schema import crm_deliveries
 from chatserver.settings import Settings
 from chatserver.telemetry import metrics
 
 log = logging.getLogger(__name__)
 LEASE_S = 60
-MAX_BACKOFF_S = 3600
 
 FetchRecord = Callable[[str], Awaitable[dict[str, Any] | None]]
 
@@ -49,10 +49,6 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
-def backoff_s(attempts: int) -> int:
-    return int(min(2 ** max(attempts - 1, 0), MAX_BACKOFF_S))
-
-
 class CrmForwarder:
     def __init__(
         self, engine: AsyncEngine, settings: Settings, clock: Clock, fetch: FetchRecord
@@ -62,6 +58,14 @@ class CrmForwarder:
         self.clock = clock
         self.fetch = fetch
         self.delivered = 0
+        self.table = RetryTable(
+            engine,
+            crm_deliveries,
+            key="chat_id",
+            done="delivered_at",
+            lease_s=LEASE_S,
+            max_attempts=lambda: settings.crm_max_attempts,
+        )
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=10.0) as client:
@@ -77,44 +81,14 @@ class CrmForwarder:
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         now = self.clock()
-        t = crm_deliveries.c
-        async with self.engine.connect() as conn:
-            due = [
-                r.chat_id
-                for r in await conn.execute(
-                    select(t.chat_id)
-                    .where(
-                        and_(
-                            t.delivered_at.is_(None),
-                            t.next_attempt_at <= now,
-                            t.attempts < self.settings.crm_max_attempts,
-                        )
-                    )
-                    .order_by(t.next_attempt_at)
-                    .limit(20)
-                )
-            ]
         done = 0
-        for chat_id in due:
-            if await self._claim(chat_id, now):
+        for chat_id in await self.table.due(now, 20):
+            if await self.table.claim(chat_id, now):
                 await self._deliver(client, chat_id)
                 done += 1
         return done
 
-    async def _claim(self, chat_id: str, now: int) -> bool:
-        t = crm_deliveries.c
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(crm_deliveries)
-                .where(
-                    and_(t.chat_id == chat_id, t.delivered_at.is_(None), t.next_attempt_at <= now)
-                )
-                .values(next_attempt_at=now + LEASE_S * 1000)
-            )
-            return bool(result.rowcount)
-
     async def _deliver(self, client: httpx.AsyncClient, chat_id: str) -> None:
-        t = crm_deliveries.c
         record = await self.fetch(chat_id)
         error = ""
         if record is None:
@@ -136,34 +110,16 @@ class CrmForwarder:
                 error = "" if ok else f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-        now = self.clock()
-        async with self.engine.begin() as conn:
-            if not error:
-                await conn.execute(
-                    update(crm_deliveries)
-                    .where(t.chat_id == chat_id)
-                    .values(delivered_at=now, attempts=t.attempts + 1, last_error="")
-                )
-                self.delivered += 1
-                metrics.CRM_DELIVERED.inc()
-                return
-            attempts = (
-                await conn.execute(select(t.attempts).where(t.chat_id == chat_id))
-            ).scalar_one() + 1
-            await conn.execute(
-                update(crm_deliveries)
-                .where(t.chat_id == chat_id)
-                .values(
-                    attempts=attempts,
-                    last_error=error[:1000],
-                    next_attempt_at=now + backoff_s(attempts) * 1000,
-                )
-            )
-            metrics.CRM_FAILED.inc()
-            log.info(
-                "CRM delivery of %s failed (%s); attempt %d",
-                chat_id,
-                error,
-                attempts,
-                extra={"chat": chat_id},
-            )
+        attempts = await self.table.finish(chat_id, self.clock(), error)
+        if not attempts:
+            self.delivered += 1
+            metrics.CRM_DELIVERED.inc()
+            return
+        metrics.CRM_FAILED.inc()
+        log.info(
+            "CRM delivery of %s failed (%s); attempt %d",
+            chat_id,
+            error,
+            attempts,
+            extra={"chat": chat_id},
+        )

@@ -10,7 +10,8 @@ saw (no internal notes, no whispers), in the chat's language, through ``mailer.s
 Delivery is retried with exponential backoff (1 s, 2 s, 4 s ... up to an hour) at most
 ``TRANSCRIPT_MAX_ATTEMPTS`` times; a row's ``sent_at`` records when (and ``email`` to
 which address) it was sent.  Several processes may run the loop: each send is claimed
-with a conditional UPDATE (a lease of ``LEASE_S``).  A process that dies after the SMTP
+with a conditional UPDATE (a lease of ``LEASE_S``; ``records/retries.py``, shared with
+the CRM hand-off).  A process that dies after the SMTP
 server accepted the e-mail but before ``sent_at`` is written sends it again after the
 lease (at least once).
 """
@@ -21,13 +22,13 @@ import asyncio
 import json
 import logging
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.clock import Clock
 from chatserver.core import transcript
 from chatserver.records import mailer
-from chatserver.records.crm import backoff_s
+from chatserver.records.retries import RetryTable
 from chatserver.records.schema import interaction_messages, interactions, transcript_emails
 from chatserver.settings import Settings
 
@@ -42,6 +43,14 @@ class TranscriptMailer:
         self.settings = settings
         self.clock = clock
         self.sent = 0
+        self.table = RetryTable(
+            engine,
+            transcript_emails,
+            key="id",
+            done="sent_at",
+            lease_s=LEASE_S,
+            max_attempts=lambda: settings.transcript_max_attempts,
+        )
 
     async def run(self) -> None:
         """Send what is due until cancelled."""
@@ -59,39 +68,13 @@ class TranscriptMailer:
         """Send the due requests whose record is written; returns how many were tried."""
         now = self.clock()
         t = transcript_emails.c
-        async with self.engine.connect() as conn:
-            due = [
-                r.id
-                for r in await conn.execute(
-                    select(t.id)
-                    .where(
-                        and_(
-                            t.sent_at.is_(None),
-                            t.next_attempt_at <= now,
-                            t.attempts < self.settings.transcript_max_attempts,
-                            exists().where(interactions.c.chat_id == t.chat_id),
-                        )
-                    )
-                    .order_by(t.next_attempt_at)
-                    .limit(BATCH)
-                )
-            ]
+        written = exists().where(interactions.c.chat_id == t.chat_id)
         done = 0
-        for request_id in due:
-            if await self._claim(request_id, now):
+        for request_id in await self.table.due(now, BATCH, written):
+            if await self.table.claim(request_id, now):
                 await self._send(request_id)
                 done += 1
         return done
-
-    async def _claim(self, request_id: str, now: int) -> bool:
-        t = transcript_emails.c
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(transcript_emails)
-                .where(and_(t.id == request_id, t.sent_at.is_(None), t.next_attempt_at <= now))
-                .values(next_attempt_at=now + LEASE_S * 1000)
-            )
-            return bool(result.rowcount)
 
     async def _send(self, request_id: str) -> None:
         t = transcript_emails.c
@@ -132,28 +115,10 @@ class TranscriptMailer:
             await mailer.send(self.settings, message)
         except (ValueError, mailer.MailError) as exc:
             error = str(exc) or type(exc).__name__
-        now = self.clock()
-        async with self.engine.begin() as conn:
-            if not error:
-                await conn.execute(
-                    update(transcript_emails)
-                    .where(t.id == request_id)
-                    .values(sent_at=now, attempts=t.attempts + 1, last_error="")
-                )
-                self.sent += 1
-                return
-            attempts = (
-                await conn.execute(select(t.attempts).where(t.id == request_id))
-            ).scalar_one() + 1
-            await conn.execute(
-                update(transcript_emails)
-                .where(t.id == request_id)
-                .values(
-                    attempts=attempts,
-                    last_error=error[:1000],
-                    next_attempt_at=now + backoff_s(attempts) * 1000,
-                )
-            )
+        attempts = await self.table.finish(request_id, self.clock(), error)
+        if not attempts:
+            self.sent += 1
+            return
         log.info(
             "transcript e-mail of %s not sent (%s); attempt %d",
             row.chat_id,

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from chatserver.records.crm import backoff_s, sign, verify
+from chatserver.records.crm import sign, verify
+from chatserver.records.retries import backoff_s
 from tests.harness import Cluster, free_port, scaled
 
 SECRET = "crm-shared-secret"
