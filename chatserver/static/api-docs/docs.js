@@ -38,12 +38,14 @@ function operation(doc, path, method, op) {
     body.append(el("h4", {}, "Parameters"), table);
   }
   if (op.requestBody) {
-    body.append(block("Request body", resolve(doc, op.requestBody.content["application/json"].schema)));
+    // JSON bodies, and raw ones (a file upload: application/octet-stream)
+    const [type, media] = Object.entries(op.requestBody.content || {})[0] || ["", {}];
+    body.append(block(`Request body (${type})`, resolve(doc, media.schema || null)));
   }
   for (const [status, response] of Object.entries(op.responses)) {
     const content = response.content || {};
     const first = Object.keys(content)[0];
-    const schema = first ? resolve(doc, content[first].schema) : null;
+    const schema = first ? resolve(doc, content[first].schema || null) : null;
     body.append(block(`${status} ${response.description}`, schema));
   }
   const roles = (op["x-roles"] || []).join(", ");
