@@ -65,7 +65,7 @@ def test_cli_manages_agents_topics_and_skills(redis_url: str) -> None:
     topic = _cli(env, "topics", "set", "billing", "--required", "billing:5",
                  "--optional", "spanish", "--priority", "7")
     assert topic == {"name": "billing", "required": {"billing": 5},
-                     "optional": {"spanish": 0}, "priority": 7}
+                     "optional": {"spanish": 0}, "priority": 7, "labels": {}}
     names = [t["name"] for t in _cli(env, "topics", "list")]  # type: ignore[attr-defined]
     assert sorted(names) == ["billing", "general"]
     assert _cli(env, "skills") == {"billing": ["carol:7"], "tech": ["carol"]}
