@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatserver.clock import new_id
 from chatserver.core.lifecycle import ChatState
-from chatserver.core.onsite import invite_refusal
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
 from chatserver.hub.session import PROTOCOL_VERSION, Session
@@ -178,20 +176,5 @@ class AgentSession(Session):
         return await self.node.agent_actions.queues()
 
     async def on_invite(self, frame: Invite) -> dict[str, Any]:
-        """Invite a visitor on the site to chat: the ``invite`` frame reaches their sockets
-        on every process (their control channel); their answer comes back to this agent's
-        (``invite_answer``)."""
-        node = self.node
-        if not node.settings.visitor_tracking:
-            raise ProtocolError(ErrorCode.TRACKING_OFF, "visitors on the site is off")
-        invite_id = new_id("i")
-        refusal = invite_refusal(
-            await node.onsite.invite(frame.visitor, self.agent.id, invite_id, node.now())
-        )
-        if refusal is not None:
-            raise refusal
-        await node.notifier.visitor(
-            frame.visitor,
-            {"type": "invite", "id": invite_id, "agent": self.conn.name, "text": frame.text},
-        )
+        invite_id = await self.node.onsite_actions.invite(self.actor, frame)
         return {"type": "ok", "invite": invite_id}

@@ -41,6 +41,7 @@ from chatserver.service.admin import AdminActions
 from chatserver.service.agents import AgentActions
 from chatserver.service.chats import ChatActions
 from chatserver.service.messages import MessageActions
+from chatserver.service.onsite import OnSiteActions
 from chatserver.service.visitors import VisitorActions
 from chatserver.settings import Settings
 from chatserver.store.agent_presence import AgentPresenceStore
@@ -88,6 +89,7 @@ class Node:
         self.visitor_actions = VisitorActions(self)
         self.message_actions = MessageActions(self)
         self.admin = AdminActions(self)
+        self.onsite_actions = OnSiteActions(self)
         self.stopping = asyncio.Event()
         self.draining = False
         """Shutdown has begun: ``/readyz`` answers 503 (the process still serves)."""

@@ -7,7 +7,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from chatserver.core import onsite
 from chatserver.core.lifecycle import ChatState
 from chatserver.hub.connection import Connection
 from chatserver.hub.node import Node
@@ -175,34 +174,9 @@ class VisitorSession(Session):
         return {"type": "ok", "chat": chat_id}
 
     async def on_page(self, frame: PageView) -> dict[str, Any]:
-        """A page view (visitors on the site): the visit and the site list follow."""
-        node = self.node
-        if not node.settings.visitor_tracking:
-            raise ProtocolError(ErrorCode.TRACKING_OFF, "visitors on the site is off")
-        await node.onsite.page(
-            self.conn.subject,
-            node.now(),
-            url=onsite.clean(frame.url, onsite.URL_MAX),
-            title=onsite.clean(frame.title, onsite.TITLE_MAX),
-            lang=onsite.clean_lang(frame.locale),
-            known=self.known_token,
-        )
+        await self.node.onsite_actions.page(self.actor, frame, known=self.known_token)
         return {"type": "ok"}
 
     async def on_invite_answer(self, frame: InviteAnswer) -> dict[str, Any]:
-        """Accept or decline the pending invitation; the inviting agent hears of it."""
-        node = self.node
-        visitor_id = self.conn.subject
-        agent_id = await node.onsite.answer(visitor_id, frame.invite, frame.accept)
-        if agent_id is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such invitation pending")
-        await node.notifier.agent(
-            agent_id,
-            {
-                "type": "invite_answer",
-                "invite": frame.invite,
-                "visitor": visitor_id,
-                "accepted": frame.accept,
-            },
-        )
+        await self.node.onsite_actions.answer(self.actor, frame)
         return {"type": "ok"}

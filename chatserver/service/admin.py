@@ -12,12 +12,47 @@ from chatserver.store.config import Canned, WidgetSettings
 from chatserver.store.directory import Agent, Role, Topic, parse_skills
 
 if TYPE_CHECKING:
+    from chatserver.auth import AgentClaims
     from chatserver.hub.node import Node
 
 
 class AdminActions:
     def __init__(self, node: Node) -> None:
         self.node = node
+
+    # ---- reads ---------------------------------------------------------------------------
+    async def session_agent(self, claims: AgentClaims | None) -> Agent | None:
+        """The agent a verified token names, or None when the token no longer holds: the
+        agent is gone or disabled, or its sessions were ended (version bumped) since."""
+        if claims is None:
+            return None
+        agent = await self.node.directory.get_agent(claims.agent_id)
+        if agent is None or agent.disabled or agent.version != claims.version:
+            return None
+        return agent
+
+    async def agent(self, agent_id: str) -> Agent | None:
+        return await self.node.directory.get_agent(agent_id)
+
+    async def agents(self) -> list[Agent]:
+        return await self.node.directory.list_agents()
+
+    async def topics(self) -> list[Topic]:
+        return list((await self.node.directory.topics()).values())
+
+    async def queue_summary(self) -> list[dict[str, Any]]:
+        node = self.node
+        return await node.routing.queue_summary(await node.catalog.topics(), node.now())
+
+    async def visitors_online(self) -> list[dict[str, Any]]:
+        """The visitors on the site now (empty with ``VISITOR_TRACKING`` off)."""
+        node = self.node
+        if not node.settings.visitor_tracking:
+            return []
+        now = node.now()
+        return [v.view(now) for v in await node.onsite.online(now)]
+
+    # ---- changes -------------------------------------------------------------------------
 
     async def create_agent(
         self,

@@ -90,8 +90,8 @@ async def current_agent(request: Request) -> Agent:
     node: Node = request.app.state.node
     token = bearer_token(request, cookie=True)
     claims = node.credentials.agent_from_token(token) if token else None
-    agent = await node.directory.get_agent(claims.agent_id) if claims else None
-    if claims is None or agent is None or agent.disabled or agent.version != claims.version:
+    agent = await node.admin.session_agent(claims)
+    if agent is None:
         raise ApiError(401, "unauthorized", "log in first")
     bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
     if request.method not in ("GET", "HEAD") and not bearer:
@@ -155,7 +155,7 @@ async def login(request: Request) -> Response:
     ):
         raise ApiError(429, "rate_limited", "too many login attempts; wait a minute")
     body = await _body(request, LoginBody)
-    agent = await node.directory.get_agent(body.id)
+    agent = await node.admin.agent(body.id)
     if (
         agent is None
         or agent.disabled
@@ -197,7 +197,7 @@ async def agents(request: Request) -> Response:
     agent = await current_agent(request)
     if request.method == "GET":
         require(agent, *SUPERVISING)
-        return _json([a.public() for a in await node.directory.list_agents()])
+        return _json([a.public() for a in await node.admin.agents()])
     require(agent, Role.ADMIN)
     body = await _body(request, NewAgent)
     created = await node.admin.create_agent(
@@ -219,7 +219,7 @@ async def one_agent(request: Request) -> Response:
     if request.method == "GET":
         if caller.id != agent_id:
             require(caller, *SUPERVISING)
-        found = await node.directory.get_agent(agent_id)
+        found = await node.admin.agent(agent_id)
         if found is None:
             raise ApiError(404, "not_found", "no such agent")
         return _json(found.public())
@@ -252,7 +252,7 @@ async def apply_agent_patch(node: Node, agent_id: str, patch: AgentPatch) -> Age
 async def topics(request: Request) -> Response:
     node: Node = request.app.state.node
     await current_agent(request)
-    return _json([t.public() for t in (await node.directory.topics()).values()])
+    return _json([t.public() for t in await node.admin.topics()])
 
 
 @endpoint
@@ -282,8 +282,7 @@ async def queues(request: Request) -> Response:
     node: Node = request.app.state.node
     caller = await current_agent(request)
     require(caller, *SUPERVISING)
-    summary = await node.routing.queue_summary(await node.catalog.topics(), node.now())
-    return _json(summary)
+    return _json(await node.admin.queue_summary())
 
 
 @endpoint
@@ -292,15 +291,10 @@ async def visitors_online(request: Request) -> Response:
     node: Node = request.app.state.node
     await current_agent(request)
     settings = node.settings
-    if not settings.visitor_tracking:
-        rows: list[dict[str, Any]] = []
-    else:
-        now = node.now()
-        rows = [v.view(now) for v in await node.onsite.online(now)]
     return _json(
         {
             "enabled": settings.visitor_tracking,
-            "visitors": rows,
+            "visitors": await node.admin.visitors_online(),
             "max": settings.visitors_online_max,
         }
     )

@@ -262,8 +262,8 @@ async def _agent_socket(ws: WebSocket) -> None:
         return
     token = bearer_token(ws, cookie=True)
     claims = node.credentials.agent_from_token(token) if token else None
-    agent = await node.directory.get_agent(claims.agent_id) if claims else None
-    if claims is None or agent is None or agent.disabled or agent.version != claims.version:
+    agent = await node.admin.session_agent(claims)
+    if claims is None or agent is None:
         await ws.close(CloseCode.POLICY)
         return
     await ws.accept(subprotocol=_subprotocol(ws))
