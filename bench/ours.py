@@ -194,6 +194,17 @@ async def connect_agents(urls: Sequence[str], tokens: Mapping[str, str], *,
     return dict(pairs)
 
 
+WIDGET_BACKOFF_CAP_S = 8.0
+"""Reconnecting visitors back off as the widget does (``clients/link.ts``: doubling up to
+8 s, jittered), not with the Python client's 1 s cap meant for tests: 10,000 clients
+retrying every second keep a storm's server (and the generator) busy with attempts that
+time out, and none gets through."""
+WIDGET_OPEN_TIMEOUT_S = 60.0
+"""A browser's WebSocket waits for the server's answer (no handshake time-out of its own):
+a visitor whose handshake is slow waits for it instead of giving up after 10 s and paying
+for a new one (which the server, having answered the first, pays for again)."""
+
+
 async def connect_visitors(urls: Sequence[str], n: int, *, server: int = 0,
                            concurrency: int = 100, reconnect: bool = False,
                            ) -> list[BenchClient]:
@@ -203,7 +214,8 @@ async def connect_visitors(urls: Sequence[str], n: int, *, server: int = 0,
         for attempt in range(5):
             try:
                 return await BenchClient.visitor(  # type: ignore[return-value]
-                    ordered if reconnect else ordered[0], reconnect=reconnect)
+                    ordered if reconnect else ordered[0], reconnect=reconnect,
+                    reconnect_max_delay=WIDGET_BACKOFF_CAP_S, open_timeout=WIDGET_OPEN_TIMEOUT_S)
             except (OSError, TimeoutError, Refused, ConnectionClosed) as exc:
                 key = f"connect_failed_{type(exc).__name__}"
                 RETRIES[key] = RETRIES.get(key, 0) + 1

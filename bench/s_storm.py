@@ -18,6 +18,7 @@ import itertools
 import os
 import signal
 import time
+from collections import Counter
 from typing import Any
 
 from bench.config import Config, Log
@@ -180,10 +181,13 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
             "delivery_latency_ms": lat.summary(),
             "cpu_during_storm": cpu,
             "reconnects": sum(max(0, v.connects - 1) for v in visitors),
+            # failed reconnection attempts by cause (http_503: refused by admission)
+            "failed_attempts": dict(sum((v.failures for v in visitors), Counter())),
         })
         log(f"    storm: 99% resumed in {out['kill_to_99pct_resumed_s']}s, all in "
             f"{out['kill_to_all_resumed_s']}s ({len(resumed)}/{n}); lost {lost} of "
-            f"{len(sent)}; latency {lat.summary()}; cpu {cpu['cpu_pct']}")
+            f"{len(sent)}; latency {lat.summary()}; cpu {cpu['cpu_pct']}; failed attempts "
+            f"{out['failed_attempts']}")
     finally:
         await close_all([*visitors, *agents.values()])
         await asyncio.to_thread(dep.stop)

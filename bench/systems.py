@@ -187,7 +187,7 @@ class RawWs(RawWsProc, System):
         async def connect(room: int) -> Any:
             return await websockets.connect(f"ws://127.0.0.1:{self.port}/room/{room}",
                                             compression=None, ping_interval=None,
-                                            max_size=65536)
+                                            max_size=65536, proxy=None)
 
         self.senders = await gather_limited((connect(i) for i in range(n)), 100)
         self.receivers = await gather_limited((connect(i) for i in range(n)), 100)

@@ -181,7 +181,7 @@ class RawWsPairs(RawWsProc, PairSystem):
         async def connect(room: int) -> Any:
             return await websockets.connect(f"ws://127.0.0.1:{self.port}/room/{room}",
                                             compression=None, ping_interval=None,
-                                            max_size=65536)
+                                            max_size=65536, proxy=None)
 
         self.sides = await gather_limited((connect(k % n) for k in range(2 * n)), 100)
         rec = self.recorder
@@ -229,7 +229,7 @@ class SioWire:
         import websockets
 
         ws = await websockets.connect(url, compression=None, ping_interval=None,
-                                      max_size=65536, open_timeout=30)
+                                      max_size=65536, open_timeout=30, proxy=None)
         first = await asyncio.wait_for(ws.recv(), 30)
         if not str(first).startswith("0"):
             raise ConnectionError(f"unexpected Engine.IO open packet {first!r}")

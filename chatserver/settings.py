@@ -240,8 +240,11 @@ class Settings:
     max_pending_handshakes: int = 256
     """Visitor connections being set up at once on one process (handshake to welcome);
     further handshakes wait their turn (0: no limit)."""
-    handshake_queue_s: float = 5.0
-    """How long a visitor handshake may wait for its turn before it is answered 503."""
+    handshake_queue_s: float = 30.0
+    """How long a visitor handshake may wait for its turn before it is answered 503.
+    Waiting costs a parked coroutine and a socket; a 503 costs the request's parse now
+    and a whole handshake again on the retry (a 10,000-visitor storm: 61 s to resume 99 %
+    with 5 s and 6,941 refusals, 38 s with 30 s and none; docs/performance.md)."""
     listen_backlog: int = 16384
     """TCP connections the kernel queues for the process before it accepts them (the
     ``listen`` backlog; Linux caps it at ``net.core.somaxconn``).  When a reconnect storm
