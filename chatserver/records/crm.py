@@ -16,7 +16,6 @@ Several workers may run: each delivery is claimed with a conditional UPDATE (a l
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -69,24 +68,13 @@ class CrmForwarder:
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=10.0) as client:
-            while True:
-                try:
-                    if not await self.deliver_due(client):
-                        await asyncio.sleep(1.0)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("CRM delivery loop: %s", exc)
-                    await asyncio.sleep(2.0)
+            await RetryTable.work(lambda: self.deliver_due(client), "CRM delivery loop")
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        now = self.clock()
-        done = 0
-        for chat_id in await self.table.due(now, 20):
-            if await self.table.claim(chat_id, now):
-                await self._deliver(client, chat_id)
-                done += 1
-        return done
+        async def deliver(chat_id: str) -> None:
+            await self._deliver(client, chat_id)
+
+        return await self.table.try_due(self.clock(), 20, deliver)
 
     async def _deliver(self, client: httpx.AsyncClient, chat_id: str) -> None:
         record = await self.fetch(chat_id)

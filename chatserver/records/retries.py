@@ -11,13 +11,21 @@ tries it at a time; a process that dies mid-try leaves it to the next one after 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+log = logging.getLogger(__name__)
+
 MAX_BACKOFF_S = 3600
+IDLE_S = 1.0
+"""How long a worker waits when nothing was due."""
+FAILED_PASS_S = 2.0
+"""How long a worker waits after a pass failed (the database away, say)."""
 ERROR_CHARS = 1000
 
 
@@ -61,6 +69,32 @@ class RetryTable:
         )
         async with self.engine.connect() as conn:
             return [str(row[0]) for row in await conn.execute(query)]
+
+    async def try_due(
+        self, now: int, limit: int, attempt: Callable[[str], Awaitable[None]], *also: Any
+    ) -> int:
+        """Claim each due row in turn and ``attempt`` it (which ends with ``finish``);
+        returns how many were tried."""
+        tried = 0
+        for key in await self.due(now, limit, *also):
+            if await self.claim(key, now):
+                await attempt(key)
+                tried += 1
+        return tried
+
+    @staticmethod
+    async def work(step: Callable[[], Awaitable[int]], what: str) -> None:
+        """Run ``step`` (one pass: how many rows it tried) until cancelled, pausing when
+        nothing was due; a failed pass is logged and tried again."""
+        while True:
+            try:
+                if not await step():
+                    await asyncio.sleep(IDLE_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s: %s", what, exc)
+                await asyncio.sleep(FAILED_PASS_S)
 
     async def claim(self, key: str, now: int) -> bool:
         """Take the row for one try (False: another process has it, or it is done)."""

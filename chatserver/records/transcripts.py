@@ -18,7 +18,6 @@ lease (at least once).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -54,27 +53,12 @@ class TranscriptMailer:
 
     async def run(self) -> None:
         """Send what is due until cancelled."""
-        while True:
-            try:
-                if not await self.send_due():
-                    await asyncio.sleep(1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("transcript e-mails: %s", exc)
-                await asyncio.sleep(2.0)
+        await RetryTable.work(self.send_due, "transcript e-mails")
 
     async def send_due(self) -> int:
         """Send the due requests whose record is written; returns how many were tried."""
-        now = self.clock()
-        t = transcript_emails.c
-        written = exists().where(interactions.c.chat_id == t.chat_id)
-        done = 0
-        for request_id in await self.table.due(now, BATCH, written):
-            if await self.table.claim(request_id, now):
-                await self._send(request_id)
-                done += 1
-        return done
+        written = exists().where(interactions.c.chat_id == transcript_emails.c.chat_id)
+        return await self.table.try_due(self.clock(), BATCH, self._send, written)
 
     async def _send(self, request_id: str) -> None:
         t = transcript_emails.c
