@@ -271,6 +271,7 @@ async def start_chat(v: ChatClient, topic: str, name: str, timeout: float = 60.0
                     "start_created_despite_error", 0) + 1
                 chat_id = str(exc.frame["chat"])
                 v.last_seq.setdefault(chat_id, 0)
+                v.open_chat = chat_id
                 return chat_id
             if exc.code != "internal" or attempt == 19:
                 raise
@@ -278,6 +279,7 @@ async def start_chat(v: ChatClient, topic: str, name: str, timeout: float = 60.0
             await asyncio.sleep(0.05 * (attempt + 1))
     chat_id = str(reply["chat"]["id"])
     v.last_seq.setdefault(chat_id, 0)
+    v.open_chat = chat_id  # as ChatClient.start: a reconnection resumes it in the handshake
     return chat_id
 
 
