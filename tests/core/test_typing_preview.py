@@ -37,9 +37,19 @@ def test_a_blank_draft_is_no_draft() -> None:
 
 
 def test_a_dropped_draft_falls_back_to_the_indicator_when_its_turn_came() -> None:
-    g = TypingGate(indicator_ms=500, preview_ms=1000)
+    g = TypingGate(indicator_ms=300, preview_ms=1000)
     assert g.decide(0, True, "a") == TypingRelay(on=True, preview="a")
-    assert g.decide(600, True, "ab") == TypingRelay(on=True)
+    assert g.decide(400, True, "ab") == TypingRelay(on=True)
+
+
+def test_a_draft_early_by_less_than_half_an_interval_still_goes() -> None:
+    # sent an interval apart, the second delayed less than the first: jitter, not abuse
+    g = gate()
+    assert g.decide(0, True, "Do you") == TypingRelay(on=True, preview="Do you")
+    assert g.decide(430, True, "Do you ship") == TypingRelay(on=True, preview="Do you ship")
+    # a flood gets at most two drafts an interval
+    relayed = [t for t in range(440, 940, 10) if g.decide(t, True, f"x{t}") is not None]
+    assert [t for t in relayed if t < 930] == [680]
 
 
 def test_stopping_always_goes_through_and_rearms_both() -> None:
