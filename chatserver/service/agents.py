@@ -295,8 +295,7 @@ class AgentActions:
     async def queues(self) -> dict[str, Any]:
         """The queues and every agent with their load (the supervisor's snapshot)."""
         node = self.node
-        topics = await node.catalog.topics()
-        queues = await node.routing.queue_summary(topics, node.now())
+        queues = await node.admin.queue_summary()
         agents = []
         for agent in await node.directory.list_agents():
             load = len(await node.routing.agent_chat_ids(agent.id))
