@@ -101,16 +101,31 @@ def missing_fields(
 
 
 def eligible_counts(
-    topics: Mapping[str, Mapping[str, int]], agents: Sequence[AgentView]
+    topics: Mapping[str, Mapping[str, int]],
+    agents: Sequence[AgentView],
+    memo: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, int]:
     """Topic -> how many of ``agents`` (the ones online: connected, status online, not
     disabled) hold every skill the topic requires.  Free capacity does not matter: a
     busy agent will take the chat when one of theirs ends.  Optional skills do not
-    matter either: they are dropped after a wait."""
-    return {
-        name: sum(1 for a in agents if a.available and has_skills(a, required))
-        for name, required in topics.items()
-    }
+    matter either: they are dropped after a wait.
+
+    ``memo`` (agent id -> the topics that agent qualifies for) is filled as agents are
+    weighed and used for the agents already in it, so that a read where only a few agents
+    came or went weighs only those.  It holds while ``topics`` and the agents' skills
+    stay the same: the caller empties it when either changes."""
+    counts = dict.fromkeys(topics, 0)
+    for agent in agents:
+        if not agent.available:
+            continue
+        names = memo.get(agent.id) if memo is not None else None
+        if names is None:
+            names = tuple(n for n, required in topics.items() if has_skills(agent, required))
+            if memo is not None:
+                memo[agent.id] = names
+        for name in names:
+            counts[name] += 1
+    return counts
 
 
 def availability_view(open_now: bool, counts: Mapping[str, int]) -> dict[str, object]:

@@ -57,6 +57,10 @@ class AvailabilityWatch:
         self._welcomed: dict[str, Connection] = {}
         """Visitor connections whose welcome went out (connection id -> connection)."""
         self._prune_at = 64
+        self._eligible: dict[str, tuple[str, ...]] = {}
+        """Agent id -> the topics they qualify for (``eligible_counts``'s memo), valid for
+        ``_eligible_for``: the skills version and the topics' required skills."""
+        self._eligible_for: tuple[bytes | None, dict[str, dict[str, int]]] | None = None
 
     # ---- entry points ---------------------------------------------------------------------
     def poke(self) -> None:
@@ -117,7 +121,11 @@ class AvailabilityWatch:
         agents = await self.online.read()
         topics = await node.catalog.topics()
         settings = await node.catalog.widget_settings()
-        counts = eligible_counts({n: t.required for n, t in topics.items()}, agents)
+        required = {n: dict(t.required) for n, t in topics.items()}
+        basis = (self.online.version, required)
+        if basis != self._eligible_for or len(self._eligible) > 64 + 2 * len(agents):
+            self._eligible, self._eligible_for = {}, basis
+        counts = eligible_counts(required, agents, self._eligible)
         view = availability_view(is_open(settings, node.now()), counts)
         flipped = changed_topics(self.counts, counts)
         self.counts, self._read_at = counts, time.monotonic()

@@ -25,6 +25,12 @@ class OnlineAgents:
         self._version: bytes | None = None
         self._skills: dict[str, dict[str, int]] = {}
 
+    @property
+    def version(self) -> bytes | None:
+        """The agents' version counter as of the last read (changes with any agent's
+        skills, capacity or disabling)."""
+        return self._version
+
     async def read(self) -> list[AgentView]:
         """The available agents with their skills (capacity and load are not read: an
         agent at capacity is still someone who will answer)."""

@@ -3,6 +3,7 @@ pre-chat fields, which topics have an eligible agent, the visitor's wait estimat
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -151,6 +152,27 @@ def test_i9_06_eligible_agents_per_topic(
     assert view["topics"] == {t: counts[t] > 0 for t in topics}
     assert view["agents_available"] == any(c > 0 for c in counts.values())
     assert availability_view(False, counts)["open"] is False
+
+
+@given(topics_st, agents_st, agents_st)
+def test_i9_06_eligible_counts_with_a_memo_match_the_direct_count(
+    topics: dict[str, dict[str, int]], first: list[AgentView], second: list[AgentView]
+) -> None:
+    """The memo kept between reads (skills and topics unchanged) never changes a count:
+    agents seen before are taken from it, new ones are weighed and added."""
+    skills: dict[str, dict[str, int]] = {}
+    for a in first + second:  # one agent id, one set of skills (what the memo assumes)
+        skills.setdefault(a.id, a.skills)
+    first = [with_skills(a, skills[a.id]) for a in first]
+    second = [with_skills(a, skills[a.id]) for a in second]
+    memo: dict[str, tuple[str, ...]] = {}
+    assert eligible_counts(topics, first, memo) == eligible_counts(topics, first)
+    assert eligible_counts(topics, second, memo) == eligible_counts(topics, second)
+    assert set(memo) <= {a.id for a in first + second if a.available}
+
+
+def with_skills(agent: AgentView, skills: dict[str, int]) -> AgentView:
+    return dataclasses.replace(agent, skills=skills)
 
 
 @given(
