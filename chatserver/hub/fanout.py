@@ -51,7 +51,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from chatserver.store import trips
 from chatserver.store.cluster import ClusterMux
 from chatserver.store.cluster.pubsub import ShardedSubscriber
-from chatserver.store.resp import dedicated, replies, send
+from chatserver.store.resp import SoonWriter, dedicated, replies, send
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +224,8 @@ class _Single:
         self._synced: asyncio.Future[None] | None = None
         """Resolved by the ``PING`` reply behind a connection's first subscriptions."""
         self._task: asyncio.Task[None] | None = None
+        self._soon = SoonWriter()
+        """(Un)subscriptions, sent together once per turn of the loop."""
         self.connects = 0
 
     async def start(self) -> None:
@@ -259,12 +261,12 @@ class _Single:
     async def add(self, channel: str) -> bool:
         if self._conn is None:
             return False  # the reconnect subscribes it
-        self._write(self._conn, "SUBSCRIBE", channel)
+        self._soon.write(self._conn, "SUBSCRIBE", channel)
         return True
 
     def remove(self, channel: str) -> None:
         if self._conn is not None:
-            self._write(self._conn, "UNSUBSCRIBE", channel)
+            self._soon.write(self._conn, "UNSUBSCRIBE", channel)
 
     async def _run(self) -> None:
         while True:

@@ -10,6 +10,7 @@ one socket read gave into a ``hiredis.Reader`` and yields every complete reply a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,6 +49,37 @@ def send(conn: Connection, data: bytes) -> bool:
     except (RuntimeError, OSError):
         return False
     return True
+
+
+class SoonWriter:
+    """Commands written to one connection are sent together, once per turn of the event
+    loop: a burst of subscriptions (every agent offered a chat follows it) costs one
+    ``send`` system call per turn instead of one per command.  Order on the connection is
+    kept.  Commands queued for a connection that closes before the turn ends are dropped,
+    as a write on a closing connection is (its reader sees the end and the owner
+    subscribes again)."""
+
+    def __init__(self) -> None:
+        self._conn: Connection | None = None
+        self._parts: list[bytes] = []
+
+    def write(self, conn: Connection, *args: str) -> bool:
+        """Queue a command for ``conn``; False when ``conn`` is closed or closing."""
+        writer = conn._writer
+        if writer is None or writer.is_closing():
+            return False
+        if self._parts and conn is not self._conn:
+            self.flush()  # another connection now: what the last one had goes first
+        if not self._parts:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._conn = conn
+        self._parts.append(hiredis.pack_command(args))  # type: ignore[arg-type]
+        return True
+
+    def flush(self) -> None:
+        parts, self._parts = self._parts, []
+        if parts and self._conn is not None:
+            send(self._conn, b"".join(parts))
 
 
 async def replies(conn: Connection) -> AsyncIterator[list[Any]]:

@@ -35,14 +35,13 @@ import logging
 from collections import deque
 from typing import Any, Protocol
 
-import hiredis
 from redis.asyncio.connection import Connection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import MovedError, RedisError
 
 from chatserver.store.cluster.topology import DROPPED, Topology
 from chatserver.store.cluster.urls import Address
-from chatserver.store.resp import dedicated, replies, send
+from chatserver.store.resp import SoonWriter, dedicated, replies
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +89,8 @@ class NodeLink:
         is still delivered to the listeners that left (``Sink.released``)."""
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self._soon = SoonWriter()
+        """(Un)subscriptions, sent together once per turn of the loop."""
 
     def subscribe(self, channel: str) -> asyncio.Future[bool]:
         self.channels.add(channel)
@@ -99,7 +100,7 @@ class NodeLink:
             self.waiting[channel] = future
         self.pending.append((b"ssubscribe", channel))
         # not written (closing): the reader sees the end, and the channel is placed again
-        send(self.conn, hiredis.pack_command(("SSUBSCRIBE", channel)))  # type: ignore[arg-type]
+        self._soon.write(self.conn, "SSUBSCRIBE", channel)
         return future
 
     def unsubscribe(self, channel: str) -> None:
@@ -107,7 +108,7 @@ class NodeLink:
         self._settle(channel, False)
         self.leaving.add(channel)
         self.pending.append((b"sunsubscribe", channel))
-        send(self.conn, hiredis.pack_command(("SUNSUBSCRIBE", channel)))  # type: ignore[arg-type]
+        self._soon.write(self.conn, "SUNSUBSCRIBE", channel)
 
     def _settle(self, channel: str, ok: bool) -> None:
         future = self.waiting.pop(channel, None)
