@@ -26,13 +26,14 @@ from msgspec import UNSET
 from redis.exceptions import RedisError
 
 from chatserver.protocol import encode
-from chatserver.protocol.envelope import control, decode_control
+from chatserver.protocol.envelope import Control, control, decode_control
 from chatserver.store.availability import AGENTS_CHANGED
 from chatserver.store.chat_state import OfferHint
 from chatserver.store.keys import Keys
 from chatserver.store.publish import Publisher
 
 if TYPE_CHECKING:
+    from chatserver.hub.connection import Connection
     from chatserver.hub.node import Node
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,13 @@ class _SubjectListener:
         self.node, self.role, self.subject = node, role, subject
 
     def on_publish(self, channel: str, data: bytes) -> None:
-        self.node.spawn(self._apply(data))
-
-    async def _apply(self, payload: bytes) -> None:
-        ctl, frame = decode_control(payload)
+        """Apply a control message: what needs no wait (closing revoked connections,
+        sending the frame, noting an offer) at once, in the callback that received it, so
+        that an offer reaches the agent's socket without waiting for a turn of a busy
+        loop; following and unfollowing chats (which wait for Redis) in a task."""
+        ctl, frame = decode_control(data)
         # the frame is sent as published, to every connection of the subject
-        data = bytes(frame) if frame is not None else None
+        raw = bytes(frame) if frame is not None else None
         status = (
             encode({"type": "status", "status": ctl.status}) if ctl.status is not UNSET else None
         )
@@ -135,22 +137,36 @@ class _SubjectListener:
             else None
         )
         registry = self.node.registry
+        targets: list[Connection] = []
         for conn in list(registry.local(self.role, self.subject)):
             if ctl.revoke_below is not UNSET and conn.version < ctl.revoke_below:
                 conn.close(4401, "credentials revoked")
                 continue
             if offer is not None and ctl.follow is not UNSET:
                 conn.note_offer(ctl.follow, offer)  # before the agent can answer it
-            if data is not None:
-                conn.send_raw(data)
+            if raw is not None:
+                conn.send_raw(raw)
+            targets.append(conn)
+        if ctl.watch is not UNSET and registry.local(self.role, self.subject):
+            self.node.positions.watch(ctl.watch, ctl.topic or "")
+        if not targets:
+            return
+        if ctl.follow is UNSET and ctl.unfollow is UNSET:
+            if status is not None:
+                for conn in targets:
+                    conn.send_raw(status)
+            return
+        self.node.spawn(self._follow(targets, ctl, status))
+
+    @staticmethod
+    async def _follow(targets: list[Connection], ctl: Control, status: bytes | None) -> None:
+        for conn in targets:
             if ctl.follow is not UNSET:
                 await conn.follow(ctl.follow, 0)
             if ctl.unfollow is not UNSET:
                 await conn.unfollow(ctl.unfollow)
             if status is not None:
                 conn.send_raw(status)
-        if ctl.watch is not UNSET and registry.local(self.role, self.subject):
-            self.node.positions.watch(ctl.watch, ctl.topic or "")
 
 
 class _QueueListener:
