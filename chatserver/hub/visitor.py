@@ -148,6 +148,7 @@ class VisitorSession(Session):
             frame,
             user_agent=self.user_agent,
             follow=lambda chat_id: self.conn.follow(chat_id, 0, new=True),
+            unfollow=self.conn.unfollow,
         )
         return {"type": "chat", "chat": info}
 

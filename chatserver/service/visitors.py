@@ -5,6 +5,7 @@ e-mail, or leave a message when nobody is there (offline).  Each action raises
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +73,15 @@ class VisitorActions:
         *,
         user_agent: str,
         follow: Callable[[str], Awaitable[None]],
+        unfollow: Callable[[str], Awaitable[None]],
     ) -> dict[str, Any]:
         """Queue a new chat; returns its view.  ``follow`` starts relaying it to the
-        calling connection (run together with the other steps)."""
+        calling connection; ``unfollow`` undoes that when the chat is not created.
+
+        The connection follows the new chat's id before the chat exists (together with
+        the first step), so that the chat can be routed the moment it is queued: an offer
+        or an assignment published on the chat's channel then reaches a subscription that
+        is already confirmed."""
         node = self.node
         topic_name = (frame.topic or node.settings.default_topic).strip().lower()
         await self._check_start(frame)
@@ -99,14 +106,25 @@ class VisitorActions:
         # ({rt}).  A crash or a refusal in between leaves only an open log nobody knows
         # of, which expires; never a queued chat whose log cannot take messages.
         chat_id = new_id("c")
-        await node.messages.open_chat(chat_id, [actor.participant])
-        crash_point("start:log_opened")
-        created = await node.chats.create_chat(
-            chat_id, actor.id, topic, details, node.now(), visitor_name=actor.name
-        )
+        try:
+            await asyncio.gather(
+                node.messages.open_chat(chat_id, [actor.participant]), follow(chat_id)
+            )
+            crash_point("start:log_opened")
+            created = await node.chats.create_chat(
+                chat_id, actor.id, topic, details, node.now(), visitor_name=actor.name
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await unfollow(chat_id)
+            raise
+        if created.created:
+            # route it now, while the rest of the steps go out: in a burst of starts the
+            # drainer then runs beside them instead of after the last one
+            node.drainer.request()
+        else:
+            await asyncio.gather(node.messages.discard_chat(chat_id), unfollow(chat_id))
         chat = chat_record(created.chat_id, created.chat)
-        if not created.created:
-            await node.messages.discard_chat(chat_id)
         if not created.created and not created.chat_id:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_TOPIC,
@@ -125,12 +143,10 @@ class VisitorActions:
         # independent steps, issued together: the shared Redis connection carries them in
         # one write (store/multiplex.py) instead of one round trip each
         await asyncio.gather(
-            follow(chat_id),
             node.notifier.queues_changed(),
             # other tabs of the same visitor follow the new chat too
             node.notifier.visitor(actor.id, {"type": "chat", "chat": info}, follow=chat_id),
         )
-        node.drainer.request()
         return info
 
     async def _check_start(self, frame: Start) -> None:
