@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from chatserver.store.config import Canned, WidgetSettings
     from chatserver.store.directory import Agent, Role, Topic
     from chatserver.store.messages import LogEntry, PostResult
-    from chatserver.store.routing import Snapshot
+    from chatserver.store.snapshot import Snapshot
 
 
 class Chats(Protocol):

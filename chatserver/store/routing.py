@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -20,10 +20,7 @@ from chatserver.core.released import RELEASE_SWEEP_AFTER_MS
 from chatserver.core.released import member as released_member
 from chatserver.core.routing import (
     DEFAULT_PROFICIENCY,
-    AgentView,
     Assignment,
-    ChatView,
-    decode_skills,
     encode_skills,
 )
 from chatserver.settings import Settings
@@ -39,31 +36,14 @@ from chatserver.store.codec import text
 from chatserver.store.directory import Topic
 from chatserver.store.keys import Keys
 from chatserver.store.scripts import Scripts, ScriptStore
+from chatserver.store.snapshot import Snapshot, SnapshotReader
 
 COMMIT_CHUNK = 200
-MIN_WINDOW = 16
-"""Queue head read per topic by a routing pass, at the least ..."""
-MAX_WINDOW = 500
-"""... and at the most."""
 
 LAPSE_STATUS = agent_presence.next_status(
     agent_presence.AgentStatus.ONLINE, agent_presence.PresenceEvent.LAPSE
 ).value
 """An agent's status after an offer they let lapse (not responding)."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a routing pass plans on: queue heads in service order, available agents."""
-
-    chats: list[ChatView]
-    agents: list[AgentView]
-    more: bool
-    """Some queue holds more chats than were read."""
-    topic_of: dict[str, str] = field(default_factory=dict)
-    """The queue each chat was read from (``commit`` needs it)."""
-    window: int = 0
-    """How many chats per queue were read."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +60,7 @@ class _Read:
 class RoutingStore(ScriptStore):
     def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, settings: Settings) -> None:
         super().__init__(redis, keys, scripts, settings)
-        self._skills: dict[str, dict[str, int]] = {}
-        self._skills_version: bytes | None = b"unread"
+        self._snapshots = SnapshotReader(redis, keys, scripts)
 
     async def agent_chat_ids(self, agent_id: str) -> list[str]:
         return sorted(text(m) for m in await self.redis.smembers(self.keys.agent_chats(agent_id)))
@@ -91,114 +70,12 @@ class RoutingStore(ScriptStore):
         return None if rank is None else int(rank) + 1  # type: ignore[arg-type]
 
     async def snapshot(self, topics: Iterable[str], window: int | None = None) -> Snapshot:
-        """Queued chats in service order and the available agents, read without a lock.
-
-        Only the head of each queue is read: ``window`` chats per topic, by default
-        twice the free capacity of the available agents (at least ``MIN_WINDOW``, at most
-        ``MAX_WINDOW``).  A plan can never assign more chats than there are free slots,
-        so a deep queue costs no more than a short one; ``Snapshot.more`` says a queue was
-        cut, so a caller whose plan came up empty (the heads need skills nobody free has)
-        can look further.  Agents' skills are cached while the agents' version counter
-        (bumped on every change of skills or capacity) stays the same.
-        """
-        topics = list(topics)
-        if not topics:
-            return Snapshot([], [], False)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            # an empty queue does not exist: when none of them does (agents coming online,
-            # a burst of chats already routed) the pass ends here, without reading agents
-            pipe.exists(*(self.keys.queue(t) for t in topics))
-            pipe.smembers(self.keys.available)
-            pipe.get(self.keys.agents_version)
-            queued, members, version = await pipe.execute()
-        agent_ids = sorted(text(m) for m in members)
-        if not agent_ids or not queued:
-            return Snapshot([], [], False)
-        if version != self._skills_version:
-            self._skills.clear()
-            self._skills_version = version
-        uncached = [a for a in agent_ids if a not in self._skills]
-        # one script call for every agent's capacity, status and load (a flat reply),
-        # not two commands per agent: a pass may weigh a thousand agents
-        views = self.scripts.call(
-            "snapshot_agents",
-            each=[
-                {"agent": self.keys.agent(a), "agent_chats": self.keys.agent_chats(a)}
-                for a in agent_ids
-            ],
-        )
-        if uncached:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for a in uncached:
-                    pipe.hgetall(self.keys.agent_skills(a))
-                skills, flat = await asyncio.gather(pipe.execute(), views)
-            for a, raw in zip(uncached, skills, strict=True):
-                self._skills[a] = {text(k): int(v) for k, v in raw.items()}
-        else:
-            flat = await views
-        agents: list[AgentView] = []
-        free = 0
-        for j, a in enumerate(agent_ids):
-            cap, idle, status, disabled, load = flat[5 * j : 5 * j + 5]
-            view = AgentView(
-                id=a,
-                skills=self._skills[a],
-                capacity=int(cap or 0),
-                load=int(load),
-                idle_since_ms=int(idle or 0),
-                # a member of the available set: it has a live connection
-                available=agent_presence.receives_chats(
-                    agent_presence.status_of(text(status)),
-                    disabled == b"1",
-                    connected=True,
-                ),
-            )
-            agents.append(view)
-            if view.available:
-                free += view.free
-        if free == 0:
-            return Snapshot([], agents, False)
-        if window is None:
-            window = min(MAX_WINDOW, max(MIN_WINDOW, 2 * free))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for t in topics:
-                pipe.zrange(self.keys.queue(t), 0, window - 1, withscores=True)
-            replies = await pipe.execute()
-        entries: list[tuple[float, str]] = []
-        topic_of: dict[str, str] = {}
-        more = False
-        for topic, reply in zip(topics, replies, strict=True):
-            more |= len(reply) >= window
-            for member, score in reply:
-                chat_id = text(member)
-                entries.append((score, chat_id))
-                topic_of[chat_id] = topic
-        if not entries:
-            return Snapshot([], agents, False)
-        entries.sort()
-        chat_ids = [c for _, c in entries]
-        # one script call for every chat's skills and declines (a flat reply): 2 commands
-        # a chat in a pipeline cost ~200 ms of parsing for 3,000 chats
-        flat = await self.scripts.call(
-            "snapshot_chats",
-            each=[
-                {"chat": self.keys.chat(c), "chat_declined": self.keys.chat_declined(c)}
-                for c in chat_ids
-            ],
-        )
-        chats: list[ChatView] = []
-        for i, c in enumerate(chat_ids):
-            req, opt, relaxed, declined = flat[4 * i : 4 * i + 4]
-            chats.append(
-                ChatView(
-                    id=c,
-                    required=decode_skills(text(req)),
-                    optional=decode_skills(text(opt)),
-                    relaxed=relaxed == b"1",
-                    declined=frozenset(text(m) for m in declined),
-                )
-            )
-        return Snapshot(chats, agents, more, topic_of, window)
+        """Queued chats in service order and the available agents, read without a lock
+        (see ``store/snapshot.py``).  ``window``: chats read per queue (default: twice
+        the free capacity, within ``MIN_WINDOW`` and ``MAX_WINDOW``); ``Snapshot.more``
+        says a queue was cut, so a caller whose plan came up empty (the heads need skills
+        nobody free has) can look further."""
+        return await self._snapshots.read(topics, window)
 
     async def commit(
         self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
@@ -207,10 +84,10 @@ class RoutingStore(ScriptStore):
         s = self.settings
         event = ChatEvent.ASSIGN if s.auto_accept else ChatEvent.OFFER
         target = lifecycle.next_state(ChatState.QUEUED, event)
-        results: list[tuple[Assignment, str]] = []
-        for start in range(0, len(plan), COMMIT_CHUNK):
+        k = self.keys
+
+        async def chunk_at(start: int) -> list[tuple[Assignment, str]]:
             chunk = plan[start : start + COMMIT_CHUNK]
-            k = self.keys
             reasons = await self.scripts.call(
                 "assign",
                 available=k.available,
@@ -241,7 +118,16 @@ class RoutingStore(ScriptStore):
                     for a in chunk
                 ],
             )
-            results.extend(zip(chunk, (text(r) for r in reasons), strict=True))
+            return list(zip(chunk, (text(r) for r in reasons), strict=True))
+
+        # the chunks are sent together (one write on the multiplexed connection), not one
+        # round trip after another: each script re-checks its own pairs, and an agent's
+        # capacity is checked against what the chunks before it did, whichever ran first
+        # (Valkey runs them one at a time; other clients' commands may come between)
+        chunks = await asyncio.gather(
+            *(chunk_at(start) for start in range(0, len(plan), COMMIT_CHUNK))
+        )
+        results = [r for chunk in chunks for r in chunk]
         return results
 
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome:
