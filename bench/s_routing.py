@@ -188,6 +188,20 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
         got = [c for c in arrival_ids if c in offers]
         for c in got:
             lat.record((offers[c] - sent_at[c]) // 1000)
+        # the same path cut in three on one clock (the wall clock, ms): sent -> created
+        # (the start's own steps), created -> assigned (waiting for a routing pass),
+        # assigned -> offer received (the announcement and its delivery)
+        phases = {"sent_to_created": Histogram(), "created_to_assigned": Histogram(),
+                  "assigned_to_offer": Histogram()}
+        for c in got:
+            if c not in created or c not in assigned_at:
+                continue
+            sent_wall = burst_ms + (sent_at[c] - t_burst) / 1e6
+            offer_wall = burst_ms + (offers[c] - t_burst) / 1e6
+            phases["sent_to_created"].record(int(max(0.0, created[c] - sent_wall) * 1000))
+            phases["created_to_assigned"].record((assigned_at[c] - created[c]) * 1000)
+            phases["assigned_to_offer"].record(
+                int(max(0.0, offer_wall - assigned_at[c]) * 1000))
         out["arrival"] = {
             "chats": len(arrival_ids),
             "start_replies_s": round(created_s, 3),
@@ -197,12 +211,16 @@ async def run(cfg: Config, log: Log) -> dict[str, Any]:
             "server_created_to_assign_ms": server_lat.summary(),
             "offers_received": len(got),
             "latency_ms": lat.summary(),
+            "phases_ms": {k: h.summary() for k, h in phases.items()},
             "settled": settled_arrival,
             "cpu": arrival_cpu,
         }
         log(f"    arrival: {len(a_assigned)}/{len(arrival_ids)} assigned, "
             f"{out['arrival']['assignments_per_s']}/s; created -> assigned "
             f"{server_lat.summary()}; start -> offer at the agent {lat.summary()}")
+        log("    arrival phases (p50/p99 ms): " + ", ".join(
+            f"{k} {v['p50']:.0f}/{v['p99']:.0f}" for k, v in out["arrival"]["phases_ms"].items()
+            if v.get("count")))
 
         # ---- audit -----------------------------------------------------------------------
         audit = replay(events, caps)
