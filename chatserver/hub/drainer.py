@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
@@ -132,8 +132,16 @@ class Drainer:
                     window = min(MAX_WINDOW, 4 * snap.window)
                     continue
                 break
+            chats: dict[str, dict[Any, Any]] = {}
             with metrics.timed(metrics.REDIS["drain_commit"]):
-                results = await self.routing.commit(plan, snap.topic_of, now)
+                # the planned chats' message metadata is read beside the commit (the
+                # commit does not change it, and returns the chats' hashes itself): the
+                # offers then need no read after it
+                results, metas = await asyncio.gather(
+                    self.routing.commit(plan, snap.topic_of, now, chats),
+                    self.reads.metas([a.chat_id for a in plan]),
+                )
+            meta_of = {a.chat_id: m for a, m in zip(plan, metas, strict=True)}
             ok = [a for a, reason in results if reason == "ok"]
             self.stats["refused"] += len(results) - len(ok)
             log.debug(
@@ -156,7 +164,8 @@ class Drainer:
                     # the queue-changed hint needs nothing the offers need: one round trip
                     # shared instead of one more after them
                     await asyncio.gather(
-                        self._announce(ok), self.notifier.queues_changed(self.publisher)
+                        self._announce(ok, [(chats[a.chat_id], meta_of[a.chat_id]) for a in ok]),
+                        self.notifier.queues_changed(self.publisher),
                     )
             else:
                 # every pair lost a race with another process; re-read and try again
@@ -165,10 +174,17 @@ class Drainer:
                     break
         return assigned
 
-    async def _announce(self, done: Sequence[policy.Assignment]) -> None:
+    async def _announce(
+        self,
+        done: Sequence[policy.Assignment],
+        raw: Sequence[tuple[dict[Any, Any], dict[str, str]]],
+    ) -> None:
         """Tell the agents of a pass's assignments: an ``offer``, or (auto-accept)
-        ``assigned`` plus the new chat state for its participants; one pipeline."""
-        infos = await self.views.many([a.chat_id for a in done], for_agent=True, reads=self.reads)
+        ``assigned`` plus the new chat state for its participants; one pipeline.  ``raw``:
+        each chat's hash (as the commit left it) and message metadata."""
+        infos = await self.views.built(
+            [a.chat_id for a in done], raw, for_agent=True, reads=self.reads
+        )
         now = self.clock()
         out: list[Assignment] = []
         for a, info in zip(done, infos, strict=True):

@@ -50,7 +50,18 @@ class ChatViews:
         for chats written before agents' names were kept in the chat), through ``reads``
         (default: the shared connection)."""
         reads = reads or self.reads
-        raw = await reads.chats(chat_ids)
+        return await self.built(chat_ids, await reads.chats(chat_ids), for_agent, reads)
+
+    async def built(
+        self,
+        chat_ids: Sequence[str],
+        raw: Sequence[tuple[Mapping[Any, Any], Mapping[str, str]]],
+        for_agent: bool,
+        reads: ChatReads | None = None,
+    ) -> list[dict[str, Any] | None]:
+        """Views of chats whose hash and message metadata were read already (``raw``:
+        one pair per chat id); agents' names and queue positions are read if needed."""
+        reads = reads or self.reads
         chats = [chat_record(c, r[0]) for c, r in zip(chat_ids, raw, strict=True)]
         names = await reads.agent_names(
             {a for c in chats if c is not None for a in _unnamed(c.raw)}

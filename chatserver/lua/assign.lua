@@ -17,7 +17,9 @@ local default_level = tonumber(ARGV[7])   -- default proficiency
 local pair_keys = each(KEYS, 6, {'chat_key', 'declined_key', 'agent_key', 'skills_key',
   'agent_chats_key', 'queue_key', 'history_key'})
 local pair_args = each(ARGV, 7, {'chat_id', 'agent_id'})
--- Returns a list with one entry per pair: 'ok' or the reason it was refused.
+-- Returns a list with one entry per pair: the chat's hash as it now is (HGETALL's flat
+-- list: the caller builds the offer from it without reading it back) when it was
+-- assigned, or the reason it was refused.
 local allowed = state_set(from_states)
 
 local results = {}
@@ -66,6 +68,10 @@ for i, k in ipairs(pair_keys) do
       end
     end
   end
-  results[i] = reason
+  if reason == 'ok' then
+    results[i] = redis.call('HGETALL', k.chat_key)
+  else
+    results[i] = reason
+  end
 end
 return results

@@ -106,7 +106,11 @@ class Routing(Protocol):
     async def snapshot(self, topics: Iterable[str], window: int | None = None) -> Snapshot: ...
 
     async def commit(
-        self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
+        self,
+        plan: Sequence[Assignment],
+        topics_of: Mapping[str, str],
+        now_ms: int,
+        chats: dict[str, dict[Any, Any]] | None = None,
     ) -> list[tuple[Assignment, str]]: ...
 
     async def accept(self, chat_id: str, agent_id: str, now_ms: int) -> Outcome: ...

@@ -78,9 +78,15 @@ class RoutingStore(ScriptStore):
         return await self._snapshots.read(topics, window)
 
     async def commit(
-        self, plan: Sequence[Assignment], topics_of: Mapping[str, str], now_ms: int
+        self,
+        plan: Sequence[Assignment],
+        topics_of: Mapping[str, str],
+        now_ms: int,
+        chats: dict[str, dict[Any, Any]] | None = None,
     ) -> list[tuple[Assignment, str]]:
-        """Apply a plan; returns each assignment with 'ok' or the reason it was refused."""
+        """Apply a plan; returns each assignment with 'ok' or the reason it was refused.
+        ``chats``, when given, receives the hash of every chat assigned, as the script
+        left it (what an offer is built from, without reading it back)."""
         s = self.settings
         event = ChatEvent.ASSIGN if s.auto_accept else ChatEvent.OFFER
         target = lifecycle.next_state(ChatState.QUEUED, event)
@@ -118,7 +124,15 @@ class RoutingStore(ScriptStore):
                     for a in chunk
                 ],
             )
-            return list(zip(chunk, (text(r) for r in reasons), strict=True))
+            out: list[tuple[Assignment, str]] = []
+            for a, r in zip(chunk, reasons, strict=True):
+                if isinstance(r, list):  # assigned: the chat's hash, flat
+                    if chats is not None:
+                        chats[a.chat_id] = dict(zip(r[::2], r[1::2], strict=True))
+                    out.append((a, "ok"))
+                else:
+                    out.append((a, text(r)))
+            return out
 
         # the chunks are sent together (one write on the multiplexed connection), not one
         # round trip after another: each script re-checks its own pairs, and an agent's

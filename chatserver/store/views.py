@@ -37,6 +37,14 @@ class ChatReads:
             for i in range(len(chat_ids))
         ]
 
+    async def metas(self, chat_ids: Sequence[str]) -> list[dict[str, str]]:
+        """Each chat's message metadata (seq, read marks), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hgetall(self.keys.chat_meta(chat_id))
+            replies = await pipe.execute()
+        return [{text(k): text(v) for k, v in r.items()} for r in replies]
+
     async def agent_names(self, agent_ids: Iterable[str]) -> dict[str, str]:
         ids = sorted(set(agent_ids))
         if not ids:
